@@ -1,0 +1,43 @@
+"""The errors reprodiag raises on bad input, and the exit codes the CLI maps them to.
+
+Every error carries the thing it is about (a file, a field) and the next step, so the CLI can print
+one clear message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+# Exit codes, documented in `reprodiag --help` and README.md. "The gate failed" (1) is kept apart
+# from usage errors (2) and unreadable input (3) so CI can tell a policy violation from a typo.
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_RUNTIME = 4
+
+
+class ReprodiagError(Exception):
+    """Base of every error reprodiag expects; `hint` is the next step for the user."""
+
+    exit_code = EXIT_RUNTIME
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  Tip: {self.hint}"
+        return self.message
+
+
+class InputError(ReprodiagError):
+    """A file or value given by the user cannot be read or is not valid."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class PolicyViolation(ReprodiagError):
+    """A run or manifest does not meet the facts its tier requires."""
+
+    exit_code = EXIT_GATE_FAILED

@@ -1,0 +1,148 @@
+"""Reading a manifest: parse strictly, check the schema version, validate, then build records.
+
+Every error names the file, the JSON path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from reprodiag.errors import InputError
+from reprodiag.manifest.codec import from_jsonable
+from reprodiag.manifest.model import READABLE_SCHEMAS, Manifest
+from reprodiag.manifest.schema import shipped_schema
+
+
+class ManifestError(InputError):
+    """A manifest file that cannot be read or does not follow its schema."""
+
+    def __init__(self, file: str, json_path: str, expected: str, found: str, *,
+                 hint: str | None = None) -> None:
+        self.file, self.json_path, self.expected, self.found = file, json_path, expected, found
+        super().__init__(f"{file}: {json_path}: expected {expected}, found {found}", hint=hint)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_text(text: str, file: str) -> Any:
+    """Strict JSON: no duplicate keys, no NaN or Infinity."""
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    except _DuplicateKey as exc:
+        raise ManifestError(file, "$", "each key once per object",
+                            f"the key {exc.key!r} twice") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(file, f"line {exc.lineno} column {exc.colno}", "valid JSON",
+                            exc.msg, hint="fix the JSON syntax; `python -m json.tool FILE` shows where")
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(file, "$", "valid JSON", str(exc)[:200]) from None
+
+
+def read_json_file(path: str | os.PathLike[str]) -> Any:
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{file}: no such file",
+                         hint="check the path; a manifest is written by reprodiag.capture or `reprodiag capture`") from None
+    except IsADirectoryError:
+        raise InputError(f"{file}: is a folder, not a manifest file",
+                         hint="pass the manifest's .json file") from None
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(file, f"byte {exc.start}", "UTF-8 text", "invalid UTF-8",
+                            hint="manifests are UTF-8 JSON; re-save the file as UTF-8") from None
+    return parse_json_text(text, file)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(shipped_schema())
+
+
+def _describe_found(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(value).__name__} {text}" if not isinstance(value, (dict, list)) else text
+
+
+def _expected(error: Any) -> str:
+    validator, schema = error.validator, error.schema
+    if validator == "required":
+        return f"the field {error.message.split(' is a required')[0]}"
+    if validator == "additionalProperties":
+        return "only the fields the schema names"
+    if validator in ("anyOf", "oneOf"):
+        return str(schema.get("description") or "one of the allowed shapes")
+    if validator == "enum":
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if validator == "const":
+        return json.dumps(schema["const"])
+    if validator == "type":
+        return f"type {schema['type']}"
+    return error.message
+
+
+def validate_document(doc: Any, file: str) -> None:
+    if not isinstance(doc, dict):
+        raise ManifestError(file, "$", "a JSON object", _describe_found(doc))
+    schema_id = doc.get("schema")
+    if schema_id not in READABLE_SCHEMAS:
+        raise ManifestError(
+            file, "$.schema", "one of " + ", ".join(READABLE_SCHEMAS), _describe_found(schema_id),
+            hint="this reprodiag reads " + ", ".join(READABLE_SCHEMAS)
+            + "; upgrade reprodiag to read a newer manifest, or re-capture the run",
+        )
+    import jsonschema
+
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    error = jsonschema.exceptions.best_match(errors)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        found = "unknown field(s) " + ", ".join(map(repr, extra))
+    elif error.validator == "required":
+        found = "it missing"
+    else:
+        found = _describe_found(error.instance)
+    more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+    raise ManifestError(file, error.json_path, _expected(error), found + more,
+                        hint="compare with the published schema: reprodiag schema")
+
+
+def manifest_from_json(doc: Any, file: str = "<manifest>") -> Manifest:
+    validate_document(doc, file)
+    return from_jsonable(doc)
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read, validate and build a manifest; raises ManifestError or InputError on bad input."""
+    return manifest_from_json(read_json_file(path), str(path))

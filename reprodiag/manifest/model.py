@@ -1,0 +1,196 @@
+"""The manifest: one frozen record per reproducibility axis.
+
+Every fact is either its value or a `Skipped` record carrying the reason it could not be captured;
+a fact is never silently dropped (DESIGN.md, "The five axes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, Union
+
+SCHEMA_ID = "reprodiag.manifest/v1"
+READABLE_SCHEMAS = (SCHEMA_ID,)
+
+AXES = ("data", "code", "environment", "randomness", "intent")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A fact that could not be captured, with the reason in the user's words."""
+
+    reason: str
+
+
+T = TypeVar("T")
+Fact = Union[T, Skipped]
+JSONValue = Any
+
+
+def is_known(value: object) -> bool:
+    """True when a fact was captured (not skipped and not absent)."""
+    return value is not None and not isinstance(value, Skipped)
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """Where a data set was read from, pinned well enough to read it again."""
+
+    format: str  # delta, iceberg, files, dvc, or unversioned
+    uri: str
+    version: Fact[int | str]  # Delta version, Iceberg snapshot id, DVC rev; Skipped when read as latest
+    table_id: Fact[str]
+    fingerprint: Fact[str]  # "sha256:..." over what identifies the content
+    as_of: str | None = None  # the timestamp used for time travel, when it was given
+
+    @property
+    def pinned(self) -> bool:
+        return is_known(self.version) or (self.format == "files" and is_known(self.fingerprint))
+
+
+@dataclass(frozen=True)
+class DataAxis:
+    train: Fact[SnapshotRef]
+    eval: Fact[SnapshotRef]
+    feature_store: Fact[str] = Skipped("not given")
+    labeling_pipeline: Fact[str] = Skipped("not given")
+
+
+@dataclass(frozen=True)
+class LockRef:
+    kind: str  # uv.lock, poetry.lock, requirements, pip-freeze
+    path: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CodeAxis:
+    commit: Fact[str]
+    branch: Fact[str]
+    remote: Fact[str]
+    dirty: Fact[bool]
+    diff_sha256: Fact[str]
+    entrypoint: Fact[str]
+    lock: Fact[LockRef]
+
+
+@dataclass(frozen=True)
+class EnvironmentAxis:
+    python: Fact[str]
+    os: Fact[str]
+    kernel: Fact[str]
+    cpu_model: Fact[str]
+    cpu_capability: Fact[str]
+    threads: Fact[int]
+    torch_version: Fact[str]
+    torch_build: Fact[str]
+    cuda: Fact[str]
+    cudnn: Fact[str]
+    nccl: Fact[str]
+    gpu_name: Fact[str]
+    gpu_count: Fact[int]
+    gpu_uuids: Fact[tuple[str, ...]]
+    driver: Fact[str]
+    cuda_driver: Fact[str]
+    tf32_matmul: Fact[bool]
+    tf32_cudnn: Fact[bool]
+    matmul_precision: Fact[str]
+    container_image: Fact[str]
+    hostname: Fact[str]
+    libraries: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RandomnessAxis:
+    python_seed: Fact[int]
+    numpy_seed: Fact[int]
+    torch_seed: Fact[int]
+    cuda_seed: Fact[int]
+    derivation: Fact[str]
+    deterministic_algorithms: Fact[bool]
+    warn_only: Fact[bool]
+    cudnn_deterministic: Fact[bool]
+    cudnn_benchmark: Fact[bool]
+    cublas_workspace_config: Fact[str]
+    pythonhashseed: Fact[str]
+    fill_uninitialized_memory: Fact[bool]
+    dataloader_seeding: Fact[str]
+    library_seeding: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntentAxis:
+    family: Fact[str]
+    experiment: Fact[str]
+    run_name: Fact[str]
+    hypothesis: Fact[str]
+    params: Mapping[str, JSONValue]
+    ablations: Mapping[str, bool]
+    tier: Fact[str]
+    tags: Mapping[str, str]
+    owner: Fact[str]
+
+
+Direction = Literal["higher", "lower"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    value: float
+    direction: Direction = "higher"
+
+
+@dataclass(frozen=True)
+class Results:
+    metrics: Mapping[str, Metric]
+    status: str  # finished, failed, running
+    started_at: Fact[str]
+    finished_at: Fact[str]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts that differ between any two runs by nature: never reported as a cause."""
+
+    run_id: str
+    created_at: str
+    output_dir: Fact[str]
+    reprodiag_version: str
+    captured_by: str  # api, cli, import
+
+
+@dataclass(frozen=True)
+class Manifest:
+    run: RunInfo
+    data: DataAxis
+    code: CodeAxis
+    environment: EnvironmentAxis
+    randomness: RandomnessAxis
+    intent: IntentAxis
+    results: Results
+    schema: str = SCHEMA_ID
+
+    def axis(self, name: str) -> Any:
+        if name not in AXES:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+# Dotted field paths that differ between any two runs by nature (DESIGN.md): noise, never a cause.
+NOISE_FIELDS = frozenset(
+    {
+        "run.run_id",
+        "run.created_at",
+        "run.output_dir",
+        "run.reprodiag_version",
+        "run.captured_by",
+        "results.started_at",
+        "results.finished_at",
+        "results.status",
+        "results.error",
+        "environment.hostname",
+        "intent.run_name",
+    }
+)
