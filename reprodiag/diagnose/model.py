@@ -1,0 +1,172 @@
+"""The Diagnosis record: everything a report shows, computed before any renderer runs.
+
+Renderers (report/) only lay this out; they never decide anything. The JSON form of this record is
+the versioned `reprodiag.diagnosis/v1` format documented in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v1"
+
+FieldStatus = Literal["same", "differs", "unversioned"]
+Side = Literal["baseline", "candidate", "both"]
+# How an axis is placed (DESIGN.md "Ranking"):
+#   confirmed   a counterfactual retrain closed the gap (points_explained set)
+#   candidate   versioned on both sides and different
+#   unversioned a fact is missing on one side or both: cannot be ruled out; placed by the prior order
+#   noise       the gap lies inside the noise band: randomness alone can explain it
+#   ruled_out   versioned on both sides and identical (or a retrain showed it explains nothing)
+AxisStatus = Literal["confirmed", "candidate", "unversioned", "noise", "ruled_out"]
+CheckStatus = Literal["done", "planned", "skipped"]
+CheckVerdict = Literal["confirms", "candidate", "unversioned", "rules_out", "inconclusive", "not_run"]
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str  # dotted manifest path, e.g. "environment.torch_version"
+    axis: str  # data, code, environment, randomness, intent; "run"/"results" for noise fields
+    status: FieldStatus
+    baseline: Any  # the JSON value, or None when absent; a skipped fact as {"skipped": reason}
+    candidate: Any
+    noise: bool = False  # differs between any two runs by nature (ids, times, hostnames)
+    unversioned_side: Side | None = None
+    note: str | None = None  # version-aware note, e.g. "a torch version change: bitwise results are not promised"
+
+
+@dataclass(frozen=True)
+class AxisDiff:
+    axis: str
+    status: FieldStatus  # differs if any field differs; else unversioned if any is; else same
+    fields: tuple[FieldDiff, ...]  # every non-noise field of the axis, in path order
+
+
+@dataclass(frozen=True)
+class ManifestDiff:
+    axes: tuple[AxisDiff, ...]  # in AXES order
+    noise: tuple[FieldDiff, ...]  # noise fields that differ (hidden unless asked for)
+    same_family: bool
+    family_note: str | None = None  # why two manifests look like different model families
+
+
+@dataclass(frozen=True)
+class RunLabel:
+    label: str  # "baseline" / "candidate" or the user's name for it
+    path: str | None  # where the manifest was read from (scrubbed in golden files)
+    run_id: str
+    run_name: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    metric: str
+    direction: Literal["higher", "lower"]
+    baseline: float | None
+    candidate: float | None
+    delta: float  # candidate - baseline, in the metric's units
+    worse_by: float  # positive when the candidate is worse, given the metric's direction
+    source: Literal["manifests", "option"]
+
+
+@dataclass(frozen=True)
+class Check:
+    order: int  # cost order (DESIGN.md table)
+    key: str  # code, environment, intent, data, randomness, seed_replay, pinned_snapshot, intent_swap, noise_band
+    title: str
+    axis: str
+    cost: str  # in words: "free", "1 retrain", "3..20 retrains"
+    retrains: int  # upper bound of retrains it costs
+    status: CheckStatus
+    expected: str  # what the check expects to see if the axis is the cause
+    falsified_by: str  # what observation would rule the axis out
+    observed: str | None  # what was seen; None while planned
+    verdict: CheckVerdict
+    evidence: tuple[str, ...] = ()  # field paths or retrain ids behind the observation
+
+
+@dataclass(frozen=True)
+class Attribution:
+    axis: str
+    points: float  # metric points this axis explains (same units as the gap)
+    low: float  # interval on the points explained
+    high: float
+    check: str  # key of the retrain check that measured it
+
+
+@dataclass(frozen=True)
+class AxisRank:
+    rank: int  # 1 = most likely cause
+    axis: str
+    status: AxisStatus
+    reason: str  # the placement, in words
+    evidence: tuple[str, ...] = ()
+    attribution: Attribution | None = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    axis: str
+    fix: str  # the structural fix, e.g. "read training data through a pinned Delta version"
+    cost: str  # e.g. "storage for retained versions", "throughput: deterministic ops", "free: hashes"
+    enforcement: str  # how the platform enforces it so nobody can forget
+
+
+@dataclass(frozen=True)
+class TierRule:
+    tier: str
+    applies_to: str  # what counts as this tier, e.g. "serves real traffic"
+    axes: tuple[str, ...]  # enforced axes
+    enforcement: str  # the enforcement point
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    seed: int
+    metric: float | None
+    status: Literal["ok", "failed"]
+    reason: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class NoiseBand:
+    """The seed-noise band (filled by the retrain issue; None in manifest-only mode)."""
+
+    metric: str
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+    k: float
+    outcome: Literal["beyond noise", "consistent with noise", "inconclusive"]
+    statistic: float | None
+    p_value: float | None
+    baseline_rank: str | None
+    min_detectable_effect: float | None
+    seeds: tuple[SeedResult, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    title: str
+    created_at: str
+    baseline: RunLabel
+    candidate: RunLabel
+    gap: Gap
+    diff: ManifestDiff
+    checks: tuple[Check, ...]  # in cost order: done ones first, then the plan still to run
+    ranking: tuple[AxisRank, ...]
+    fixes: tuple[Fix, ...]
+    policy: tuple[TierRule, ...]
+    summary: str  # two or three sentences, built from the ranking
+    conclusion_open: tuple[str, ...] = ()  # what stays open and what would close it
+    band: NoiseBand | None = None
+    stop_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)  # incident title, owner, timeline
+    format: str = DIAGNOSIS_FORMAT
