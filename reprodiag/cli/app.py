@@ -1,0 +1,33 @@
+"""The shared click group and the one place that maps exceptions to exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reprodiag.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+
+EPILOG = f"""\b
+Exit codes:
+  {EXIT_OK}  success (for `check`: the manifest meets its tier)
+  {EXIT_GATE_FAILED}  the gate failed: `check` found a tier violation
+  {EXIT_USAGE}  usage error: unknown option, missing argument
+  {EXIT_BAD_INPUT}  unreadable or invalid input: a manifest, snapshot, policy or diagnosis file
+  {EXIT_RUNTIME}  a runtime failure inside reprodiag or a trainer
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reprodiag")
+def app() -> None:
+    """reprodiag: why does this training run no longer reproduce?
+
+    Diffs two runs' manifests along five axes (data, code, environment, randomness, intent),
+    ranks the likely causes, confirms them with retrains against the seed-noise band, and
+    writes an incident report. Captures complete manifests and gates runs on a tier policy.
+    """
+
+
+def echo_error(message: str) -> None:
+    click.echo(f"reprodiag: error: {message}", err=True)
