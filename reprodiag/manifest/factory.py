@@ -7,6 +7,7 @@ commit, a CPU torch environment, all four seeds); callers replace what their sce
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -29,9 +30,12 @@ NOT_APPLICABLE_CPU = Skipped("no NVIDIA driver: NVML library not found")
 
 
 def example_snapshot(version: int = 3, uri: str = "/data/events", table: str = "events") -> SnapshotRef:
+    digest = hashlib.sha256(f"{table}@{version}".encode()).hexdigest()
+    table_digest = hashlib.sha256(table.encode()).hexdigest()
     return SnapshotRef(format="delta", uri=uri, version=version,
-                       table_id=f"00000000-0000-4000-8000-{abs(hash(table)) % 10**12:012d}",
-                       fingerprint=f"sha256:{table}-v{version}".ljust(20, "0"))
+                       table_id=f"{table_digest[:8]}-{table_digest[8:12]}-4{table_digest[13:16]}"
+                                f"-8{table_digest[17:20]}-{table_digest[20:32]}",
+                       fingerprint=f"sha256:{digest}")
 
 
 def example_manifest(seed: int = 1234, auc: float = 80.0, run_id: str = "run-a",
