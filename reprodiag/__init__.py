@@ -1,1 +1,38 @@
-"""reprodiag."""
+"""reprodiag: reproducibility post-mortems for ML training runs.
+
+The public API is loaded lazily so `import reprodiag` (and `reprodiag --help`) stays fast:
+torch, deltalake and pynvml are imported only by the functions that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "capture", "deterministic_seeds", "seed_worker", "dataloader_generator", "Seeds",
+    "load_manifest", "write_manifest", "open_snapshot", "diagnose",
+]
+
+_LAZY = {
+    "deterministic_seeds": "reprodiag.capture.seeds",
+    "seed_worker": "reprodiag.capture.seeds",
+    "dataloader_generator": "reprodiag.capture.seeds",
+    "Seeds": "reprodiag.capture.seeds",
+    "load_manifest": "reprodiag.manifest.load",
+    "write_manifest": "reprodiag.manifest.codec",
+    "open_snapshot": "reprodiag.snapshots",
+    "diagnose": "reprodiag.diagnose.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "capture":  # a callable package: see reprodiag/capture/__init__.py
+        import importlib
+
+        return importlib.import_module("reprodiag.capture")
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'reprodiag' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

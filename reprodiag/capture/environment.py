@@ -1,0 +1,302 @@
+"""The environment axis: one small probe per fact about the host, torch and the GPUs.
+
+Probes are listed in explicit tuples (`HOST_FACTS`, `TORCH_FACTS`, `GPU_FACTS`); `probe_environment`
+runs each one on its own, so a probe that fails is recorded as `Skipped` with its reason and never
+sinks the others. torch and pynvml are imported inside the probes that need them.
+
+GPU facts come from NVML (nvidia-ml-py). NVML sees every GPU of the machine, whatever
+CUDA_VISIBLE_DEVICES says: the count and UUIDs describe the host, not what the job was allowed to use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+import socket
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from reprodiag.manifest.model import EnvironmentAxis, Fact, Skipped
+
+TORCH_MISSING = "torch is not installed"
+NO_DRIVER = "no NVIDIA driver: NVML library not found"
+NO_IMAGE = "no container image digest visible from inside the process"
+
+# Env vars read for the container image, first digest wins. REPRODIAG_CONTAINER_IMAGE is the one to
+# set (image@sha256:... in the job spec); the others are conventions teams commonly bake into images.
+# Docker and Kubernetes expose no digest inside the container by themselves.
+IMAGE_ENV_VARS = ("REPRODIAG_CONTAINER_IMAGE", "CONTAINER_IMAGE", "IMAGE_DIGEST", "DOCKER_IMAGE")
+CONTAINER_MARKERS = ("/.dockerenv", "/run/.containerenv")  # docker, podman
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_CGROUP_RUNTIMES = ("docker", "kubepods", "containerd", "libpod", "crio")
+
+LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "deltalake", "scikit-learn", "torch")
+
+
+class FactSkip(Exception):
+    """A fact that does not apply here; the message is the reason recorded in the manifest."""
+
+
+def run_fact(probe: Callable[..., Any], *args: Any) -> Fact[Any]:
+    """Run one probe; `FactSkip` or any other failure becomes a `Skipped` fact."""
+    try:
+        return probe(*args)
+    except FactSkip as e:
+        return Skipped(str(e))
+    except Exception as e:
+        return Skipped(f"probe failed: {type(e).__name__}: {e}")
+
+
+def probe_environment(nvml: Any | None = None) -> EnvironmentAxis:
+    """Capture the environment axis. ``nvml``: an NVML module; None imports ``pynvml``."""
+    facts = {name: run_fact(probe) for name, probe in HOST_FACTS + TORCH_FACTS}
+    facts.update(gpu_facts(nvml))
+    libs = run_fact(libraries)
+    return EnvironmentAxis(**facts, libraries=libs if isinstance(libs, dict) else {})
+
+
+# -- host --------------------------------------------------------------------------------------
+
+
+def python() -> str:
+    return f"{platform.python_implementation()} {platform.python_version()}"
+
+
+def os_name(os_release: Path = Path("/etc/os-release")) -> str:
+    """The distribution's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"), else platform.platform()."""
+    if os_release.is_file():
+        for line in os_release.read_text(errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "PRETTY_NAME" and value.strip().strip("\"'"):
+                return value.strip().strip("\"'")
+    return platform.platform()
+
+
+def kernel() -> str:
+    return platform.release()
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    if platform.processor():
+        return platform.processor()
+    raise FactSkip("CPU model reported neither by /proc/cpuinfo nor by platform.processor()")
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def container_image(environ: Mapping[str, str] | None = None) -> str:
+    """The image reference with its digest, from `IMAGE_ENV_VARS`; a tag alone is not a pin."""
+    environ = os.environ if environ is None else environ
+    tags = []
+    for var in IMAGE_ENV_VARS:
+        value = environ.get(var, "").strip()
+        if _DIGEST.search(value):
+            return value
+        if value:
+            tags.append(f"{var}={value}")
+    detail = f"; {', '.join(tags)} names no digest (tags move)" if tags else ""
+    where = in_container()
+    hint = f" (in a container: {where})" if where else ""
+    fix = f"; set REPRODIAG_CONTAINER_IMAGE=<image>@sha256:<digest> in the job spec{hint}"
+    raise FactSkip(NO_IMAGE + detail + (fix if where or tags else ""))
+
+
+def in_container() -> str | None:
+    """What shows this process runs in a container (a marker file or a cgroup path), else None."""
+    for marker in CONTAINER_MARKERS:
+        if os.path.exists(marker):
+            return marker
+    cgroup = Path("/proc/self/cgroup")
+    text = cgroup.read_text(errors="replace") if cgroup.is_file() else ""
+    found = [name for name in _CGROUP_RUNTIMES if name in text]
+    return f"/proc/self/cgroup mentions {found[0]}" if found else None
+
+
+def libraries() -> dict[str, str]:
+    """Versions of the libraries that most often change results; absent ones are left out."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+HOST_FACTS: tuple[tuple[str, Callable[[], Any]], ...] = (
+    ("python", python),
+    ("os", os_name),
+    ("kernel", kernel),
+    ("cpu_model", cpu_model),
+    ("container_image", container_image),
+    ("hostname", hostname),
+)
+
+
+# -- torch -------------------------------------------------------------------------------------
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise FactSkip(TORCH_MISSING) from e
+    return torch
+
+
+def cpu_capability() -> str:
+    # AVX512 vs DEFAULT kernels give different bits for the same seed (DEPENDENCIES.md, torch).
+    return str(_torch().backends.cpu.get_cpu_capability())
+
+
+def threads() -> int:
+    return int(_torch().get_num_threads())
+
+
+def torch_version() -> str:
+    return str(_torch().__version__)
+
+
+def torch_build() -> str:
+    """"cpu", "cuda 12.4" or "rocm 6.2", with the short git revision torch was built from."""
+    version = _torch().version
+    hip = getattr(version, "hip", None)
+    base = f"cuda {version.cuda}" if version.cuda else f"rocm {hip}" if hip else "cpu"
+    rev = (getattr(version, "git_version", None) or "")[:7]
+    return f"{base} (git {rev})" if rev else base
+
+
+def cuda() -> str:
+    version = _torch().version.cuda
+    if not version:
+        raise FactSkip("torch is a build without CUDA")
+    return str(version)
+
+
+def cudnn() -> str:
+    """cuDNN as "9.1.0": 9.x encodes major*10000 + minor*100 + patch, 8.x major*1000 + minor*100."""
+    backend = _torch().backends.cudnn
+    if not backend.is_available():
+        raise FactSkip("cuDNN is not available to this torch build")
+    v = int(backend.version())
+    major, rest = (v // 10000, v % 10000) if v >= 10000 else (v // 1000, v % 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"
+
+
+def nccl() -> str:
+    torch = _torch()
+    if not torch.cuda.is_available():
+        raise FactSkip("CUDA is not available: no NCCL version to read")
+    version = torch.cuda.nccl.version()
+    return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+
+
+def tf32_matmul() -> bool:
+    return bool(_torch().backends.cuda.matmul.allow_tf32)
+
+
+def tf32_cudnn() -> bool:
+    return bool(_torch().backends.cudnn.allow_tf32)
+
+
+def matmul_precision() -> str:
+    return str(_torch().get_float32_matmul_precision())
+
+
+TORCH_FACTS: tuple[tuple[str, Callable[[], Any]], ...] = (
+    ("cpu_capability", cpu_capability),
+    ("threads", threads),
+    ("torch_version", torch_version),
+    ("torch_build", torch_build),
+    ("cuda", cuda),
+    ("cudnn", cudnn),
+    ("nccl", nccl),
+    ("tf32_matmul", tf32_matmul),
+    ("tf32_cudnn", tf32_cudnn),
+    ("matmul_precision", matmul_precision),
+)
+
+
+# -- GPUs (NVML) -------------------------------------------------------------------------------
+
+
+def gpu_facts(nvml: Any | None = None) -> dict[str, Fact[Any]]:
+    """The GPU facts, read between one nvmlInit and its nvmlShutdown (always called after init)."""
+    try:
+        nvml = importlib.import_module("pynvml") if nvml is None else nvml
+    except ImportError:
+        return _all_gpu_facts(Skipped("nvidia-ml-py is not installed (import pynvml failed)"))
+    try:
+        nvml.nvmlInit()
+    except Exception as e:
+        return _all_gpu_facts(Skipped(_nvml_init_failure(nvml, e)))
+    try:
+        return {name: run_fact(probe, nvml) for name, probe in GPU_FACTS}
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:  # noqa: S110 - the facts are read; a failing shutdown must not lose them
+            pass
+
+
+def _all_gpu_facts(skipped: Skipped) -> dict[str, Fact[Any]]:
+    return {name: skipped for name, _ in GPU_FACTS}
+
+
+def _nvml_init_failure(nvml: Any, error: Exception) -> str:
+    not_found = getattr(nvml, "NVMLError_LibraryNotFound", None)
+    if not_found is not None and isinstance(error, not_found):
+        return NO_DRIVER
+    not_loaded = getattr(nvml, "NVMLError_DriverNotLoaded", None)
+    if not_loaded is not None and isinstance(error, not_loaded):
+        return f"no NVIDIA driver loaded: {error}"
+    return f"NVML could not start: {type(error).__name__}: {error}"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)  # bytes before nvidia-ml-py 12
+
+
+def gpu_count(nvml: Any) -> int:
+    return int(nvml.nvmlDeviceGetCount())
+
+
+def gpu_name(nvml: Any) -> str:
+    if gpu_count(nvml) == 0:
+        raise FactSkip("no GPU visible to NVML")
+    return _text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(0)))
+
+
+def gpu_uuids(nvml: Any) -> tuple[str, ...]:
+    handles = (nvml.nvmlDeviceGetHandleByIndex(i) for i in range(gpu_count(nvml)))
+    return tuple(_text(nvml.nvmlDeviceGetUUID(h)) for h in handles)
+
+
+def driver(nvml: Any) -> str:
+    return _text(nvml.nvmlSystemGetDriverVersion())
+
+
+def cuda_driver(nvml: Any) -> str:
+    """The CUDA version the driver supports: NVML's 12040 is "12.4"."""
+    version = int(nvml.nvmlSystemGetCudaDriverVersion())
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+GPU_FACTS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("gpu_name", gpu_name),
+    ("gpu_count", gpu_count),
+    ("gpu_uuids", gpu_uuids),
+    ("driver", driver),
+    ("cuda_driver", cuda_driver),
+)

@@ -1,0 +1,183 @@
+"""The code axis: git commit, branch, remote, dirty flag, uncommitted-diff digest, entrypoint, lock.
+
+Git runs as a subprocess with an argument list (never a shell), as ``git -C <repo> ...``, with a
+timeout and ``--no-optional-locks`` so a probe never blocks on, or takes, the index lock of a repo
+another process is using. Each fact is its own function; one that fails is recorded as `Skipped`
+with its reason and the others are still captured.
+
+``diff_sha256`` is the sha256 of ``git diff HEAD --binary`` (fixed prefixes, no colour, no external
+diff or textconv, no rename detection, so user config cannot change the bytes) followed by, for each
+untracked non-ignored file in sorted path order, its path, a NUL byte, its content, a NUL byte. A
+clean tree hashes the empty input: ``EMPTY_DIFF_SHA256``, the same value on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from reprodiag.capture.lock import probe_lock
+from reprodiag.manifest.model import CodeAxis, Fact, Skipped
+
+GIT_TIMEOUT_S = 20.0
+EMPTY_DIFF_SHA256 = f"sha256:{hashlib.sha256(b'').hexdigest()}"
+_DIFF_ARGS = (
+    "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
+    "--src-prefix=a/", "--dst-prefix=b/",
+)  # fmt: skip
+
+
+class GitSkip(Exception):
+    """A git fact that cannot be captured; the message is the reason recorded in the manifest."""
+
+
+class GitError(GitSkip):
+    """git ran and exited non-zero; kept apart so callers can read its exit code and stderr."""
+
+    def __init__(self, returncode: int, stderr: str) -> None:
+        super().__init__(f"git failed ({returncode}): {stderr}")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def probe_code(root: str | Path, entrypoint: str | None = None) -> CodeAxis:
+    """Capture the code axis of the project at ``root`` (any folder inside the repository)."""
+    root = Path(root).absolute()
+    top = run_fact(repo_toplevel, root)
+    if isinstance(top, Skipped):
+        facts: dict[str, Fact[object]] = {name: top for name, _ in GIT_FACTS}
+    else:
+        facts = {name: run_fact(probe, top) for name, probe in GIT_FACTS}
+    return CodeAxis(
+        **facts,  # type: ignore[arg-type]
+        entrypoint=entrypoint if entrypoint else Skipped("no entrypoint given"),
+        lock=probe_lock(root if isinstance(top, Skipped) else top),
+    )
+
+
+def run_fact(probe: Callable[[Path], object], root: Path) -> Fact[object]:
+    """Run one probe; a `GitSkip` or any other failure becomes a `Skipped` fact."""
+    try:
+        return probe(root)
+    except GitSkip as e:
+        return Skipped(str(e))
+    except Exception as e:
+        return Skipped(f"probe failed: {type(e).__name__}: {e}")
+
+
+def git(root: Path, *args: str) -> bytes:
+    """Run ``git -C root args...`` and return its stdout; raise `GitSkip` when git cannot answer."""
+    cmd = ["git", "--no-optional-locks", "-C", str(root), *args]
+    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=GIT_TIMEOUT_S, env=env, check=False)
+    except FileNotFoundError as e:
+        raise GitSkip("git is not installed (no `git` executable on PATH)") from e
+    except subprocess.TimeoutExpired as e:
+        raise GitSkip(f"git {args[0]} took longer than {GIT_TIMEOUT_S:g} s in {root}") from e
+    if done.returncode != 0:
+        raise GitError(done.returncode, done.stderr.decode(errors="replace").strip())
+    return done.stdout
+
+
+def git_text(root: Path, *args: str) -> str:
+    return git(root, *args).decode(errors="replace").strip()
+
+
+def repo_toplevel(root: Path) -> Path:
+    """The repository's top folder, or `GitSkip` saying why ``root`` is not usable as one."""
+    if not root.is_dir():
+        raise GitSkip(f"folder does not exist: {root}")
+    try:
+        return Path(git_text(root, "rev-parse", "--show-toplevel"))
+    except GitError as e:
+        if "dubious ownership" in e.stderr:
+            raise GitSkip(
+                f"git refuses the repository at {root}: it belongs to another user. "
+                f"Trust it with: git config --global --add safe.directory {root}"
+            ) from e
+        raise GitSkip(f"not a git repository: {root}") from e
+
+
+def commit(top: Path) -> str:
+    try:
+        return git_text(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitError as e:
+        raise GitSkip("repository has no commits yet") from e
+
+
+def branch(top: Path) -> str:
+    try:
+        return git_text(top, "symbolic-ref", "--quiet", "--short", "HEAD")
+    except GitError as e:
+        if e.returncode != 1:  # 1 is "HEAD is not a symbolic ref", i.e. detached
+            raise
+        raise GitSkip(f"detached HEAD at {commit(top)}") from e
+
+
+def remote(top: Path) -> str:
+    """The URL of ``origin``, else of the first remote, with any credentials stripped."""
+    names = git_text(top, "remote").split()
+    if not names:
+        raise GitSkip("no git remote configured")
+    name = "origin" if "origin" in names else names[0]
+    return strip_credentials(git_text(top, "remote", "get-url", name))
+
+
+def strip_credentials(url: str) -> str:
+    """Remove secrets from a remote URL before it is written into a manifest.
+
+    http(s): the whole user-info part goes (``https://TOKEN@host`` puts the token in the user name)
+    and so do the query and fragment (``?private_token=...``). Other schemes (ssh://git:pw@host):
+    only a password goes; the user name (``git``) is not a secret. scp-like ``git@host:org/repo``
+    and local paths carry no password and are kept as they are.
+    """
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    if parts.scheme.lower() in ("http", "https"):
+        return urlunsplit((parts.scheme, hostport, parts.path, "", ""))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}@{hostport}", parts.path, parts.query, parts.fragment))
+
+
+def dirty(top: Path) -> bool:
+    """Tracked changes (staged or not) or untracked files that are not ignored."""
+    return bool(git(top, "status", "--porcelain=v1", "--untracked-files=all", "-z"))
+
+
+def diff_sha256(top: Path) -> str:
+    """The digest of the uncommitted changes; `EMPTY_DIFF_SHA256` for a clean tree."""
+    commit(top)  # a diff against HEAD needs a HEAD: "repository has no commits yet"
+    digest = hashlib.sha256(git(top, *_DIFF_ARGS))
+    listing = git(top, "ls-files", "--others", "--exclude-standard", "-z")
+    for rel in sorted(p for p in listing.split(b"\0") if p):
+        digest.update(rel + b"\0")
+        digest.update(_untracked_content(top / os.fsdecode(rel)))
+        digest.update(b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _untracked_content(path: Path) -> bytes:
+    if path.is_symlink():  # hash the link, not what it points to (which may be outside the repo)
+        return b"symlink:" + os.fsencode(os.readlink(path))
+    if path.is_file():
+        return path.read_bytes()
+    return b""  # a nested repository shows up as its folder: its name is all git reports
+
+
+# The git facts of the code axis, in manifest order (entrypoint and lock are not git facts).
+GIT_FACTS: tuple[tuple[str, Callable[[Path], object]], ...] = (
+    ("commit", commit),
+    ("branch", branch),
+    ("remote", remote),
+    ("dirty", dirty),
+    ("diff_sha256", diff_sha256),
+)
