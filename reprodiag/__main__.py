@@ -1,0 +1,3 @@
+from reprodiag.cli import main
+
+main()

@@ -1,0 +1,237 @@
+"""Seeding every generator from one base seed, and recording what was actually set.
+
+`deterministic_seeds(1234)` seeds Python ``random``, NumPy, torch and CUDA, turns on torch's
+deterministic mode, and returns a `Seeds` record read back from torch where torch can say. Keys follow
+the generators by name, the way torchtune's ``set_seed`` and Lightning's ``_collect_rng_states`` do.
+
+Derivation rule: Python, torch and CUDA get the base seed itself; NumPy's legacy generator only takes
+32-bit seeds, so it gets ``base % 2**32`` (the same value goes into PYTHONHASHSEED, whose range is
+also 32-bit). The base must be in [0, 2**64), the range torch.manual_seed accepts.
+
+Global state this module changes: the four generators, torch's deterministic-algorithms and cuDNN
+flags, and the environment variables CUBLAS_WORKSPACE_CONFIG and PYTHONHASHSEED (only when unset).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reprodiag.errors import InputError
+from reprodiag.manifest.model import Fact, RandomnessAxis, Skipped
+
+TORCH_MISSING = "torch is not installed"
+NOT_RECORDED = "seed not recorded: set it with reprodiag.deterministic_seeds"
+NUMPY_SEED_RANGE = 2**32
+TORCH_SEED_RANGE = 2**64
+
+# Required for deterministic cuBLAS on CUDA >= 10.2 (":16:8" also works, with less workspace);
+# https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility. It can cost throughput: one
+# PyTorch user measured 2.6x slower training with it (shared/STATS.md, "How big seed noise is").
+CUBLAS_DETERMINISTIC = ":4096:8"
+
+# Env vars other libraries' seeders leave behind; recorded so a run seeded by them is still visible.
+# Lightning seed_everything (lightning/fabric/utilities/seed.py): PL_GLOBAL_SEED, PL_SEED_WORKERS.
+# transformers enable_full_determinism (src/transformers/trainer_utils.py): the other four.
+# CUBLAS_WORKSPACE_CONFIG and PYTHONHASHSEED, which both also set, have fields of their own.
+LIBRARY_SEEDING_ENV = (
+    "PL_GLOBAL_SEED",
+    "PL_SEED_WORKERS",
+    "CUDA_LAUNCH_BLOCKING",
+    "FLASH_ATTENTION_DETERMINISTIC",
+    "ASCEND_LAUNCH_BLOCKING",
+    "HCCL_DETERMINISTIC",
+)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """What `deterministic_seeds` set, each generator and flag by name."""
+
+    python: int
+    numpy: int
+    torch: Fact[int]
+    cuda: Fact[int]
+    base: int
+    derivation: str
+    deterministic: Fact[bool]
+    warn_only: Fact[bool]
+    cudnn_deterministic: Fact[bool]
+    cudnn_benchmark: Fact[bool]
+    cublas_workspace_config: str | None
+    pythonhashseed: str | None
+    fill_uninitialized_memory: Fact[bool] | None
+
+    def to_axis(self, dataloader_seeding: str | None = None) -> RandomnessAxis:
+        """The randomness axis of a manifest; library_seeding is left to `probe_randomness`."""
+        fill = self.fill_uninitialized_memory
+        return RandomnessAxis(
+            python_seed=self.python,
+            numpy_seed=self.numpy,
+            torch_seed=self.torch,
+            cuda_seed=self.cuda,
+            derivation=self.derivation,
+            deterministic_algorithms=self.deterministic,
+            warn_only=self.warn_only,
+            cudnn_deterministic=self.cudnn_deterministic,
+            cudnn_benchmark=self.cudnn_benchmark,
+            cublas_workspace_config=_env_fact("CUBLAS_WORKSPACE_CONFIG", self.cublas_workspace_config),
+            pythonhashseed=_env_fact("PYTHONHASHSEED", self.pythonhashseed),
+            fill_uninitialized_memory=fill if fill is not None else Skipped("not read"),
+            dataloader_seeding=_dataloader_fact(dataloader_seeding),
+        )
+
+
+def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool = False) -> Seeds:
+    """Seed random, NumPy, torch and CUDA from ``seed`` and set the determinism flags.
+
+    deterministic=True: torch.use_deterministic_algorithms(True, warn_only), cudnn.deterministic on,
+    cudnn.benchmark off, CUBLAS_WORKSPACE_CONFIG=":4096:8" and PYTHONHASHSEED when unset.
+    deterministic=False: deterministic algorithms and cudnn.deterministic are switched off;
+    cudnn.benchmark is left as the caller set it (it is a speed choice).
+
+    PYTHONHASHSEED only reaches child processes (DataLoader workers started with spawn, retrains):
+    the hash seed of the running interpreter is fixed when it starts and cannot change.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < TORCH_SEED_RANGE:
+        raise InputError(f"seed {seed!r} is not an integer in [0, 2**64)", hint="pass e.g. 1234")
+    import numpy as np
+
+    numpy_seed = seed % NUMPY_SEED_RANGE
+    if deterministic:  # before any CUDA work: cuBLAS reads it when its handle is created
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
+        os.environ.setdefault("PYTHONHASHSEED", str(numpy_seed))
+    random.seed(seed)
+    np.random.seed(numpy_seed)  # noqa: NPY002 - the legacy global generator is what code uses
+    return Seeds(
+        python=seed,
+        numpy=numpy_seed,
+        base=seed,
+        derivation=f"all generators seeded with base {seed} by reprodiag.deterministic_seeds; "
+        f"numpy with base % 2**32 = {numpy_seed}",
+        cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        pythonhashseed=os.environ.get("PYTHONHASHSEED"),
+        **_seed_torch(seed, deterministic, warn_only),
+    )
+
+
+def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {name: Skipped(TORCH_MISSING) for name in ("torch", "cuda", *_FLAG_NAMES)}
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=warn_only)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+    # The CUDA seed cannot be read back without starting CUDA (torch.cuda.initial_seed does).
+    return {"torch": int(torch.initial_seed()), "cuda": seed, **torch_flags()}
+
+
+def torch_flags() -> dict[str, Fact[bool]]:
+    """torch's determinism flags as they are now, each read on its own."""
+    try:
+        import torch
+    except ImportError:
+        return {name: Skipped(TORCH_MISSING) for name in _FLAG_NAMES}
+    return {name: _read(reader, torch) for name, reader in _FLAG_READERS}
+
+
+def _read(reader: Callable[[Any], bool], torch: Any) -> Fact[bool]:
+    try:
+        return bool(reader(torch))
+    except Exception as e:
+        return Skipped(f"probe failed: {type(e).__name__}: {e}")
+
+
+def _fill_uninitialized_memory(torch: Any) -> bool:
+    import torch.utils.deterministic  # noqa: F401 - a submodule torch does not import by itself
+
+    return bool(torch.utils.deterministic.fill_uninitialized_memory)
+
+
+_FLAG_READERS: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("deterministic", lambda t: t.are_deterministic_algorithms_enabled()),
+    ("warn_only", lambda t: t.is_deterministic_algorithms_warn_only_enabled()),
+    ("cudnn_deterministic", lambda t: t.backends.cudnn.deterministic),
+    ("cudnn_benchmark", lambda t: t.backends.cudnn.benchmark),
+    ("fill_uninitialized_memory", _fill_uninitialized_memory),
+)
+_FLAG_NAMES = tuple(name for name, _ in _FLAG_READERS)
+
+
+def probe_randomness(seeds: Seeds | None, dataloader_seeding: str | None = None) -> RandomnessAxis:
+    """The randomness axis: from ``seeds`` when given, else flags read from torch and the env."""
+    if seeds is not None:
+        axis = seeds.to_axis(dataloader_seeding)
+    else:
+        flags = torch_flags()
+        axis = RandomnessAxis(
+            python_seed=Skipped(NOT_RECORDED),
+            numpy_seed=Skipped(NOT_RECORDED),
+            torch_seed=Skipped(NOT_RECORDED),
+            cuda_seed=Skipped(NOT_RECORDED),
+            derivation=Skipped(NOT_RECORDED),
+            deterministic_algorithms=flags["deterministic"],
+            warn_only=flags["warn_only"],
+            cudnn_deterministic=flags["cudnn_deterministic"],
+            cudnn_benchmark=flags["cudnn_benchmark"],
+            cublas_workspace_config=_env_fact("CUBLAS_WORKSPACE_CONFIG"),
+            pythonhashseed=_env_fact("PYTHONHASHSEED"),
+            fill_uninitialized_memory=flags["fill_uninitialized_memory"],
+            dataloader_seeding=_dataloader_fact(dataloader_seeding),
+        )
+    return replace(axis, library_seeding=library_seeding())
+
+
+def library_seeding() -> dict[str, str]:
+    """The `LIBRARY_SEEDING_ENV` variables that are set, with their values."""
+    return {name: os.environ[name] for name in LIBRARY_SEEDING_ENV if name in os.environ}
+
+
+def _env_fact(name: str, value: str | None = None) -> Fact[str]:
+    value = os.environ.get(name) if value is None else value
+    return value if value is not None else Skipped(f"{name} is not set")
+
+
+def _dataloader_fact(dataloader_seeding: str | None) -> Fact[str]:
+    if dataloader_seeding:
+        return dataloader_seeding
+    return Skipped(
+        "DataLoader seeding not given: use worker_init_fn=reprodiag seed_worker and "
+        "generator=dataloader_generator(seeds), and say so in capture"
+    )
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed NumPy and ``random`` in each worker from torch's seed.
+
+    torch already gives each worker the seed base_seed + worker_id; NumPy and ``random`` are copied
+    from the parent (fork) or unseeded (spawn), so every worker would draw the same numbers. This is
+    the recipe in https://pytorch.org/docs/stable/notes/randomness.html#dataloader.
+    """
+    import numpy as np
+    import torch
+
+    worker_seed = torch.initial_seed() % NUMPY_SEED_RANGE
+    np.random.seed(worker_seed)  # noqa: NPY002
+    random.seed(worker_seed)
+
+
+def dataloader_generator(seeds: Seeds) -> Any:
+    """A ``torch.Generator`` seeded from ``seeds.torch``: pass it as the DataLoader's generator."""
+    import torch
+
+    if isinstance(seeds.torch, Skipped):
+        raise InputError(f"torch was not seeded: {seeds.torch.reason}", hint="pip install torch")
+    generator = torch.Generator()
+    generator.manual_seed(seeds.torch)
+    return generator

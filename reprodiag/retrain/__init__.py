@@ -1,0 +1,1 @@
+"""Retraining: the trainer contract (retrain executors arrive with the noise band)."""
