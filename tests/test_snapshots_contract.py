@@ -66,7 +66,9 @@ def test_round_trip(provider: SnapshotProvider, tmp_path: Path) -> None:
     assert open_snapshot(path).provider is provider
 
 
-def test_fingerprint_stable_then_changes_with_data(provider: SnapshotProvider, tmp_path: Path) -> None:
+def test_fingerprint_stable_then_changes_with_data(
+    provider: SnapshotProvider, tmp_path: Path
+) -> None:
     path = tmp_path / "data"
     WRITERS[provider.format](path, ROWS, False)
     first = provider.resolve(str(path))

@@ -5,7 +5,7 @@ runs each one on its own, so a probe that fails is recorded as `Skipped` with it
 sinks the others. torch and pynvml are imported inside the probes that need them.
 
 GPU facts come from NVML (nvidia-ml-py). NVML sees every GPU of the machine, whatever
-CUDA_VISIBLE_DEVICES says: the count and UUIDs describe the host, not what the job was allowed to use.
+CUDA_VISIBLE_DEVICES says: the count and UUIDs describe the host, not what the job could use.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ TORCH_MISSING = "torch is not installed"
 NO_DRIVER = "no NVIDIA driver: NVML library not found"
 NO_IMAGE = "no container image digest visible from inside the process"
 
-# Env vars read for the container image, first digest wins. REPRODIAG_CONTAINER_IMAGE is the one to
-# set (image@sha256:... in the job spec); the others are conventions teams commonly bake into images.
+# Env vars read for the container image, first digest wins. REPRODIAG_CONTAINER_IMAGE is the one
+# to set (image@sha256:... in the job spec); the others are conventions teams bake into images.
 # Docker and Kubernetes expose no digest inside the container by themselves.
 IMAGE_ENV_VARS = ("REPRODIAG_CONTAINER_IMAGE", "CONTAINER_IMAGE", "IMAGE_DIGEST", "DOCKER_IMAGE")
 CONTAINER_MARKERS = ("/.dockerenv", "/run/.containerenv")  # docker, podman
@@ -67,7 +67,7 @@ def python() -> str:
 
 
 def os_name(os_release: Path = Path("/etc/os-release")) -> str:
-    """The distribution's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"), else platform.platform()."""
+    """The distribution's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"), else platform()."""
     if os_release.is_file():
         for line in os_release.read_text(errors="replace").splitlines():
             key, _, value = line.partition("=")
@@ -185,12 +185,15 @@ def cuda() -> str:
 
 
 def cudnn() -> str:
-    """cuDNN as "9.1.0": 9.x encodes major*10000 + minor*100 + patch, 8.x major*1000 + minor*100."""
     backend = _torch().backends.cudnn
     if not backend.is_available():
         raise FactSkip("cuDNN is not available to this torch build")
-    v = int(backend.version())
-    major, rest = (v // 10000, v % 10000) if v >= 10000 else (v // 1000, v % 1000)
+    return cudnn_version_text(int(backend.version()))
+
+
+def cudnn_version_text(version: int) -> str:
+    """90100 is "9.1.0" (9.x: major*10000 + minor*100 + patch); 8902 is "8.9.2" (8.x: *1000)."""
+    major, rest = divmod(version, 10000) if version >= 10000 else divmod(version, 1000)
     return f"{major}.{rest // 100}.{rest % 100}"
 
 
@@ -265,7 +268,8 @@ def _nvml_init_failure(nvml: Any, error: Exception) -> str:
 
 
 def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)  # bytes before nvidia-ml-py 12
+    # nvidia-ml-py before 12 returned bytes
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def gpu_count(nvml: Any) -> int:

@@ -18,12 +18,14 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from reprodiag.capture.lock import probe_lock
 from reprodiag.manifest.model import CodeAxis, Fact, Skipped
 
 GIT_TIMEOUT_S = 20.0
+T = TypeVar("T")
 EMPTY_DIFF_SHA256 = f"sha256:{hashlib.sha256(b'').hexdigest()}"
 _DIFF_ARGS = (
     "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
@@ -59,7 +61,7 @@ def probe_code(root: str | Path, entrypoint: str | None = None) -> CodeAxis:
     )
 
 
-def run_fact(probe: Callable[[Path], object], root: Path) -> Fact[object]:
+def run_fact(probe: Callable[[Path], T], root: Path) -> T | Skipped:
     """Run one probe; a `GitSkip` or any other failure becomes a `Skipped` fact."""
     try:
         return probe(root)
@@ -140,10 +142,10 @@ def strip_credentials(url: str) -> str:
         return url
     parts = urlsplit(url)
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at:
-        return url
     if parts.scheme.lower() in ("http", "https"):
         return urlunsplit((parts.scheme, hostport, parts.path, "", ""))
+    if not at:
+        return url
     user = userinfo.split(":", 1)[0]
     return urlunsplit((parts.scheme, f"{user}@{hostport}", parts.path, parts.query, parts.fragment))
 

@@ -4,10 +4,10 @@ Search order at the project root (the first kind found wins):
 
 1. ``uv.lock``, 2. ``poetry.lock``, 3. ``pylock.toml`` (PEP 751), 4. ``requirements*.txt``.
 
-``pylock.toml`` is checked before ``requirements*.txt`` because it is a complete lock (every package,
-pinned, hashed) while requirements files are often loose ranges. When no lock file exists the digest
-of the installed distributions stands in for one (kind ``pip-freeze``): it changes whenever any
-installed package or version changes, which is what a lock would have caught.
+``pylock.toml`` is checked before ``requirements*.txt`` because it is a complete lock (every
+package pinned and hashed) while requirements files are often loose ranges. When no lock file
+exists the digest of the installed distributions stands in for one (kind ``pip-freeze``): it
+changes whenever any installed package or version changes, which is what a lock would catch.
 
 Digest rules (all ``"sha256:<hex>"``):
 - one lock file: the sha256 of its bytes, so ``sha256sum uv.lock`` verifies it by hand;

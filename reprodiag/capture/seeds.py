@@ -1,12 +1,13 @@
 """Seeding every generator from one base seed, and recording what was actually set.
 
 `deterministic_seeds(1234)` seeds Python ``random``, NumPy, torch and CUDA, turns on torch's
-deterministic mode, and returns a `Seeds` record read back from torch where torch can say. Keys follow
-the generators by name, the way torchtune's ``set_seed`` and Lightning's ``_collect_rng_states`` do.
+deterministic mode, and returns a `Seeds` record read back from torch where torch can say. Keys
+follow the generators by name, as torchtune's ``set_seed`` and Lightning's
+``_collect_rng_states`` do.
 
-Derivation rule: Python, torch and CUDA get the base seed itself; NumPy's legacy generator only takes
-32-bit seeds, so it gets ``base % 2**32`` (the same value goes into PYTHONHASHSEED, whose range is
-also 32-bit). The base must be in [0, 2**64), the range torch.manual_seed accepts.
+Derivation rule: Python, torch and CUDA get the base seed itself; NumPy's legacy generator only
+takes 32-bit seeds, so it gets ``base % 2**32`` (the same value goes into PYTHONHASHSEED, whose
+range is also 32-bit). The base must be in [0, 2**64), the range torch.manual_seed accepts.
 
 Global state this module changes: the four generators, torch's deterministic-algorithms and cuDNN
 flags, and the environment variables CUBLAS_WORKSPACE_CONFIG and PYTHONHASHSEED (only when unset).
@@ -14,6 +15,7 @@ flags, and the environment variables CUBLAS_WORKSPACE_CONFIG and PYTHONHASHSEED 
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 from collections.abc import Callable
@@ -29,8 +31,8 @@ NUMPY_SEED_RANGE = 2**32
 TORCH_SEED_RANGE = 2**64
 
 # Required for deterministic cuBLAS on CUDA >= 10.2 (":16:8" also works, with less workspace);
-# https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility. It can cost throughput: one
-# PyTorch user measured 2.6x slower training with it (shared/STATS.md, "How big seed noise is").
+# https://docs.nvidia.com/cuda/cublas/index.html#results-reproducibility. It can cost throughput:
+# one PyTorch user measured 2.6x slower training with it (shared/STATS.md, "How big seed noise is").
 CUBLAS_DETERMINISTIC = ":4096:8"
 
 # Env vars other libraries' seeders leave behind; recorded so a run seeded by them is still visible.
@@ -68,6 +70,7 @@ class Seeds:
     def to_axis(self, dataloader_seeding: str | None = None) -> RandomnessAxis:
         """The randomness axis of a manifest; library_seeding is left to `probe_randomness`."""
         fill = self.fill_uninitialized_memory
+        cublas = _env_fact("CUBLAS_WORKSPACE_CONFIG", self.cublas_workspace_config)
         return RandomnessAxis(
             python_seed=self.python,
             numpy_seed=self.numpy,
@@ -78,7 +81,7 @@ class Seeds:
             warn_only=self.warn_only,
             cudnn_deterministic=self.cudnn_deterministic,
             cudnn_benchmark=self.cudnn_benchmark,
-            cublas_workspace_config=_env_fact("CUBLAS_WORKSPACE_CONFIG", self.cublas_workspace_config),
+            cublas_workspace_config=cublas,
             pythonhashseed=_env_fact("PYTHONHASHSEED", self.pythonhashseed),
             fill_uninitialized_memory=fill if fill is not None else Skipped("not read"),
             dataloader_seeding=_dataloader_fact(dataloader_seeding),
@@ -105,7 +108,7 @@ def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool =
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
         os.environ.setdefault("PYTHONHASHSEED", str(numpy_seed))
     random.seed(seed)
-    np.random.seed(numpy_seed)  # noqa: NPY002 - the legacy global generator is what code uses
+    np.random.seed(numpy_seed)  # the legacy global generator: the one user code draws from
     return Seeds(
         python=seed,
         numpy=numpy_seed,
@@ -153,9 +156,9 @@ def _read(reader: Callable[[Any], bool], torch: Any) -> Fact[bool]:
 
 
 def _fill_uninitialized_memory(torch: Any) -> bool:
-    import torch.utils.deterministic  # noqa: F401 - a submodule torch does not import by itself
-
-    return bool(torch.utils.deterministic.fill_uninitialized_memory)
+    # a submodule that `import torch` does not always load
+    module = importlib.import_module(f"{torch.__name__}.utils.deterministic")
+    return bool(module.fill_uninitialized_memory)
 
 
 _FLAG_READERS: tuple[tuple[str, Callable[[Any], bool]], ...] = (
@@ -206,8 +209,9 @@ def _dataloader_fact(dataloader_seeding: str | None) -> Fact[str]:
     if dataloader_seeding:
         return dataloader_seeding
     return Skipped(
-        "DataLoader seeding not given: use worker_init_fn=reprodiag seed_worker and "
-        "generator=dataloader_generator(seeds), and say so in capture"
+        "DataLoader seeding not given: pass worker_init_fn=reprodiag.seed_worker and "
+        "generator=reprodiag.dataloader_generator(seeds) to the DataLoader, and "
+        "dataloader_seeding=... to capture"
     )
 
 
@@ -222,7 +226,7 @@ def seed_worker(worker_id: int) -> None:
     import torch
 
     worker_seed = torch.initial_seed() % NUMPY_SEED_RANGE
-    np.random.seed(worker_seed)  # noqa: NPY002
+    np.random.seed(worker_seed)
     random.seed(worker_seed)
 
 
