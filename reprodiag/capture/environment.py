@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from reprodiag.capture._probe import FactSkip, run_fact
 from reprodiag.manifest.model import EnvironmentAxis, Fact, Skipped
 
 TORCH_MISSING = "torch is not installed"
@@ -35,20 +36,6 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _CGROUP_RUNTIMES = ("docker", "kubepods", "containerd", "libpod", "crio")
 
 LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "deltalake", "scikit-learn", "torch")
-
-
-class FactSkip(Exception):
-    """A fact that does not apply here; the message is the reason recorded in the manifest."""
-
-
-def run_fact(probe: Callable[..., Any], *args: Any) -> Fact[Any]:
-    """Run one probe; `FactSkip` or any other failure becomes a `Skipped` fact."""
-    try:
-        return probe(*args)
-    except FactSkip as e:
-        return Skipped(str(e))
-    except Exception as e:
-        return Skipped(f"probe failed: {type(e).__name__}: {e}")
 
 
 def probe_environment(nvml: Any | None = None) -> EnvironmentAxis:

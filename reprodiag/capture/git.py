@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from reprodiag.capture._probe import FactSkip, run_fact
 from reprodiag.capture.lock import probe_lock
 from reprodiag.manifest.model import CodeAxis, Fact, Skipped
 
@@ -33,7 +34,7 @@ _DIFF_ARGS = (
 )  # fmt: skip
 
 
-class GitSkip(Exception):
+class GitSkip(FactSkip):
     """A git fact that cannot be captured; the message is the reason recorded in the manifest."""
 
 
@@ -59,16 +60,6 @@ def probe_code(root: str | Path, entrypoint: str | None = None) -> CodeAxis:
         entrypoint=entrypoint if entrypoint else Skipped("no entrypoint given"),
         lock=probe_lock(root if isinstance(top, Skipped) else top),
     )
-
-
-def run_fact(probe: Callable[[Path], T], root: Path) -> T | Skipped:
-    """Run one probe; a `GitSkip` or any other failure becomes a `Skipped` fact."""
-    try:
-        return probe(root)
-    except GitSkip as e:
-        return Skipped(str(e))
-    except Exception as e:
-        return Skipped(f"probe failed: {type(e).__name__}: {e}")
 
 
 def git(root: Path, *args: str) -> bytes:

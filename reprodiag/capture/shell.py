@@ -7,11 +7,11 @@ those are recorded as skipped unless stated with options.
 from __future__ import annotations
 
 import json
-from reprodiag import _toml
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reprodiag import _toml
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import RandomnessAxis, Skipped
 
