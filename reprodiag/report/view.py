@@ -1,0 +1,312 @@
+"""The report's view model: plain frozen records derived from a Diagnosis, every string precomputed.
+
+Renderers only lay these out (coveragepy's html.py habit): no number is formatted, no status is
+labelled and no decision is taken inside a template. Strings here are plain text; each renderer
+escapes them for its own format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from reprodiag.diagnose.model import (
+    AxisDiff,
+    AxisRank,
+    Check,
+    Diagnosis,
+    FieldDiff,
+    NoiseBand,
+    RunLabel,
+)
+from reprodiag.report import formatting as fmt
+from reprodiag.report.formatting import Status
+from reprodiag.report.interface import REPORT_FORMAT
+
+# (anchor, title): the four sections an incident write-up is judged by, in this order.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("ranking", "1. Ranked axis candidates"),
+    ("confirmation", "2. Confirmation, in cost order"),
+    ("fixes", "3. Structural fix per axis"),
+    ("policy", "4. Policy for future runs"),
+)
+_TIMELINE_AT = re.compile(r"^(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)\s+(.+)$")
+
+
+@dataclass(frozen=True)
+class RunView:
+    label: str
+    name: str
+    run_id: str
+    path: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class HeaderView:
+    title: str
+    subtitle: str | None  # the diagnosis' own title when an incident title replaces it
+    owner: str | None
+    created_at: str
+    metric: str
+    direction: str
+    baseline_value: str
+    candidate_value: str
+    delta: str
+    worse_by: str
+    gap_source: str
+    baseline: RunView
+    candidate: RunView
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: str
+    what: str
+
+
+@dataclass(frozen=True)
+class RankView:
+    ordinal: str
+    axis: str
+    status: Status
+    reason: str
+    evidence: str | None
+    explains: str  # "3.10 pts (2.50 to 3.70)" when a retrain measured it, else a dash
+
+
+@dataclass(frozen=True)
+class CheckView:
+    order: str
+    title: str
+    axis: str
+    cost: str
+    status: Status
+    expected: str
+    falsified_by: str
+    observed: str
+    verdict: Status
+    evidence: str | None
+
+
+@dataclass(frozen=True)
+class FixView:
+    axis: str
+    fix: str
+    cost: str
+    enforcement: str
+
+
+@dataclass(frozen=True)
+class TierView:
+    tier: str
+    applies_to: str
+    axes: str
+    enforcement: str
+
+
+@dataclass(frozen=True)
+class FieldView:
+    path: str
+    status: Status
+    baseline: str
+    candidate: str
+    note: str  # unversioned side and the version-aware note; "" when neither
+
+
+@dataclass(frozen=True)
+class AxisDiffView:
+    axis: str
+    status: Status
+    fields: tuple[FieldView, ...]  # only the fields that differ or are unversioned
+    counts: str  # "1 differs, 2 unversioned, 14 same"
+
+
+@dataclass(frozen=True)
+class DiffView:
+    axes: tuple[AxisDiffView, ...]
+    noise: str  # "3 noise fields differ (run ids, times, hosts): never a cause"
+    family_note: str | None
+
+
+@dataclass(frozen=True)
+class SeedView:
+    seed: str
+    metric: str
+    status: Status
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class BandView:
+    metric: str
+    outcome: Status
+    numbers: tuple[tuple[str, str], ...]  # (what, value) rows, in reading order
+    seeds: tuple[SeedView, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ReportView:
+    report_format: str
+    diagnosis_format: str
+    sections: tuple[tuple[str, str], ...]
+    header: HeaderView
+    summary: str
+    stop_reason: str | None
+    warnings: tuple[str, ...]
+    open_items: tuple[str, ...]
+    timeline: tuple[TimelineEntry, ...]
+    ranking: tuple[RankView, ...]
+    checks_done: tuple[CheckView, ...]
+    checks_planned: tuple[CheckView, ...]
+    fixes: tuple[FixView, ...]
+    policy: tuple[TierView, ...]
+    diff: DiffView
+    band: BandView | None
+
+
+def build_view(diagnosis: Diagnosis) -> ReportView:
+    """Everything the templates show, as text, from one Diagnosis."""
+    places = fmt.decimals_for(diagnosis.gap.baseline, diagnosis.gap.candidate)
+    return ReportView(
+        report_format=REPORT_FORMAT,
+        diagnosis_format=diagnosis.format,
+        sections=SECTIONS,
+        header=_header(diagnosis),
+        summary=diagnosis.summary,
+        stop_reason=diagnosis.stop_reason,
+        warnings=diagnosis.warnings,
+        open_items=diagnosis.conclusion_open,
+        timeline=_timeline(diagnosis.metadata.get("timeline")),
+        ranking=tuple(_rank(r, places) for r in sorted(diagnosis.ranking, key=lambda r: r.rank)),
+        checks_done=tuple(_check(c) for c in diagnosis.checks if c.status != "planned"),
+        checks_planned=tuple(_check(c) for c in diagnosis.checks if c.status == "planned"),
+        fixes=tuple(FixView(fmt.axis_title(f.axis), f.fix, f.cost, f.enforcement)
+                    for f in diagnosis.fixes),
+        policy=tuple(TierView(t.tier, t.applies_to, _axes(t.axes), t.enforcement)
+                     for t in diagnosis.policy),
+        diff=_diff(diagnosis),
+        band=_band(diagnosis.band) if diagnosis.band is not None else None,
+    )
+
+
+def _run(run: RunLabel) -> RunView:
+    return RunView(label=run.label, name=run.run_name or run.run_id, run_id=run.run_id,
+                   path=run.path or fmt.DASH, created_at=run.created_at)
+
+
+def _header(d: Diagnosis) -> HeaderView:
+    incident = _text(d.metadata.get("title"))
+    gap = d.gap
+    return HeaderView(
+        title=incident or d.title,
+        subtitle=d.title if incident and incident != d.title else None,
+        owner=_text(d.metadata.get("owner")),
+        created_at=d.created_at,
+        metric=gap.metric,
+        direction=f"{gap.direction} is better",
+        baseline_value=fmt.number(gap.baseline),
+        candidate_value=fmt.number(gap.candidate),
+        delta=fmt.points(gap.delta),
+        worse_by=fmt.worse_by(gap.worse_by),
+        gap_source="from the two manifests" if gap.source == "manifests" else "given as an option",
+        baseline=_run(d.baseline),
+        candidate=_run(d.candidate),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return fmt.one_line(str(value)) or None if value not in (None, "") else None
+
+
+def _timeline(raw: Any) -> tuple[TimelineEntry, ...]:
+    """Timeline lines as given to --timeline ("2026-11-25 09:00 retrain scored 4 pts lower")."""
+    if not isinstance(raw, (list, tuple)):
+        return ()
+    entries = []
+    for item in raw:
+        if isinstance(item, dict):
+            entries.append(TimelineEntry(fmt.one_line(str(item.get("when", ""))),
+                                         fmt.one_line(str(item.get("what", "")))))
+            continue
+        line = fmt.one_line(str(item))
+        match = _TIMELINE_AT.match(line)
+        entries.append(TimelineEntry(*match.groups()) if match else TimelineEntry("", line))
+    return tuple(entries)
+
+
+def _rank(r: AxisRank, places: int) -> RankView:
+    explains = fmt.DASH
+    if r.attribution is not None:
+        a = r.attribution
+        explains = (f"{fmt.points(a.points, signed=False)} "
+                    f"({fmt.number(a.low, places)} to {fmt.number(a.high, places)})")
+    return RankView(ordinal=fmt.ordinal(r.rank), axis=fmt.axis_title(r.axis),
+                    status=fmt.status(fmt.AXIS_STATUS, r.status), reason=r.reason,
+                    evidence=", ".join(r.evidence) or None, explains=explains)
+
+
+def _check(c: Check) -> CheckView:
+    return CheckView(
+        order=str(c.order), title=c.title, axis=fmt.axis_title(c.axis), cost=c.cost,
+        status=fmt.status(fmt.CHECK_STATUS, c.status), expected=c.expected,
+        falsified_by=c.falsified_by,
+        observed=c.observed if c.observed is not None else "not run yet",
+        verdict=fmt.status(fmt.VERDICT, c.verdict), evidence=", ".join(c.evidence) or None,
+    )
+
+
+def _axes(axes: tuple[str, ...]) -> str:
+    return ", ".join(axes) if axes else "none"
+
+
+def _field(f: FieldDiff) -> FieldView:
+    note = "; ".join(n for n in (fmt.SIDE.get(f.unversioned_side or ""), f.note) if n)
+    return FieldView(path=f.path, status=fmt.status(fmt.FIELD_STATUS, f.status),
+                     baseline=fmt.fact(f.baseline), candidate=fmt.fact(f.candidate), note=note)
+
+
+def _axis_diff(a: AxisDiff) -> AxisDiffView:
+    shown = tuple(_field(f) for f in a.fields if f.status != "same")
+    counts = []
+    for key, word in (("differs", "differs"), ("unversioned", "unversioned"), ("same", "same")):
+        n = sum(1 for f in a.fields if f.status == key)
+        if n:
+            counts.append(f"{n} {'differ' if key == 'differs' and n > 1 else word}")
+    return AxisDiffView(axis=fmt.axis_title(a.axis), status=fmt.status(fmt.FIELD_STATUS, a.status),
+                        fields=shown, counts=", ".join(counts) or "no fields recorded")
+
+
+def _diff(d: Diagnosis) -> DiffView:
+    n = len(d.diff.noise)
+    noise = (f"{n} noise field{'s' if n != 1 else ''} differ{'s' if n == 1 else ''} "
+             "(run ids, times, hosts): these differ between any two runs and are never a cause")
+    note = d.diff.family_note
+    if not d.diff.same_family and not note:
+        note = "the two manifests look like different model families"
+    return DiffView(axes=tuple(_axis_diff(a) for a in d.diff.axes), noise=noise, family_note=note)
+
+
+def _band(b: NoiseBand) -> BandView:
+    outcome = fmt.status(fmt.BAND_OUTCOME, b.outcome)
+    places = fmt.decimals_for(b.mean)
+    numbers: list[tuple[str, str]] = [
+        ("seed retrains (n)", str(b.n)),
+        ("mean", fmt.number(b.mean, places)),
+        ("standard deviation", fmt.number(b.std, places)),
+        ("band (mean \u00b1 k\u00b7std)",
+         f"{fmt.number(b.low, places)} to {fmt.number(b.high, places)} "
+         f"(k = {fmt.number(b.k, 2)})"),
+        ("outcome", outcome.label),
+        ("test statistic", fmt.number(b.statistic, 2) if b.statistic is not None else fmt.DASH),
+        ("p-value", fmt.p_value(b.p_value)),
+        ("baseline rank among the seeds", b.baseline_rank or fmt.DASH),
+        ("minimum detectable effect", fmt.points(b.min_detectable_effect, signed=False)),
+    ]
+    seeds = tuple(SeedView(seed=str(s.seed), metric=fmt.number(s.metric, places),
+                           status=fmt.status(fmt.SEED_STATUS, s.status), reason=s.reason)
+                  for s in b.seeds)
+    return BandView(metric=b.metric, outcome=outcome, numbers=tuple(numbers), seeds=seeds,
+                    note=b.note)
