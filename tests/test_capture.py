@@ -72,10 +72,12 @@ def test_manifest_has_all_five_axes_filled(project: tuple[Path, Path], tmp_path:
     assert manifest.intent.params == {"lr": 0.1} and manifest.results.metrics["mse"].direction == "lower"
     skipped = {path: v.reason for path, v in iter_facts(manifest) if isinstance(v, Skipped)}
     # Skips appear only where this machine lacks the fact (no GPU, a CPU torch build, no
-    # container), or where the user gave nothing (hypothesis, owner, feature store).
+    # container), or where the user gave nothing (hypothesis, owner, feature store, an output
+    # folder, a DataLoader: this toy trains on whole tensors).
     allowed = ("environment.gpu", "environment.driver", "environment.cuda", "environment.cudnn",
                "environment.nccl", "environment.container_image", "code.remote", "intent.hypothesis",
-               "intent.owner", "data.feature_store", "data.labeling_pipeline")
+               "intent.owner", "data.feature_store", "data.labeling_pipeline",
+               "run.output_dir", "randomness.dataloader_seeding")
     unexpected = {p: r for p, r in skipped.items() if not p.startswith(allowed)}
     assert not unexpected, unexpected
     assert all(reason for reason in skipped.values())

@@ -17,6 +17,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprodiag.cli.validate", "validate"),
     ("reprodiag.cli.schema", "schema"),
     ("reprodiag.cli.demo", "demo"),
+    ("reprodiag.cli.check", "check"),
+    ("reprodiag.cli.report", "report"),
+    ("reprodiag.cli.diff", "diff"),
+    ("reprodiag.cli.compare", "compare"),
 )
 
 

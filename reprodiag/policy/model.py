@@ -1,0 +1,71 @@
+"""The tier policy as records: tiers, the facts each enforced axis requires, and check results.
+
+A tier names the reproducibility axes it enforces (DESIGN.md, "Tier policy"); an axis counts as
+versioned when every fact the tier requires for it is recorded (see check.py for the few facts
+whose value matters too: a clean tree, deterministic algorithms, a pinned snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reprodiag.errors import InputError
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier: what counts as it, which axes it enforces, where, and the facts each axis needs."""
+
+    name: str
+    applies_to: str  # in the user's words, e.g. "serves real traffic"
+    axes: tuple[str, ...]  # the enforced axes, in AXES order
+    enforcement: str  # the enforcement point, in words
+    requirements: Mapping[str, tuple[str, ...]]  # axis -> dotted manifest paths; enforced axes only
+    require_deterministic: bool = False  # randomness.deterministic_algorithms must be true
+    allow_dirty: bool = True  # a dirty tree passes when its diff digest is recorded
+
+    @property
+    def required_facts(self) -> tuple[tuple[str, str], ...]:
+        """(axis, path) for every fact this tier requires, in axis order."""
+        return tuple((axis, path) for axis in self.axes for path in self.requirements.get(axis, ()))
+
+
+@dataclass(frozen=True)
+class Policy:
+    tiers: Mapping[str, Tier]
+    source: str = "built-in defaults"  # the file it was read from, for messages
+
+    def tier(self, name: str) -> Tier:
+        try:
+            return self.tiers[name]
+        except KeyError:
+            known = ", ".join(self.tiers)
+            raise InputError(f"unknown tier {name!r} in the policy from {self.source}",
+                             hint=f"use one of: {known}; or add [tiers.{name}] to the policy"
+                             ) from None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A fact the tier requires that the manifest does not record (or records with a bad value)."""
+
+    axis: str
+    path: str
+    reason: str  # e.g. "skipped: read as latest; no version recorded", "missing"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    passed: bool
+    tier: str
+    violations: tuple[Violation, ...] = ()
+    checked: int = 0  # how many required facts were checked
+    axes: tuple[str, ...] = field(default=())  # the axes the tier enforces
+
+    @property
+    def failed_axes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.axis for v in self.violations))
