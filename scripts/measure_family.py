@@ -3,7 +3,7 @@
 Writes a fresh family table in a temporary folder, then trains ``--seeds`` seeds per arm:
 
 - monday: the table at the version before drift (the baseline snapshot);
-- wednesday: the latest version after ``append_days(2)`` and ``correct_labels`` (same pinned eval set);
+- wednesday: the latest version after ``append_days(2)`` and ``correct_labels`` (same eval set);
 - lr arms: the monday data with another learning rate (an intent change).
 
 Prints a markdown table and writes it, with the raw per-seed figures, under ``--out``.
@@ -24,7 +24,13 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 
-from reprodiag.family.data import append_days, correct_labels, create_table, eval_table_path, train_table_path
+from reprodiag.family.data import (
+    append_days,
+    correct_labels,
+    create_table,
+    eval_table_path,
+    train_table_path,
+)
 from reprodiag.family.mlp import MLPParams, fit_and_evaluate
 
 
@@ -87,25 +93,29 @@ def _table(arms: list[Arm]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for figures.md and figures.json")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for figures.md and figures.json")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per arm")
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--rows-per-day", type=int, default=4_000)
     parser.add_argument("--eval-rows", type=int, default=5_000)
     parser.add_argument("--drift", type=float, default=1.0)
-    parser.add_argument("--fraction", type=float, default=0.05, help="labels flipped by correct_labels")
+    parser.add_argument("--fraction", type=float, default=0.05,
+                        help="share of labels flipped by correct_labels")
     parser.add_argument("--data-seed", type=int, default=0)
     args = parser.parse_args()
     base = MLPParams()
     with tempfile.TemporaryDirectory(prefix="reprodiag-family-") as tmp:
         monday, wednesday, evaluation = _build(Path(tmp), args)
-        arms = [_run_arm("monday (v%d)" % monday.version, monday, evaluation, base, args.seeds),
-                _run_arm("wednesday (v%d)" % wednesday.version, wednesday, evaluation, base, args.seeds),
+        arms = [_run_arm(f"monday (v{monday.version})", monday, evaluation, base, args.seeds),
+                _run_arm(f"wednesday (v{wednesday.version})", wednesday, evaluation, base,
+                         args.seeds),
+                _run_arm("monday, lr 3e-4", monday, evaluation, replace(base, lr=3e-4), args.seeds),
                 _run_arm("monday, lr 3e-5", monday, evaluation, replace(base, lr=3e-5), args.seeds),
                 _run_arm("monday, lr 1e-1", monday, evaluation, replace(base, lr=1e-1), args.seeds)]
     table = _table(arms)
-    print(f"defaults: {base}; rows/day {args.rows_per_day}, days {args.days}, eval {args.eval_rows}, "
-          f"drift {args.drift}, flipped {args.fraction}\n\n{table}")
+    print(f"defaults: {base}; rows/day {args.rows_per_day}, days {args.days}, "
+          f"eval {args.eval_rows}, drift {args.drift}, flipped {args.fraction}\n\n{table}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "figures.md").write_text(table + "\n", encoding="utf-8")
     (args.out / "figures.json").write_text(json.dumps([arm.__dict__ for arm in arms], indent=2),

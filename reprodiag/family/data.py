@@ -1,21 +1,23 @@
-"""The reference family's data: click-style events in a Delta table, and the drift that breaks a retrain.
+"""The reference family's data: click-style events in Delta, and the drift that breaks a retrain.
 
-One row is an impression: dense user/item features ``f0..f{k-1}``, three small categorical columns
-(``device``, ``country``, ``hour``) and ``label`` (1 = clicked). The click probability is the logistic
-of a nonlinear function with user x item interactions, so a small MLP beats a linear model but is far
-from perfect (Bayes AUC about 0.85, base rate about 18 %).
+One row is an impression: dense user/item features ``f0..f{k-1}``, three small categorical
+columns (``device``, ``country``, ``hour``) and ``label`` (1 = clicked). The click probability is
+the logistic of a nonlinear function with user x item interactions, so a small MLP beats a linear
+model but stays far from perfect (Bayes AUC about 0.88, MLP about 0.84, base rate about 18 %).
 
-Layout under a root folder: ``events/`` (the training table, one append commit per day) and ``eval/``
-(the pinned evaluation set, written once). The drift operations only touch ``events/``:
+Layout under a root folder: ``events/`` (the training table, one append commit per day) and
+``eval/`` (the pinned evaluation set, written once). The drift operations only touch ``events/``:
 
-- ``append_days``: new days from a shifted world. Part of the traffic comes from a campaign (feature
-  means shift, and the user x item affinity reverses: promoted items get clicked by the wrong users) and
-  part is bot traffic that clicks at night regardless of features. Both are realistic ways a retrain on
-  "the latest data" scores lower on an unchanged evaluation set.
-- ``correct_labels``: a relabelling pass that flips a fraction of labels; a data change, a new version.
+- ``append_days``: new, bigger days from a shifted world. Part of the traffic comes from a mobile
+  campaign in three countries (feature means shift, and the user x item affinity reverses:
+  promoted items get clicked by the wrong users), part is bot traffic that clicks at night
+  whatever the features say. Both are realistic ways a retrain on "the latest data" scores
+  lower on an unchanged evaluation set.
+- ``correct_labels``: a relabelling pass that flips a fraction of labels: a data change, a new
+  version.
 
-The ground-truth "world" (coefficients) comes from the table's seed and is written into every commit's
-metadata, so a later ``append_days`` keeps the same world whatever seed it samples rows with.
+The ground-truth "world" (coefficients) comes from the table's seed and is written into every
+commit's metadata, so a later ``append_days`` keeps that world whatever seed samples its rows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -67,10 +70,12 @@ class World:
     @classmethod
     def from_seed(cls, world_seed: int, n_features: int) -> World:
         if n_features < 4:
-            raise ValueError(f"n_features must be at least 4 (user and item halves), got {n_features}")
+            raise ValueError(f"n_features must be at least 4 (user and item halves), "
+                             f"got {n_features}")
         rng = np.random.default_rng([world_seed, 7919])
+        half = n_features // 2
         world = cls(linear=rng.normal(0.0, 0.35, n_features),
-                    affinity=rng.choice([-1.0, 1.0], n_features // 2) * rng.uniform(0.6, 1.1, n_features // 2),
+                    affinity=rng.choice([-1.0, 1.0], half) * rng.uniform(0.4, 0.8, half),
                     device_bias=np.array([0.3, 0.0, -0.4]),
                     country_bias=rng.normal(0.0, 0.4, CATEGORICAL_CARDINALITY["country"]),
                     intercept=0.0)
@@ -141,21 +146,23 @@ def _stream(id_prefix: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(id_prefix))
 
 
-def _shift_campaign(rng: np.random.Generator, rows: dict[str, np.ndarray], mask: np.ndarray) -> None:
-    # A promotion targeted at three countries pulls in users with different profiles (covariate shift).
+def _shift_campaign(rng: np.random.Generator, rows: dict[str, np.ndarray],
+                    mask: np.ndarray) -> None:
+    # A mobile promotion in three countries pulls in users with other profiles (covariate shift).
     n = int(mask.sum())
     rows["x"][mask, :2] += 0.8
+    rows["device"][mask] = _MOBILE
     rows["country"][mask] = rng.choice(3, n)
 
 
 def _shift_bots(rng: np.random.Generator, rows: dict[str, np.ndarray], mask: np.ndarray) -> None:
     n = int(mask.sum())
-    rows["x"][mask] = rng.normal(0.0, 1.5, (n, rows["x"].shape[1]))
     rows["device"][mask] = _WEB
     rows["hour"][mask] = rng.choice(_NIGHT, n)
 
 
-def _frame(rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int, id_prefix: str) -> pd.DataFrame:
+def _frame(rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int,
+           id_prefix: str) -> pd.DataFrame:
     n, k = rows["x"].shape
     frame = pd.DataFrame({"event_id": [f"{id_prefix}{day}-{i:07d}" for i in range(n)],
                           "day": np.full(n, day, dtype=np.int64)})
@@ -170,7 +177,7 @@ def _frame(rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int, id_pre
 def create_table(path: str | os.PathLike[str], *, days: int = 5, rows_per_day: int = 4_000,
                  seed: int, eval_rows: int = 5_000,
                  n_features: int = DEFAULT_N_FEATURES) -> None:
-    """Write ``events/`` (versions 0..days-1, one per day) and the pinned ``eval/`` set (version 0)."""
+    """Write ``events/`` (versions 0..days-1, one per day) and the pinned ``eval/`` (version 0)."""
     from deltalake import DeltaTable
 
     from reprodiag.errors import InputError
@@ -179,13 +186,14 @@ def create_table(path: str | os.PathLike[str], *, days: int = 5, rows_per_day: i
     for table in (train, evaluation):
         if DeltaTable.is_deltatable(str(table)):
             raise InputError(f"{table} is already a Delta table",
-                             hint="pick an empty folder, or delete it to regenerate the family data")
+                             hint="pick an empty folder, or delete this one to regenerate")
     for day in range(days):
         rows = generate_events(rows_per_day, day=day, seed=seed, n_features=n_features)
         _commit(train, rows, "append", {META_OP: "append-day", META_DAY: str(day),
                                         META_WORLD: str(seed)})
     # The evaluation set is a held-out next day of clean traffic, written once and never touched.
-    held_out = generate_events(eval_rows, day=days, seed=seed, n_features=n_features, id_prefix="eval")
+    held_out = generate_events(eval_rows, day=days, seed=seed, n_features=n_features,
+                               id_prefix="eval")
     _commit(evaluation, held_out, "overwrite", {META_OP: "create-eval", META_WORLD: str(seed)})
 
 
@@ -198,7 +206,9 @@ def append_days(path: str | os.PathLike[str], n_days: int, *, seed: int, drift: 
     world = _world_seed(table)
     days = table.to_pandas(columns=["day"])["day"]
     n_features = sum(1 for f in table.schema().fields if f.name[1:].isdigit() and f.name[0] == "f")
-    per_day = int(days.value_counts().iloc[-1]) if rows_per_day is None else rows_per_day
+    # Campaign and bot traffic come on top of the organic traffic: drifted days are bigger.
+    last_day = int((days == days.max()).sum())
+    per_day = round(last_day * (1.0 + drift)) if rows_per_day is None else rows_per_day
     version = table.version()
     for day in range(int(days.max()) + 1, int(days.max()) + 1 + n_days):
         rows = generate_events(per_day, day=day, seed=seed, n_features=n_features, drift=drift,
@@ -231,11 +241,12 @@ def correct_labels(path: str | os.PathLike[str], fraction: float, *, seed: int) 
                     META_WORLD: str(world)})
 
 
-def _commit(table: Path, rows: pd.DataFrame, mode: str, metadata: dict[str, str]) -> int:
+def _commit(table: Path, rows: pd.DataFrame, mode: Literal["append", "overwrite"],
+            metadata: dict[str, str]) -> int:
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    write_deltalake(str(table), pa.Table.from_pandas(rows, preserve_index=False), mode=mode,  # type: ignore[arg-type]
+    write_deltalake(str(table), pa.Table.from_pandas(rows, preserve_index=False), mode=mode,
                     commit_properties=CommitProperties(custom_metadata=metadata))
     return DeltaTable(str(table)).version()
 
@@ -246,5 +257,6 @@ def _world_seed(table: object) -> int:
     for entry in table.history():  # type: ignore[attr-defined]
         if META_WORLD in entry:
             return int(entry[META_WORLD])
-    raise InputError(f"{table} was not written by reprodiag.family.data: no {META_WORLD} in its history",
+    raise InputError(f"{table} was not written by reprodiag.family.data: "
+                     f"no {META_WORLD} in its history",
                      hint="create it with reprodiag.family.data.create_table")

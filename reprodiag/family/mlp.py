@@ -1,9 +1,9 @@
 """The reference family's trainer: a small torch MLP classifier on the click events.
 
-``train(ctx)`` is the entrypoint reprodiag retrains (``reprodiag.family.mlp:train``). The pieces under
-it (``Preprocessor``, ``build_model``, ``binary_metrics``) are public so a vectorised ensemble can reuse
-exactly the same preprocessing and scoring. AUC and accuracy are reported in percent, so "4 points"
-reads naturally; log loss is in nats.
+``train(ctx)`` is the entrypoint reprodiag retrains (``reprodiag.family.mlp:train``). The pieces
+under it (``Preprocessor``, ``build_model``, ``binary_metrics``) are public so a vectorised
+ensemble can reuse exactly the same preprocessing and scoring. AUC and accuracy are reported in
+percent, so "4 points" reads naturally; log loss is in nats.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ METRIC_DIRECTIONS: dict[str, str] = {"auc": "higher", "accuracy": "higher", "log
 
 
 class UnknownParamError(InputError):
-    """A hyperparameter the MLP family does not have (a typo would otherwise be silently ignored)."""
+    """A hyperparameter the MLP family does not have (a typo would otherwise go unnoticed)."""
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,13 @@ class MLPParams:
     """Hyperparameters; the defaults train in about a second on 20k rows on a 2-core CPU."""
 
     hidden: tuple[int, ...] = (64, 64)
-    lr: float = 1e-3
+    # Chosen on the family data (scripts/measure_family.py): lr 3e-3 without dropout reaches a
+    # higher AUC in 8 epochs than 1e-3 with dropout 0.1, at the same seed spread (~0.3 points).
+    lr: float = 3e-3
     epochs: int = 8
     batch_size: int = 256
     weight_decay: float = 1e-5
-    dropout: float = 0.1
+    dropout: float = 0.0
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any]) -> MLPParams:
@@ -46,7 +48,7 @@ class MLPParams:
 
 
 def from_mapping(params: Mapping[str, Any]) -> MLPParams:
-    """Build MLPParams from a manifest's hyperparameters, rejecting keys the family does not know."""
+    """MLPParams from a manifest's hyperparameters; keys the family does not know are refused."""
     allowed = [f.name for f in fields(MLPParams)]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -64,8 +66,9 @@ def from_mapping(params: Mapping[str, Any]) -> MLPParams:
             if name in values:
                 values[name] = int(values[name])
     except (TypeError, ValueError) as exc:
-        raise InputError(f"MLP hyperparameters {dict(params)!r} have a value of the wrong type: {exc}",
-                         hint="hidden is a list of ints, lr/weight_decay/dropout floats, epochs/batch_size ints") from None
+        raise InputError(f"MLP hyperparameters {dict(params)!r}: a value of the wrong type: {exc}",
+                         hint="hidden is a list of ints; lr, weight_decay, dropout are floats; "
+                              "epochs, batch_size are ints") from None
     return _validated(MLPParams(**values))
 
 
@@ -106,7 +109,8 @@ class Preprocessor:
         return len(self.dense) + sum(n for _, n in self.categorical)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        dense = (df[list(self.dense)].to_numpy(np.float64) - np.array(self.mean)) / np.array(self.std)
+        values = df[list(self.dense)].to_numpy(np.float64)
+        dense = (values - np.array(self.mean)) / np.array(self.std)
         blocks = [dense.astype(np.float32)]
         for column, cardinality in self.categorical:
             codes = df[column].to_numpy(np.int64)
@@ -152,7 +156,7 @@ def binary_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
 
 
 def seed_everything(seed: int) -> dict[str, int]:
-    """Seed Python, NumPy and torch (CPU and every CUDA device); returns what it set, by generator."""
+    """Seed Python, NumPy and torch (CPU and every CUDA device); returns what it set."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -177,7 +181,7 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: MLPParams,
 
 def fit_and_evaluate(train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int,
                      device: str = "cpu") -> tuple[dict[str, float], nn.Module]:
-    """Fit on ``train_df``, score ``eval_df``; the same seed on the same host gives the same bits."""
+    """Fit on ``train_df``, score ``eval_df``; same seed, same host: the same bits."""
     seed_everything(seed)
     prep = Preprocessor.fit(train_df)
     x = torch.from_numpy(prep.transform(train_df)).to(device)
@@ -207,7 +211,7 @@ class TrainContext(Protocol):
 
 
 def train(ctx: TrainContext) -> dict[str, float]:
-    """The family's trainer entrypoint: train on ``ctx.data``, score ``ctx.eval_data``, save model.pt."""
+    """The trainer entrypoint: train on ``ctx.data``, score ``ctx.eval_data``, save model.pt."""
     params = from_mapping(ctx.params)
     metrics, model = fit_and_evaluate(ctx.data.to_pandas(), ctx.eval_data.to_pandas(), params,
                                       int(ctx.seed), device=str(ctx.device))
