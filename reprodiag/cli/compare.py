@@ -1,0 +1,160 @@
+"""`reprodiag compare`: diagnose a regressed run against its baseline and write the reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from reprodiag.diagnose.model import Diagnosis
+
+AXES = ("data", "code", "environment", "randomness", "intent")
+FORMATS = ("html", "md", "json")
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@click.command("compare")
+@click.argument("baseline", type=click.Path(dir_okay=False))
+@click.argument("candidate", type=click.Path(dir_okay=False))
+@click.option("--metric", help="Metric to diagnose (default: the first, sorted, both runs have).")
+@click.option(
+    "--gap",
+    type=float,
+    help="How much worse the candidate is, in the metric's units (positive = worse).",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Report folder (default reports/NAME)."
+)
+@click.option(
+    "--name", help="Report name (default: the candidate's run name); [A-Za-z0-9._-] only."
+)
+@click.option(
+    "--format",
+    "formats",
+    default="html,md,json",
+    show_default=True,
+    help="Comma-separated report formats: html, md, json.",
+)
+@click.option(
+    "--prior",
+    default="data,randomness,environment,code,intent",
+    show_default=True,
+    help="Prior order placing unversioned axes; axes left out follow in this order.",
+)
+@click.option(
+    "--no-snapshot-check",
+    is_flag=True,
+    help="Do not check that the baseline's snapshot can still be read.",
+)
+@click.option(
+    "--allow-other-family",
+    is_flag=True,
+    help="Diagnose even when the runs look like different model families.",
+)
+def compare(
+    baseline: str,
+    candidate: str,
+    metric: str | None,
+    gap: float | None,
+    out: str | None,
+    name: str | None,
+    formats: str,
+    prior: str,
+    no_snapshot_check: bool,
+    allow_other_family: bool,
+) -> None:
+    """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
+    that would confirm it; write the report (html, md, json)."""
+    from reprodiag.diagnose import diagnose
+    from reprodiag.errors import InputError
+    from reprodiag.manifest import load_manifest
+
+    kinds = _split(formats, "--format", FORMATS)
+    order = _split(prior, "--prior", AXES)
+    if name is not None and not _safe_name(name):
+        raise click.BadParameter(
+            "use only letters, digits, '.', '_' and '-', without '..'", param_hint="--name"
+        )
+    b, c = load_manifest(baseline), load_manifest(candidate)
+    result = diagnose(
+        b,
+        c,
+        metric=metric,
+        gap=gap,
+        baseline_path=baseline,
+        candidate_path=candidate,
+        prior=order,
+        check_snapshots=not no_snapshot_check,
+    )
+    if not result.diff.same_family and not allow_other_family:
+        raise InputError(
+            f"{candidate} is not a retrain of {baseline}: {result.diff.family_note}",
+            hint=f"`reprodiag diff {baseline} {candidate}` shows every difference; "
+            "pass --allow-other-family to diagnose anyway",
+        )
+    folder = (
+        Path(out)
+        if out
+        else Path("reports") / (name or slug(result.candidate.run_name or result.candidate.run_id))
+    )
+    written, note = write(result, folder, kinds)
+    for warning in result.warnings + ((note,) if note else ()):
+        click.echo(f"warning: {warning}", err=True)
+    for line in summary_lines(result) + ["", "Wrote:"] + [f"  {p}" for p in written]:
+        click.echo(line)
+
+
+def _split(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = tuple(i.strip() for i in text.split(",") if i.strip())
+    bad = [i for i in items if i not in allowed]
+    if bad or not items or len(set(items)) != len(items):
+        raise click.BadParameter(
+            f"{text!r}: give each of {', '.join(allowed)} at most once, comma-separated",
+            param_hint=option,
+        )
+    return items
+
+
+def _safe_name(name: str) -> bool:
+    return bool(_NAME.match(name)) and ".." not in name and name != "."
+
+
+def slug(text: str) -> str:
+    """A folder name from a run name: only [A-Za-z0-9._-], no `..`, never empty."""
+    cleaned = re.sub(r"[.-]{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "-", text)).strip(".-")
+    return cleaned or "diagnosis"
+
+
+def write(
+    result: Diagnosis, folder: Path, formats: tuple[str, ...]
+) -> tuple[list[Path], str | None]:
+    """The reports through reprodiag.report; diagnosis.json alone when the renderers are absent."""
+    try:
+        from reprodiag.report import write_reports
+    except ImportError as exc:  # the renderers are optional in a partial checkout
+        if not (exc.name and exc.name.startswith("reprodiag.report")):
+            raise
+        from reprodiag.diagnose.codec import write_diagnosis
+
+        return [
+            write_diagnosis(result, folder / "diagnosis.json")
+        ], "the report renderers are not installed in this checkout: wrote diagnosis.json only"
+    return list(write_reports(result, folder, formats=formats)), None
+
+
+def summary_lines(result: Diagnosis) -> list[str]:
+    """Title, summary, the ranked axes, and the paid checks still to run."""
+    lines = [result.title, "", result.summary, "", "Ranking:"]
+    lines += [f"  {r.rank}. {r.axis:<12} {r.status:<12} {r.reason}" for r in result.ranking]
+    paid = [c for c in result.checks if c.retrains > 0]
+    lines += ["", "Still to run:"]
+    lines += [
+        f"  {c.order}. {c.title} ({c.cost})"
+        if c.status == "planned"
+        else f"  {c.order}. {c.title}: skipped, {c.observed}"
+        for c in paid
+    ]
+    return lines

@@ -1,0 +1,242 @@
+"""The classified diff: every fact of two manifests on its axis as same, differs or unversioned.
+
+The walk follows `reprodiag.manifest.iter_facts` (same dotted paths, map keys walked per key), but
+walks both manifests side by side so that a fact skipped as a whole on one side (`data.train`) and
+captured field by field on the other is one unversioned row, not five half-empty ones.
+
+Rules (DESIGN.md "The diagnosis, as data flows"):
+- same: both sides known and equal; differs: both known and unequal;
+- unversioned: skipped or absent on one side or both (`unversioned_side` says which). One exception:
+  a key present in only one side's `intent.params` or `intent.ablations` *differs* (the mapping is
+  the whole of what the trainer was given, so a missing key is a known "not set", not a lost fact);
+- a snapshot read as latest (not pinned) makes its `version` unversioned even when the uri is equal;
+  a files snapshot pinned by its content fingerprint has no version to compare: that row is same;
+- not applicable: a fact that exists only for some runs (a GPU on a CPU run, a feature store that
+  was not given, a hypothesis nobody stated), skipped on *both* sides for the *same* reason, is same
+  with a note: nothing differs and nothing was lost. `NOT_APPLICABLE` lists these rules; a fact
+  skipped on both sides for any other reason (git not found) stays unversioned;
+- noise (NOISE_FIELDS and everything under run.* and results.*) goes to `ManifestDiff.noise` when it
+  differs and never into an axis; metrics (results.metrics.*) are the gap, not a diff field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from reprodiag.diagnose.model import AxisDiff, FieldDiff, FieldStatus, ManifestDiff, Side
+from reprodiag.diagnose.notes import annotate
+from reprodiag.manifest.codec import to_jsonable
+from reprodiag.manifest.model import AXES, NOISE_FIELDS, Manifest
+
+_ABSENT: Any = object()  # a key one side does not have (typed Any: it travels with JSON values)
+_NOISE_ROOTS = ("run", "results")
+_NOT_FACTS = ("schema", "results.metrics")
+# Mappings that hold everything the trainer was given: a missing key is "not set" (see module doc).
+_COMPLETE_MAPS = ("intent.params", "intent.ablations")
+_SNAPSHOTS = ("data.train", "data.eval")
+_GPU_FACTS = tuple(
+    f"environment.{n}"
+    for n in (
+        "cuda",
+        "cudnn",
+        "nccl",
+        "gpu_name",
+        "gpu_count",
+        "gpu_uuids",
+        "driver",
+        "cuda_driver",
+    )
+)
+_STATED_INTENT = tuple(
+    f"intent.{n}" for n in ("family", "experiment", "hypothesis", "tier", "owner")
+)
+
+
+def _not_given(reason: str) -> bool:
+    return reason == "not given" or (reason.startswith("no ") and reason.endswith(" given"))
+
+
+def _no_gpu(reason: str) -> bool:
+    return "no NVIDIA driver" in reason or "CPU build" in reason
+
+
+# (paths, reason test): a fact skipped on both sides for the same reason that passes the test is
+# not applicable to either run (see the module docstring).
+NOT_APPLICABLE: tuple[tuple[tuple[str, ...], Callable[[str], bool]], ...] = (
+    (("data.feature_store", "data.labeling_pipeline"), _not_given),
+    (_GPU_FACTS, _no_gpu),
+    (_STATED_INTENT, _not_given),
+)
+
+
+def diff_manifests(baseline: Manifest, candidate: Manifest) -> ManifestDiff:
+    """Classify every fact of the two manifests by axis; noise kept apart; notes attached."""
+    rows = [annotate(row) for row in _classify(baseline, candidate)]
+    noise = tuple(r for r in rows if r.noise and r.status == "differs")
+    axes = tuple(
+        _axis_diff(axis, [r for r in rows if r.axis == axis and not r.noise]) for axis in AXES
+    )
+    same_family, family_note = family_check(baseline, candidate)
+    return ManifestDiff(axes=axes, noise=noise, same_family=same_family, family_note=family_note)
+
+
+def _axis_diff(axis: str, fields: list[FieldDiff]) -> AxisDiff:
+    statuses = {f.status for f in fields}
+    status: FieldStatus = "same"
+    if "differs" in statuses:
+        status = "differs"
+    elif "unversioned" in statuses:
+        status = "unversioned"
+    return AxisDiff(axis=axis, status=status, fields=tuple(sorted(fields, key=lambda f: f.path)))
+
+
+def _classify(baseline: Manifest, candidate: Manifest) -> Iterator[FieldDiff]:
+    pinned = {p: (_pinned(baseline, p), _pinned(candidate, p)) for p in _SNAPSHOTS}
+    for path, b, c in _pair_walk("", to_jsonable(baseline), to_jsonable(candidate)):
+        if path in _NOT_FACTS or path.startswith("results.metrics."):
+            continue
+        row = _field(path, b, c)
+        if path.endswith((".version", ".table_id")) and path.rsplit(".", 1)[0] in pinned:
+            row = _snapshot_version(row, *pinned[path.rsplit(".", 1)[0]])
+        yield row
+
+
+def _pair_walk(prefix: str, b: Any, c: Any) -> Iterator[tuple[str, Any, Any]]:
+    if _is_tree(b) and _is_tree(c) and (b or c):
+        for key in sorted(set(b) | set(c)):
+            yield from _pair_walk(
+                f"{prefix}.{key}" if prefix else key, b.get(key, _ABSENT), c.get(key, _ABSENT)
+            )
+    elif (_is_tree(b) and b and c is _ABSENT) or (_is_tree(c) and c and b is _ABSENT):
+        # A whole mapping on one side only (a nested param): walk it so rows stay per key.
+        for key in sorted(b if b is not _ABSENT else c):
+            yield from _pair_walk(
+                f"{prefix}.{key}",
+                b[key] if b is not _ABSENT else _ABSENT,
+                c[key] if c is not _ABSENT else _ABSENT,
+            )
+    else:
+        yield prefix, b, c
+
+
+def _is_tree(value: Any) -> bool:
+    return isinstance(value, dict) and not _is_skipped(value)
+
+
+def _is_skipped(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"skipped"}
+
+
+def _unknown(value: Any) -> bool:
+    return value is _ABSENT or _is_skipped(value)
+
+
+def _field(path: str, b: Any, c: Any) -> FieldDiff:
+    axis = path.split(".", 1)[0]
+    noise = path in NOISE_FIELDS or axis in _NOISE_ROOTS
+    b_out, c_out = (None if b is _ABSENT else b), (None if c is _ABSENT else c)
+    if _is_skipped(b) and b == c and _not_applicable(path, b["skipped"]):
+        return FieldDiff(
+            path,
+            axis,
+            "same",
+            b,
+            c,
+            noise=noise,
+            note=f"not applicable on either side: {b['skipped']}",
+        )
+    if _unknown(b) or _unknown(c):
+        if (
+            _in_complete_map(path)
+            and not (_unknown(b) and _unknown(c))
+            and not _is_skipped(b)
+            and not _is_skipped(c)
+        ):
+            return FieldDiff(path, axis, "differs", b_out, c_out, noise=noise)
+        side: Side = (
+            "both" if _unknown(b) and _unknown(c) else "baseline" if _unknown(b) else "candidate"
+        )
+        return FieldDiff(
+            path, axis, "unversioned", b_out, c_out, noise=noise, unversioned_side=side
+        )
+    return FieldDiff(path, axis, "same" if b == c else "differs", b_out, c_out, noise=noise)
+
+
+def _not_applicable(path: str, reason: str) -> bool:
+    return any(path in paths and test(reason) for paths, test in NOT_APPLICABLE)
+
+
+def _in_complete_map(path: str) -> bool:
+    return any(path.startswith(root + ".") for root in _COMPLETE_MAPS)
+
+
+def _pinned(manifest: Manifest, path: str) -> bool | None:
+    """Whether the snapshot at `data.train` / `data.eval` is pinned; None when it was skipped."""
+    ref = getattr(manifest.data, path.split(".")[1])
+    pinned = getattr(ref, "pinned", None)
+    return pinned if isinstance(pinned, bool) else None
+
+
+def _snapshot_version(row: FieldDiff, b_pinned: bool | None, c_pinned: bool | None) -> FieldDiff:
+    if row.unversioned_side == "both" and b_pinned and c_pinned and row.baseline == row.candidate:
+        # Files snapshots pinned by their content fingerprint: no version or table id exists.
+        return replace(
+            row,
+            status="same",
+            unversioned_side=None,
+            note=f"not applicable on either side: {row.baseline['skipped']}",
+        )
+    return row
+
+
+def family_check(baseline: Manifest, candidate: Manifest) -> tuple[bool, str | None]:
+    """Two runs are from different model families when (first match wins):
+
+    1. intent.family is known on both sides and differs;
+    2. code.entrypoint is known on both sides and differs (a different trainer);
+    3. the training table and the evaluation table both changed identity (uri or table id): the
+       runs neither learn from nor are judged on the same data.
+    A moved snapshot *version* of the same table is a data change inside one family, never rule 3.
+    """
+    suffix = (
+        "; the diff is still shown, but a comparison across model families rarely means a "
+        "regression"
+    )
+    for path in ("intent.family", "code.entrypoint"):
+        b, c = _known(baseline, path), _known(candidate, path)
+        if b is not None and c is not None and b != c:
+            return False, f"{path} differs: {b} vs {c}{suffix}"
+    moved = [role for role in ("train", "eval") if _table_moved(baseline, candidate, role)]
+    if moved == ["train", "eval"]:
+        return False, (
+            "both the training table and the evaluation table differ "
+            f"({_table(baseline, 'train')} vs {_table(candidate, 'train')}){suffix}"
+        )
+    return True, None
+
+
+def _known(manifest: Manifest, path: str) -> Any:
+    axis, name = path.split(".")
+    value = getattr(manifest.axis(axis), name)
+    return value if isinstance(value, str) else None
+
+
+def _table(manifest: Manifest, role: str) -> str | None:
+    ref = getattr(manifest.data, role)
+    return getattr(ref, "uri", None)
+
+
+def _table_moved(baseline: Manifest, candidate: Manifest, role: str) -> bool:
+    b, c = getattr(baseline.data, role), getattr(candidate.data, role)
+    if not hasattr(b, "uri") or not hasattr(c, "uri"):
+        return False
+    ids = (b.table_id, c.table_id)
+    ids_differ = all(isinstance(i, str) for i in ids) and ids[0] != ids[1]
+    return bool(b.uri != c.uri or ids_differ)
+
+
+def fields_by_path(diff: ManifestDiff) -> Mapping[str, FieldDiff]:
+    """Every non-noise field of the diff, keyed by its dotted path."""
+    return {f.path: f for axis in diff.axes for f in axis.fields}

@@ -1,0 +1,182 @@
+"""diagnose(): two manifests in, one Diagnosis out. Manifest-only: no retrain runs here.
+
+The steps follow DESIGN.md: classified diff → free checks in cost order → ranking → the paid checks
+as a plan → fixes and the tier policy → summary. Nothing is printed; the CLI renders the record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from reprodiag.diagnose.checks import Probe, baseline_readability, free_checks
+from reprodiag.diagnose.diff import diff_manifests
+from reprodiag.diagnose.fixes import policy_rows, structural_fixes
+from reprodiag.diagnose.gap import measure_gap
+from reprodiag.diagnose.model import (
+    AxisRank,
+    Check,
+    Diagnosis,
+    Gap,
+    RunLabel,
+)
+from reprodiag.diagnose.plan import paid_checks
+from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes
+from reprodiag.diagnose.seeds import join_words
+from reprodiag.manifest.model import Manifest
+
+MANIFEST_ONLY = "manifest-only: no retrain was run; the plan lists the retrains that confirm"
+
+
+def diagnose(
+    baseline: Manifest,
+    candidate: Manifest,
+    *,
+    metric: str | None = None,
+    gap: float | None = None,
+    baseline_path: str | os.PathLike[str] | None = None,
+    candidate_path: str | os.PathLike[str] | None = None,
+    prior: Sequence[str] = DEFAULT_PRIOR,
+    check_snapshots: bool = True,
+    title: str | None = None,
+    now: Callable[[], str] | None = None,
+    snapshot_probe: Probe | None = None,
+) -> Diagnosis:
+    """Diagnose why `candidate` no longer reproduces `baseline`, from their manifests alone.
+
+    `metric` defaults to the metrics both manifests hold (sorted, first); `gap` is how much
+    worse the candidate is, in the metric's units (positive = worse). `snapshot_probe` replaces
+    `reprodiag.snapshots.reopen` for the readability check (tests; other storage).
+    Raises InputError for a missing metric or a gap whose sign contradicts the manifests.
+    """
+    measured, warnings = measure_gap(
+        baseline,
+        candidate,
+        metric=metric,
+        gap=gap,
+        baseline_file=_file(baseline_path, "baseline"),
+        candidate_file=_file(candidate_path, "candidate"),
+    )
+    diff = diff_manifests(baseline, candidate)
+    if not diff.same_family and diff.family_note:
+        warnings.append(diff.family_note)
+    readability = baseline_readability(baseline, enabled=check_snapshots, probe=snapshot_probe)
+    checks = free_checks(baseline, candidate, diff, readability) + paid_checks(
+        baseline, diff, measured, readability
+    )
+    ranking = rank_axes(diff, prior=prior)
+    return Diagnosis(
+        title=title or _title(baseline, candidate, measured),
+        created_at=(now or _utc_now)(),
+        baseline=_label("baseline", baseline, baseline_path),
+        candidate=_label("candidate", candidate, candidate_path),
+        gap=measured,
+        diff=diff,
+        checks=checks,
+        ranking=ranking,
+        fixes=structural_fixes(diff, ranking),
+        policy=policy_rows(),
+        summary=summarize(measured, ranking, checks),
+        conclusion_open=open_questions(ranking, checks),
+        stop_reason=MANIFEST_ONLY,
+        warnings=tuple(warnings),
+    )
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _file(path: str | os.PathLike[str] | None, label: str) -> str:
+    return os.fspath(path) if path is not None else f"the {label} manifest"
+
+
+def _label(label: str, manifest: Manifest, path: str | os.PathLike[str] | None) -> RunLabel:
+    name = manifest.intent.run_name
+    return RunLabel(
+        label=label,
+        path=os.fspath(path) if path is not None else None,
+        run_id=manifest.run.run_id,
+        run_name=name if isinstance(name, str) else None,
+        created_at=manifest.run.created_at,
+    )
+
+
+def _run_name(manifest: Manifest) -> str:
+    name = manifest.intent.run_name
+    return name if isinstance(name, str) else manifest.run.run_id
+
+
+def _title(baseline: Manifest, candidate: Manifest, gap: Gap) -> str:
+    return f"{_run_name(candidate)} vs {_run_name(baseline)}: {gap_words(gap)}"
+
+
+def gap_words(gap: Gap) -> str:
+    """`4 auc points lower than the baseline`, with the verdict when the words alone mislead."""
+    if gap.delta == 0:
+        return f"the same {gap.metric} as the baseline"
+    way = "lower" if gap.delta < 0 else "higher"
+    points = "point" if abs(gap.delta) == 1 else "points"
+    words = f"{abs(gap.delta):g} {gap.metric} {points} {way} than the baseline"
+    if gap.worse_by < 0:
+        return words + f" (better: {gap.direction} is better)"
+    return words + (" (worse: lower is better)" if gap.direction == "lower" else "")
+
+
+def summarize(gap: Gap, ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
+    """Two or three sentences: the gap, the leading axis and why, what would confirm it."""
+    first = f"The candidate scores {gap_words(gap)}."
+    live = [r for r in ranking if r.status != "ruled_out"]
+    if not live:
+        second = (
+            "Every axis is recorded on both sides and identical: the manifests explain "
+            "nothing, so seed noise is the remaining suspect."
+        )
+    else:
+        top = live[0]
+        second = f"{top.axis.capitalize()} ranks first ({top.status}): {_first_clause(top.reason)}."
+        if len(live) > 1:
+            second = second[:-1] + f"; then {join_words([r.axis for r in live[1:]])}."
+    return " ".join((first, second, _plan_sentence(ranking, checks)))
+
+
+def _plan_sentence(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
+    planned = [c.title.split(":")[0] for c in checks if c.status == "planned"]
+    live = {r.axis for r in ranking if r.status != "ruled_out"}
+    blocked = [
+        f"the {c.title.split(':')[0]} cannot run: {c.observed.split(':')[0]}"
+        for c in checks
+        if c.status == "skipped" and c.axis in live and c.observed and c.key == "pinned_snapshot"
+    ]
+    text = "No retrain was run"
+    text += (
+        f": confirm with the {join_words(planned)} (plan below)"
+        if planned
+        else ", and none is planned"
+    )
+    return text + "".join(f"; {b}" for b in blocked) + "."
+
+
+def _first_clause(reason: str) -> str:
+    return reason.split("; ")[0]
+
+
+def open_questions(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> tuple[str, ...]:
+    """What the manifests leave open, and what would close it."""
+    by_key = {c.key: c for c in checks}
+    found = [
+        "No retrain has run: every placement above comes from the manifests alone; the "
+        "planned checks confirm or rule out each candidate against the seed-noise band."
+    ]
+    pinned = by_key.get("pinned_snapshot")
+    data = next((r for r in ranking if r.axis == "data"), None)
+    if pinned is not None and pinned.status == "skipped" and data and data.status != "ruled_out":
+        found.append(
+            f"Whether data explains the gap stays open: {pinned.observed}. "
+            "The noise band can still "
+            "show whether the gap exceeds seed noise; if it does and the other axes are ruled out, "
+            "data remains the leading explanation but cannot be confirmed by a retrain. Pinning "
+            "snapshots from now on lets the next incident be closed by one."
+        )
+    return tuple(found)

@@ -1,0 +1,211 @@
+"""Version-aware notes: what a differing (or telling) fact means for reproducibility, in one line.
+
+Each rule is a small function `FieldDiff -> str | None`, listed in the explicit tuple `NOTE_RULES`
+(no import-time registry). `annotate` joins every note that applies. Notes state facts and their
+documented consequence, never a verdict: the ranking decides, with the checks behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from reprodiag.diagnose.model import FieldDiff
+
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_EVAL_IDENTITY = (
+    "data.eval",
+    "data.eval.format",
+    "data.eval.uri",
+    "data.eval.version",
+    "data.eval.table_id",
+)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A fact's value in words, short enough for a table cell or a reason."""
+    if value is None:
+        return "absent"
+    if isinstance(value, dict) and set(value) == {"skipped"}:
+        return f"not recorded ({value['skipped']})"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == {} or value == []:
+        return "none"
+    if isinstance(value, dict) and {"format", "uri"} <= set(value):
+        return snapshot_words(value)
+    if isinstance(value, str):
+        if _HEX40.match(value):
+            return value[:7]
+        if _SHA256.match(value):
+            return value[:19]
+        text = value
+    elif isinstance(value, list):
+        text = ", ".join(show(v) for v in value) or "[]"
+    else:
+        text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def snapshot_words(ref: dict[str, Any]) -> str:
+    """`delta /data/events v3`, or `delta /data/events (read as latest)` with no version."""
+    version = ref.get("version")
+    if version is None or isinstance(version, dict):
+        return f"{ref.get('format')} {ref.get('uri')} (read as latest)"
+    return f"{ref.get('format')} {ref.get('uri')} v{version}"
+
+
+def _differs(fd: FieldDiff, *paths: str) -> bool:
+    return fd.status == "differs" and fd.path in paths
+
+
+def _arrow(fd: FieldDiff) -> str:
+    return f"{show(fd.baseline)} → {show(fd.candidate)}"
+
+
+def _minor(version: Any) -> str:
+    match = re.match(r"^(\d+\.\d+)", str(version))
+    return match.group(1) if match else str(version)
+
+
+def torch_version(fd: FieldDiff) -> str | None:
+    if not _differs(fd, "environment.torch_version"):
+        return None
+    b, c = _minor(fd.baseline), _minor(fd.candidate)
+    pair = f"{b} → {c}" if b != c else _arrow(fd)
+    return f"torch {pair}: bitwise-identical results are not promised across torch versions"
+
+
+def cpu_bits(fd: FieldDiff) -> str | None:
+    if _differs(fd, "environment.threads"):
+        return f"on the CPU, bits change with the thread count ({_arrow(fd)})"
+    if _differs(fd, "environment.cpu_capability"):
+        return f"on the CPU, bits change with the kernel level ({_arrow(fd)}; AVX512 vs default)"
+    return None
+
+
+def gpu_generation(fd: FieldDiff) -> str | None:
+    if not _differs(fd, "environment.gpu_name"):
+        return None
+    return f"a different GPU generation changes reduction orders and kernels ({_arrow(fd)})"
+
+
+def cuda_stack(fd: FieldDiff) -> str | None:
+    names = {"environment.cuda": "CUDA", "environment.cudnn": "cuDNN", "environment.nccl": "NCCL"}
+    if fd.status != "differs" or fd.path not in names:
+        return None
+    return f"{names[fd.path]} {_arrow(fd)}: kernels and their reduction orders can change"
+
+
+def precision(fd: FieldDiff) -> str | None:
+    if _differs(fd, "environment.tf32_matmul", "environment.tf32_cudnn"):
+        return (
+            f"TF32 {_arrow(fd)}: TF32 rounds matmul inputs to a 10-bit mantissa; "
+            "the precision change alone changes results"
+        )
+    if _differs(fd, "environment.matmul_precision"):
+        return f"matmul precision {_arrow(fd)}: the precision change alone changes results"
+    return None
+
+
+def nondeterministic(fd: FieldDiff) -> str | None:
+    if fd.path != "randomness.deterministic_algorithms":
+        return None
+    off = [
+        side for side, v in (("baseline", fd.baseline), ("candidate", fd.candidate)) if v is False
+    ]
+    if not off:
+        return None
+    where = "both sides" if len(off) == 2 else f"the {off[0]}"
+    return (
+        f"deterministic algorithms off on {where}: nondeterministic kernels allowed, "
+        "so equal seeds need not give equal results"
+    )
+
+
+def lock_file(fd: FieldDiff) -> str | None:
+    if not _differs(fd, "code.lock.sha256", "code.lock"):
+        return None
+    return "the dependency lock changed: installed library versions can differ"
+
+
+def dirty_tree(fd: FieldDiff) -> str | None:
+    if fd.path != "code.dirty":
+        return None
+    dirty = [
+        side for side, v in (("baseline", fd.baseline), ("candidate", fd.candidate)) if v is True
+    ]
+    if not dirty:
+        return None
+    where = "both sides" if len(dirty) == 2 else f"the {dirty[0]}"
+    return f"uncommitted changes on {where}: the commit alone does not describe the code"
+
+
+def container_image(fd: FieldDiff) -> str | None:
+    if not _differs(fd, "environment.container_image"):
+        return None
+    return "a different image: any library or system package in it can differ"
+
+
+def snapshot_version(fd: FieldDiff) -> str | None:
+    if fd.path not in ("data.train.version", "data.eval.version"):
+        return None
+    if fd.status == "unversioned":
+        return (
+            "read as latest: no version was recorded, so the rows it read cannot be "
+            "identified or read again"
+        )
+    b, c = fd.baseline, fd.candidate
+    if (
+        fd.status == "differs"
+        and isinstance(b, int)
+        and isinstance(c, int)
+        and not isinstance(b, bool)
+        and not isinstance(c, bool)
+    ):
+        apart = abs(c - b)
+        return f"v{b} → v{c}: {apart} version{'s' if apart != 1 else ''} apart"
+    return None
+
+
+def snapshot_missing(fd: FieldDiff) -> str | None:
+    if fd.path not in ("data.train", "data.eval") or fd.status != "unversioned":
+        return None
+    return "no snapshot recorded: the data this run read cannot be identified or read again"
+
+
+def eval_moved(fd: FieldDiff) -> str | None:
+    # Once per snapshot identity field; the fingerprint follows the version and would repeat it.
+    if fd.status != "differs" or fd.path not in _EVAL_IDENTITY:
+        return None
+    return (
+        "the evaluation set moved: the metric is measured on different data — this is a data change"
+    )
+
+
+NoteRule = Callable[[FieldDiff], "str | None"]
+
+NOTE_RULES: tuple[NoteRule, ...] = (
+    torch_version,
+    cpu_bits,
+    gpu_generation,
+    cuda_stack,
+    precision,
+    nondeterministic,
+    lock_file,
+    dirty_tree,
+    container_image,
+    snapshot_version,
+    snapshot_missing,
+    eval_moved,
+)
+
+
+def annotate(fd: FieldDiff, rules: tuple[NoteRule, ...] = NOTE_RULES) -> FieldDiff:
+    """The field with every applicable note joined into `note`, after any note it already has."""
+    notes = ([fd.note] if fd.note else []) + [note for rule in rules if (note := rule(fd))]
+    return replace(fd, note="; ".join(notes)) if notes else fd

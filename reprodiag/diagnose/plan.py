@@ -1,0 +1,174 @@
+"""The paid checks, planned in cost order (DESIGN.md 6-8, then the intent swap): what each retrain
+would expect, what would falsify it, or why it cannot run."""
+
+from __future__ import annotations
+
+from reprodiag.diagnose.checks import Readability
+from reprodiag.diagnose.diff import fields_by_path
+from reprodiag.diagnose.model import AxisDiff, Check, FieldDiff, Gap, ManifestDiff
+from reprodiag.diagnose.notes import show, snapshot_words
+from reprodiag.diagnose.seeds import SEEDS, SeedFacts, seed_facts
+from reprodiag.manifest.codec import to_jsonable
+from reprodiag.manifest.model import Manifest, SnapshotRef
+
+
+def paid_checks(
+    baseline: Manifest, diff: ManifestDiff, gap: Gap, readability: Readability
+) -> tuple[Check, ...]:
+    """The retrains still to run, in DESIGN.md's order: seed replay, pinned snapshot, noise band,
+    then the intent swap (numbered 9: DESIGN.md's table stops at 8)."""
+    axes = {a.axis: a for a in diff.axes}
+    seeds = seed_facts(axes["randomness"].fields)
+    checks = [
+        _seed_replay(seeds, gap),
+        _pinned_retrain(baseline, axes["data"], gap, readability),
+        _noise_band(gap),
+    ]
+    fields = fields_by_path(diff)
+    swapped = [
+        f
+        for p, f in fields.items()
+        if f.status == "differs" and p.startswith(("intent.params", "intent.ablations"))
+    ]
+    if swapped:
+        checks.append(_intent_swap(swapped, gap))
+    return tuple(checks)
+
+
+def _values(gap: Gap) -> tuple[str, str]:
+    def one(v: float | None) -> str:
+        return f"{v:g} {gap.metric}" if v is not None else f"its {gap.metric}"
+
+    return one(gap.baseline), one(gap.candidate)
+
+
+def _planned(
+    order: int,
+    key: str,
+    title: str,
+    axis: str,
+    cost: str,
+    retrains: int,
+    expected: str,
+    falsified_by: str,
+    skip: str | None = None,
+) -> Check:
+    return Check(
+        order=order,
+        key=key,
+        title=title,
+        axis=axis,
+        cost=cost,
+        retrains=retrains,
+        status="skipped" if skip else "planned",
+        expected=expected,
+        falsified_by=falsified_by,
+        observed=skip,
+        verdict="not_run",
+    )
+
+
+def _seed_replay(seeds: SeedFacts, gap: Gap) -> Check:
+    b, c = _values(gap)
+    recorded = seeds.recorded("baseline")
+    skip = None
+    if not recorded:
+        skip = "the baseline recorded no seed: there are no seeds to replay"
+    elif seeds.ruled_out:
+        skip = (
+            "the seeds and determinism flags are recorded and equal: a replay would repeat "
+            "the candidate run"
+        )
+    elif not seeds.differing() and set(recorded) <= set(seeds.recorded("candidate")):
+        shown = ", ".join(
+            f"{n} {show(fd.baseline)}"
+            for n, fd in zip(SEEDS, seeds.seeds, strict=True)
+            if n in recorded
+        )
+        skip = (
+            f"the candidate already ran with the baseline's recorded seeds ({shown}): a "
+            "replay would repeat it; the noise band measures what the unrecorded seeds add"
+        )
+    partial = (
+        ""
+        if len(recorded) == 4
+        else f" (only {', '.join(recorded)} recorded: the rest stay random)"
+    )
+    return _planned(
+        6,
+        "seed_replay",
+        "seed replay: retrain with the baseline's seeds",
+        "randomness",
+        "1 retrain",
+        1,
+        f"if randomness is the cause, the candidate pipeline with the baseline's seeds{partial} "
+        f"scores near the baseline ({b})",
+        f"it scores within the noise band around the candidate ({c}): the seeds explain none of "
+        "the gap",
+        skip,
+    )
+
+
+def _pinned_retrain(
+    baseline: Manifest, data: AxisDiff, gap: Gap, readability: Readability
+) -> Check:
+    b, c = _values(gap)
+    ref = baseline.data.train
+    skip = None
+    if not isinstance(ref, SnapshotRef) or not ref.pinned:
+        skip = "the baseline read unpinned data: there is no snapshot to retrain on"
+    elif readability.readable is False:
+        skip = f"the baseline's snapshot cannot be read again: {readability.words}"
+    elif data.status == "same":
+        skip = (
+            "both runs read the same pinned snapshots: a retrain on it would repeat the candidate"
+        )
+    where = (
+        snapshot_words(to_jsonable(ref)) if isinstance(ref, SnapshotRef) else "the baseline's data"
+    )
+    return _planned(
+        7,
+        "pinned_snapshot",
+        "pinned-snapshot retrain: candidate pipeline on the baseline's snapshot",
+        "data",
+        "1 retrain",
+        1,
+        f"if data is the cause, the candidate pipeline trained on {where} scores near the baseline "
+        f"({b}); the points it recovers are the data's share of the gap",
+        f"it scores within the noise band around the candidate ({c}): the data change explains "
+        "none of the gap",
+        skip,
+    )
+
+
+def _noise_band(gap: Gap) -> Check:
+    b, _ = _values(gap)
+    return _planned(
+        8,
+        "noise_band",
+        "noise band: seed retrains of the candidate pipeline, sequential",
+        "randomness",
+        "3..20 retrains",
+        20,
+        f"if randomness alone explains the gap, the baseline ({b}) lies inside the band "
+        "ȳ ± k·s of n seed retrains (k = 4.97 at n = 3 … 2.15 at n = 20)",
+        "the baseline lies outside the band: T = (a − ȳ) / (s·√(1 + 1/n)) passes the Pocock "
+        "boundary p < 0.0175 at a look n = 3, 5, 8, 12, 20 (STATS.md)",
+    )
+
+
+def _intent_swap(swapped: list[FieldDiff], gap: Gap) -> Check:
+    b, c = _values(gap)
+    params = ", ".join(f"{f.path.split('.', 2)[2]} {show(f.baseline)}" for f in swapped[:4])
+    return _planned(
+        9,
+        "intent_swap",
+        "intent swap: candidate pipeline with the baseline's params",
+        "intent",
+        "1 retrain",
+        1,
+        f"if intent is the cause, the candidate pipeline with the baseline's {params} scores near "
+        f"the baseline ({b})",
+        f"it scores within the noise band around the candidate ({c}): the params explain none of "
+        "the gap",
+    )

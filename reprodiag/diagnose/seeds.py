@@ -1,0 +1,152 @@
+"""What the randomness axis recorded: the four seeds and the determinism flags, side by side.
+
+Check 5 and the randomness placement both read this record, so the observation and the reason use
+the same words ("only the torch seed was recorded on the baseline; python, numpy and cuda seeds
+were not").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reprodiag.diagnose.model import FieldDiff
+from reprodiag.diagnose.notes import show
+
+SEEDS = ("python", "numpy", "torch", "cuda")
+FLAGS = (
+    "deterministic_algorithms",
+    "warn_only",
+    "cudnn_deterministic",
+    "cudnn_benchmark",
+    "cublas_workspace_config",
+    "pythonhashseed",
+    "fill_uninitialized_memory",
+    "dataloader_seeding",
+)
+
+
+def join_words(items: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _known(value: Any) -> bool:
+    return value is not None and not (isinstance(value, dict) and set(value) == {"skipped"})
+
+
+@dataclass(frozen=True)
+class SeedFacts:
+    seeds: tuple[FieldDiff, ...]  # python_seed, numpy_seed, torch_seed, cuda_seed
+    flags: tuple[FieldDiff, ...]
+
+    def _side(self, fd: FieldDiff, side: str) -> Any:
+        return fd.baseline if side == "baseline" else fd.candidate
+
+    def recorded(self, side: str) -> list[str]:
+        return [n for n, fd in zip(SEEDS, self.seeds, strict=True) if _known(self._side(fd, side))]
+
+    def differing(self) -> list[str]:
+        """The seeds recorded on both sides with different values."""
+        return [n for n, fd in zip(SEEDS, self.seeds, strict=True) if fd.status == "differs"]
+
+    @property
+    def deterministic(self) -> bool:
+        fd = self.flags[0]  # deterministic_algorithms
+        return fd.baseline is True and fd.candidate is True
+
+    @property
+    def ruled_out(self) -> bool:
+        return all(f.status == "same" for f in self.seeds + self.flags) and self.deterministic
+
+    def words(self) -> str:
+        parts = self._per_side(self._missing_seeds)
+        parts.extend(self._seed_values())
+        parts.extend(self._per_side(self._missing_flags))
+        parts.extend(
+            f"{n} {show(fd.baseline)} → {show(fd.candidate)}"
+            for n, fd in zip(FLAGS, self.flags, strict=True)
+            if fd.status == "differs"
+        )
+        parts.append(self._determinism())
+        return "; ".join(p for p in parts if p)
+
+    @staticmethod
+    def _per_side(phrase: Callable[[str], str | None]) -> list[str]:
+        """One phrase per side, or one for both when the two sides say the same."""
+        b, c = phrase("baseline"), phrase("candidate")
+        if b and b == c:
+            return [f"{b} (on either side)" if b.startswith("no ") else f"{b} (on both sides)"]
+        return [f"{p} on the {side}" for side, p in (("baseline", b), ("candidate", c)) if p]
+
+    def _missing_seeds(self, side: str) -> str | None:
+        recorded = self.recorded(side)
+        if len(recorded) == len(SEEDS):
+            return None
+        if not recorded:
+            return "no seed was recorded"
+        missing = [n for n in SEEDS if n not in recorded]
+        verb = "seed was" if len(recorded) == 1 else "seeds were"
+        return (
+            f"only the {join_words(recorded)} {verb} recorded; "
+            f"{join_words(missing)} seed{'s were' if len(missing) > 1 else ' was'} not"
+        )
+
+    def _missing_flags(self, side: str) -> str | None:
+        missing = [
+            n for n, fd in zip(FLAGS, self.flags, strict=True) if not _known(self._side(fd, side))
+        ]
+        if len(missing) == len(FLAGS):
+            return "no determinism flag was recorded"
+        return f"determinism flags not recorded: {join_words(missing)}" if missing else None
+
+    def _seed_values(self) -> list[str]:
+        differing = [
+            (n, fd) for n, fd in zip(SEEDS, self.seeds, strict=True) if fd.status == "differs"
+        ]
+        if differing:
+            pairs = {(show(fd.baseline), show(fd.candidate)) for _, fd in differing}
+            if len(pairs) == 1:
+                b, c = pairs.pop()
+                return [f"the seeds differ: {b} vs {c}"]
+            return [
+                "the seeds differ: "
+                + ", ".join(
+                    f"{n} {show(fd.baseline)} vs {show(fd.candidate)}" for n, fd in differing
+                )
+            ]
+        if all(f.status == "same" for f in self.seeds):
+            values = {show(f.baseline) for f in self.seeds}
+            shown = f" ({values.pop()})" if len(values) == 1 else ""
+            return [f"all four seeds recorded and equal{shown}"]
+        return []
+
+    def _determinism(self) -> str:
+        fd = self.flags[0]
+        off = [s for s in ("baseline", "candidate") if self._side(fd, s) is False]
+        if self.deterministic:
+            return "deterministic algorithms on both sides"
+        if off:
+            where = "both sides" if len(off) == 2 else f"the {off[0]}"
+            return f"deterministic algorithms off on {where}: nondeterministic kernels allowed"
+        return ""
+
+    def reason(self, status: str) -> str:
+        tail = {
+            "candidate": "; retrain-based noise band needed to know whether the gap exceeds seed "
+            "noise",
+            "unversioned": "; the run cannot be replayed exactly, so seed noise cannot be "
+            "ruled out",
+        }.get(status, "")
+        return self.words() + tail
+
+
+def seed_facts(randomness: Iterable[FieldDiff]) -> SeedFacts:
+    """The seed and flag rows of the randomness axis's fields."""
+    fields = {f.path: f for f in randomness}
+    return SeedFacts(
+        seeds=tuple(fields[f"randomness.{n}_seed"] for n in SEEDS),
+        flags=tuple(fields[f"randomness.{n}"] for n in FLAGS),
+    )
