@@ -118,7 +118,7 @@ def gap_words(gap: Gap) -> str:
         return f"the same {gap.metric} as the baseline"
     way = "lower" if gap.delta < 0 else "higher"
     points = "point" if abs(gap.delta) == 1 else "points"
-    words = f"{abs(gap.delta):g} {gap.metric} {points} {way} than the baseline"
+    words = f"{abs(gap.delta):.4g} {gap.metric} {points} {way} than the baseline"
     if gap.worse_by < 0:
         return words + f" (better: {gap.direction} is better)"
     return words + (" (worse: lower is better)" if gap.direction == "lower" else "")

@@ -37,7 +37,7 @@ def paid_checks(
 
 def _values(gap: Gap) -> tuple[str, str]:
     def one(v: float | None) -> str:
-        return f"{v:g} {gap.metric}" if v is not None else f"its {gap.metric}"
+        return f"{v:.6g} {gap.metric}" if v is not None else f"its {gap.metric}"
 
     return one(gap.baseline), one(gap.candidate)
 
