@@ -14,7 +14,7 @@ $(BIN)/python:
 # spec pulls a multi-GB CUDA build. The package itself declares a wider range for users.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[dev,torch]"
+	$(BIN)/pip install --quiet -e ".[dev,torch,ray,mlflow,iceberg,dvc]"
 	touch $(STAMP)
 
 venv: $(STAMP)
