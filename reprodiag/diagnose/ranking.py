@@ -11,6 +11,7 @@ environment > code > intent by default, configurable.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from reprodiag.diagnose.checks import observe, unrecorded_words
 from reprodiag.diagnose.model import (
@@ -62,11 +63,17 @@ def rank_axes(
     *,
     prior: Sequence[str] = DEFAULT_PRIOR,
     attributions: Mapping[str, Attribution] | None = None,
+    verdicts: Mapping[str, Any] | None = None,
 ) -> tuple[AxisRank, ...]:
-    """One AxisRank per axis, most likely cause first, each with its reason and evidence."""
+    """One AxisRank per axis, most likely cause first, each with its reason and evidence.
+
+    `verdicts` (axis → reprodiag.diagnose.verdicts.AxisVerdict) carry what retrains showed: the
+    verdict's status replaces the manifest placement and its words lead the reason.
+    """
     order = resolve_prior(prior)
     attributions = attributions or {}
     placed = [_place(axis, attributions.get(axis.axis)) for axis in diff.axes]
+    placed = [_apply(rank, (verdicts or {}).get(rank.axis)) for rank in placed]
 
     def key(rank: AxisRank) -> tuple[int, float, int]:
         points = -rank.attribution.points if rank.attribution else 0.0
@@ -111,6 +118,14 @@ def _place(axis: AxisDiff, attribution: Attribution | None) -> AxisRank:
         evidence=evidence,
         attribution=attribution,
     )
+
+
+def _apply(rank: AxisRank, verdict: Any) -> AxisRank:
+    if verdict is None:
+        return rank
+    return AxisRank(rank=0, axis=rank.axis, status=verdict.status,
+                    reason=f"{verdict.reason}; {rank.reason}", evidence=rank.evidence,
+                    attribution=verdict.attribution or rank.attribution)
 
 
 def _differences(fields: Sequence[FieldDiff], limit: int = 3) -> list[str]:

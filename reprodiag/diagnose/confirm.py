@@ -1,0 +1,200 @@
+"""Confirmation by retrains: checks 6 to 9 in cost order, each judged against the noise band.
+
+`confirm()` takes a manifest-only Diagnosis and runs what its plan lists, within a budget:
+- the counterfactual retrains first (1 retrain each: seed replay, pinned-snapshot retrain, intent
+  swap), each the candidate pipeline with ONE axis swapped back to the baseline's;
+- then the noise band: seed retrains of the candidate pipeline with sequential looks at
+  n = 3, 5, 8, 12, 20 (STATS.md), reusing and extending the band store.
+Three retrains are always reserved for the band: without a band no retrain can be judged.
+Attribution is by swapping one axis at a time and measuring against the same band (DESIGN.md),
+never by comparing variances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reprodiag.diagnose.model import Check, Diagnosis, Gap, NoiseBand, SeedResult
+from reprodiag.diagnose.verdicts import (
+    AxisVerdict,
+    band_verdict,
+    judge_counterfactual,
+    noise_band_record,
+)
+from reprodiag.errors import InputError
+from reprodiag.manifest.model import Manifest, SnapshotRef
+
+COUNTERFACTUALS = ("seed_replay", "pinned_snapshot", "intent_swap")
+BAND_RESERVE = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainOptions:
+    executor: Any  # reprodiag.retrain.executor.Executor
+    workdir: Path
+    max_retrains: int = 20
+    trainer: Mapping[str, Any] | None = None  # {"entrypoint": ...} or {"command": [...]}
+    device: str = "auto"
+    timeout_s: float | None = None
+    store: Any = None  # reprodiag.noise.store.BandStore, or None for no reuse
+    on_result: Callable[[Any], None] | None = None
+
+
+@dataclasses.dataclass
+class _Budget:
+    left: int
+
+    def take(self, n: int) -> int:
+        n = max(0, min(n, self.left))
+        self.left -= n
+        return n
+
+
+def _spec(candidate: Manifest, options: RetrainOptions, *, key: str, seed: int, metric: str,
+          train: SnapshotRef | None = None, params: Mapping[str, Any] | None = None) -> Any:
+    from reprodiag.retrain.spec import spec_from_manifest
+
+    label = f"{key.replace('_', '-')}-seed-{seed}"
+    return spec_from_manifest(candidate, seed=seed, label=label, out_dir=options.workdir / label,
+                              train=train, params=params, trainer=options.trainer, metric=metric,
+                              device=options.device, timeout_s=options.timeout_s)
+
+
+def _baseline_seed(baseline: Manifest) -> int | None:
+    rnd = baseline.randomness
+    for value in (rnd.torch_seed, rnd.python_seed, rnd.numpy_seed):
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _counterfactual_specs(baseline: Manifest, candidate: Manifest, checks: Sequence[Check],
+                          options: RetrainOptions, metric: str) -> list[tuple[Check, Any]]:
+    seed = _candidate_seed(candidate)
+    out: list[tuple[Check, Any]] = []
+    for check in checks:
+        if check.status != "planned" or check.key not in COUNTERFACTUALS:
+            continue
+        if check.key == "seed_replay":
+            replay = _baseline_seed(baseline)
+            if replay is None:
+                continue
+            out.append((check, _spec(candidate, options, key=check.key, seed=replay, metric=metric)))
+        elif check.key == "pinned_snapshot" and isinstance(baseline.data.train, SnapshotRef):
+            out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
+                                     train=baseline.data.train)))
+        elif check.key == "intent_swap":
+            out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
+                                     params=dict(baseline.intent.params))))
+    return out
+
+
+def _candidate_seed(candidate: Manifest) -> int:
+    seed = _baseline_seed(candidate)
+    return seed if seed is not None else 0
+
+
+def run_band(candidate: Manifest, baseline_value: float, metric: str, options: RetrainOptions,
+             budget: _Budget) -> tuple[Any, list[SeedResult]]:
+    """Seed retrains of the candidate pipeline until the sequential rule decides."""
+    from reprodiag.noise.fingerprint import family_fingerprint
+    from reprodiag.noise.sequential import LOOKS, decide_single, next_look
+
+    family = family_fingerprint(candidate)
+    seen: list[SeedResult] = list(options.store.results(family, metric)) if options.store else []
+    while True:
+        ok = [r.metric for r in seen if r.status == "ok" and r.metric is not None]
+        n = len(ok)
+        if n >= LOOKS[-1] or budget.left == 0:
+            return decide_single(baseline_value, ok, final=True), seen
+        if n in LOOKS:
+            decision = decide_single(baseline_value, ok)
+            if decision.stop:
+                return decision, seen
+        target = next_look(n) or LOOKS[-1]
+        seen.extend(_run_seeds(candidate, family, metric, options, budget.take(target - n), seen))
+
+
+def _run_seeds(candidate: Manifest, family: str, metric: str, options: RetrainOptions, count: int,
+               seen: Sequence[SeedResult]) -> list[SeedResult]:
+    if count <= 0:
+        return []
+    tried = {r.seed for r in seen}
+    if options.store is not None:
+        seeds = options.store.next_seeds(family, metric, count, exclude=tried)
+    else:
+        seeds = [s for s in range(1000, 1000 + count + len(tried)) if s not in tried][:count]
+    specs = [_spec(candidate, options, key="noise_band", seed=s, metric=metric) for s in seeds]
+
+    def record(result: Any) -> None:
+        if options.store is not None:
+            options.store.record(family, metric, result.to_seed_result(),
+                                 run_id=candidate.run.run_id, manifest_path=result.manifest_path)
+        if options.on_result is not None:
+            options.on_result(result)
+
+    return [r.to_seed_result() for r in options.executor.run(specs, on_result=record)]
+
+
+def baseline_value(gap: Gap) -> float:
+    if gap.baseline is not None:
+        return gap.baseline
+    if gap.candidate is not None:  # only --gap was given: the baseline is that far better
+        sign = 1.0 if gap.direction == "higher" else -1.0
+        return gap.candidate + sign * gap.worse_by
+    raise InputError("retrains need the baseline's metric value",
+                     hint="record the metric in the baseline manifest, or pass --metric and --gap "
+                          "with a candidate manifest that holds the metric")
+
+
+def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
+            options: RetrainOptions, *, prior: Sequence[str] | None = None) -> Diagnosis:
+    """Run the planned retrains within the budget and return the diagnosis with what they showed."""
+    from reprodiag.diagnose.engine import open_questions, summarize
+    from reprodiag.diagnose.fixes import structural_fixes
+    from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes
+
+    gap, a = diagnosis.gap, baseline_value(diagnosis.gap)
+    budget = _Budget(options.max_retrains)
+    planned = _counterfactual_specs(baseline, candidate, diagnosis.checks, options, gap.metric)
+    room = max(0, budget.left - BAND_RESERVE)
+    count = budget.take(min(room, len(planned)))
+    ran = [(check, options.executor.run([spec], on_result=options.on_result)[0])
+           for check, spec in planned[:count]]
+    decision, seeds = run_band(candidate, a, gap.metric, options, budget)
+    band = noise_band_record(decision, seeds, gap)
+    checks = {c.key: c for c in diagnosis.checks}
+    verdicts: dict[str, AxisVerdict] = {}
+    if "noise_band" in checks:
+        checks["noise_band"], verdicts["randomness"] = band_verdict(decision, checks["noise_band"])
+    for check, result in ran:
+        checks[check.key], verdict = judge_counterfactual(check, result, band, gap, a)
+        if verdict is not None and (verdict.status == "confirmed" or check.axis not in verdicts):
+            verdicts[check.axis] = verdict
+    not_run = [c for c, _ in planned[len(ran):]]
+    for check in not_run:
+        checks[check.key] = dataclasses.replace(
+            check, status="skipped", observed=f"not run: the budget of {options.max_retrains} "
+            "retrains was kept for the noise band")
+    ranking = rank_axes(diagnosis.diff, prior=prior or DEFAULT_PRIOR, verdicts=verdicts)
+    ordered = tuple(sorted(checks.values(), key=lambda c: (c.status != "done", c.order)))
+    return dataclasses.replace(
+        diagnosis, checks=ordered, ranking=ranking, band=band,
+        fixes=structural_fixes(diagnosis.diff, ranking),
+        summary=summarize(gap, ranking, ordered),
+        conclusion_open=open_questions(ranking, ordered),
+        stop_reason=_stop_reason(decision, options.max_retrains - budget.left, options.max_retrains,
+                                 not_run),
+    )
+
+
+def _stop_reason(decision: Any, used: int, budget: int, not_run: Sequence[Check]) -> str:
+    words = f"{used} of {budget} retrains used; {decision.reason}"
+    if decision.outcome == "inconclusive" and used >= budget:
+        words += f"; the budget (--max-retrains {budget}) was spent before the band decided"
+    if not_run:
+        words += "; not run for lack of budget: " + ", ".join(c.title.split(":")[0] for c in not_run)
+    return words
