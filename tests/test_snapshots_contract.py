@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
+from test_snapshots_dvc import dvc_commit, dvc_repo
+from test_snapshots_iceberg import catalog_options
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Skipped
@@ -29,19 +33,108 @@ ROWS = pa.table({"id": [1, 2, 3], "label": ["a", "b", "c"]})
 MORE = pa.table({"id": [4], "label": ["d"]})
 
 
-def delta_write(path: Path, rows: pa.Table, append: bool) -> None:
-    write_deltalake(path, rows, mode="append" if append else "error")
+class Dataset(Protocol):
+    """How the contract makes data in one format: a small factory per provider."""
+
+    def create(self, rows: pa.Table) -> str:
+        """A new data set holding rows; its uri."""
+        ...
+
+    def append(self, uri: str, rows: pa.Table) -> None: ...
+
+    def copy(self, uri: str) -> str | None:
+        """A copy that should pin the same content, or None where a copy is a new table."""
+        ...
+
+    def missing(self) -> str:
+        """A uri the provider should report as SnapshotNotFound."""
+        ...
 
 
-def files_write(path: Path, rows: pa.Table, append: bool) -> None:
-    path.mkdir(exist_ok=True)
-    pq.write_table(rows, path / f"part-{len(list(path.iterdir()))}.parquet")
+class DeltaData:
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = tmp_path
+
+    def create(self, rows: pa.Table) -> str:
+        write_deltalake(self.root / "data", rows, mode="error")
+        return str(self.root / "data")
+
+    def append(self, uri: str, rows: pa.Table) -> None:
+        write_deltalake(uri, rows, mode="append")
+
+    def copy(self, uri: str) -> str | None:
+        return str(shutil.copytree(uri, self.root / "copy"))
+
+    def missing(self) -> str:
+        return str(self.root / "nope")
 
 
-# How to write data each format reads; a provider added to PROVIDERS without an entry here fails.
-WRITERS: dict[str, Callable[[Path, pa.Table, bool], None]] = {
-    "delta": delta_write,
-    "files": files_write,
+class FilesData(DeltaData):
+    def create(self, rows: pa.Table) -> str:
+        (self.root / "data").mkdir()
+        self.append(str(self.root / "data"), rows)
+        return str(self.root / "data")
+
+    def append(self, uri: str, rows: pa.Table) -> None:
+        pq.write_table(rows, Path(uri) / f"part-{len(os.listdir(uri))}.parquet")
+
+
+class IcebergData:
+    """A SqlCatalog on sqlite, configured through pyiceberg's own environment variables."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        for key, value in catalog_options(tmp_path).items():
+            monkeypatch.setenv(f"PYICEBERG_CATALOG__CONTRACT__{key.upper()}", value)
+        self.options = catalog_options(tmp_path)
+
+    def create(self, rows: pa.Table) -> str:
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        catalog = SqlCatalog("contract", **self.options)
+        catalog.create_namespace("ml")
+        catalog.create_table("ml.train", schema=rows.schema).append(rows)
+        return "iceberg://contract/ml.train"
+
+    def append(self, uri: str, rows: pa.Table) -> None:
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        SqlCatalog("contract", **self.options).load_table("ml.train").append(rows)
+
+    def copy(self, uri: str) -> str | None:
+        return None  # a table registered twice is two tables with their own snapshot ids
+
+    def missing(self) -> str:
+        return "iceberg://contract/ml.nope"
+
+
+class DvcData(DeltaData):
+    """A parquet file tracked with `dvc add` in a git + DVC repository."""
+
+    def create(self, rows: pa.Table) -> str:
+        path = dvc_repo(self.root / "repo") / "data.parquet"
+        self._commit(path, rows)
+        return str(path)
+
+    def append(self, uri: str, rows: pa.Table) -> None:
+        self._commit(Path(uri), pa.concat_tables([pq.read_table(uri), rows]))
+
+    def copy(self, uri: str) -> str | None:
+        shutil.copytree(self.root / "repo", self.root / "copy", symlinks=True)
+        return str(self.root / "copy" / Path(uri).name)
+
+    @staticmethod
+    def _commit(path: Path, rows: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(rows, sink)
+        dvc_commit(path, sink.getvalue().to_pybytes(), "data")
+
+
+# A provider added to PROVIDERS without a factory here fails test_every_provider_has_a_factory.
+FACTORIES: dict[str, Callable[[Path, pytest.MonkeyPatch], Dataset]] = {
+    "delta": DeltaData,
+    "iceberg": IcebergData,
+    "dvc": DvcData,
+    "files": FilesData,
 }
 
 
@@ -50,44 +143,60 @@ def provider(request: pytest.FixtureRequest) -> SnapshotProvider:
     return request.param
 
 
-def test_every_provider_has_a_writer() -> None:
-    assert {p.format for p in PROVIDERS} == set(WRITERS)
+@pytest.fixture
+def data(provider: SnapshotProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dataset:
+    return FACTORIES[provider.format](tmp_path, monkeypatch)
 
 
-def test_round_trip(provider: SnapshotProvider, tmp_path: Path) -> None:
-    path = tmp_path / "data"
-    WRITERS[provider.format](path, ROWS, False)
-    assert provider.detects(str(path))
-    ref = provider.resolve(str(path))
-    assert ref.format == provider.format and ref.uri == str(path) and ref.pinned
+def test_every_provider_has_a_factory() -> None:
+    assert {p.format for p in PROVIDERS} == set(FACTORIES)
+
+
+def test_round_trip(provider: SnapshotProvider, data: Dataset) -> None:
+    uri = data.create(ROWS)
+    assert provider.detects(uri)
+    ref = provider.resolve(uri)
+    assert ref.format == provider.format and ref.uri == uri and ref.pinned
     provider.check_readable(ref)
     assert provider.read_arrow(ref).sort_by("id").equals(ROWS)
     assert provider.read_arrow(ref, columns=["label"]).column_names == ["label"]
-    assert open_snapshot(path).provider is provider
+    assert open_snapshot(uri).provider is provider
 
 
 def test_fingerprint_stable_then_changes_with_data(
-    provider: SnapshotProvider, tmp_path: Path
+    provider: SnapshotProvider, data: Dataset
 ) -> None:
-    path = tmp_path / "data"
-    WRITERS[provider.format](path, ROWS, False)
-    first = provider.resolve(str(path))
-    assert provider.resolve(str(path)).fingerprint == first.fingerprint
-    shutil.copytree(path, tmp_path / "copy")
-    assert provider.resolve(str(tmp_path / "copy")).fingerprint == first.fingerprint
-    WRITERS[provider.format](path, MORE, True)
-    assert provider.resolve(str(path)).fingerprint != first.fingerprint
+    uri = data.create(ROWS)
+    first = provider.resolve(uri)
+    assert provider.resolve(uri).fingerprint == first.fingerprint
+    copy = data.copy(uri)
+    if copy is not None:
+        assert provider.resolve(copy).fingerprint == first.fingerprint
+    data.append(uri, MORE)
+    assert provider.resolve(uri).fingerprint != first.fingerprint
 
 
-def test_missing_path_is_snapshot_not_found(provider: SnapshotProvider, tmp_path: Path) -> None:
+def test_pinned_ref_reads_the_same_rows_after_an_append(
+    provider: SnapshotProvider, data: Dataset
+) -> None:
+    uri = data.create(ROWS)
+    ref = provider.resolve(uri)
+    data.append(uri, MORE)
+    if ref.format == "files":  # plain files have no versions: the fingerprint only detects it
+        return
+    assert reopen(ref).to_arrow().sort_by("id").equals(ROWS)
+
+
+def test_missing_path_is_snapshot_not_found(provider: SnapshotProvider, data: Dataset) -> None:
+    uri = data.missing()
     with pytest.raises(SnapshotNotFound) as caught:
-        provider.resolve(str(tmp_path / "nope"))
-    assert str(tmp_path / "nope") in caught.value.message and caught.value.hint
+        provider.resolve(uri)
+    assert uri in caught.value.message and caught.value.hint
 
 
 def test_snapshot_handle_hides_storage_options_and_compares_by_ref(tmp_path: Path) -> None:
     path = tmp_path / "data"
-    delta_write(path, ROWS, False)
+    write_deltalake(path, ROWS)
     secret = {"AWS_SECRET_ACCESS_KEY": "hunter2"}
     snap = open_snapshot(str(path), storage_options=secret)
     assert "hunter2" not in repr(snap)
@@ -99,11 +208,11 @@ def test_provider_for_lists_known_formats() -> None:
     assert provider_for("delta").format == "delta"
     with pytest.raises(InputError, match="unknown snapshot format") as caught:
         provider_for("lance")
-    assert "delta, files" in (caught.value.hint or "")
+    assert "delta, iceberg, dvc, files" in (caught.value.hint or "")
 
 
 def test_detection_prefers_delta_over_files(tmp_path: Path) -> None:
-    delta_write(tmp_path / "table", ROWS, False)
+    write_deltalake(tmp_path / "table", ROWS)
     assert open_snapshot(tmp_path / "table").ref.format == "delta"
     assert open_snapshot(tmp_path / "table", format="files").ref.format == "files"
 
@@ -122,3 +231,15 @@ def test_unversioned_ref_records_the_reason_and_cannot_be_reopened(tmp_path: Pat
     assert unversioned_ref("s3://bucket/x.csv", "r").uri == "s3://bucket/x.csv"
     with pytest.raises(SnapshotError, match="outside any snapshot provider"):
         reopen(ref)
+
+
+def test_detection_never_guesses_iceberg_and_prefers_dvc_over_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ice").mkdir()
+    IcebergData(tmp_path / "ice", monkeypatch).create(ROWS)
+    # The warehouse folder is plain files to detection: only iceberg:// names an Iceberg table.
+    assert open_snapshot(tmp_path / "ice" / "warehouse").ref.format == "files"
+    path = DvcData(tmp_path, monkeypatch).create(ROWS)
+    assert open_snapshot(path).ref.format == "dvc"
+    assert open_snapshot(path, format="files").ref.format == "files"

@@ -187,6 +187,40 @@ def eval_moved(fd: FieldDiff) -> str | None:
     )
 
 
+# transformers' enable_full_determinism sets these (src/transformers/trainer_utils.py).
+_HF_DETERMINISM = (
+    "CUDA_LAUNCH_BLOCKING",
+    "FLASH_ATTENTION_DETERMINISTIC",
+    "ASCEND_LAUNCH_BLOCKING",
+    "HCCL_DETERMINISTIC",
+)
+
+
+def library_seeding(fd: FieldDiff) -> str | None:
+    # A variable set on one side only is "unversioned" in the diff; it is still a difference.
+    prefix = "randomness.library_seeding."
+    if not fd.path.startswith(prefix) or fd.status == "same" or fd.baseline == fd.candidate:
+        return None
+    name = fd.path.removeprefix(prefix)
+    if name == "PL_GLOBAL_SEED":
+        return (
+            f"Lightning's seed_everything seeded every generator from PL_GLOBAL_SEED"
+            f" ({_arrow(fd)}): a different value is a different seed for python, numpy and torch"
+        )
+    if name == "PL_SEED_WORKERS":
+        return (
+            f"PL_SEED_WORKERS {_arrow(fd)}: with seed_everything(workers=True) Lightning seeds"
+            " every DataLoader worker from the global seed; without it workers' numpy and"
+            " random draws are not derived from it"
+        )
+    if name in _HF_DETERMINISM:
+        return (
+            f"{name} {_arrow(fd)}: set by transformers' enable_full_determinism, so"
+            " the two runs asked for different kernel determinism"
+        )
+    return None
+
+
 NoteRule = Callable[[FieldDiff], "str | None"]
 
 NOTE_RULES: tuple[NoteRule, ...] = (
@@ -202,6 +236,7 @@ NOTE_RULES: tuple[NoteRule, ...] = (
     snapshot_version,
     snapshot_missing,
     eval_moved,
+    library_seeding,
 )
 
 

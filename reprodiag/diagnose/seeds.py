@@ -25,6 +25,7 @@ FLAGS = (
     "fill_uninitialized_memory",
     "dataloader_seeding",
 )
+LIGHTNING_SEED = "randomness.library_seeding.PL_GLOBAL_SEED"
 
 
 def join_words(items: Sequence[str]) -> str:
@@ -41,12 +42,20 @@ def _known(value: Any) -> bool:
 class SeedFacts:
     seeds: tuple[FieldDiff, ...]  # python_seed, numpy_seed, torch_seed, cuda_seed
     flags: tuple[FieldDiff, ...]
+    lightning: FieldDiff | None = None  # PL_GLOBAL_SEED, left by Lightning's seed_everything
 
     def _side(self, fd: FieldDiff, side: str) -> Any:
         return fd.baseline if side == "baseline" else fd.candidate
 
     def recorded(self, side: str) -> list[str]:
         return [n for n, fd in zip(SEEDS, self.seeds, strict=True) if _known(self._side(fd, side))]
+
+    def lightning_seed(self, side: str) -> str | None:
+        """Lightning's global seed on a side that recorded none of the four seeds itself."""
+        if self.lightning is None or self.recorded(side):
+            return None
+        value = self._side(self.lightning, side)
+        return str(value) if _known(value) else None
 
     def differing(self) -> list[str]:
         """The seeds recorded on both sides with different values."""
@@ -85,6 +94,10 @@ class SeedFacts:
         recorded = self.recorded(side)
         if len(recorded) == len(SEEDS):
             return None
+        # seed_everything(n) seeds random, numpy and torch (CPU and CUDA) from n and leaves
+        # PL_GLOBAL_SEED=n behind (lightning/fabric/utilities/seed.py): the run was seeded.
+        if (seed := self.lightning_seed(side)) is not None:
+            return f"seeded by Lightning's seed_everything({seed})"
         if not recorded:
             return "no seed was recorded"
         missing = [n for n in SEEDS if n not in recorded]
@@ -134,6 +147,12 @@ class SeedFacts:
         return ""
 
     def reason(self, status: str) -> str:
+        replay = self.lightning_seed("baseline")
+        if status == "unversioned" and replay is not None:
+            return self.words() + (
+                "; the per-generator seeds were not recorded, but seed_everything"
+                f"({replay}) replays the baseline's seeding"
+            )
         tail = {
             "candidate": "; retrain-based noise band needed to know whether the gap exceeds seed "
             "noise",
@@ -149,4 +168,5 @@ def seed_facts(randomness: Iterable[FieldDiff]) -> SeedFacts:
     return SeedFacts(
         seeds=tuple(fields[f"randomness.{n}_seed"] for n in SEEDS),
         flags=tuple(fields[f"randomness.{n}"] for n in FLAGS),
+        lightning=fields.get(LIGHTNING_SEED),
     )

@@ -15,7 +15,9 @@ from reprodiag.errors import InputError
 from reprodiag.manifest.model import Skipped, SnapshotRef
 from reprodiag.snapshots._uri import is_object_store, normalize_uri
 from reprodiag.snapshots.delta import DeltaProvider, content_digest
+from reprodiag.snapshots.dvc import DvcProvider
 from reprodiag.snapshots.files import FilesProvider
+from reprodiag.snapshots.iceberg import IcebergProvider
 from reprodiag.snapshots.interface import (
     Snapshot,
     SnapshotError,
@@ -28,7 +30,9 @@ from reprodiag.snapshots.interface import (
 __all__ = [
     "PROVIDERS",
     "DeltaProvider",
+    "DvcProvider",
     "FilesProvider",
+    "IcebergProvider",
     "Snapshot",
     "SnapshotError",
     "SnapshotNotFound",
@@ -42,9 +46,16 @@ __all__ = [
     "unversioned_ref",
 ]
 
-# Detection order matters: a Delta table is also a folder of files, so the table formats come
-# before "files", which claims any existing local path. Iceberg and DVC slot in before "files".
-PROVIDERS: tuple[SnapshotProvider, ...] = (DeltaProvider(), FilesProvider())
+# Detection order matters: a Delta table or a DVC-tracked path is also a folder or file, so they
+# come before "files", which claims any existing local path. Iceberg claims only iceberg:// uris
+# (a catalog, never a path, names its tables). Delta comes before DVC: a Delta table tracked by
+# DVC is pinned by its own log unless format="dvc" is given.
+PROVIDERS: tuple[SnapshotProvider, ...] = (
+    DeltaProvider(),
+    IcebergProvider(),
+    DvcProvider(),
+    FilesProvider(),
+)
 
 
 def provider_for(format: str) -> SnapshotProvider:
