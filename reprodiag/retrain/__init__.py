@@ -1,1 +1,38 @@
-"""Retraining: the trainer contract (retrain executors arrive with the noise band)."""
+"""Retraining: the trainer contract, retrain specs, the worker and the executors that run them.
+
+    specs = [spec_from_manifest(baseline, seed=s, label=f"noise band seed {s}", out_dir=out,
+                                metric="auc") for s in (1001, 1002, 1003)]
+    results = SerialExecutor(out / "work").run(specs, on_result=store.record)
+
+Nothing heavy is imported here: torch and deltalake load in the worker process.
+"""
+
+from reprodiag.retrain.command import PLACEHOLDERS, check_template, parse_command, render
+from reprodiag.retrain.executor import Executor, InProcessExecutor, SerialExecutor
+from reprodiag.retrain.interface import (
+    RetrainFailed,
+    RetrainSpecError,
+    TrainContext,
+    Trainer,
+    load_entrypoint,
+)
+from reprodiag.retrain.spec import RetrainResult, RetrainSpec, slug, spec_from_manifest
+
+__all__ = [
+    "PLACEHOLDERS",
+    "Executor",
+    "InProcessExecutor",
+    "RetrainFailed",
+    "RetrainResult",
+    "RetrainSpec",
+    "RetrainSpecError",
+    "SerialExecutor",
+    "TrainContext",
+    "Trainer",
+    "check_template",
+    "load_entrypoint",
+    "parse_command",
+    "render",
+    "slug",
+    "spec_from_manifest",
+]

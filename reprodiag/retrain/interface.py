@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from reprodiag.errors import InputError, ReprodiagError
+
 
 @dataclass(frozen=True)
 class TrainContext:
@@ -33,8 +35,6 @@ def load_entrypoint(spec: str) -> Trainer:
     """Import `module:function`; a bad spec is an InputError that says what was expected."""
     import importlib
 
-    from reprodiag.errors import InputError
-
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise InputError(f"trainer {spec!r}: expected module:function",
@@ -48,3 +48,11 @@ def load_entrypoint(spec: str) -> Trainer:
     if not callable(trainer):
         raise InputError(f"trainer {spec!r}: {module_name} has no function {attr!r}")
     return trainer  # type: ignore[no-any-return]
+
+
+class RetrainSpecError(InputError):
+    """A retrain spec (or result) file that is not what the worker expects; names the field."""
+
+
+class RetrainFailed(ReprodiagError):
+    """A retrain that ran but gave no usable metric: a failed seed, never a failed diagnosis."""

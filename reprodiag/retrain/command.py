@@ -1,0 +1,131 @@
+"""A trainer given as a command template: `python train.py --seed {seed} --data {snapshot_uri}`.
+
+Safety rules (no user value reaches a shell, STYLE.md):
+- The template is a list of arguments. A template typed as one string (CLI `--command`) is split
+  with shlex.split *before* substitution, so a substituted value is never split again.
+- Each placeholder is replaced inside its own argument, in one pass over the template text (values
+  are never scanned again, so a path containing "{seed}" stays literal). `{{` and `}}` give
+  literal braces; any other `{name}` that is not a known placeholder is refused up front; braces
+  that do not enclose a name (JSON such as '{"a": 1}') are left as they are.
+- The command runs with subprocess.run(argv, shell=False); its stdin is closed.
+
+Contract: reprodiag writes the hyperparameters as a JSON object to {params_file}; the command
+seeds itself from {seed}, reads exactly {snapshot_uri} at {snapshot_version}, and writes its
+metrics as a JSON object ({"auc": 81.2}) to {metrics_file}. A non-zero exit is a failed retrain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprodiag._atomic import atomic_write_text
+from reprodiag.errors import InputError
+from reprodiag.manifest.model import SnapshotRef, is_known
+from reprodiag.retrain.interface import RetrainFailed
+
+if TYPE_CHECKING:
+    from reprodiag.retrain.spec import RetrainSpec
+
+PLACEHOLDERS: Mapping[str, str] = {
+    "seed": "the retrain's base seed",
+    "snapshot_uri": "the training snapshot's uri",
+    "snapshot_version": "its pinned version (the content fingerprint for plain files)",
+    "eval_uri": "the evaluation snapshot's uri",
+    "eval_version": "its pinned version",
+    "params_file": "a JSON file with the hyperparameters, written by reprodiag",
+    "metrics_file": "where the command writes its metrics as JSON",
+    "output_dir": "the folder for the model and other outputs",
+    "device": "cpu or cuda:N",
+}
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PARAMS_FILE = "reprodiag-params.json"
+METRICS_FILE = "reprodiag-metrics.json"
+
+
+def parse_command(text: str) -> tuple[str, ...]:
+    """Split a one-string template the way a POSIX shell would, without running any shell."""
+    try:
+        argv = tuple(shlex.split(text))
+    except ValueError as exc:
+        raise InputError(f"cannot split the command {text!r}: {exc}",
+                         hint="quote arguments that contain spaces; close every quote") from None
+    if not argv:
+        raise InputError("the command is empty", hint="for example --command 'python train.py "
+                                                      "--seed {seed} --metrics {metrics_file}'")
+    check_template(argv)
+    return argv
+
+
+def check_template(argv: Sequence[str]) -> None:
+    """Refuse `{name}` placeholders reprodiag does not fill, listing the ones it does."""
+    unknown = sorted({m.group(1) for arg in argv for m in _TOKEN.finditer(arg)
+                      if m.group(1) and m.group(1) not in PLACEHOLDERS})
+    if unknown:
+        known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+        raise InputError(f"unknown placeholder {{{unknown[0]}}} in the command"
+                         + (f" (also {', '.join('{' + u + '}' for u in unknown[1:])})"
+                            if len(unknown) > 1 else ""),
+                         hint=f"known placeholders: {known}; "
+                              "write {{ and }} for literal braces")
+
+
+def render(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Substitute placeholders inside each argument, in one pass; one argument stays one."""
+    check_template(argv)
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values[match.group(1)]
+
+    return [_TOKEN.sub(substitute, arg) for arg in argv]
+
+
+def _version(ref: SnapshotRef) -> str:
+    if is_known(ref.version):
+        return str(ref.version)
+    return str(ref.fingerprint) if is_known(ref.fingerprint) else ""
+
+
+def values_for(spec: RetrainSpec, *, device: str, params_file: Path,
+               metrics_file: Path) -> dict[str, str]:
+    return {"seed": str(spec.seed), "snapshot_uri": spec.train.uri,
+            "snapshot_version": _version(spec.train), "eval_uri": spec.eval.uri,
+            "eval_version": _version(spec.eval), "params_file": str(params_file),
+            "metrics_file": str(metrics_file), "output_dir": spec.output_dir, "device": device}
+
+
+def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
+    """Run the spec's command; return the metrics it wrote. Raises RetrainFailed."""
+    assert spec.command is not None, "not a command trainer"
+    output_dir = Path(spec.output_dir)
+    params_file, metrics_file = output_dir / PARAMS_FILE, output_dir / METRICS_FILE
+    atomic_write_text(params_file, json.dumps(dict(spec.params), sort_keys=True, indent=2) + "\n")
+    metrics_file.unlink(missing_ok=True)  # a stale file must not pass for this run's metrics
+    argv = render(spec.command, values_for(spec, device=device, params_file=params_file,
+                                           metrics_file=metrics_file))
+    try:
+        completed = subprocess.run(argv, shell=False, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, ValueError) as exc:  # not found, not executable, a NUL byte in an argument
+        raise RetrainFailed(f"cannot start the command {argv[0]!r}: {exc}",
+                            hint="check the program name and that it is on PATH") from None
+    if completed.returncode != 0:
+        raise RetrainFailed(f"the command exited with code {completed.returncode}: "
+                            f"{shlex.join(spec.command)[:200]}")
+    try:
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RetrainFailed(f"the command exited 0 but wrote no metrics to {metrics_file}",
+                            hint='write a JSON object such as {"auc": 81.2} to {metrics_file}') \
+            from None
+    except (OSError, ValueError) as exc:
+        raise RetrainFailed(f"cannot read the metrics the command wrote to {metrics_file}: {exc}",
+                            hint='write a JSON object such as {"auc": 81.2}') from None
+    return metrics  # type: ignore[no-any-return]

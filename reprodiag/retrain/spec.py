@@ -1,0 +1,279 @@
+"""What one retrain is (RetrainSpec) and what it gave (RetrainResult), as JSON files.
+
+The executor writes the spec to a file, a worker process reads it, trains, and writes the result
+next to it: JSON both ways, never pickle (STYLE.md), so a worker can be another interpreter, a Ray
+task or a machine. Storage options (object-store credentials) are deliberately *not* in the spec:
+a spec file lands on disk next to logs. A worker reads them from its environment instead (the
+executor passes `storage_options` in REPRODIAG_STORAGE_OPTIONS, and the object-store clients read
+their usual AWS_* / AZURE_* / GOOGLE_* variables themselves).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from reprodiag.diagnose.model import SeedResult
+from reprodiag.errors import InputError
+from reprodiag.manifest.codec import canonical_json, to_jsonable
+from reprodiag.manifest.model import Fact, Manifest, Skipped, SnapshotRef, is_known
+from reprodiag.retrain.interface import RetrainSpecError
+
+SPEC_FORMAT = "reprodiag.retrain-spec/v1"
+RESULT_FORMAT = "reprodiag.retrain-result/v1"
+DEVICE_AUTO = "auto"
+STORAGE_OPTIONS_ENV = "REPRODIAG_STORAGE_OPTIONS"
+
+
+@dataclass(frozen=True)
+class RetrainSpec:
+    """One retrain: the source run's pipeline with one axis (data, params or seed) swapped."""
+
+    label: str  # "noise band seed 1003", "pinned-snapshot retrain"
+    trainer: Mapping[str, Any]  # {"entrypoint": "module:function"} or {"command": [argv...]}
+    params: Mapping[str, Any]
+    seed: int
+    train: SnapshotRef
+    eval: SnapshotRef
+    metric: str  # the metric the diagnosis compares; the others are recorded too
+    output_dir: str
+    manifest_out: str  # every retrain writes its own manifest here
+    device: str = DEVICE_AUTO  # "auto" (cuda:0 when available, else cpu), "cpu", "cuda:N"
+    timeout_s: float | None = None
+    direction: Literal["higher", "lower"] = "higher"
+    directions: Mapping[str, str] = field(default_factory=dict)  # of every metric, from the source
+    # Intent copied from the source manifest. No tier: retrains are never gated.
+    family: str | None = None
+    experiment: str | None = None
+    run_name: str | None = None  # "retrain:noise-band-seed-1003"
+    hypothesis: str | None = None
+    owner: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_spec(self)
+
+    @property
+    def entrypoint(self) -> str | None:
+        return self.trainer.get("entrypoint")
+
+    @property
+    def command(self) -> tuple[str, ...] | None:
+        command = self.trainer.get("command")
+        return tuple(command) if command is not None else None
+
+    def to_json(self) -> str:
+        return canonical_json({"format": SPEC_FORMAT, **to_jsonable(self)})
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "retrain spec") -> RetrainSpec:
+        raw = _load(text, source, SPEC_FORMAT)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise _error(source, unknown[0], "a known field", "an unknown field")
+        for name in ("train", "eval"):
+            if name in raw:
+                raw[name] = _snapshot(raw[name], source, name)
+        try:
+            return cls(**raw)
+        except TypeError as exc:  # a required field is missing
+            raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "spec")) from None
+        except InputError as exc:  # a field that fails validation
+            raise RetrainSpecError(f"{source}: {exc.message}", hint=exc.hint) from None
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    label: str
+    seed: int
+    status: Literal["ok", "failed"]
+    metrics: Mapping[str, float]
+    metric_value: float | None
+    reason: str | None  # why it failed, in words: "timed out after 2 s"
+    seconds: float
+    manifest_path: str | None
+
+    def to_seed_result(self) -> SeedResult:
+        return SeedResult(seed=self.seed, metric=self.metric_value, status=self.status,
+                          reason=self.reason, seconds=self.seconds)
+
+    def to_json(self) -> str:
+        return canonical_json({"format": RESULT_FORMAT, **asdict(self)})
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "retrain result") -> RetrainResult:
+        raw = _load(text, source, RESULT_FORMAT)
+        try:
+            result = cls(**raw)
+        except TypeError as exc:
+            raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "result")) from None
+        if result.status not in ("ok", "failed"):
+            raise _error(source, "status", '"ok" or "failed"', repr(result.status))
+        return result
+
+    @classmethod
+    def failed(cls, spec: RetrainSpec, reason: str, seconds: float,
+               manifest_path: str | None = None) -> RetrainResult:
+        return cls(label=spec.label, seed=spec.seed, status="failed", metrics={},
+                   metric_value=None, reason=reason, seconds=round(seconds, 3),
+                   manifest_path=manifest_path)
+
+
+def _error(source: str, name: str, expected: str, found: str) -> RetrainSpecError:
+    return RetrainSpecError(f"{source}: field {name!r}: expected {expected}, found {found}",
+                            hint="retrain specs are written by reprodiag; re-plan the retrain "
+                                 "rather than editing the file")
+
+
+def _load(text: str, source: str, expected_format: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RetrainSpecError(f"{source}: not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise _error(source, "$", "a JSON object", type(raw).__name__)
+    found = raw.pop("format", None)
+    if found != expected_format:
+        raise _error(source, "format", repr(expected_format), repr(found))
+    return raw
+
+
+def _snapshot(raw: Any, source: str, name: str) -> SnapshotRef:
+    if not isinstance(raw, dict) or not {"format", "uri", "version"} <= set(raw):
+        raise _error(source, name, "a snapshot with format, uri and version", repr(raw)[:80])
+    allowed = {f.name for f in fields(SnapshotRef)}
+    if set(raw) - allowed:
+        raise _error(source, f"{name}.{sorted(set(raw) - allowed)[0]}", "a snapshot field",
+                     "an unknown field")
+
+    def fact(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"skipped"}:
+            return Skipped(str(value["skipped"]))
+        return value
+
+    return SnapshotRef(**{key: fact(value) for key, value in raw.items()})
+
+
+def _check_spec(spec: RetrainSpec) -> None:
+    def bad(name: str, expected: str, value: Any) -> RetrainSpecError:
+        return RetrainSpecError(f"field {name!r}: expected {expected}, found {value!r}"[:300])
+
+    for name in ("label", "metric", "output_dir", "manifest_out", "device"):
+        if not isinstance(getattr(spec, name), str) or not getattr(spec, name):
+            raise bad(name, "a non-empty string", getattr(spec, name))
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or not 0 <= spec.seed < 2**64:
+        raise bad("seed", "an integer in [0, 2**64)", spec.seed)
+    if spec.timeout_s is not None and (
+            isinstance(spec.timeout_s, bool) or not isinstance(spec.timeout_s, (int, float))
+            or not math.isfinite(spec.timeout_s) or spec.timeout_s <= 0):
+        raise bad("timeout_s", "a positive number of seconds or null", spec.timeout_s)
+    if spec.direction not in ("higher", "lower"):
+        raise bad("direction", '"higher" or "lower"', spec.direction)
+    for name in ("train", "eval"):
+        ref = getattr(spec, name)
+        if not isinstance(ref, SnapshotRef) or not ref.pinned:
+            raise bad(name, "a pinned snapshot (with a version)", ref)
+    if not isinstance(spec.params, Mapping):
+        raise bad("params", "a JSON object of hyperparameters", spec.params)
+    try:
+        json.dumps(spec.params, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise bad("params", f"JSON values only ({exc})", spec.params) from None
+    check_trainer(spec.trainer)
+
+
+def check_trainer(trainer: Any) -> None:
+    """{"entrypoint": "module:function"} or {"command": [argv template...]}, exactly one."""
+    if not isinstance(trainer, Mapping) or len(trainer) != 1:
+        raise RetrainSpecError(f"field 'trainer': expected {{'entrypoint': 'module:function'}} or "
+                               f"{{'command': [...]}}, found {trainer!r}"[:300])
+    if "entrypoint" in trainer:
+        if not isinstance(trainer["entrypoint"], str) or ":" not in trainer["entrypoint"]:
+            raise RetrainSpecError(f"field 'trainer.entrypoint': expected 'module:function', "
+                                   f"found {trainer['entrypoint']!r}")
+        return
+    command = trainer.get("command")
+    if not isinstance(command, (list, tuple)) or not command or not all(
+            isinstance(arg, str) for arg in command):
+        raise RetrainSpecError(f"field 'trainer.command': expected a non-empty list of strings, "
+                               f"found {command!r}"[:300])
+    from reprodiag.retrain.command import check_template
+
+    check_template(command)
+
+
+_ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def spec_from_manifest(manifest: Manifest, *, seed: int, label: str, out_dir: str | Path,
+                       metric: str, train: SnapshotRef | None = None,
+                       params: Mapping[str, Any] | None = None,
+                       trainer: Mapping[str, Any] | None = None, device: str = DEVICE_AUTO,
+                       timeout_s: float | None = None, run_name: str | None = None,
+                       source: str | None = None) -> RetrainSpec:
+    """The manifest's pipeline with one axis swapped: `train` (data), `params` or `seed`.
+
+    out_dir is this retrain's own folder: the trainer writes under out_dir/output/, the retrain's
+    manifest goes to out_dir/manifest.json. `source` names the manifest file in error messages.
+    """
+    name = source or f"run {manifest.run.run_id}"
+    eval_ref = _pinned(manifest.data.eval, name, "evaluation")
+    train_ref = train if train is not None else _pinned(manifest.data.train, name, "training")
+    if not train_ref.pinned:
+        raise InputError(f"cannot retrain on {train_ref.uri}: the snapshot is not pinned",
+                         hint="pass open_snapshot(uri, version=N).ref from reprodiag.snapshots")
+    folder = Path(out_dir)
+    directions = {k: m.direction for k, m in manifest.results.metrics.items()}
+    intent = manifest.intent
+    return RetrainSpec(
+        label=label, trainer=dict(trainer) if trainer is not None else _trainer(manifest, name),
+        params=dict(intent.params if params is None else params), seed=seed, train=train_ref,
+        eval=eval_ref, metric=metric, output_dir=str(folder / "output"),
+        manifest_out=str(folder / "manifest.json"), device=device, timeout_s=timeout_s,
+        direction=directions.get(metric, "higher"), directions=directions,  # type: ignore[arg-type]
+        family=_known(intent.family), experiment=_known(intent.experiment),
+        run_name=run_name or f"retrain:{slug(label)}", hypothesis=_known(intent.hypothesis),
+        owner=_known(intent.owner), tags=dict(intent.tags),
+    )
+
+
+def slug(label: str) -> str:
+    """'noise band seed 1003' -> 'noise-band-seed-1003': a folder and run name part."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:80] or "retrain"
+
+
+def _known(value: Any) -> Any:
+    return value if is_known(value) else None
+
+
+def _pinned(ref: Fact[SnapshotRef], name: str, role: str) -> SnapshotRef:
+    if not isinstance(ref, SnapshotRef):
+        reason = ref.reason if isinstance(ref, Skipped) else "not recorded"
+        raise InputError(f"cannot retrain: {name}'s {role} data was not recorded ({reason})",
+                         hint="capture the run with train= and eval= snapshots from "
+                              "reprodiag.snapshots.open_snapshot(...)")
+    if not ref.pinned:
+        raise InputError(
+            f"cannot retrain: {name}'s {role} data was not pinned (read as latest): {ref.uri} "
+            "cannot be read again as it was",
+            hint="retrain on a pinned snapshot instead (train=open_snapshot(uri, version=N).ref), "
+                 "and capture future runs through reprodiag.snapshots.open_snapshot(...), which "
+                 "pins the version it reads")
+    return ref
+
+
+def _trainer(manifest: Manifest, name: str) -> dict[str, Any]:
+    entrypoint = manifest.code.entrypoint
+    if isinstance(entrypoint, str) and _ENTRYPOINT.match(entrypoint):
+        return {"entrypoint": entrypoint}
+    found = entrypoint.reason if isinstance(entrypoint, Skipped) else repr(entrypoint)
+    raise InputError(
+        f"cannot retrain: {name} does not name its trainer as module:function ({found})",
+        hint="pass --trainer module:function (for example reprodiag.family.mlp:train), or "
+             "--command 'python train.py --seed {seed} --metrics {metrics_file}'")

@@ -1,0 +1,176 @@
+"""One retrain in its own process: `python -m reprodiag.retrain.worker SPEC.json RESULT.json`.
+
+The worker reopens the pinned snapshots, seeds every generator from the spec's seed, runs the
+trainer under reprodiag.capture (so each retrain leaves its own manifest, also when it fails) and
+writes RESULT.json atomically. Anything that goes wrong in training is a failed result with its
+reason, and the full traceback goes to RESULT.traceback.txt next to it; the exit code is 0 either
+way. A non-zero exit means the worker itself could not run (a bad spec, a crash, a kill).
+
+Storage options for object-store snapshots come from REPRODIAG_STORAGE_OPTIONS (a JSON object
+set by the executor); the variable is removed before the trainer runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reprodiag._atomic import atomic_write_text
+from reprodiag.errors import InputError, ReprodiagError
+from reprodiag.retrain.interface import RetrainFailed, TrainContext, load_entrypoint
+from reprodiag.retrain.spec import DEVICE_AUTO, STORAGE_OPTIONS_ENV, RetrainResult, RetrainSpec
+
+
+def resolve_device(device: str) -> str:
+    """"auto" is cuda:0 when torch sees a GPU, else cpu; anything else is kept as given."""
+    if device != DEVICE_AUTO:
+        return device
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def storage_options_from_env() -> dict[str, str] | None:
+    text = os.environ.pop(STORAGE_OPTIONS_ENV, None)
+    if not text:
+        return None
+    options = json.loads(text)
+    if not isinstance(options, dict):
+        raise InputError(f"{STORAGE_OPTIONS_ENV} is not a JSON object of storage options")
+    return {str(k): str(v) for k, v in options.items()}
+
+
+def finite_metrics(raw: Any, metric: str) -> dict[str, float]:
+    """The finite numeric metrics a trainer returned: what its manifest can record."""
+    if not isinstance(raw, Mapping):
+        raise RetrainFailed(f"the trainer returned {type(raw).__name__}, not a mapping of metric "
+                            f"names to numbers such as {{{metric!r}: 81.2}}")
+    return {str(k): float(v) for k, v in raw.items() if _number(v) and math.isfinite(float(v))}
+
+
+def metric_value(raw: Mapping[str, Any], metric: str) -> float:
+    """The value of `metric`; RetrainFailed with the reason when it is missing or unusable."""
+    if metric not in raw:
+        names = ", ".join(sorted(map(str, raw))) or "nothing"
+        raise RetrainFailed(f"returned no {metric!r} metric (it returned: {names})")
+    value = raw[metric]
+    if not _number(value):
+        raise RetrainFailed(f"returned {type(value).__name__} {str(value)[:40]!r} for {metric}, "
+                            "not a number")
+    if not math.isfinite(float(value)):
+        shown = "NaN" if math.isnan(float(value)) else str(float(value))
+        raise RetrainFailed(f"returned {shown} for {metric}: the run diverged")
+    return float(value)
+
+
+def check_metrics(raw: Any, metric: str) -> tuple[dict[str, float], float]:
+    """Both of the above: the recordable metrics and the value of `metric`."""
+    return finite_metrics(raw, metric), metric_value(raw, metric)
+
+
+def _number(value: Any) -> bool:
+    # numbers.Real covers int, float and numpy scalars; 0-d tensors convert through __float__.
+    if isinstance(value, (bool, str, bytes)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping[str, Any]:
+    if spec.command is not None:
+        from reprodiag.retrain.command import run_command
+
+        return run_command(spec, device=device)
+    trainer = load_entrypoint(str(spec.entrypoint))
+    Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
+    ctx = TrainContext(params=dict(spec.params), seed=spec.seed, data=data, eval_data=eval_data,
+                       device=device, output_dir=Path(spec.output_dir))
+    return trainer(ctx)
+
+
+def _recorded_entrypoint(spec: RetrainSpec) -> str:
+    if spec.command is not None:
+        import shlex
+
+        return shlex.join(spec.command)
+    return str(spec.entrypoint)
+
+
+def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
+             storage_options: Mapping[str, str] | None = None) -> RetrainResult:
+    """Run one retrain in this process; never raises for a training failure."""
+    from reprodiag.capture.run import capture
+    from reprodiag.capture.seeds import deterministic_seeds
+    from reprodiag.snapshots import reopen
+
+    started = time.monotonic()
+    manifest = Path(spec.manifest_out)
+    manifest.unlink(missing_ok=True)  # a manifest left by an earlier attempt is not this run's
+    try:
+        device = resolve_device(spec.device)
+        seeds = deterministic_seeds(spec.seed)
+        data, eval_data = reopen(spec.train, storage_options), reopen(spec.eval, storage_options)
+        with capture(manifest, train=data, eval=eval_data, seeds=seeds, params=spec.params,
+                     family=spec.family, experiment=spec.experiment, run_name=spec.run_name,
+                     hypothesis=spec.hypothesis, owner=spec.owner, tags=spec.tags, tier=None,
+                     entrypoint=_recorded_entrypoint(spec), code_root=Path.cwd(),
+                     output_dir=spec.output_dir) as run:
+            raw = _train(spec, data, eval_data, device)
+            metrics = finite_metrics(raw, spec.metric)
+            run.log_metrics(metrics, spec.directions)  # also when `metric` itself is unusable
+            value = metric_value(raw, spec.metric)
+    except (Exception, SystemExit) as exc:  # a failed seed, not a failed diagnosis
+        if traceback_path is not None:
+            atomic_write_text(traceback_path, traceback.format_exc())
+        return RetrainResult.failed(spec, reason_of(exc), time.monotonic() - started,
+                                    str(manifest) if manifest.exists() else None)
+    return RetrainResult(label=spec.label, seed=spec.seed, status="ok", metrics=metrics,
+                         metric_value=value, reason=None,
+                         seconds=round(time.monotonic() - started, 3), manifest_path=str(manifest))
+
+
+def reason_of(exc: BaseException) -> str:
+    """'ValueError: boom'; reprodiag's own errors read as their message (and tip)."""
+    if isinstance(exc, RetrainFailed):
+        return exc.message
+    if isinstance(exc, ReprodiagError):
+        return str(exc)
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text[-2000:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m reprodiag.retrain.worker SPEC.json RESULT.json", file=sys.stderr)
+        return 2
+    spec_path, result_path = Path(args[0]), Path(args[1])
+    try:
+        spec = RetrainSpec.from_json(spec_path.read_text(encoding="utf-8"), str(spec_path))
+        options = storage_options_from_env()
+    except (OSError, ValueError, InputError) as exc:
+        print(f"reprodiag retrain worker: {exc}", file=sys.stderr)
+        return 2
+    traceback_path = result_path.with_name(result_path.stem + ".traceback.txt")
+    result = run_spec(spec, traceback_path=traceback_path, storage_options=options)
+    atomic_write_text(result_path, result.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
