@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from reprodiag.cli.retrain_options import build_options, retrain_options
 
 if TYPE_CHECKING:
     from reprodiag.diagnose.model import Diagnosis
@@ -54,6 +56,12 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
     is_flag=True,
     help="Diagnose even when the runs look like different model families.",
 )
+@click.option("--retrain", is_flag=True,
+              help="Run the planned retrains (seed replay, pinned snapshot, intent swap, noise "
+                   "band) in cost order and judge each against the seed-noise band.")
+@click.option("--max-retrains", type=click.IntRange(3, 200), default=24, show_default=True,
+              help="Retrain budget; 3 are always kept for the noise band.")
+@retrain_options
 def compare(
     baseline: str,
     candidate: str,
@@ -65,9 +73,12 @@ def compare(
     prior: str,
     no_snapshot_check: bool,
     allow_other_family: bool,
+    retrain: bool,
+    max_retrains: int,
+    **retrain_args: Any,
 ) -> None:
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
-    that would confirm it; write the report (html, md, json)."""
+    that would confirm it (or run them with --retrain); write the report (html, md, json)."""
     from reprodiag.diagnose import diagnose
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
@@ -100,6 +111,12 @@ def compare(
         if out
         else Path("reports") / (name or slug(result.candidate.run_name or result.candidate.run_id))
     )
+    if retrain:
+        from reprodiag.diagnose.confirm import confirm
+
+        workdir = Path(retrain_args.pop("workdir") or folder / "retrains")
+        options = build_options(workdir=workdir, max_retrains=max_retrains, **retrain_args)
+        result = confirm(b, c, result, options, prior=order)
     written, note = write(result, folder, kinds)
     for warning in result.warnings + ((note,) if note else ()):
         click.echo(f"warning: {warning}", err=True)
@@ -131,17 +148,9 @@ def slug(text: str) -> str:
 def write(
     result: Diagnosis, folder: Path, formats: tuple[str, ...]
 ) -> tuple[list[Path], str | None]:
-    """The reports through reprodiag.report; diagnosis.json alone when the renderers are absent."""
-    try:
-        from reprodiag.report import write_reports
-    except ImportError as exc:  # the renderers are optional in a partial checkout
-        if not (exc.name and exc.name.startswith("reprodiag.report")):
-            raise
-        from reprodiag.diagnose.codec import write_diagnosis
+    """The reports, through reprodiag.report."""
+    from reprodiag.report import write_reports
 
-        return [
-            write_diagnosis(result, folder / "diagnosis.json")
-        ], "the report renderers are not installed in this checkout: wrote diagnosis.json only"
     return list(write_reports(result, folder, formats=formats)), None
 
 
@@ -150,11 +159,24 @@ def summary_lines(result: Diagnosis) -> list[str]:
     lines = [result.title, "", result.summary, "", "Ranking:"]
     lines += [f"  {r.rank}. {r.axis:<12} {r.status:<12} {r.reason}" for r in result.ranking]
     paid = [c for c in result.checks if c.retrains > 0]
-    lines += ["", "Still to run:"]
-    lines += [
-        f"  {c.order}. {c.title} ({c.cost})"
-        if c.status == "planned"
-        else f"  {c.order}. {c.title}: skipped, {c.observed}"
-        for c in paid
-    ]
+    done = [c for c in paid if c.status == "done"]
+    if done:
+        lines += ["", "Retrains:"]
+        lines += [f"  {c.order}. {c.title}: {c.verdict.replace('_', ' ')}: {c.observed}"
+                  for c in done]
+    rest = [c for c in paid if c.status != "done"]
+    if rest:
+        lines += ["", "Still to run:" if not done else "Not run:"]
+        lines += [
+            f"  {c.order}. {c.title} ({c.cost})"
+            if c.status == "planned"
+            else f"  {c.order}. {c.title}: skipped, {c.observed}"
+            for c in rest
+        ]
+    if result.band is not None:
+        band = result.band
+        lines += ["", f"Noise band: {band.metric} {band.mean:.4g} ± {band.k:.3g}·{band.std:.3g} "
+                      f"= [{band.low:.4g}, {band.high:.4g}] (n = {band.n}): {band.outcome}"]
+    if result.stop_reason:
+        lines += [f"Stopped: {result.stop_reason}"]
     return lines

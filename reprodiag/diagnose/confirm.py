@@ -98,7 +98,7 @@ def _candidate_seed(candidate: Manifest) -> int:
 
 
 def run_band(candidate: Manifest, baseline_value: float, metric: str, options: RetrainOptions,
-             budget: _Budget) -> tuple[Any, list[SeedResult]]:
+             budget: _Budget, direction: str = "higher") -> tuple[Any, list[SeedResult]]:
     """Seed retrains of the candidate pipeline until the sequential rule decides."""
     from reprodiag.noise.fingerprint import family_fingerprint
     from reprodiag.noise.sequential import LOOKS, decide_single, next_look
@@ -109,9 +109,9 @@ def run_band(candidate: Manifest, baseline_value: float, metric: str, options: R
         ok = [r.metric for r in seen if r.status == "ok" and r.metric is not None]
         n = len(ok)
         if n >= LOOKS[-1] or budget.left == 0:
-            return decide_single(baseline_value, ok, final=True), seen
+            return decide_single(baseline_value, ok, final=True, direction=direction), seen
         if n in LOOKS:
-            decision = decide_single(baseline_value, ok)
+            decision = decide_single(baseline_value, ok, direction=direction)
             if decision.stop:
                 return decision, seen
         target = next_look(n) or LOOKS[-1]
@@ -164,7 +164,7 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
     count = budget.take(min(room, len(planned)))
     ran = [(check, options.executor.run([spec], on_result=options.on_result)[0])
            for check, spec in planned[:count]]
-    decision, seeds = run_band(candidate, a, gap.metric, options, budget)
+    decision, seeds = run_band(candidate, a, gap.metric, options, budget, gap.direction)
     band = noise_band_record(decision, seeds, gap)
     checks = {c.key: c for c in diagnosis.checks}
     verdicts: dict[str, AxisVerdict] = {}

@@ -120,11 +120,18 @@ def _place(axis: AxisDiff, attribution: Attribution | None) -> AxisRank:
     )
 
 
+# Clauses of a manifest-only reason that say what a retrain would still have to show: once a
+# retrain has shown it, they no longer hold and are dropped from the reason.
+_PENDING = ("noise band needed", "cannot be ruled out from the manifests")
+
+
 def _apply(rank: AxisRank, verdict: Any) -> AxisRank:
     if verdict is None:
         return rank
+    facts = "; ".join(c for c in rank.reason.split("; ") if not any(p in c for p in _PENDING))
     return AxisRank(rank=0, axis=rank.axis, status=verdict.status,
-                    reason=f"{verdict.reason}; {rank.reason}", evidence=rank.evidence,
+                    reason=f"{verdict.reason}; {facts}" if facts else verdict.reason,
+                    evidence=rank.evidence,
                     attribution=verdict.attribution or rank.attribution)
 
 

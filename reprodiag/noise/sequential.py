@@ -134,7 +134,8 @@ def _judge_single(test: SingleBaseline, final: bool) -> Decision:
         f"continue to n = {next_look(n)}"), test)
 
 
-def decide_single(baseline: float, seeds: SeedValues, *, final: bool = False) -> Decision:
+def decide_single(baseline: float, seeds: SeedValues, *, final: bool = False,
+                  direction: str = "higher") -> Decision:
     """Sequential decision for one historical baseline value against the seeds finished so far.
 
     Decides only at a look (len(seeds) in LOOKS, or beyond the last) or when `final` is True
@@ -149,7 +150,7 @@ def decide_single(baseline: float, seeds: SeedValues, *, final: bool = False) ->
     n = len(values)
     if n < MIN_SEEDS:
         return _too_few(n, final)
-    test = single_baseline(baseline, values)
+    test = single_baseline(baseline, values, direction=direction)  # type: ignore[arg-type]
     return _judge_single(test, final) if _is_look(n, final) else _between_looks(n, test)
 
 

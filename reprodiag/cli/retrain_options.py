@@ -1,0 +1,79 @@
+"""Options shared by the commands that retrain (`compare --retrain`, `noise-band`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_BAND_STORE = "reports/band-store"
+
+
+def retrain_options(func: F) -> F:
+    """Trainer, device, timeout, band store and executor options, in one place."""
+    options = (
+        click.option("--trainer", help="Trainer entrypoint module:function (default: the "
+                     "manifest's code.entrypoint)."),
+        click.option("--command", "command", help="Trainer command template instead, e.g. "
+                     "\"python train.py --seed {seed} --data {snapshot_uri} --metrics "
+                     "{metrics_file}\"; run without a shell."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when there is one), cpu or cuda:N."),
+        click.option("--retrain-timeout", type=click.FloatRange(min=1), default=None,
+                     help="Seconds before a retrain is stopped and counted as a failed seed."),
+        click.option("--band-store", default=DEFAULT_BAND_STORE, show_default=True,
+                     type=click.Path(file_okay=False), help="Delta table of per-seed results, "
+                     "reused and extended by later runs."),
+        click.option("--no-band-store", is_flag=True, help="Neither reuse nor record seeds."),
+        click.option("--workdir", type=click.Path(file_okay=False), default=None,
+                     help="Folder for the retrains' manifests and models (default: OUT/retrains)."),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def trainer_of(trainer: str | None, command: str | None) -> dict[str, Any] | None:
+    if trainer and command:
+        raise click.UsageError("give --trainer or --command, not both")
+    if command:
+        from reprodiag.retrain.command import parse_command
+
+        return {"command": list(parse_command(command))}
+    return {"entrypoint": trainer} if trainer else None
+
+
+def progress_printer() -> Callable[[Any], None] | None:
+    """One line per finished retrain on a terminal; nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(result: Any) -> None:
+        value = (f"{result.metric_value:.4f}" if result.metric_value is not None
+                 else f"failed: {result.reason}")
+        click.echo(f"  retrain {result.label:<32} seed {result.seed:<6} {result.seconds:6.1f} s  "
+                   f"{value}", err=True)
+
+    return show
+
+
+def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, command: str | None,
+                  device: str, retrain_timeout: float | None, band_store: str,
+                  no_band_store: bool) -> Any:
+    from reprodiag.diagnose.confirm import RetrainOptions
+    from reprodiag.retrain.executor import SerialExecutor
+
+    store = None
+    if not no_band_store:
+        from reprodiag.noise.store import BandStore
+
+        store = BandStore(band_store)
+    return RetrainOptions(executor=SerialExecutor(workdir), workdir=workdir,
+                          max_retrains=max_retrains, trainer=trainer_of(trainer, command),
+                          device=device, timeout_s=retrain_timeout, store=store,
+                          on_result=progress_printer())
