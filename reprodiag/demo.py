@@ -33,6 +33,7 @@ class DemoSettings:
     monday_seed: int = 1234
     wednesday_seed: int = 99
     params: Mapping[str, Any] | None = None
+    max_retrains: int = 12
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class DemoResult:
     wednesday: Path
     reports: tuple[Path, ...]
     diagnosis: Any
+    unpinned: Any
 
 
 def _fresh_folder(folder: Path) -> Path:
@@ -102,17 +104,23 @@ def default_params() -> dict[str, Any]:
 
 def train_captured(manifest: Path, *, data: Any, eval_data: Any, seed: int, run_name: str,
                    params: Mapping[str, Any], output_dir: Path, hypothesis: str,
-                   code_root: Path) -> Path:
-    """One captured training run of the reference family."""
+                   code_root: Path, record_train: Any = None, tier: str | None = "shipped") -> Path:
+    """One captured training run of the reference family.
+
+    `record_train` replaces what the manifest records as the training data (the unpinned
+    scenario records "read as latest" while training on the same rows); `tier` None means the
+    team did not gate the run.
+    """
     import reprodiag
     from reprodiag.family import TRAINER_ENTRYPOINT
     from reprodiag.family.mlp import METRIC_DIRECTIONS, train
     from reprodiag.retrain.interface import TrainContext
 
     seeds = reprodiag.deterministic_seeds(seed)
-    with reprodiag.capture(manifest, train=data, eval=eval_data, seeds=seeds, params=params,
+    recorded = record_train if record_train is not None else data
+    with reprodiag.capture(manifest, train=recorded, eval=eval_data, seeds=seeds, params=params,
                            family=FAMILY, experiment=EXPERIMENT, run_name=run_name,
-                           hypothesis=hypothesis, tier="shipped", owner="ml-oncall",
+                           hypothesis=hypothesis, tier=tier, owner="ml-oncall",
                            tags={"team": "ranking"}, entrypoint=TRAINER_ENTRYPOINT,
                            output_dir=output_dir, code_root=code_root,
                            dataloader_seeding="torch.Generator seeded from ctx.seed") as run:
@@ -122,14 +130,33 @@ def train_captured(manifest: Path, *, data: Any, eval_data: Any, seed: int, run_
     return manifest
 
 
+def compare_with_retrains(baseline: Path, candidate: Path, out: Path, *, title: str,
+                          max_retrains: int, on_result: Callable[[Any], None] | None,
+                          band_store: Path) -> Any:
+    """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
+    from reprodiag.diagnose.confirm import RetrainOptions, confirm
+    from reprodiag.diagnose.engine import diagnose
+    from reprodiag.manifest import load_manifest
+    from reprodiag.noise.store import BandStore
+    from reprodiag.report import write_reports
+    from reprodiag.retrain.executor import SerialExecutor
+
+    b, c = load_manifest(baseline), load_manifest(candidate)
+    diagnosis = diagnose(b, c, metric="auc", baseline_path=str(baseline),
+                         candidate_path=str(candidate), title=title)
+    workdir = out / "retrains"
+    options = RetrainOptions(executor=SerialExecutor(workdir), workdir=workdir,
+                             max_retrains=max_retrains, store=BandStore(band_store),
+                             on_result=on_result)
+    diagnosis = confirm(b, c, diagnosis, options)
+    return diagnosis, tuple(write_reports(diagnosis, out))
+
+
 def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
-    from reprodiag.diagnose.engine import diagnose
     from reprodiag.family import append_days, correct_labels, create_table
     from reprodiag.family.data import eval_table_path, train_table_path
-    from reprodiag.manifest import load_manifest
-    from reprodiag.report import write_reports
-    from reprodiag.snapshots import open_snapshot
+    from reprodiag.snapshots import open_snapshot, unversioned_ref
 
     work = _fresh_folder(out / "work")
     params = {**default_params(), **dict(settings.params or {})}
@@ -139,23 +166,40 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
                  seed=settings.seed, eval_rows=settings.eval_rows)
     evaluation = open_snapshot(eval_table_path(work))
     monday_data = open_snapshot(train_table_path(work))
-    progress(f"Monday: training on events v{monday_data.ref.version} (pinned), seed {settings.monday_seed}")
-    monday = train_captured(out / "monday.json", data=monday_data, eval_data=evaluation,
-                            seed=settings.monday_seed, run_name="monday", params=params,
-                            output_dir=work / "runs" / "monday", hypothesis="weekly retrain",
-                            code_root=repo)
-    progress(f"two days of new events land; a relabelling job corrects {settings.label_fraction:.0%} of labels")
+    run = {"params": params, "code_root": repo, "hypothesis": "weekly retrain",
+           "eval_data": evaluation}
+    progress(f"Monday: training on events v{monday_data.ref.version} (pinned), "
+             f"seed {settings.monday_seed}")
+    monday = train_captured(out / "monday.json", data=monday_data, seed=settings.monday_seed,
+                            run_name="monday", output_dir=work / "runs" / "monday", **run)
+    unpinned = train_captured(
+        out / "unpinned" / "monday.json", data=monday_data, seed=settings.monday_seed,
+        run_name="monday", output_dir=work / "runs" / "monday-unpinned", tier=None,
+        record_train=unversioned_ref(str(train_table_path(work)),
+                                     "read as latest; no version recorded"), **run)
+    progress(f"two days of new events land; a relabelling job corrects "
+             f"{settings.label_fraction:.0%} of labels")
     append_days(work, settings.drift_days, seed=settings.seed + 1, drift=settings.drift)
     correct_labels(work, settings.label_fraction, seed=settings.seed + 2)
     wednesday_data = open_snapshot(train_table_path(work))
-    progress(f"Wednesday: retraining on events v{wednesday_data.ref.version} (latest), seed {settings.wednesday_seed}")
-    wednesday = train_captured(out / "wednesday.json", data=wednesday_data, eval_data=evaluation,
-                               seed=settings.wednesday_seed, run_name="wednesday", params=params,
-                               output_dir=work / "runs" / "wednesday",
-                               hypothesis="weekly retrain", code_root=repo)
-    progress("comparing the two manifests")
-    diagnosis = diagnose(load_manifest(monday), load_manifest(wednesday), metric="auc",
-                         baseline_path=str(monday), candidate_path=str(wednesday),
-                         title="Wednesday's retrain scores lower than Monday's shipped model")
-    reports = write_reports(diagnosis, out)
-    return DemoResult(monday=monday, wednesday=wednesday, reports=tuple(reports), diagnosis=diagnosis)
+    progress(f"Wednesday: retraining on events v{wednesday_data.ref.version} (latest), "
+             f"seed {settings.wednesday_seed}")
+    wednesday = train_captured(out / "wednesday.json", data=wednesday_data,
+                               seed=settings.wednesday_seed, run_name="wednesday",
+                               output_dir=work / "runs" / "wednesday", **run)
+
+    def show(result: Any) -> None:
+        value = f"auc {result.metric_value:.2f}" if result.metric_value is not None else result.reason
+        progress(f"  retrain {result.label}: {value} ({result.seconds:.1f} s)")
+
+    progress("compare --retrain: Monday (pinned) vs Wednesday")
+    diagnosis, reports = compare_with_retrains(
+        monday, wednesday, out, title="Wednesday's retrain scores lower than Monday's shipped model",
+        max_retrains=settings.max_retrains, on_result=show, band_store=work / "band-store")
+    progress("compare --retrain: the same incident had Monday not pinned its data")
+    unpinned_diagnosis, more = compare_with_retrains(
+        unpinned, wednesday, out / "unpinned", on_result=show, max_retrains=settings.max_retrains,
+        title="The same incident, had Monday read its data as 'latest'",
+        band_store=work / "band-store")  # the same Wednesday pipeline: its seeds are reused
+    return DemoResult(monday=monday, wednesday=wednesday, reports=reports + more,
+                      diagnosis=diagnosis, unpinned=unpinned_diagnosis)

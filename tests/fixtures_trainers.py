@@ -40,6 +40,17 @@ def crashes(ctx: Any) -> Mapping[str, float]:
     os._exit(137)
 
 
+def flaky(ctx: Any) -> Mapping[str, float]:
+    """The reference trainer, except seed 10001 raises and seed 10002 returns NaN."""
+    if ctx.seed == 10001:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated)")
+    if ctx.seed == 10002:
+        return {"auc": float("nan")}
+    from reprodiag.family.mlp import train
+
+    return train(ctx)
+
+
 def echo_argv(argv: list[str]) -> None:
     """`python fixtures_trainers.py ECHO_FILE ... --params P --metrics M ...`.
 

@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprodiag.cli.report", "report"),
     ("reprodiag.cli.diff", "diff"),
     ("reprodiag.cli.compare", "compare"),
+    ("reprodiag.cli.noise_band", "noise_band"),
     ("reprodiag.cli.imports", "import_group"),
 )
 

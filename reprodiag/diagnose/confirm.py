@@ -100,13 +100,12 @@ def _candidate_seed(candidate: Manifest) -> int:
 def run_band(candidate: Manifest, baseline_value: float, metric: str, options: RetrainOptions,
              budget: _Budget, direction: str = "higher") -> tuple[Any, list[SeedResult]]:
     """Seed retrains of the candidate pipeline until the sequential rule decides."""
-    from reprodiag.noise.fingerprint import family_fingerprint
+    from reprodiag.noise.band import ok_values, run_seeds, stored_results
     from reprodiag.noise.sequential import LOOKS, decide_single, next_look
 
-    family = family_fingerprint(candidate)
-    seen: list[SeedResult] = list(options.store.results(family, metric)) if options.store else []
+    seen = stored_results(candidate, metric, options)
     while True:
-        ok = [r.metric for r in seen if r.status == "ok" and r.metric is not None]
+        ok = ok_values(seen)
         n = len(ok)
         if n >= LOOKS[-1] or budget.left == 0:
             return decide_single(baseline_value, ok, final=True, direction=direction), seen
@@ -115,28 +114,7 @@ def run_band(candidate: Manifest, baseline_value: float, metric: str, options: R
             if decision.stop:
                 return decision, seen
         target = next_look(n) or LOOKS[-1]
-        seen.extend(_run_seeds(candidate, family, metric, options, budget.take(target - n), seen))
-
-
-def _run_seeds(candidate: Manifest, family: str, metric: str, options: RetrainOptions, count: int,
-               seen: Sequence[SeedResult]) -> list[SeedResult]:
-    if count <= 0:
-        return []
-    tried = {r.seed for r in seen}
-    if options.store is not None:
-        seeds = options.store.next_seeds(family, metric, count, exclude=tried)
-    else:
-        seeds = [s for s in range(1000, 1000 + count + len(tried)) if s not in tried][:count]
-    specs = [_spec(candidate, options, key="noise_band", seed=s, metric=metric) for s in seeds]
-
-    def record(result: Any) -> None:
-        if options.store is not None:
-            options.store.record(family, metric, result.to_seed_result(),
-                                 run_id=candidate.run.run_id, manifest_path=result.manifest_path)
-        if options.on_result is not None:
-            options.on_result(result)
-
-    return [r.to_seed_result() for r in options.executor.run(specs, on_result=record)]
+        seen.extend(run_seeds(candidate, metric, options, budget.take(target - n), seen))
 
 
 def baseline_value(gap: Gap) -> float:
@@ -170,10 +148,15 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
     verdicts: dict[str, AxisVerdict] = {}
     if "noise_band" in checks:
         checks["noise_band"], verdicts["randomness"] = band_verdict(decision, checks["noise_band"])
+        failures = [f"seed {r.seed}: {r.reason}" for r in seeds if r.status == "failed"]
+        if failures:
+            checks["noise_band"] = dataclasses.replace(
+                checks["noise_band"], observed=f"{checks['noise_band'].observed}; "
+                f"{len(failures)} failed seed(s): " + "; ".join(failures[:5]))
     for check, result in ran:
         checks[check.key], verdict = judge_counterfactual(check, result, band, gap, a)
-        if verdict is not None and (verdict.status == "confirmed" or check.axis not in verdicts):
-            verdicts[check.axis] = verdict
+        if verdict is not None:
+            verdicts[check.axis] = _merge(verdicts.get(check.axis), verdict)
     not_run = [c for c, _ in planned[len(ran):]]
     for check in not_run:
         checks[check.key] = dataclasses.replace(
@@ -189,6 +172,16 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
         stop_reason=_stop_reason(decision, options.max_retrains - budget.left, options.max_retrains,
                                  not_run),
     )
+
+
+def _merge(earlier: AxisVerdict | None, later: AxisVerdict) -> AxisVerdict:
+    """Two findings on one axis (the band and the seed replay): a confirmation wins the status,
+    both keep their words."""
+    if earlier is None:
+        return later
+    first, second = (later, earlier) if later.status == "confirmed" else (earlier, later)
+    return dataclasses.replace(first, reason=f"{first.reason}; {second.reason}",
+                               attribution=first.attribution or second.attribution)
 
 
 def _stop_reason(decision: Any, used: int, budget: int, not_run: Sequence[Check]) -> str:

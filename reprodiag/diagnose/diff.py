@@ -99,8 +99,22 @@ def diff_manifests(baseline: Manifest, candidate: Manifest) -> ManifestDiff:
     return ManifestDiff(axes=axes, noise=noise, same_family=same_family, family_note=family_note)
 
 
+# Facts that describe a run without changing a bit of what it trains: where the code was pushed,
+# the experiment's name, the hypothesis, the tier, tags, the owner. They are shown in the diff
+# but never make an axis a candidate or unversioned on their own.
+DESCRIPTIVE = ("code.remote", "code.branch", "intent.experiment", "intent.hypothesis",
+               "intent.tier", "intent.owner", "intent.tags")
+DESCRIPTIVE_NOTE = "descriptive: does not change what is trained"
+
+
+def is_descriptive(path: str) -> bool:
+    return any(path == d or path.startswith(d + ".") for d in DESCRIPTIVE)
+
+
 def _axis_diff(axis: str, fields: list[FieldDiff]) -> AxisDiff:
-    statuses = {f.status for f in fields}
+    fields = [replace(f, note=f.note or DESCRIPTIVE_NOTE)
+              if is_descriptive(f.path) and f.status != "same" else f for f in fields]
+    statuses = {f.status for f in fields if not is_descriptive(f.path)}
     status: FieldStatus = "same"
     if "differs" in statuses:
         status = "differs"

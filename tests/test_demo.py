@@ -1,0 +1,39 @@
+"""The end-to-end demo: the lesson's incident, confirmed by retrains (slow: about a minute)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reprodiag.demo import DemoSettings, run_demo
+from reprodiag.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_ranks_data_first_confirmed_by_the_pinned_snapshot(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo", DemoSettings(rows_per_day=2000, eval_rows=3000))
+    top = result.diagnosis.ranking[0]
+    assert (top.axis, top.status) == ("data", "confirmed")
+    assert top.attribution is not None and top.attribution.check == "pinned_snapshot"
+    band = result.diagnosis.band
+    assert band is not None and band.n >= 3 and band.outcome == "beyond noise"
+    saved = json.loads((tmp_path / "demo" / "diagnosis.json").read_text())
+    assert saved["ranking"][0]["axis"] == "data" and saved["band"]["n"] == band.n
+    # Without a pinned Monday snapshot the data axis cannot be confirmed: it stays a candidate,
+    # the report says what stays open, and the Wednesday band is reused from the store.
+    unpinned = result.unpinned
+    assert unpinned.ranking[0].axis == "data" and unpinned.ranking[0].status != "confirmed"
+    assert any("stays open" in line for line in unpinned.conclusion_open)
+    assert unpinned.band is not None and unpinned.band.n == band.n
+    assert (tmp_path / "demo" / "unpinned" / "report.html").exists()
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "demo" / "work").mkdir(parents=True)
+    (tmp_path / "demo" / "work" / "precious.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not made by reprodiag demo"):
+        run_demo(tmp_path / "demo")
+    assert (tmp_path / "demo" / "work" / "precious.txt").exists()
