@@ -138,11 +138,13 @@ class BandStore:
         """The Delta table, checked to be a band store this code can read; None when absent."""
         from deltalake import DeltaTable
 
-        if not is_object_store(self.path) and not Path(self.path).is_dir():
-            if Path(self.path).exists():
+        if not is_object_store(self.path):
+            # exists() before is_dir(): another writer may create the folder between two checks.
+            if not Path(self.path).exists():
+                return None
+            if not Path(self.path).is_dir():
                 raise InputError(f"band store {self.path} is a file, not a Delta table folder",
                                  hint="point the band store at a folder (it is created if absent)")
-            return None
         if not DeltaTable.is_deltatable(self.path, storage_options=self.storage_options):
             return None
         table = DeltaTable(self.path, storage_options=self.storage_options)
