@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast lint gold venv clean
+.PHONY: demo test test-fast lint gold venv browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/reprodiag demo --out reports/demo
 
-test: $(STAMP)
+# Headless Chromium for tests/test_browser.py (Debian's package; CI runs as root on Debian).
+browser:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -213,8 +213,11 @@ def with_band() -> Diagnosis:
 
 SAMPLES = {"manifest_only": manifest_only, "with_band": with_band}
 
-# Markup a report must never let through raw: an HTML tag, both quotes, an ampersand, a style end.
-EVIL = "<script>alert(1)</script> \"quotes' R&D </style> | `tick` # x"
+# Markup a report must never let through raw: a script, an event handler, both quotes, an
+# ampersand, a style end. Either payload, if it ran, sets window.__pwned (tests/test_browser.py).
+SCRIPT = "<script>window.__pwned=1</script>"
+IMG = '<img src=x onerror="window.__pwned=1">'
+EVIL = f"{SCRIPT} {IMG} \"quotes' R&D </style> | `tick` # x"
 
 
 def hostile() -> Diagnosis:
@@ -239,6 +242,10 @@ def hostile() -> Diagnosis:
         fixes=tuple(dataclasses.replace(f, fix=EVIL) for f in base.fixes),
         policy=tuple(dataclasses.replace(t, applies_to=EVIL, axes=(EVIL,)) for t in base.policy),
         summary=EVIL, warnings=(EVIL,), conclusion_open=(EVIL,), stop_reason=EVIL,
-        band=dataclasses.replace(base.band, metric=EVIL, note=EVIL) if base.band else None,
+        band=dataclasses.replace(
+            base.band, metric=EVIL, note=EVIL,
+            seeds=tuple(dataclasses.replace(s, reason=EVIL) if s.reason else s
+                        for s in base.band.seeds),
+        ) if base.band else None,
         metadata={"title": EVIL, "owner": EVIL, "timeline": [f"2026-11-25 09:00 {EVIL}", EVIL]},
     )

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from report_samples import EVIL, SAMPLES, hostile, manifest_only, with_band
+from report_samples import EVIL, IMG, SAMPLES, SCRIPT, hostile, manifest_only, with_band
 
 from reprodiag.cli import main
 from reprodiag.errors import InputError
@@ -43,7 +43,7 @@ def test_every_renderer_meets_the_contract(renderer: Renderer, sample: str) -> N
 def test_four_sections_in_order_then_evidence(renderer: Renderer, sample: str) -> None:
     text = renderer.render(SAMPLES[sample]())
     body = text[text.index("Summary"):]  # past the html table of contents
-    marks = ["Summary", *TITLES, "What stays open", "Evidence", "Classified diff per axis"]
+    marks = ["Summary", "what would close it", *TITLES, "Evidence", "Classified diff per axis"]
     positions = [body.index(m) for m in marks]
     assert positions == sorted(positions)
     assert TITLES == ["1. Ranked axis candidates", "2. Confirmation, in cost order",
@@ -97,14 +97,17 @@ def test_formatting_helpers() -> None:
 
 def test_html_escapes_every_user_string() -> None:
     html = HTML.render(hostile())
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert SCRIPT not in html and IMG not in html and "<img" not in html
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&#34;window.__pwned=1&#34;&gt;" in html
     assert "\"quotes'" not in html and "&#34;quotes&#39;" in html
     assert "R&D" not in html and "R&amp;D" in html
     assert html.count("</style>") == 1  # the page's own, only
     assert "<script" not in html.lower()
     svg = html[html.index("<svg"):html.rindex("</svg>")]
     assert "<script" not in svg and "&lt;script&gt;" in svg  # metric name, escaped, in the chart
+    band = html[html.index('id="noise-band-chart"'):]
+    assert "failed, not drawn: 108 (&lt;script&gt;" in band[:band.index("</svg>")]
 
 
 def test_html_css_classes_come_from_the_whitelist() -> None:
@@ -154,16 +157,70 @@ def test_output_points_at_nothing_outside_itself(renderer: Renderer, sample: str
         assert "@media print" in text and "<style>" in text
 
 
-def test_noise_band_chart_only_with_a_band() -> None:
-    assert "<svg" not in HTML.render(manifest_only())
-    html = HTML.render(with_band())
-    chart = html[html.index('aria-label="Seed-noise band'):]
-    chart = chart[: chart.index("</svg>")]
-    assert "<title>Seed-noise band of accuracy</title>" in chart
-    assert "<desc" in chart and "Baseline 91.20 lies above the band" in chart
-    assert chart.count("<circle") == 8  # the failed seed is not drawn
+def _svg(html: str, key: str) -> str:
+    chart = html[html.index(f'<svg class="chart" id="{key}-chart"'):]
+    return chart[: chart.index("</svg>") + 6]
+
+
+def test_charts_follow_what_was_measured() -> None:
+    manifest_html, band_html = HTML.render(manifest_only()), HTML.render(with_band())
+    assert manifest_html.count("<svg") == 1 and 'id="axes-chart"' in manifest_html
+    assert band_html.count("<svg") == 3
+    for key in ("axes", "attribution", "noise-band"):
+        chart = _svg(band_html, key)
+        assert 'role="img"' in chart and f'aria-labelledby="{key}-title {key}-desc"' in chart
+        assert f'<title id="{key}-title">' in chart and f'<desc id="{key}-desc">' in chart
+        for banned in ("<script", "<foreignObject", "href", "<image", "url("):
+            assert banned not in chart, (key, banned)
+        after = band_html[band_html.index(chart) + len(chart):]
+        assert after.index('<table class="chart-data visually-hidden">') < 400  # its data, beside
+
+
+def test_axes_chart_tells_status_by_shape_and_word() -> None:
+    chart = _svg(HTML.render(with_band()), "axes")
+    words = re.findall(r'font-weight="600">([^<]+)</text><text[^>]*>([^<]+)</text>', chart)
+    assert words == [("Data", "confirmed"), ("Randomness", "within noise"),
+                     ("Environment", "unversioned"), ("Code", "ruled out"),
+                     ("Intent", "ruled out")]
+    assert "1st Data, confirmed cause; 2nd Randomness, within the noise band" in chart
+    assert 'stroke-dasharray="4 2"' in chart  # the unversioned axis' dashed square
+
+
+def test_attribution_chart_shows_the_remainder_against_the_band() -> None:
+    chart = _svg(HTML.render(with_band()), "attribution")
+    assert "whole gap 4.00 pts" in chart and "noise \u00b14" not in chart
+    assert "noise \u00b10.56" in chart and ">0.50 pts<" in chart
+    assert ">3.10 pts<" in chart and ">0.40 pts<" in chart
+    assert "remaining 0.50 pts lies inside the band half-width \u00b10.56" in chart
+
+
+def test_noise_band_chart_draws_seeds_and_lists_failures() -> None:
+    chart = _svg(HTML.render(with_band()), "noise-band")
+    assert '<title id="noise-band-title">Seed-noise band of accuracy</title>' in chart
+    assert "Baseline 91.20 lies above the band" in chart
+    assert chart.count("<circle") == 8  # the failed seed is not drawn, but listed
+    assert "failed, not drawn: 108 (CUDA out of memory)" in chart
     assert "baseline 91.20" in chart and "candidate 87.20" in chart
-    assert "Points of the accuracy gap explained per axis" in html
+
+
+def test_markdown_shows_each_chart_as_a_small_table() -> None:
+    md = MD.render(with_band())
+    assert "**Chart:** Points of the accuracy gap explained per axis." in md
+    assert ("| Unexplained remainder | inside the band half-width \u00b10.56: seed noise can "
+            "explain it | 0.50 pts | \u2014 |") in md
+    assert "**Chart:** Seed-noise band of accuracy." in md
+    assert "| seed 108 | failed | CUDA out of memory |" in md
+    assert "**Chart:**" not in MD.render(manifest_only())
+
+
+def test_what_stays_open_leads_when_no_retrain_ran() -> None:
+    for renderer in (HTML, MD):
+        text = renderer.render(manifest_only())
+        text = text[text.index("Summary"):]  # past the html table of contents
+        head = "No retrain ran: what stays open, and what would close it"
+        assert text.index(head) < text.index(TITLES[0])
+        assert text.index("run the pinned-snapshot retrain (check 7)") < text.index(TITLES[0])
+        assert "What stays open, and what would close it" in renderer.render(with_band())
 
 
 def test_write_reports_writes_three_files(tmp_path: Path) -> None:
@@ -230,6 +287,7 @@ def test_cli_report_on_a_file_that_is_no_diagnosis(tmp_path: Path) -> None:
 
 def test_evil_sample_really_is_evil() -> None:
     assert "<script>" in EVIL and "&" in EVIL and "</style>" in EVIL and '"' in EVIL
+    assert 'onerror="window.__pwned=1"' in EVIL
 
 
 def test_json_fallback_matches_the_codec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

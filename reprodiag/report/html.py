@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from reprodiag.diagnose.model import Diagnosis
 from reprodiag.report.interface import RenderError
-from reprodiag.report.svg import attribution_svg, noise_band_svg
+from reprodiag.report.svg import attribution_svg, axes_svg, noise_band_svg
 from reprodiag.report.view import build_view
 
 TEMPLATE = "report.html.j2"
@@ -46,13 +46,15 @@ class HtmlRenderer:
 
     def render(self, diagnosis: Diagnosis) -> str:
         view = build_view(diagnosis)
-        band_chart = noise_band_svg(diagnosis.band, diagnosis.gap) if diagnosis.band else None
+        band, attribution = view.band_chart, view.attribution_chart
         try:
             return _environment().get_template(TEMPLATE).render(
                 view=view,
                 css=_stylesheet(),
-                band_chart=band_chart,
-                attribution_chart=attribution_svg(diagnosis.ranking, diagnosis.gap),
+                axes_svg=axes_svg(diagnosis.ranking, view.axes_chart),
+                attribution_svg=attribution_svg(diagnosis, attribution) if attribution else None,
+                band_svg=(noise_band_svg(diagnosis.band, diagnosis.gap, band)
+                          if band and diagnosis.band else None),
             )
         except jinja2.TemplateError as exc:
             raise RenderError(f"cannot render the HTML report: {exc}",

@@ -1,9 +1,10 @@
-"""Inline SVG charts for the HTML report, drawn from numbers only.
+"""Inline SVG charts for the HTML report, drawn from numbers only; no script, nothing fetched.
 
-Any text that comes from the diagnosis (a metric or axis name) goes through markupsafe.escape; the
-rest is numbers and fixed words. Colours are the Okabe-Ito palette (colour-blind safe,
-https://jfly.uni-koeln.de/color/), and every mark also has a text label, so nothing is told by
-colour alone.
+Any text that comes from the diagnosis (a metric, axis name or failure reason) goes through
+markupsafe.escape; the rest is numbers and fixed words. Colours are the Okabe-Ito palette
+(colour-blind safe, https://jfly.uni-koeln.de/color/) and every mark also carries a word or a shape,
+so nothing is told by colour alone. Each chart is labelled by its <title> and <desc>
+(aria-labelledby), whose text comes from reprodiag.report.charts.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
-from reprodiag.diagnose.model import AxisRank, Gap, NoiseBand
+from reprodiag.diagnose.model import AxisRank, Diagnosis, Gap, NoiseBand
 from reprodiag.report import formatting as fmt
+from reprodiag.report.charts import ChartText, attributed, remainder
 
-BLUE, SKY, GREEN, VERMILLION, GREY = "#0072B2", "#56B4E9", "#009E73", "#D55E00", "#555555"
-_W, _LEFT, _RIGHT = 640, 150, 610  # plot area spans x = _LEFT.._RIGHT
+INK, GREY, LIGHT = "#1a1a1a", "#555555", "#d0d0d0"
+BLUE, SKY, GREEN, ORANGE, VERMILLION, PURPLE = (
+    "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00", "#CC79A7")
+_W, _LEFT, _RIGHT = 640, 150, 560  # plot area spans x = _LEFT.._RIGHT; labels either side
 
 
 class _Scale:
@@ -30,90 +34,145 @@ class _Scale:
         return round(_LEFT + (value - self.lo) / (self.hi - self.lo) * (_RIGHT - _LEFT), 1)
 
 
-def _svg(label: str, title: str, desc: str, height: int, body: list[str], key: str) -> Markup:
-    head = (f'<svg class="chart" role="img" viewBox="0 0 {_W} {height}" '
-            f'aria-label="{escape(label)}" aria-describedby="{key}-desc">'
-            f"<title>{escape(title)}</title><desc id=\"{key}-desc\">{escape(desc)}</desc>")
+def _svg(text: ChartText, height: int, body: list[str]) -> Markup:
+    key = text.key
+    head = (f'<svg class="chart" id="{key}-chart" role="img" viewBox="0 0 {_W} {height}" '
+            f'width="{_W}" height="{height}" aria-labelledby="{key}-title {key}-desc" '
+            'font-family="system-ui, sans-serif">'
+            f'<title id="{key}-title">{escape(text.title)}</title>'
+            f'<desc id="{key}-desc">{escape(text.desc)}</desc>')
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 - every user string is escaped
 
 
-def _where(value: float | None, band: NoiseBand) -> str:
-    if value is None:
-        return "not recorded"
-    if value > band.high:
-        return "above the band"
-    if value < band.low:
-        return "below the band"
-    return "inside the band"
+def _text(x: float, y: float, words: str, size: int = 12, anchor: str = "start",
+          fill: str = INK, weight: str = "normal") -> str:
+    return (f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
+            f'font-weight="{weight}">{escape(words)}</text>')
 
 
-def noise_band_svg(band: NoiseBand, gap: Gap) -> Markup:
-    """Seed metrics as points, the band shaded, baseline and candidate marked as labelled lines."""
+# ---- the axes strip -------------------------------------------------------------------------
+
+def _marker(status: str, cx: float, cy: float) -> str:
+    """Each status its own shape (and colour on top): readable in greyscale and to every eye."""
+    if status == "confirmed":
+        return f'<circle cx="{cx}" cy="{cy}" r="10" fill="{VERMILLION}"/>'
+    if status == "candidate":
+        return (f'<polygon points="{cx},{cy - 11} {cx + 11},{cy + 9} {cx - 11},{cy + 9}" '
+                f'fill="{ORANGE}" stroke="{INK}" stroke-width="1"/>')
+    if status == "unversioned":
+        return (f'<rect x="{cx - 9}" y="{cy - 9}" width="18" height="18" fill="none" '
+                f'stroke="{PURPLE}" stroke-width="2.5" stroke-dasharray="4 2"/>')
+    if status == "noise":
+        return (f'<polygon points="{cx},{cy - 11} {cx + 11},{cy} {cx},{cy + 11} {cx - 11},{cy}" '
+                f'fill="{SKY}" stroke="{BLUE}" stroke-width="1.5"/>')
+    if status == "ruled_out":
+        return (f'<circle cx="{cx}" cy="{cy}" r="9" fill="none" stroke="{GREEN}" '
+                f'stroke-width="2"/><path d="M{cx - 6} {cy - 6}L{cx + 6} {cy + 6}M{cx + 6} '
+                f'{cy - 6}L{cx - 6} {cy + 6}" stroke="{GREEN}" stroke-width="2"/>')
+    return f'<circle cx="{cx}" cy="{cy}" r="5" fill="{GREY}"/>'
+
+
+_SHORT = {"confirmed": "confirmed", "candidate": "candidate", "unversioned": "unversioned",
+          "noise": "within noise", "ruled_out": "ruled out"}
+
+
+def axes_svg(ranking: tuple[AxisRank, ...], text: ChartText) -> Markup:
+    """The five axes left to right, most likely cause first: rank, shape, name, status."""
+    rows = sorted(ranking, key=lambda r: r.rank)
+    cell = _W / max(len(rows), 1)
+    body = [f'<line x1="10" x2="{_W - 10}" y1="112" y2="112" stroke="{LIGHT}"/>',
+            _text(10, 128, "most likely cause", 11, fill=GREY),
+            _text(_W - 10, 128, "least likely", 11, "end", GREY)]
+    for i, r in enumerate(rows):
+        cx = round(cell * i + cell / 2, 1)
+        body += [
+            _text(cx, 16, fmt.ordinal(r.rank), 12, "middle", GREY),
+            _marker(r.status, cx, 40),
+            _text(cx, 76, fmt.axis_title(r.axis), 14, "middle", weight="600"),
+            _text(cx, 96, _SHORT.get(r.status, r.status.replace("_", " ")), 12, "middle"),
+        ]
+    return _svg(text, 136, body)
+
+
+# ---- attribution ----------------------------------------------------------------------------
+
+def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
+    """Points each measured axis explains (bar, interval whisker), then the unexplained remainder
+    against the band's half-width around zero, all against the whole gap."""
+    rows = attributed(d.ranking)
+    rest = remainder(d)
+    half = rest.half_width or 0.0
+    scale = _Scale([0.0, d.gap.worse_by, rest.points, -half, half,
+                    *(a.low for _, a in rows), *(a.high for _, a in rows)])
+    top, step = 34, 36
+    height = top + step * (len(rows) + 1) + 30
+    zero, whole = scale.x(0.0), scale.x(d.gap.worse_by)
+    body = [_text(whole, 14, f"whole gap {fmt.points(d.gap.worse_by, signed=False)}", 12,
+                  "middle", VERMILLION)]
+    if rest.half_width is not None:  # the noise zone: what seed noise alone can move
+        body += [f'<rect x="{scale.x(-half)}" y="{top - 8}" '
+                 f'width="{round(scale.x(half) - scale.x(-half), 1)}" '
+                 f'height="{step * (len(rows) + 1) + 4}" fill="{SKY}" fill-opacity="0.3"/>',
+                 _text(zero, height - 8, f"noise \u00b1{fmt.number(half, 2)}", 11, "middle",
+                       BLUE)]
+    body += [f'<line x1="{zero}" x2="{zero}" y1="{top - 10}" y2="{height - 22}" stroke="{GREY}"/>',
+             f'<line x1="{whole}" x2="{whole}" y1="20" y2="{height - 22}" stroke="{VERMILLION}" '
+             'stroke-width="2" stroke-dasharray="6 3"/>']
+    for i, (r, a) in enumerate(rows):
+        y = top + i * step
+        left, right = sorted((zero, scale.x(a.points)))
+        lo, hi = scale.x(a.low), scale.x(a.high)
+        body += [
+            _text(10, y + 14, fmt.axis_title(r.axis), 13, weight="600"),
+            f'<rect x="{left}" y="{y}" width="{round(right - left, 1)}" height="20" '
+            f'fill="{BLUE}"/>',
+            f'<path d="M{lo} {y + 10}H{hi}M{lo} {y + 3}V{y + 17}M{hi} {y + 3}V{y + 17}" '
+            f'stroke="{INK}" stroke-width="1.5" fill="none"/>',
+            _text(_RIGHT + 8, y + 14, fmt.points(a.points, signed=False), 12),
+        ]
+    y = top + len(rows) * step
+    left, right = sorted((zero, scale.x(rest.points)))
+    body += [_text(10, y + 14, "unexplained", 13, weight="600"),
+             f'<rect x="{left}" y="{y}" width="{round(right - left, 1)}" height="20" '
+             f'fill="#ffffff" stroke="{INK}" stroke-width="1.5" stroke-dasharray="3 2"/>',
+             _text(_RIGHT + 8, y + 14, fmt.points(rest.points, signed=False), 12)]
+    return _svg(text, height, body)
+
+
+# ---- the noise band -------------------------------------------------------------------------
+
+def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
+    """Seed metrics as points, the band shaded, baseline and candidate as labelled lines, failed
+    seeds listed under the plot."""
     seeds = [s.metric for s in band.seeds if s.status == "ok" and s.metric is not None]
+    failed = [s for s in band.seeds if s.status == "failed"]
     marks = [(v, name, colour, dash) for v, name, colour, dash in (
         (gap.baseline, "baseline", GREEN, "6 3"), (gap.candidate, "candidate", VERMILLION, ""))
         if v is not None]
     scale = _Scale([band.low, band.high, band.mean, *seeds, *(m[0] for m in marks)])
+    low, high, mean = scale.x(band.low), scale.x(band.high), scale.x(band.mean)
     body = [
-        f'<rect x="{scale.x(band.low)}" y="40" width="{scale.x(band.high) - scale.x(band.low)}" '
-        f'height="70" fill="{SKY}" fill-opacity="0.35" stroke="{BLUE}" stroke-width="1"/>',
-        f'<line x1="{scale.x(band.mean)}" x2="{scale.x(band.mean)}" y1="40" y2="110" '
-        f'stroke="{BLUE}" stroke-width="1"/>',
-        f'<text x="10" y="79" font-size="12" fill="{GREY}">seeds (n = {band.n})</text>',
-        f'<text x="{scale.x(band.low)}" y="125" font-size="11" text-anchor="middle">'
-        f"{fmt.number(band.low)}</text>",
-        f'<text x="{scale.x(band.high)}" y="125" font-size="11" text-anchor="middle">'
-        f"{fmt.number(band.high)}</text>",
+        f'<rect x="{low}" y="40" width="{round(high - low, 1)}" height="70" fill="{SKY}" '
+        f'fill-opacity="0.35" stroke="{BLUE}" stroke-width="1"/>',
+        f'<line x1="{mean}" x2="{mean}" y1="40" y2="110" stroke="{BLUE}" stroke-width="1"/>',
+        _text(10, 72, f"seeds (n = {band.n})", 12, fill=GREY),
+        _text(10, 88, f"band k = {fmt.number(band.k, 2)}", 11, fill=GREY),
+        _text(low, 125, fmt.number(band.low), 11, "end"),
+        _text(high, 125, fmt.number(band.high), 11, "start"),
     ]
     for i, value in enumerate(seeds):
         y = 55 + (i % 5) * 10  # a fixed stagger so equal seeds stay visible
-        body.append(f'<circle cx="{scale.x(value)}" cy="{y}" r="4" fill="{BLUE}"/>')
+        body.append(f'<circle cx="{scale.x(value)}" cy="{y}" r="4" fill="{BLUE}" '
+                    f'stroke="#ffffff" stroke-width="1"/>')
     for row, (value, name, colour, dash) in enumerate(marks):
         x = scale.x(value)
         body.append(f'<line x1="{x}" x2="{x}" y1="25" y2="115" stroke="{colour}" '
                     f'stroke-width="2.5" stroke-dasharray="{dash or "none"}"/>')
-        body.append(f'<text x="{x}" y="{12 + row * 134}" font-size="12" text-anchor="middle" '
-                    f'fill="{colour}">{name} {fmt.number(value)}</text>')
-    desc = (f"{band.n} seed retrains: mean {fmt.number(band.mean)}, band {fmt.number(band.low)} "
-            f"to {fmt.number(band.high)}. Baseline {fmt.number(gap.baseline)} lies "
-            f"{_where(gap.baseline, band)}; candidate {fmt.number(gap.candidate)} lies "
-            f"{_where(gap.candidate, band)}. Outcome: {band.outcome}.")
-    title = f"Seed-noise band of {band.metric}"
-    return _svg(title, title, desc, 160, body, "noise-band")
-
-
-def attribution_svg(ranking: tuple[AxisRank, ...], gap: Gap) -> Markup | None:
-    """Points of the gap each axis explains (bars, with their interval), against the whole gap."""
-    rows = [r for r in sorted(ranking, key=lambda r: r.rank) if r.attribution is not None]
-    if not rows:
-        return None
-    attrs = [r.attribution for r in rows if r.attribution is not None]
-    scale = _Scale([0.0, gap.worse_by, *(a.low for a in attrs), *(a.high for a in attrs)])
-    height = 50 + 30 * len(rows)
-    zero, whole = scale.x(0.0), scale.x(gap.worse_by)
-    body = [
-        f'<line x1="{zero}" x2="{zero}" y1="20" y2="{height - 20}" stroke="{GREY}"/>',
-        f'<line x1="{whole}" x2="{whole}" y1="20" y2="{height - 20}" stroke="{VERMILLION}" '
-        f'stroke-width="2" stroke-dasharray="6 3"/>',
-        f'<text x="{whole}" y="14" font-size="12" text-anchor="middle" fill="{VERMILLION}">'
-        f"whole gap {fmt.points(gap.worse_by, signed=False)}</text>",
-    ]
-    parts = []
-    for i, (r, a) in enumerate(zip(rows, attrs, strict=True)):
-        y = 30 + i * 30
-        left, right = sorted((zero, scale.x(a.points)))
-        axis = escape(fmt.axis_title(r.axis))
-        body += [
-            f'<text x="10" y="{y + 14}" font-size="12">{axis}</text>',
-            f'<rect x="{left}" y="{y}" width="{round(right - left, 1)}" height="18" '
-            f'fill="{BLUE}"/>',
-            f'<line x1="{scale.x(a.low)}" x2="{scale.x(a.high)}" y1="{y + 9}" y2="{y + 9}" '
-            f'stroke="{GREY}" stroke-width="2"/>',
-            f'<text x="{_RIGHT + 4}" y="{y + 14}" font-size="11">'
-            f"{fmt.number(a.points, 2)}</text>",
-        ]
-        parts.append(f"{fmt.axis_title(r.axis)} explains {fmt.points(a.points, signed=False)} "
-                     f"({fmt.number(a.low, 2)} to {fmt.number(a.high, 2)})")
-    desc = f"Whole gap {fmt.points(gap.worse_by, signed=False)}. " + "; ".join(parts) + "."
-    title = f"Points of the {gap.metric} gap explained per axis"
-    return _svg(title, title, desc, height, body, "attribution")
+        body.append(_text(x, 14 + row * 130, f"{name} {fmt.number(value)}", 12, "middle",
+                          colour, "600"))
+    height = 160
+    if failed:
+        listed = ", ".join(f"{s.seed} ({s.reason or 'no reason recorded'})" for s in failed)
+        body.append(_text(10, 166, f"failed, not drawn: {listed}", 11, fill=GREY))
+        height = 176
+    return _svg(text, height, body)

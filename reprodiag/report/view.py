@@ -21,6 +21,7 @@ from reprodiag.diagnose.model import (
     RunLabel,
 )
 from reprodiag.report import formatting as fmt
+from reprodiag.report.charts import ChartText, attribution_text, axes_text, band_text
 from reprodiag.report.formatting import Status
 from reprodiag.report.interface import REPORT_FORMAT
 
@@ -165,6 +166,10 @@ class ReportView:
     policy: tuple[TierView, ...]
     diff: DiffView
     band: BandView | None
+    axes_chart: ChartText
+    attribution_chart: ChartText | None  # only when a retrain measured an axis
+    band_chart: ChartText | None  # only when a noise band was measured
+    open_title: str
 
 
 def build_view(diagnosis: Diagnosis) -> ReportView:
@@ -189,7 +194,19 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
                      for t in diagnosis.policy),
         diff=_diff(diagnosis),
         band=_band(diagnosis.band) if diagnosis.band is not None else None,
+        axes_chart=axes_text(diagnosis.ranking),
+        attribution_chart=attribution_text(diagnosis),
+        band_chart=band_text(diagnosis.band, diagnosis.gap) if diagnosis.band else None,
+        open_title=_open_title(diagnosis),
     )
+
+
+def _open_title(d: Diagnosis) -> str:
+    if not d.conclusion_open:
+        return "What stays open"
+    retrained = any(c.retrains > 0 and c.status == "done" for c in d.checks)
+    return ("What stays open, and what would close it" if retrained
+            else "No retrain ran: what stays open, and what would close it")
 
 
 def _run(run: RunLabel) -> RunView:
