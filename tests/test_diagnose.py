@@ -94,7 +94,7 @@ def test_fixture_a_ranks_data_then_randomness_then_environment() -> None:
         76.0,
         4.0,
     )
-    assert d.summary.startswith("The candidate scores 4 auc points lower than the baseline.")
+    assert d.summary.startswith("The candidate scores 4.00 auc points lower than the baseline.")
     assert "Data ranks first" in d.summary and "noise band" in d.summary
 
 

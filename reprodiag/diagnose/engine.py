@@ -112,13 +112,18 @@ def _title(baseline: Manifest, candidate: Manifest, gap: Gap) -> str:
     return f"{_run_name(candidate)} vs {_run_name(baseline)}: {gap_words(gap)}"
 
 
+def points_text(value: float) -> str:
+    """Two decimals for metric points (5.43), three significant digits below 1 (0.0234)."""
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
 def gap_words(gap: Gap) -> str:
     """`4 auc points lower than the baseline`, with the verdict when the words alone mislead."""
     if gap.delta == 0:
         return f"the same {gap.metric} as the baseline"
     way = "lower" if gap.delta < 0 else "higher"
     points = "point" if abs(gap.delta) == 1 else "points"
-    words = f"{abs(gap.delta):.4g} {gap.metric} {points} {way} than the baseline"
+    words = f"{points_text(abs(gap.delta))} {gap.metric} {points} {way} than the baseline"
     if gap.worse_by < 0:
         return words + f" (better: {gap.direction} is better)"
     return words + (" (worse: lower is better)" if gap.direction == "lower" else "")
