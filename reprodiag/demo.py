@@ -102,9 +102,19 @@ def default_params() -> dict[str, Any]:
             for k, v in dataclasses.asdict(MLPParams()).items()}
 
 
-def train_captured(manifest: Path, *, data: Any, eval_data: Any, seed: int, run_name: str,
-                   params: Mapping[str, Any], output_dir: Path, hypothesis: str,
-                   code_root: Path, record_train: Any = None, tier: str | None = "shipped") -> Path:
+@dataclass(frozen=True)
+class Pipeline:
+    """What Monday's and Wednesday's runs share: the job, its params, the evaluation snapshot."""
+
+    params: Mapping[str, Any]
+    code_root: Path
+    eval_data: Any
+    hypothesis: str = "weekly retrain"
+
+
+def train_captured(manifest: Path, pipeline: Pipeline, *, data: Any, seed: int, run_name: str,
+                   output_dir: Path, record_train: Any = None,
+                   tier: str | None = "shipped") -> Path:
     """One captured training run of the reference family.
 
     `record_train` replaces what the manifest records as the training data (the unpinned
@@ -118,14 +128,15 @@ def train_captured(manifest: Path, *, data: Any, eval_data: Any, seed: int, run_
 
     seeds = reprodiag.deterministic_seeds(seed)
     recorded = record_train if record_train is not None else data
-    with reprodiag.capture(manifest, train=recorded, eval=eval_data, seeds=seeds, params=params,
-                           family=FAMILY, experiment=EXPERIMENT, run_name=run_name,
-                           hypothesis=hypothesis, tier=tier, owner="ml-oncall",
-                           tags={"team": "ranking"}, entrypoint=TRAINER_ENTRYPOINT,
-                           output_dir=output_dir, code_root=code_root,
+    with reprodiag.capture(manifest, train=recorded, eval=pipeline.eval_data, seeds=seeds,
+                           params=pipeline.params, family=FAMILY, experiment=EXPERIMENT,
+                           run_name=run_name, hypothesis=pipeline.hypothesis, tier=tier,
+                           owner="ml-oncall", tags={"team": "ranking"},
+                           entrypoint=TRAINER_ENTRYPOINT, output_dir=output_dir,
+                           code_root=pipeline.code_root,
                            dataloader_seeding="torch.Generator seeded from ctx.seed") as run:
-        ctx = TrainContext(params=params, seed=seed, data=data, eval_data=eval_data,
-                           device="cpu", output_dir=output_dir)
+        ctx = TrainContext(params=pipeline.params, seed=seed, data=data,
+                           eval_data=pipeline.eval_data, device="cpu", output_dir=output_dir)
         run.log_metrics(train(ctx), METRIC_DIRECTIONS)
     return manifest
 
@@ -166,17 +177,17 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
                  seed=settings.seed, eval_rows=settings.eval_rows)
     evaluation = open_snapshot(eval_table_path(work))
     monday_data = open_snapshot(train_table_path(work))
-    run = {"params": params, "code_root": repo, "hypothesis": "weekly retrain",
-           "eval_data": evaluation}
+    pipeline = Pipeline(params=params, code_root=repo, eval_data=evaluation)
     progress(f"Monday: training on events v{monday_data.ref.version} (pinned), "
              f"seed {settings.monday_seed}")
-    monday = train_captured(out / "monday.json", data=monday_data, seed=settings.monday_seed,
-                            run_name="monday", output_dir=work / "runs" / "monday", **run)
+    monday = train_captured(out / "monday.json", pipeline, data=monday_data,
+                            seed=settings.monday_seed, run_name="monday",
+                            output_dir=work / "runs" / "monday")
     unpinned = train_captured(
-        out / "unpinned" / "monday.json", data=monday_data, seed=settings.monday_seed,
+        out / "unpinned" / "monday.json", pipeline, data=monday_data, seed=settings.monday_seed,
         run_name="monday", output_dir=work / "runs" / "monday-unpinned", tier=None,
         record_train=unversioned_ref(str(train_table_path(work)),
-                                     "read as latest; no version recorded"), **run)
+                                     "read as latest; no version recorded"))
     progress(f"two days of new events land; a relabelling job corrects "
              f"{settings.label_fraction:.0%} of labels")
     append_days(work, settings.drift_days, seed=settings.seed + 1, drift=settings.drift)
@@ -184,9 +195,9 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
     wednesday_data = open_snapshot(train_table_path(work))
     progress(f"Wednesday: retraining on events v{wednesday_data.ref.version} (latest), "
              f"seed {settings.wednesday_seed}")
-    wednesday = train_captured(out / "wednesday.json", data=wednesday_data,
+    wednesday = train_captured(out / "wednesday.json", pipeline, data=wednesday_data,
                                seed=settings.wednesday_seed, run_name="wednesday",
-                               output_dir=work / "runs" / "wednesday", **run)
+                               output_dir=work / "runs" / "wednesday")
 
     def show(result: Any) -> None:
         value = f"auc {result.metric_value:.2f}" if result.metric_value is not None else result.reason

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reprodiag.demo import default_params, team_repository, train_captured
+from reprodiag.demo import Pipeline, default_params, team_repository, train_captured
 from reprodiag.diagnose.confirm import RetrainOptions, confirm
 from reprodiag.diagnose.engine import diagnose
 from reprodiag.family import create_table
@@ -32,10 +32,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _run(world: dict[str, Any], path: Path, *, seed: int, **params: Any) -> Path:
-    return train_captured(path, data=world["data"], eval_data=world["eval"], seed=seed,
-                          run_name=path.stem, params={**default_params(), "epochs": 4, **params},
-                          output_dir=path.parent / path.stem, hypothesis="test",
-                          code_root=world["repo"])
+    pipeline = Pipeline(params={**default_params(), "epochs": 4, **params},
+                        code_root=world["repo"], eval_data=world["eval"], hypothesis="test")
+    return train_captured(path, pipeline, data=world["data"], seed=seed, run_name=path.stem,
+                          output_dir=path.parent / path.stem)
 
 
 def _confirm(baseline: Path, candidate: Path, tmp_path: Path, executor: Any = None,

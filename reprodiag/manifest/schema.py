@@ -38,7 +38,10 @@ def _facts(names: dict[str, tuple[dict[str, Any], str]], optional: tuple[str, ..
 
 
 def build_schema() -> dict[str, Any]:
-    s, i, b = (_STR, "a string"), (_INT, "an integer"), (_BOOL, "true or false")
+    Spec = tuple[dict[str, Any], str]
+    s: Spec = (_STR, "a string")
+    i: Spec = (_INT, "an integer")
+    b: Spec = (_BOOL, "true or false")
     snapshot = _obj(
         {
             "format": {**_STR, "description": "delta, iceberg, files, dvc or unversioned"},
@@ -52,7 +55,7 @@ def build_schema() -> dict[str, Any]:
     )
     lock = _obj({"kind": _STR, "path": _NULLABLE_STR, "sha256": _STR})
     str_map = {"type": "object", "additionalProperties": _STR}
-    env_facts = {
+    env_facts: dict[str, Spec] = {
         name: s
         for name in ("python", "os", "kernel", "cpu_model", "cpu_capability", "torch_version",
                      "torch_build", "cuda", "cudnn", "nccl", "gpu_name", "driver", "cuda_driver",
@@ -62,7 +65,6 @@ def build_schema() -> dict[str, Any]:
                      gpu_uuids=({"type": "array", "items": _STR}, "a list of GPU UUIDs"))
     environment = _facts(env_facts)
     environment["properties"]["libraries"] = str_map
-    environment["required"] = sorted([*environment["required"]])
     rnd_facts = {f"{k}_seed": i for k in ("python", "numpy", "torch", "cuda")}
     rnd_facts.update(derivation=s, deterministic_algorithms=b, warn_only=b, cudnn_deterministic=b,
                      cudnn_benchmark=b, cublas_workspace_config=s, pythonhashseed=s,
