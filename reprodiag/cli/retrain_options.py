@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXECUTORS = ("serial", "processes", "ray")  # reprodiag.retrain.executor.EXECUTORS, without import
 
 DEFAULT_BAND_STORE = "reports/band-store"
 
@@ -32,6 +35,15 @@ def retrain_options(func: F) -> F:
         click.option("--no-band-store", is_flag=True, help="Neither reuse nor record seeds."),
         click.option("--workdir", type=click.Path(file_okay=False), default=None,
                      help="Folder for the retrains' manifests and models (default: OUT/retrains)."),
+        click.option("--executor", type=click.Choice(EXECUTORS), default="serial",
+                     show_default=True, help="How retrains run: one after another, in worker "
+                     "processes side by side (one per GPU or group of cores), or as Ray tasks."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="processes: retrains at once (default: one per GPU, else per core); "
+                     "each gets cores/workers threads, recorded in its manifest. ray: CPUs of "
+                     "the local Ray started."),
+        click.option("--address", default=None, help="Ray cluster to run on (auto, HOST:PORT or "
+                     "ray://HOST:PORT; default: start a local Ray). Needs --executor ray."),
     )
     for option in reversed(options):
         func = option(func)
@@ -64,16 +76,27 @@ def progress_printer() -> Callable[[Any], None] | None:
 
 def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, command: str | None,
                   device: str, retrain_timeout: float | None, band_store: str,
-                  no_band_store: bool) -> Any:
+                  no_band_store: bool, executor: str = "serial", workers: int | None = None,
+                  address: str | None = None) -> Any:
     from reprodiag.diagnose.confirm import RetrainOptions
-    from reprodiag.retrain.executor import SerialExecutor
+    from reprodiag.retrain.executor import make_executor
 
+    if address is not None and executor != "ray":
+        raise click.UsageError("--address needs --executor ray")
+    if workers is not None and executor == "serial":
+        raise click.UsageError("--workers needs --executor processes or ray")
+    env = {}
+    if executor == "ray" and address is None and os.environ.get("PYTHONPATH"):
+        # A Ray this process reuses may have started before PYTHONPATH was set; on a cluster
+        # (--address) this machine's paths mean nothing, so they are not sent.
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     store = None
     if not no_band_store:
         from reprodiag.noise.store import BandStore
 
         store = BandStore(band_store)
-    return RetrainOptions(executor=SerialExecutor(workdir), workdir=workdir,
+    return RetrainOptions(executor=make_executor(executor, workdir, workers=workers,
+                                                 address=address, env=env), workdir=workdir,
                           max_retrains=max_retrains, trainer=trainer_of(trainer, command),
                           device=device, timeout_s=retrain_timeout, store=store,
                           on_result=progress_printer())

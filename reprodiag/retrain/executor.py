@@ -5,7 +5,8 @@ raises, hangs past its timeout, returns NaN or kills its process is one failed s
 specs still run. `on_result` is called as each retrain finishes, so the caller can record every
 seed (to the band store) before the next one starts: a crash loses no finished seed.
 `InProcessExecutor` runs specs in the calling process: faster, no isolation and no timeouts.
-Process-pool and Ray executors plug in through the `Executor` Protocol.
+`ProcessExecutor` (pool.py) runs several worker processes at once, one per GPU or group of cores;
+`RayExecutor` (ray_executor.py) runs each worker as a Ray task. `make_executor` picks one by name.
 """
 
 from __future__ import annotations
@@ -61,56 +62,18 @@ class SerialExecutor:
         for index, spec in enumerate(specs):
             if on_start is not None:
                 on_start(spec)
-            result = self.run_one(spec, f"{index:03d}-{slug(spec.label)}")
+            result = self.run_one(spec, worker_name(index, spec))
             results.append(result)
             if on_result is not None:
                 on_result(result)
         return results
 
     def run_one(self, spec: RetrainSpec, name: str) -> RetrainResult:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        spec_file = self.workdir / f"{name}.spec.json"
-        result_file = self.workdir / f"{name}.result.json"
-        log_file = self.workdir / f"{name}.log"
-        atomic_write_text(spec_file, spec.to_json())
-        for stale in (result_file, Path(spec.manifest_out)):  # left by an earlier attempt
-            stale.unlink(missing_ok=True)
-        started = time.monotonic()
-        with open(log_file, "wb") as log:
-            # Own session: a timeout kills the whole group, a command trainer's children too.
-            process = subprocess.Popen(
-                [self.python, "-m", "reprodiag.retrain.worker", str(spec_file), str(result_file)],
-                cwd=self.cwd, env=self._worker_env(), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code = process.wait(timeout=spec.timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                return RetrainResult.failed(spec, f"timed out after {spec.timeout_s:g} s",
-                                            time.monotonic() - started, _manifest(spec))
-            finally:
-                if process.poll() is None:  # interrupted (Ctrl-C): leave no orphan training
-                    _kill_group(process)
-        return self._read_result(spec, result_file, log_file, code, time.monotonic() - started)
+        return start_worker(spec, name, self.workdir, self._worker_env(), python=self.python,
+                            cwd=self.cwd).wait()
 
     def _worker_env(self) -> dict[str, str]:
-        env = {**os.environ, **self._env}
-        env.pop(STORAGE_OPTIONS_ENV, None)
-        if self._storage_options:
-            env[STORAGE_OPTIONS_ENV] = json.dumps(self._storage_options)
-        return env
-
-    def _read_result(self, spec: RetrainSpec, result_file: Path, log_file: Path, code: int,
-                     seconds: float) -> RetrainResult:
-        if code == 0 and result_file.exists():
-            try:
-                return RetrainResult.from_json(result_file.read_text(encoding="utf-8"),
-                                               str(result_file))
-            except (OSError, RetrainSpecError) as exc:
-                return RetrainResult.failed(spec, f"unreadable worker result: {exc}", seconds)
-        tail = _tail(log_file)
-        reason = f"worker {_exit_words(code)}" + (f": {tail}" if tail else " (no output)")
-        return RetrainResult.failed(spec, reason, seconds, _manifest(spec))
+        return worker_env(self._env, self._storage_options)
 
 
 class InProcessExecutor:
@@ -136,6 +99,107 @@ class InProcessExecutor:
             if on_result is not None:
                 on_result(result)
         return results
+
+
+def worker_env(extra: Mapping[str, str], storage_options: Mapping[str, str],
+               base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: `base` (this process's) + `extra` + the storage options."""
+    env = {**(os.environ if base is None else base), **extra}
+    env.pop(STORAGE_OPTIONS_ENV, None)
+    if storage_options:
+        env[STORAGE_OPTIONS_ENV] = json.dumps(dict(storage_options))
+    return env
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Thread budget for one worker: torch, OpenMP, MKL and OpenBLAS all read these at start-up.
+
+    torch.get_num_threads() follows OMP_NUM_THREADS, and the retrain's manifest records it as
+    environment.threads: part of the family fingerprint, because the thread count changes bits.
+    """
+    value = str(max(1, int(threads)))
+    return {"OMP_NUM_THREADS": value, "MKL_NUM_THREADS": value, "OPENBLAS_NUM_THREADS": value}
+
+
+class WorkerProcess:
+    """One running `python -m reprodiag.retrain.worker`: poll it, wait for it or kill it."""
+
+    def __init__(self, spec: RetrainSpec, process: subprocess.Popen[bytes], result_file: Path,
+                 log_file: Path) -> None:
+        self.spec = spec
+        self.process = process
+        self.result_file = result_file
+        self.log_file = log_file
+        self.started = time.monotonic()
+
+    def poll(self) -> RetrainResult | None:
+        """The result once the worker has ended or ran past its timeout (then killed), else None."""
+        code = self.process.poll()
+        if code is not None:
+            return self._finished(code)
+        timeout = self.spec.timeout_s
+        if timeout is not None and time.monotonic() - self.started >= timeout:
+            return self._timed_out()
+        return None
+
+    def wait(self) -> RetrainResult:
+        try:
+            code = self.process.wait(timeout=self.spec.timeout_s)
+        except subprocess.TimeoutExpired:
+            return self._timed_out()
+        finally:
+            if self.process.poll() is None:  # interrupted (Ctrl-C): leave no orphan training
+                self.kill()
+        return self._finished(code)
+
+    def kill(self) -> None:
+        _kill_group(self.process)
+
+    def _timed_out(self) -> RetrainResult:
+        self.kill()
+        return RetrainResult.failed(self.spec, f"timed out after {self.spec.timeout_s:g} s",
+                                    time.monotonic() - self.started, _manifest(self.spec))
+
+    def _finished(self, code: int) -> RetrainResult:
+        return _read_result(self.spec, self.result_file, self.log_file, code,
+                            time.monotonic() - self.started)
+
+
+def start_worker(spec: RetrainSpec, name: str, workdir: Path, env: Mapping[str, str], *,
+                 python: str = sys.executable, cwd: Path | None = None) -> WorkerProcess:
+    """Write NAME.spec.json under workdir and start a worker on it, in its own session."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    spec_file = workdir / f"{name}.spec.json"
+    result_file = workdir / f"{name}.result.json"
+    log_file = workdir / f"{name}.log"
+    atomic_write_text(spec_file, spec.to_json())
+    for stale in (result_file, Path(spec.manifest_out)):  # left by an earlier attempt
+        stale.unlink(missing_ok=True)
+    with open(log_file, "wb") as log:  # the child keeps its own handle
+        # Own session: a timeout kills the whole group, a command trainer's children too.
+        process = subprocess.Popen(
+            [python, "-m", "reprodiag.retrain.worker", str(spec_file), str(result_file)],
+            cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    return WorkerProcess(spec, process, result_file, log_file)
+
+
+def worker_name(index: int, spec: RetrainSpec) -> str:
+    """'003-noise-band-seed-1003': the file stem of a spec's worker files, in spec order."""
+    return f"{index:03d}-{slug(spec.label)}"
+
+
+def _read_result(spec: RetrainSpec, result_file: Path, log_file: Path, code: int,
+                 seconds: float) -> RetrainResult:
+    if code == 0 and result_file.exists():
+        try:
+            return RetrainResult.from_json(result_file.read_text(encoding="utf-8"),
+                                           str(result_file))
+        except (OSError, RetrainSpecError) as exc:
+            return RetrainResult.failed(spec, f"unreadable worker result: {exc}", seconds)
+    tail = _tail(log_file)
+    reason = f"worker {_exit_words(code)}" + (f": {tail}" if tail else " (no output)")
+    return RetrainResult.failed(spec, reason, seconds, _manifest(spec))
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -169,3 +233,42 @@ def _tail(log_file: Path) -> str:
     except OSError:
         return ""
     return data.decode("utf-8", errors="replace").strip()
+
+
+EXECUTORS = ("serial", "processes", "ray")
+
+
+def make_executor(kind: str, workdir: str | Path, *, workers: int | None = None,
+                  address: str | None = None, threads: int | None = None,
+                  cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  storage_options: Mapping[str, str] | None = None) -> Executor:
+    """The executor the CLI's --executor names: "serial", "processes" or "ray".
+
+    workers: the process pool's size, or the CPUs of a local Ray this starts. address: the Ray
+    cluster to join ("auto", "HOST:PORT", "ray://HOST:PORT"). threads: each retrain's thread
+    budget (default: the serial executor leaves torch's own; see pool.py and ray_executor.py).
+    """
+    from reprodiag.errors import InputError
+
+    if kind not in EXECUTORS:
+        raise InputError(f"unknown executor {kind!r}", hint=f"use one of {', '.join(EXECUTORS)}")
+    if address is not None and kind != "ray":
+        raise InputError(f"--address {address} is for the ray executor, not {kind}",
+                         hint="add --executor ray, or leave --address out")
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
+    if kind == "processes":
+        from reprodiag.retrain.pool import ProcessExecutor
+
+        return ProcessExecutor(workdir, workers, threads=threads, cwd=cwd, env=env,
+                               storage_options=storage_options)
+    if kind == "ray":
+        from reprodiag.retrain.ray_executor import RayExecutor
+
+        return RayExecutor(workdir, address=address, num_cpus=workers, threads=threads, cwd=cwd,
+                           env=env, storage_options=storage_options)
+    if workers not in (None, 1):
+        raise InputError(f"the serial executor runs one retrain at a time, not {workers}",
+                         hint="use --executor processes to run several at once")
+    extra = {**dict(env or {}), **(thread_env(threads) if threads is not None else {})}
+    return SerialExecutor(workdir, cwd=cwd, env=extra, storage_options=storage_options)

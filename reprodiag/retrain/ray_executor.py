@@ -1,0 +1,196 @@
+"""RayExecutor: one Ray task per spec, each running the worker as a subprocess on its node.
+
+Records never travel pickled (STYLE.md): a task gets the spec as its JSON text and returns the
+result as JSON text; on the node it runs `python -m reprodiag.retrain.worker` exactly as the local
+executors do, so a crash, a kill or a timeout there is one failed seed. A task that dies itself
+(its Ray worker or node lost) is a failed seed too, with Ray's reason; tasks are never retried.
+
+Without `address` a local Ray is started (and shut down again by close() or at exit) with
+RAY_AUTH_MODE=disabled, usage stats off, no dashboard and its temp dir under the system temp
+folder, so nothing is written into the home folder. With `address` ("auto", "HOST:PORT" or
+"ray://HOST:PORT") an existing cluster is joined and left running. A Ray that this process already
+started is reused as it is. On a cluster, the workdir and the retrains' output folders must be on
+storage the nodes share for the manifests to come back; the results come back either way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reprodiag.errors import InputError
+from reprodiag.retrain.executor import OnResult, OnStart, thread_env, worker_name
+from reprodiag.retrain.spec import RetrainResult, RetrainSpec
+
+INSTALL_HINT = "pip install 'reprodiag[ray]'"
+CONNECT_TIMEOUT_S = 5.0  # Ray itself waits minutes on an address nobody answers
+# Set while a local Ray starts: its processes inherit them. Auth off: a token would go to ~/.ray.
+LOCAL_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise InputError("the ray executor needs Ray, which is not installed",
+                         hint=f"{INSTALL_HINT}, or use --executor processes") from None
+    return ray
+
+
+def run_on_node(spec_json: str, name: str, workdir: str, env: Mapping[str, str],
+                storage_options: Mapping[str, str], cwd: str | None) -> str:
+    """The Ray task: one spec in a worker subprocess on this node; its result as JSON."""
+    from reprodiag.retrain.executor import start_worker, worker_env
+
+    spec = RetrainSpec.from_json(spec_json, f"{name}.spec.json")
+    folder = Path(cwd) if cwd and os.path.isdir(cwd) else None  # the driver's may not exist here
+    worker = start_worker(spec, name, Path(workdir), worker_env(env, storage_options), cwd=folder)
+    return worker.wait().to_json()
+
+
+class RayExecutor:
+    """Specs as Ray tasks: `task_cpus` CPUs (and `task_gpus` GPUs) each.
+
+    address: the cluster to join; None starts a local Ray with `num_cpus` CPUs (default: all).
+    threads: each retrain's thread budget (default task_cpus); it is recorded in the retrain's
+    manifest, so it is fixed per executor, never derived from the node a task lands on.
+    cwd: the workers' folder when it exists on the node (default: this process's).
+    env, storage_options: as for SerialExecutor; they travel with each task, nothing else does.
+    on_start is called as each spec is submitted; on_result from the calling thread as each ends.
+    """
+
+    def __init__(self, workdir: str | Path, address: str | None = None,
+                 num_cpus: int | None = None, *, task_cpus: float = 1, task_gpus: float = 0,
+                 threads: int | None = None, cwd: str | Path | None = None,
+                 env: Mapping[str, str] | None = None,
+                 storage_options: Mapping[str, str] | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.address = address
+        self.num_cpus = num_cpus
+        self.task_cpus = task_cpus
+        self.task_gpus = task_gpus
+        self.threads = threads if threads is not None else max(1, int(task_cpus))
+        self.cwd = str(cwd) if cwd is not None else os.getcwd()
+        self._env = {**dict(env or {}), **thread_env(self.threads)}
+        self._storage_options = dict(storage_options or {})
+        self.started_ray = False  # True when this executor started Ray, and so shuts it down
+        self._temp_dir: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
+            on_start: OnStart | None = None) -> list[RetrainResult]:
+        ray = self.connect()
+        task = ray.remote(run_on_node).options(num_cpus=self.task_cpus, num_gpus=self.task_gpus,
+                                               max_retries=0)
+        submitted: dict[Any, tuple[int, RetrainSpec, float]] = {}
+        for index, spec in enumerate(specs):
+            if on_start is not None:
+                on_start(spec)
+            ref = task.remote(spec.to_json(), worker_name(index, spec), str(self.workdir),
+                              self._env, self._storage_options, self.cwd)
+            submitted[ref] = (index, spec, time.monotonic())
+        results: dict[int, RetrainResult] = {}
+        pending = list(submitted)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    index, spec, at = submitted[ref]
+                    results[index] = _collect(ray, ref, spec, at)
+                    if on_result is not None:
+                        on_result(results[index])
+        finally:
+            for ref in pending:  # interrupted: the task's worker kills its retrain's group
+                ray.cancel(ref)
+        return [results[i] for i in range(len(specs))]
+
+    def connect(self) -> Any:
+        """Join `address`, reuse this process's Ray, or start a local one; returns the module."""
+        ray = import_ray()
+        if self.address is not None:
+            check_reachable(self.address)
+        if ray.is_initialized():
+            return ray
+        if self.address is not None:
+            try:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, OSError) as exc:
+                raise _unreachable(self.address, exc) from None
+            return ray
+        self._start_local(ray)
+        return ray
+
+    def close(self) -> None:
+        """Shut Ray down if this executor started it; a joined or reused Ray is left running."""
+        if not self.started_ray:
+            return
+        import ray
+
+        ray.shutdown()
+        self.started_ray = False
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start_local(self, ray: Any) -> None:
+        # Short path under the system temp folder: Ray's sockets live in it (AF_UNIX: 107 bytes).
+        self._temp_dir = tempfile.mkdtemp(prefix="reprodiag-ray-")
+        env = {**LOCAL_RAY_ENV, "RAY_TMPDIR": self._temp_dir}
+        self._saved_env = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, _temp_dir=self._temp_dir)
+        except BaseException:
+            self.started_ray = True  # restore the environment and remove the temp dir
+            self.close()
+            raise
+        self.started_ray = True
+        atexit.register(self.close)
+
+
+def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> RetrainResult:
+    try:
+        text = ray.get(ref)
+    except ray.exceptions.RayError as exc:  # the task itself died: a failed seed, with Ray's word
+        reason = str(exc).strip().splitlines()
+        words = reason[0] if reason else ""
+        return RetrainResult.failed(spec, f"ray task failed: {type(exc).__name__}: {words}"[:2000],
+                                    time.monotonic() - submitted)
+    return RetrainResult.from_json(text, f"ray result of {spec.label}")
+
+
+def check_reachable(address: str) -> None:
+    """A TCP connect to HOST:PORT (or ray://HOST:PORT) first: Ray would wait minutes instead."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # "auto" fails at once by itself; other forms are Ray's to judge
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _unreachable(address, exc) from None
+
+
+def _unreachable(address: str, exc: BaseException) -> InputError:
+    return InputError(f"cannot reach the Ray cluster at {address}: {exc}",
+                      hint="check the address (HEAD:6379, or ray://HEAD:10001 for Ray Client), "
+                           "start a cluster with `ray start --head`, or leave --address out to "
+                           "run on a local Ray")
