@@ -136,7 +136,7 @@ def _split(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _safe_name(name: str) -> bool:
-    return bool(_NAME.match(name)) and ".." not in name and name != "."
+    return bool(_NAME.fullmatch(name)) and ".." not in name and name != "."
 
 
 def slug(text: str) -> str:

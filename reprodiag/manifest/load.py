@@ -6,6 +6,7 @@ Every error names the file, the JSON path, what was expected and what was found.
 from __future__ import annotations
 
 import json
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -45,10 +46,24 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # json reads 1e999 as inf without a word: refuse it like the Infinity token it becomes.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range (it reads as {value})")
+    return value
+
+
+# A manifest is a shallow document (params nest a few levels); a deeper one is refused on load so
+# that no recursive walk further on (validation, diff, notes) can run out of stack.
+MAX_DEPTH = 64
+
+
 def parse_json_text(text: str, file: str) -> Any:
     """Strict JSON: no duplicate keys, no NaN or Infinity."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_reject_duplicates,
+                          parse_constant=_reject_constant, parse_float=_finite_float)
     except _DuplicateKey as exc:
         raise ManifestError(file, "$", "each key once per object",
                             f"the key {exc.key!r} twice") from None
@@ -110,7 +125,35 @@ def _expected(error: Any) -> str:
     return error.message
 
 
+def _check_depth(doc: Any, file: str) -> None:
+    """Refuse values nested deeper than MAX_DEPTH (iterative: the check itself cannot overflow)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ManifestError(file, "$", f"values nested at most {MAX_DEPTH} levels deep",
+                                f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _check_metrics(doc: dict[str, Any], file: str) -> None:
+    """Metric values must be finite numbers a float holds (JSON allows 1 followed by 400 zeros)."""
+    for name, metric in doc["results"]["metrics"].items():
+        value = metric["value"]
+        try:
+            finite = math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise ManifestError(file, f"$.results.metrics[{json.dumps(name)}].value",
+                                "a finite number", _describe_found(value))
+
+
 def validate_document(doc: Any, file: str) -> None:
+    _check_depth(doc, file)
     if not isinstance(doc, dict):
         raise ManifestError(file, "$", "a JSON object", _describe_found(doc))
     schema_id = doc.get("schema")
@@ -124,6 +167,7 @@ def validate_document(doc: Any, file: str) -> None:
 
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if not errors:
+        _check_metrics(doc, file)
         return
     error = jsonschema.exceptions.best_match(errors)
     if error.validator == "additionalProperties":

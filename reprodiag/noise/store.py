@@ -147,7 +147,17 @@ class BandStore:
                                  hint="point the band store at a folder (it is created if absent)")
         if not DeltaTable.is_deltatable(self.path, storage_options=self.storage_options):
             return None
-        table = DeltaTable(self.path, storage_options=self.storage_options)
+        from deltalake.exceptions import DeltaError
+
+        try:
+            table = DeltaTable(self.path, storage_options=self.storage_options)
+        except DeltaError as exc:
+            if "Unsupported" not in str(exc):
+                raise
+            raise InputError(f"band store {self.path} was written by a newer Delta protocol than "
+                             f"this deltalake reads: {exc}",
+                             hint="upgrade deltalake (pip install -U deltalake), or point "
+                                  "--band-store at another folder") from exc
         _check_format(self.path, table)
         return table
 

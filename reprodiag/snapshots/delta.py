@@ -154,6 +154,15 @@ def _open(uri: str, version: int | None, storage_options: Mapping[str, str] | No
     except TableNotFoundError as exc:
         raise _not_found(uri, local) from exc
     except DeltaError as exc:
+        if "Unsupported" in str(exc):
+            # "Unsupported minimum reader version 99", "Feature 'x' is not supported": checked
+            # before the version test below, whose "version" would match these words too.
+            raise SnapshotError(
+                f"cannot open delta table {uri}: it was written by a newer Delta protocol than "
+                f"this deltalake reads ({exc}).",
+                hint="Upgrade deltalake (pip install -U deltalake), or read the table with the "
+                "writer's engine.",
+            ) from exc
         # delta-rs 1.x reports a version past the end as "LogSegment end version N not the same
         # as the specified end version M"; other failures keep their own words.
         if version is not None and "version" in str(exc).lower():
