@@ -41,6 +41,7 @@ class RetrainOptions:
     timeout_s: float | None = None
     store: Any = None  # reprodiag.noise.store.BandStore, or None for no reuse
     on_result: Callable[[Any], None] | None = None
+    ensemble: bool = True  # band seeds as vmapped ensembles when the trainer offers that form
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ percent, so "4 points" reads naturally; log loss is in nats.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -179,13 +179,20 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: MLPParams,
             optimizer.step()
 
 
+def prepare(train_df: pd.DataFrame, device: str = "cpu") -> tuple[Preprocessor, torch.Tensor,
+                                                                  torch.Tensor]:
+    """The fitted preprocessor and the training tensors: shared by the solo and ensemble paths."""
+    prep = Preprocessor.fit(train_df)
+    x = torch.from_numpy(prep.transform(train_df)).to(device)
+    y = torch.from_numpy(train_df[LABEL].to_numpy(np.float32)).to(device)
+    return prep, x, y
+
+
 def fit_and_evaluate(train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int,
                      device: str = "cpu") -> tuple[dict[str, float], nn.Module]:
     """Fit on ``train_df``, score ``eval_df``; same seed, same host: the same bits."""
     seed_everything(seed)
-    prep = Preprocessor.fit(train_df)
-    x = torch.from_numpy(prep.transform(train_df)).to(device)
-    y = torch.from_numpy(train_df[LABEL].to_numpy(np.float32)).to(device)
+    prep, x, y = prepare(train_df, device)
     model = build_model(prep.n_inputs, params).to(device)
     generator = torch.Generator().manual_seed(seed)
     _fit(model, x, y, params, generator)
@@ -219,3 +226,11 @@ def train(ctx: TrainContext) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), output_dir / "model.pt")
     return metrics
+
+
+def train_ensemble(ctx: TrainContext, seeds: Sequence[int]) -> list[dict[str, float]]:
+    """The ensemble form of ``train`` (found by the ``train`` + ``train_ensemble`` rule): K seeds
+    as K independent vmapped replicas; see reprodiag.family.ensemble."""
+    from reprodiag.family.ensemble import train_ensemble as run
+
+    return run(ctx, seeds)

@@ -30,7 +30,14 @@ def ok_values(results: Sequence[SeedResult]) -> list[float]:
 
 def run_seeds(manifest: Manifest, metric: str, options: Any, count: int,
               seen: Sequence[SeedResult]) -> list[SeedResult]:
-    """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes."""
+    """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes.
+
+    When the trainer offers an ensemble form (reprodiag.retrain.ensemble) and `options.ensemble`
+    allows it, the new seeds train as vmapped ensembles: one per executor worker (one in all for
+    a serial executor), each of at least two seeds. An ensemble that fails as a whole (an
+    exception, a timeout, a killed worker) fails all its seeds with that reason; a NaN in one
+    replica fails that seed only.
+    """
     from reprodiag.noise.fingerprint import family_fingerprint
     from reprodiag.retrain.spec import spec_from_manifest
 
@@ -47,12 +54,48 @@ def run_seeds(manifest: Manifest, metric: str, options: Any, count: int,
                                 out_dir=options.workdir / f"noise-band-seed-{s}", metric=metric,
                                 trainer=options.trainer, device=options.device,
                                 timeout_s=options.timeout_s) for s in seeds]
+    specs = _grouped(specs, options)
+    by_label = {spec.label: spec for spec in specs}
 
     def record(result: Any) -> None:
-        if options.store is not None:
-            options.store.record(family, metric, result.to_seed_result(),
-                                 run_id=manifest.run.run_id, manifest_path=result.manifest_path)
-        if options.on_result is not None:
-            options.on_result(result)
+        for one in expand(result, by_label.get(result.label)):
+            if options.store is not None:
+                options.store.record(family, metric, one.to_seed_result(),
+                                     run_id=manifest.run.run_id, manifest_path=one.manifest_path)
+            if options.on_result is not None:
+                options.on_result(one)
 
-    return [r.to_seed_result() for r in options.executor.run(specs, on_result=record)]
+    results = options.executor.run(specs, on_result=record)
+    return [one.to_seed_result() for result, spec in zip(results, specs, strict=True)
+            for one in expand(result, spec)]
+
+
+def _grouped(specs: list[Any], options: Any) -> list[Any]:
+    """The solo specs as ensemble specs, when allowed and offered; else unchanged."""
+    from reprodiag.retrain.ensemble import has_ensemble_form
+    from reprodiag.retrain.spec import ensemble_spec
+
+    if not getattr(options, "ensemble", False) or len(specs) < 2 \
+            or not has_ensemble_form(specs[0].trainer):
+        return specs
+    workers = int(getattr(options.executor, "workers", 1) or 1)
+    groups = max(1, min(workers, len(specs) // 2))  # every ensemble has two seeds or more
+    size = -(-len(specs) // groups)
+    out = []
+    for chunk in (specs[i:i + size] for i in range(0, len(specs), size)):
+        seeds = [spec.seed for spec in chunk]
+        folder = options.workdir / f"noise-band-ensemble-{seeds[0]}-k{len(seeds)}"
+        out.append(ensemble_spec(chunk[0], seeds, folder) if len(chunk) > 1 else chunk[0])
+    return out
+
+
+def expand(result: Any, spec: Any) -> tuple[Any, ...]:
+    """One result per seed: an ensemble's members, or every seed failed with the ensemble's
+    reason when it failed as a whole (timed out, killed) before it could report its members."""
+    from reprodiag.retrain.spec import RetrainResult, member_spec
+
+    if spec is None or not spec.seeds or result.members:
+        return result.per_seed()
+    reason = f"the ensemble of {len(spec.seeds)} seeds failed as one: {result.reason}"
+    return tuple(RetrainResult.failed(member_spec(spec, seed), reason, result.seconds)
+                 for seed in spec.seeds)

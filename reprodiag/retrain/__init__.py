@@ -4,11 +4,18 @@
                                 metric="auc") for s in (1001, 1002, 1003)]
     results = SerialExecutor(out / "work").run(specs, on_result=store.record)
 
-Nothing heavy is imported here: torch and deltalake load in the worker process.
+Nothing heavy is imported here: torch and deltalake load in the worker process, ray only when a
+RayExecutor first runs.
 """
 
 from reprodiag.retrain.command import PLACEHOLDERS, check_template, parse_command, render
-from reprodiag.retrain.executor import Executor, InProcessExecutor, SerialExecutor
+from reprodiag.retrain.executor import (
+    EXECUTORS,
+    Executor,
+    InProcessExecutor,
+    SerialExecutor,
+    make_executor,
+)
 from reprodiag.retrain.interface import (
     RetrainFailed,
     RetrainSpecError,
@@ -16,12 +23,17 @@ from reprodiag.retrain.interface import (
     Trainer,
     load_entrypoint,
 )
+from reprodiag.retrain.pool import ProcessExecutor, worker_slots
+from reprodiag.retrain.ray_executor import RayExecutor
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec, slug, spec_from_manifest
 
 __all__ = [
+    "EXECUTORS",
     "PLACEHOLDERS",
     "Executor",
     "InProcessExecutor",
+    "ProcessExecutor",
+    "RayExecutor",
     "RetrainFailed",
     "RetrainResult",
     "RetrainSpec",
@@ -31,8 +43,10 @@ __all__ = [
     "Trainer",
     "check_template",
     "load_entrypoint",
+    "make_executor",
     "parse_command",
     "render",
     "slug",
     "spec_from_manifest",
+    "worker_slots",
 ]

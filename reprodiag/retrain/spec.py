@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,9 +54,18 @@ class RetrainSpec:
     hypothesis: str | None = None
     owner: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # An ensemble spec: these seeds (seed == seeds[0]) trained at once as independent vmapped
+    # replicas by the trainer's ensemble form (reprodiag.retrain.ensemble); () is a solo retrain.
+    seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.seeds, list):  # JSON has no tuples
+            object.__setattr__(self, "seeds", tuple(self.seeds))
         _check_spec(self)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.seeds)
 
     @property
     def entrypoint(self) -> str | None:
@@ -68,7 +77,10 @@ class RetrainSpec:
         return tuple(command) if command is not None else None
 
     def to_json(self) -> str:
-        return canonical_json({"format": SPEC_FORMAT, **to_jsonable(self)})
+        raw = to_jsonable(self)
+        if not self.seeds:  # a solo spec's file stays exactly what it was before ensembles
+            raw.pop("seeds")
+        return canonical_json({"format": SPEC_FORMAT, **raw})
 
     @classmethod
     def from_json(cls, text: str, source: str = "retrain spec") -> RetrainSpec:
@@ -98,24 +110,27 @@ class RetrainResult:
     reason: str | None  # why it failed, in words: "timed out after 2 s"
     seconds: float
     manifest_path: str | None
+    # An ensemble spec's result: one result per seed, in seed order. The outer result only
+    # summarises them ("7 of 8 seeds ok") and is never a seed itself.
+    members: tuple[RetrainResult, ...] = ()
 
     def to_seed_result(self) -> SeedResult:
         return SeedResult(seed=self.seed, metric=self.metric_value, status=self.status,
                           reason=self.reason, seconds=self.seconds)
 
     def to_json(self) -> str:
-        return canonical_json({"format": RESULT_FORMAT, **asdict(self)})
+        raw = asdict(self)
+        if not self.members:
+            raw.pop("members")
+        return canonical_json({"format": RESULT_FORMAT, **raw})
+
+    def per_seed(self) -> tuple[RetrainResult, ...]:
+        """The seed results this result stands for: its members, or itself for a solo retrain."""
+        return self.members or (self,)
 
     @classmethod
     def from_json(cls, text: str, source: str = "retrain result") -> RetrainResult:
-        raw = _load(text, source, RESULT_FORMAT)
-        try:
-            result = cls(**raw)
-        except TypeError as exc:
-            raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "result")) from None
-        if result.status not in ("ok", "failed"):
-            raise _error(source, "status", '"ok" or "failed"', repr(result.status))
-        return result
+        return _result(_load(text, source, RESULT_FORMAT), source)
 
     @classmethod
     def failed(cls, spec: RetrainSpec, reason: str, seconds: float,
@@ -123,6 +138,20 @@ class RetrainResult:
         return cls(label=spec.label, seed=spec.seed, status="failed", metrics={},
                    metric_value=None, reason=reason, seconds=round(seconds, 3),
                    manifest_path=manifest_path)
+
+
+def _result(raw: dict[str, Any], source: str) -> RetrainResult:
+    members = raw.pop("members", [])
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise _error(source, "members", "a list of results", repr(members)[:80])
+    try:
+        result = RetrainResult(**raw, members=tuple(_result(dict(m), f"{source} member")
+                                                    for m in members))
+    except TypeError as exc:
+        raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "result")) from None
+    if result.status not in ("ok", "failed"):
+        raise _error(source, "status", '"ok" or "failed"', repr(result.status))
+    return result
 
 
 def _error(source: str, name: str, expected: str, found: str) -> RetrainSpecError:
@@ -169,6 +198,13 @@ def _check_spec(spec: RetrainSpec) -> None:
             raise bad(name, "a non-empty string", getattr(spec, name))
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or not 0 <= spec.seed < 2**64:
         raise bad("seed", "an integer in [0, 2**64)", spec.seed)
+    if spec.seeds and (len(set(spec.seeds)) != len(spec.seeds) or spec.seeds[0] != spec.seed
+                       or not all(isinstance(s, int) and not isinstance(s, bool)
+                                  and 0 <= s < 2**64 for s in spec.seeds)):
+        raise bad("seeds", "distinct integer seeds starting with `seed`", spec.seeds)
+    if spec.seeds and spec.command is not None:
+        raise bad("seeds", "an entrypoint trainer (a command trains one seed per run)",
+                  spec.seeds)
     if spec.timeout_s is not None and (
             isinstance(spec.timeout_s, bool) or not isinstance(spec.timeout_s, (int, float))
             or not math.isfinite(spec.timeout_s) or spec.timeout_s <= 0):
@@ -241,6 +277,38 @@ def spec_from_manifest(manifest: Manifest, *, seed: int, label: str, out_dir: st
         run_name=run_name or f"retrain:{slug(label)}", hypothesis=_known(intent.hypothesis),
         owner=_known(intent.owner), tags=dict(intent.tags),
     )
+
+
+ENSEMBLE_INFIX = "-ensemble-"
+
+
+def ensemble_spec(solo: RetrainSpec, seeds: Sequence[int], out_dir: str | Path) -> RetrainSpec:
+    """`solo`'s pipeline as one ensemble spec training `seeds` at once, in folder `out_dir`.
+
+    Its label is "<solo label without -seed-N>-ensemble-<first seed>-k<K>"; seed s of it is
+    `member_spec(spec, s)`: label "<prefix>-seed-s", manifest in out_dir/seed-s/, files in
+    out_dir/output/seed-s/. A timeout covers the whole ensemble: K times the solo one.
+    """
+    seeds = tuple(int(s) for s in seeds)
+    prefix = re.sub(r"-seed-\d+$", "", solo.label)
+    label = f"{prefix}{ENSEMBLE_INFIX}{seeds[0]}-k{len(seeds)}"
+    folder = Path(out_dir)
+    return replace(solo, label=label, seed=seeds[0], seeds=seeds,
+                   output_dir=str(folder / "output"), manifest_out=str(folder / "manifest.json"),
+                   run_name=f"retrain:{slug(label)}",
+                   timeout_s=None if solo.timeout_s is None else solo.timeout_s * len(seeds))
+
+
+def member_spec(spec: RetrainSpec, seed: int) -> RetrainSpec:
+    """Seed `seed` of an ensemble spec as a solo spec: its label, folder and manifest path."""
+    prefix = spec.label.rsplit(ENSEMBLE_INFIX, 1)[0]
+    label = f"{prefix}-seed-{seed}"
+    folder = Path(spec.manifest_out).parent
+    timeout = None if spec.timeout_s is None else spec.timeout_s / max(1, len(spec.seeds))
+    return replace(spec, label=label, seed=int(seed), seeds=(),
+                   output_dir=str(Path(spec.output_dir) / f"seed-{seed}"),
+                   manifest_out=str(folder / f"seed-{seed}" / "manifest.json"),
+                   run_name=f"retrain:{slug(label)}", timeout_s=timeout)
 
 
 def slug(label: str) -> str:

@@ -26,7 +26,13 @@ from typing import Any
 from reprodiag._atomic import atomic_write_text
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.retrain.interface import RetrainFailed, TrainContext, load_entrypoint
-from reprodiag.retrain.spec import DEVICE_AUTO, STORAGE_OPTIONS_ENV, RetrainResult, RetrainSpec
+from reprodiag.retrain.spec import (
+    DEVICE_AUTO,
+    STORAGE_OPTIONS_ENV,
+    RetrainResult,
+    RetrainSpec,
+    member_spec,
+)
 
 
 def resolve_device(device: str) -> str:
@@ -113,7 +119,12 @@ def _recorded_entrypoint(spec: RetrainSpec) -> str:
 
 def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
              storage_options: Mapping[str, str] | None = None) -> RetrainResult:
-    """Run one retrain in this process; never raises for a training failure."""
+    """Run one retrain in this process; never raises for a training failure.
+
+    An ensemble spec (``spec.seeds``) gives one result whose ``members`` hold one result per seed.
+    """
+    if spec.seeds:
+        return _run_ensemble(spec, traceback_path, storage_options)
     from reprodiag.capture.run import capture
     from reprodiag.capture.seeds import deterministic_seeds
     from reprodiag.snapshots import reopen
@@ -142,6 +153,101 @@ def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
     return RetrainResult(label=spec.label, seed=spec.seed, status="ok", metrics=metrics,
                          metric_value=value, reason=None,
                          seconds=round(time.monotonic() - started, 3), manifest_path=str(manifest))
+
+
+def _run_ensemble(spec: RetrainSpec, traceback_path: Path | None,
+                  storage_options: Mapping[str, str] | None) -> RetrainResult:
+    """All seeds of an ensemble spec; without an ensemble form, each seed solo, one by one."""
+    from reprodiag.retrain.ensemble import find_ensemble
+
+    started = time.monotonic()
+    members = [member_spec(spec, seed) for seed in spec.seeds]
+    form = find_ensemble(str(spec.entrypoint))
+    if form is None:
+        results = [run_spec(m, traceback_path=traceback_path, storage_options=storage_options)
+                   for m in members]
+    else:
+        results = _train_members(spec, members, form, traceback_path, storage_options)
+    ok = sum(r.status == "ok" for r in results)
+    failed = [r for r in results if r.status == "failed"]
+    return RetrainResult(
+        label=spec.label, seed=spec.seed, status="ok" if ok else "failed", metrics={},
+        metric_value=None, reason=f"{ok} of {len(results)} seeds ok" + (
+            f"; first failure: {failed[0].reason}" if failed else ""),
+        seconds=round(time.monotonic() - started, 3), manifest_path=None, members=tuple(results))
+
+
+def _train_members(spec: RetrainSpec, members: list[RetrainSpec], form: Any,
+                   traceback_path: Path | None,
+                   storage_options: Mapping[str, str] | None) -> list[RetrainResult]:
+    """One ensemble training, one manifest per seed. An exception fails every seed (they shared
+    one process and one optimizer step); an unusable metric fails only its own seed."""
+    from reprodiag.snapshots import reopen
+
+    started, runs = time.monotonic(), []  # runs started so far: each must finish
+    try:
+        device = resolve_device(spec.device)
+        data, eval_data = reopen(spec.train, storage_options), reopen(spec.eval, storage_options)
+        for k, member in enumerate(members):
+            runs.append(_member_run(member, k, spec, data, eval_data))
+        Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
+        ctx = TrainContext(params=dict(spec.params), seed=spec.seed, data=data,
+                           eval_data=eval_data, device=device, output_dir=Path(spec.output_dir))
+        raw = list(form(ctx, list(spec.seeds)))
+        if len(raw) != len(members):
+            raise RetrainFailed(f"the ensemble trainer returned {len(raw)} metric mappings for "
+                                f"{len(members)} seeds")
+    except (Exception, SystemExit) as exc:
+        if traceback_path is not None:
+            atomic_write_text(traceback_path, traceback.format_exc())
+        reason = f"the ensemble of {len(members)} seeds failed as one: {reason_of(exc)}"
+        for run in runs:
+            run.finish(exc)
+        return [RetrainResult.failed(m, reason, time.monotonic() - started, _existing(m))
+                for m in members]
+    share = (time.monotonic() - started) / len(members)  # each seed's share of the wall time
+    return [_member_result(m, run, r, spec, share)
+            for m, run, r in zip(members, runs, raw, strict=True)]
+
+
+def _member_run(member: RetrainSpec, index: int, spec: RetrainSpec, data: Any,
+                eval_data: Any) -> Any:
+    """Seed `member.seed`'s capture, started: its manifest says it was one of K replicas."""
+    import dataclasses
+
+    from reprodiag.capture.run import capture
+    from reprodiag.capture.seeds import deterministic_seeds
+
+    Path(member.manifest_out).unlink(missing_ok=True)
+    seeds = deterministic_seeds(member.seed)
+    seeds = dataclasses.replace(seeds, derivation=(
+        f"{seeds.derivation}; trained as replica {index + 1} of {len(spec.seeds)} vmapped "
+        f"replicas (torch.func, independent models, seeds {list(spec.seeds)}) in one process: "
+        "statistically equivalent to a solo run, not bit-identical; replay it solo"))
+    return capture(member.manifest_out, train=data, eval=eval_data, seeds=seeds,
+                   params=spec.params, family=spec.family, experiment=spec.experiment,
+                   run_name=member.run_name, hypothesis=spec.hypothesis, owner=spec.owner,
+                   tags=spec.tags, tier=None, entrypoint=_recorded_entrypoint(spec),
+                   code_root=Path.cwd(), output_dir=member.output_dir).start()
+
+
+def _member_result(member: RetrainSpec, run: Any, raw: Any, spec: RetrainSpec,
+                   seconds: float) -> RetrainResult:
+    try:
+        metrics = finite_metrics(raw, spec.metric)
+        run.log_metrics(metrics, spec.directions)
+        value = metric_value(raw, spec.metric)
+    except RetrainFailed as exc:  # a NaN in one replica fails that seed only
+        run.finish(exc)
+        return RetrainResult.failed(member, reason_of(exc), seconds, member.manifest_out)
+    run.finish()
+    return RetrainResult(label=member.label, seed=member.seed, status="ok", metrics=metrics,
+                         metric_value=value, reason=None, seconds=round(seconds, 3),
+                         manifest_path=member.manifest_out)
+
+
+def _existing(spec: RetrainSpec) -> str | None:
+    return spec.manifest_out if Path(spec.manifest_out).exists() else None
 
 
 def reason_of(exc: BaseException) -> str:
