@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from reprodiag.manifest.model import SnapshotRef, is_known
+from reprodiag.snapshots._pin import parse_as_of, require_one_pin
 from reprodiag.snapshots._uri import local_path, normalize_uri
 from reprodiag.snapshots.interface import (
     SnapshotError,
@@ -52,13 +53,9 @@ class DeltaProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
-        if version is not None and as_of is not None:
-            raise SnapshotError(
-                f"delta {uri}: both version={version!r} and as_of={as_of!r} were given.",
-                hint="Give one: a version pins exactly, as_of picks the version current then.",
-            )
+        require_one_pin("delta", uri, version, as_of, "a version")
         uri = normalize_uri(uri)
-        when = None if as_of is None else _parse_as_of(as_of)
+        when = None if as_of is None else parse_as_of(as_of)
         dt = _open(uri, None if version is None else _parse_version(uri, version), storage_options)
         if when is not None:
             _load_as_of(dt, uri, when)
@@ -200,24 +197,6 @@ def _parse_version(uri: str, version: int | str) -> int:
             hint="Delta versions are whole numbers from 0; see DeltaTable(uri).history().",
         )
     return int(text)
-
-
-def _parse_as_of(as_of: str | datetime) -> datetime:
-    """UTC datetime; naive times are UTC, as deltalake and the Delta log take them."""
-    if isinstance(as_of, datetime):
-        when = as_of
-    else:
-        text = as_of.strip()
-        try:  # Python 3.10's fromisoformat does not read a trailing "Z".
-            when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError as exc:
-            raise SnapshotError(
-                f"as_of {as_of!r} is not an ISO 8601 timestamp.",
-                hint='Write it like "2024-05-01T12:00:00Z" or pass a datetime.',
-            ) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
 
 
 def _load_as_of(dt: DeltaTable, uri: str, when: datetime) -> None:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprodiag.manifest.model import Skipped, SnapshotRef, is_known
+from reprodiag.snapshots._pin import parse_as_of, require_one_pin
 from reprodiag.snapshots._uri import local_path, normalize_uri
-from reprodiag.snapshots.delta import _parse_as_of
 from reprodiag.snapshots.interface import (
     SnapshotError,
     SnapshotNotFound,
@@ -58,13 +58,9 @@ class DvcProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
-        if version is not None and as_of is not None:
-            raise SnapshotError(
-                f"dvc {uri}: both version={version!r} and as_of={as_of!r} were given.",
-                hint="Give one: a git revision pins exactly, as_of picks the commit current then.",
-            )
+        require_one_pin("dvc", uri, version, as_of, "a git revision")
         path, pins = _tracked(uri)
-        when = None if as_of is None else _parse_as_of(as_of)
+        when = None if as_of is None else parse_as_of(as_of)
         if when is not None:
             commit = _git(path, "rev-list", "-1", f"--before={int(when.timestamp())}", "HEAD")
             if not commit:

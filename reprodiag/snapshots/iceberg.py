@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reprodiag.manifest.model import SnapshotRef, is_known
+from reprodiag.snapshots._pin import parse_as_of, require_one_pin
 from reprodiag.snapshots._uri import local_path
-from reprodiag.snapshots.delta import _parse_as_of
 from reprodiag.snapshots.interface import (
     SnapshotError,
     SnapshotNotFound,
@@ -57,13 +57,9 @@ class IcebergProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
-        if version is not None and as_of is not None:
-            raise SnapshotError(
-                f"iceberg {uri}: both version={version!r} and as_of={as_of!r} were given.",
-                hint="Give one: a snapshot id pins exactly, as_of picks the snapshot current then.",
-            )
+        require_one_pin("iceberg", uri, version, as_of, "a snapshot id")
         tbl = _load_table(uri, storage_options)
-        when = None if as_of is None else _parse_as_of(as_of)
+        when = None if as_of is None else parse_as_of(as_of)
         if when is not None:
             snapshot = _snapshot_as_of(tbl, uri, when)
         elif version is not None:
