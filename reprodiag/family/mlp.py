@@ -207,14 +207,24 @@ class _Rows(Protocol):
 
 
 class TrainContext(Protocol):
-    """What ``train`` reads from the retrain context (duck-typed; any object with these works)."""
+    """What ``train`` reads from the retrain context (duck-typed; any object with these works).
 
-    params: Mapping[str, Any]
-    seed: int
-    data: _Rows
-    eval_data: _Rows
-    device: str
-    output_dir: Path
+    Read-only properties, so a frozen record such as reprodiag.retrain.interface.TrainContext
+    satisfies it.
+    """
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def data(self) -> _Rows: ...
+    @property
+    def eval_data(self) -> _Rows: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def output_dir(self) -> Path: ...
 
 
 def train(ctx: TrainContext) -> dict[str, float]:
