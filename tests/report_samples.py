@@ -180,7 +180,7 @@ def with_band() -> Diagnosis:
     base = manifest_only()
     seeds = (87.1, 87.6, 86.9, 87.4, 87.8, 87.2, 87.5, 87.3)
     band = NoiseBand(
-        metric="accuracy", n=8, mean=87.35, std=0.28, low=86.79, high=87.91, k=2.0,
+        metric="accuracy", n=8, mean=87.2, std=0.28, low=86.64, high=87.76, k=2.0,
         outcome="beyond noise", statistic=12.57, p_value=0.00002,
         baseline_rank="above all 8 seeds", min_detectable_effect=0.95,
         seeds=tuple(SeedResult(100 + i, v, "ok", seconds=41.0) for i, v in enumerate(seeds))

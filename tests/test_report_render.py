@@ -64,7 +64,7 @@ def test_header_and_numbers_are_formatted(renderer: Renderer) -> None:
     for expected in ("−4.00 pts", "4.00 pts worse", "91.20", "87.20", "1st", "2nd", "3rd",
                      "3.10 pts", "(2.54 to 3.66)", "(−0.16 to 0.96)", "confirmed cause",
                      "within the noise band", "unversioned: cannot be ruled out", "ruled out",
-                     "86.79 to 87.91 (k = 2.00)", "0.28", "0.95 pts", "above all 8 seeds",
+                     "86.64 to 87.76 (k = 2.00)", "0.28", "0.95 pts", "above all 8 seeds",
                      "beyond noise", "INC-2291", "ml-platform", "retrain scored 4 pts lower"):
         assert expected in text, expected
     assert "0.2800" not in text  # the band's numbers keep the metric's scale
@@ -188,10 +188,12 @@ def test_axes_chart_tells_status_by_shape_and_word() -> None:
 
 def test_attribution_chart_shows_the_remainder_against_the_band() -> None:
     chart = _svg(HTML.render(with_band()), "attribution")
-    assert "whole gap 4.00 pts" in chart and "noise \u00b14" not in chart
-    assert "noise \u00b10.56" in chart and ">0.50 pts<" in chart
+    assert "gap to the band mean 4.00 pts" in chart and "noise \u00b14" not in chart
+    # Only confirmed axes explain points: the randomness bar (0.40, interval holding 0) is drawn
+    # but not subtracted, so 4.00 − 3.10 = 0.90 remains, beyond the band's half-width.
+    assert "noise \u00b10.56" in chart and ">0.90 pts<" in chart
     assert ">3.10 pts<" in chart and ">0.40 pts<" in chart
-    assert "remaining 0.50 pts lies inside the band half-width \u00b10.56" in chart
+    assert "remaining 0.90 pts lies beyond the band half-width \u00b10.56" in chart
 
 
 def test_noise_band_chart_draws_seeds_and_lists_failures() -> None:
@@ -206,8 +208,8 @@ def test_noise_band_chart_draws_seeds_and_lists_failures() -> None:
 def test_markdown_shows_each_chart_as_a_small_table() -> None:
     md = MD.render(with_band())
     assert "**Chart:** Points of the accuracy gap explained per axis." in md
-    assert ("| Unexplained remainder | inside the band half-width \u00b10.56: seed noise can "
-            "explain it | 0.50 pts | \u2014 |") in md
+    assert ("| Unexplained remainder | beyond the band half-width \u00b10.56: something else "
+            "moved | 0.90 pts | \u2014 |") in md
     assert "**Chart:** Seed-noise band of accuracy." in md
     assert "| seed 108 | failed | CUDA out of memory |" in md
     assert "**Chart:**" not in MD.render(manifest_only())

@@ -4,9 +4,12 @@ A counterfactual retrain is one run of the candidate pipeline with one axis swap
 baseline's. Its value m is compared with the band of n seed retrains (mean ȳ, std s) through the
 prediction interval of one new run: half-width h = t(0.975, n−1)·s·√(1 + 1/n). In the metric's
 "better" direction, the points it recovers are r = m − ȳ, the gap to explain is g = a − ȳ:
-- |a − m| ≤ h: the swap closes the gap to within the band → confirmed, explains r points;
-- else 0 ∉ [r − h, r + h]: it explains part of the gap → confirmed (partial), r points;
-- else it explains none of the gap → ruled out by the retrain.
+- r − h > 0 and |a − m| ≤ h: the swap closes the gap to within the band → confirmed, r points;
+- r − h > 0: it explains part of the gap → confirmed (partial), r points;
+- r + h < 0: it moves the metric away from the baseline → ruled out;
+- else (the interval holds 0) it explains none of the gap → ruled out.
+A swap must recover points clearly (r − h > 0) to confirm anything: landing inside the band is
+not enough when the baseline itself lies inside the band.
 """
 
 from __future__ import annotations
@@ -33,14 +36,6 @@ def _sign(gap: Gap) -> float:
     return 1.0 if gap.direction == "higher" else -1.0
 
 
-def half_width(std: float, n: int) -> float:
-    from scipy import stats
-
-    if n < 2:
-        return math.inf
-    return float(stats.t.ppf(0.975, n - 1)) * std * math.sqrt(1 + 1 / n)
-
-
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
@@ -58,7 +53,7 @@ def judge_counterfactual(check: Check, result: Any, band: Any, gap: Gap,
         observed = (f"the {what} scored {_fmt(m)} {gap.metric}; no noise band of at least 3 seeds "
                     "finished, so it cannot be judged")
         return _done(check, observed, "inconclusive", evidence), None
-    sgn, h = _sign(gap), half_width(band.std, band.n)
+    sgn, h = _sign(gap), band.k * band.std  # the band's k = t(0.975, n−1)·√(1 + 1/n)
     recovered, total = (m - band.mean) * sgn, (baseline_value - band.mean) * sgn
     interval = f"[{_fmt(recovered - h)}, {_fmt(recovered + h)}]"
     head = (f"the {what} scored {_fmt(m)} {gap.metric} against the band mean {_fmt(band.mean)} "
@@ -66,16 +61,24 @@ def judge_counterfactual(check: Check, result: Any, band: Any, gap: Gap,
             f"the {_fmt(total)} points between the pipeline and the baseline")
     attribution = Attribution(axis=check.axis, points=recovered, low=recovered - h,
                               high=recovered + h, check=check.key)
-    if abs(baseline_value - m) <= h:
+    if recovered - h > 0 and abs(baseline_value - m) <= h:
         verdict = AxisVerdict(check.axis, "confirmed",
                               f"the {what} closes the gap to within the noise band", attribution)
         return _done(check, head + "; it closes the gap to within the band", "confirms",
                      evidence), verdict
-    if recovered - h > 0 or recovered + h < 0:
+    if recovered - h > 0:
         verdict = AxisVerdict(check.axis, "confirmed",
                               f"the {what} explains {_fmt(recovered)} of {_fmt(total)} points",
                               attribution)
         return _done(check, head + "; it explains part of the gap", "confirms", evidence), verdict
+    if recovered + h < 0:
+        # Swapping this axis back moves the metric further from the baseline: whatever it does,
+        # it does not explain the regression.
+        verdict = AxisVerdict(check.axis, "ruled_out",
+                              f"the {what} moves the metric away from the baseline "
+                              f"({_fmt(recovered)} {interval}): it explains none of the gap")
+        return _done(check, head + "; it moves the metric away from the baseline",
+                     "rules_out", evidence), verdict
     verdict = AxisVerdict(check.axis, "ruled_out",
                           f"the {what} explains none of the gap ({_fmt(recovered)} {interval})")
     return _done(check, head + "; the interval holds 0: it explains none of the gap",

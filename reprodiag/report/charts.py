@@ -47,10 +47,21 @@ def attributed(ranking: tuple[AxisRank, ...]) -> list[tuple[AxisRank, Attributio
             if r.attribution is not None]
 
 
+def attributable_gap(d: Diagnosis) -> float:
+    """The gap the retrains explain: from the band mean to the baseline (a − ȳ, in the metric's
+    better direction), since every counterfactual is measured against the band mean; without a
+    band, the gap between the two recorded runs."""
+    if d.band is None or d.gap.baseline is None:
+        return d.gap.worse_by
+    sign = 1.0 if d.gap.direction == "higher" else -1.0
+    return (d.gap.baseline - d.band.mean) * sign
+
+
 def remainder(d: Diagnosis) -> Remainder:
-    explained = sum(a.points for _, a in attributed(d.ranking))
+    # Only confirmed axes explain points; a swap that was ruled out explains none of the gap.
+    explained = sum(a.points for r, a in attributed(d.ranking) if r.status == "confirmed")
     half = (d.band.high - d.band.low) / 2 if d.band is not None else None
-    return Remainder(round(d.gap.worse_by - explained, 10), half)
+    return Remainder(round(attributable_gap(d) - explained, 10), half)
 
 
 def _where(value: float | None, band: NoiseBand) -> str:
@@ -86,9 +97,9 @@ def attribution_text(d: Diagnosis) -> ChartText | None:
                  for r, a in rows_in)
     rows += (("Unexplained remainder", rest.verdict(), fmt.points(rest.points, signed=False),
               fmt.DASH),)
-    whole = fmt.points(d.gap.worse_by, signed=False)
+    whole = fmt.points(attributable_gap(d), signed=False)
     parts = [f"{axis} explains {pts} ({interval})" for axis, _, pts, interval in rows[:-1]]
-    desc = (f"Whole gap {whole}. " + "; ".join(parts) + f". The remaining "
+    desc = (f"Gap from the band mean to the baseline {whole}. " + "; ".join(parts) + f". The remaining "
             f"{fmt.points(rest.points, signed=False)} lies {rest.verdict()}.")
     return ChartText("attribution", f"Points of the {d.gap.metric} gap explained per axis", desc,
                      ("axis", "status", "explains", "interval"), rows,

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from reprodiag.diagnose.model import AxisRank, Diagnosis, Gap, NoiseBand
 from reprodiag.report import formatting as fmt
-from reprodiag.report.charts import ChartText, attributed, remainder
+from reprodiag.report.charts import ChartText, attributable_gap, attributed, remainder
 
 INK, GREY, LIGHT = "#1a1a1a", "#555555", "#d0d0d0"
 BLUE, SKY, GREEN, ORANGE, VERMILLION, PURPLE = (
@@ -102,12 +102,13 @@ def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
     rows = attributed(d.ranking)
     rest = remainder(d)
     half = rest.half_width or 0.0
-    scale = _Scale([0.0, d.gap.worse_by, rest.points, -half, half,
+    gap = attributable_gap(d)
+    scale = _Scale([0.0, gap, rest.points, -half, half,
                     *(a.low for _, a in rows), *(a.high for _, a in rows)])
     top, step = 34, 36
     height = top + step * (len(rows) + 1) + 30
-    zero, whole = scale.x(0.0), scale.x(d.gap.worse_by)
-    body = [_text(whole, 14, f"whole gap {fmt.points(d.gap.worse_by, signed=False)}", 12,
+    zero, whole = scale.x(0.0), scale.x(gap)
+    body = [_text(whole, 14, f"gap to the band mean {fmt.points(gap, signed=False)}", 12,
                   "middle", VERMILLION)]
     if rest.half_width is not None:  # the noise zone: what seed noise alone can move
         body += [f'<rect x="{scale.x(-half)}" y="{top - 8}" '
