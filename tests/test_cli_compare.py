@@ -113,7 +113,7 @@ def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as exc:
         main(["compare", base, cand, "--metric", "f1", "--out", str(tmp_path / "r3")])
     assert exc.value.code == 3
-    assert "lacks the metric 'f1'" in capsys.readouterr().err
+    assert "lack the metric 'f1'" in capsys.readouterr().err  # both files lack it
     with pytest.raises(SystemExit) as exc:
         main(["compare", base, cand, "--prior", "data,weather"])
     assert exc.value.code == 2

@@ -101,10 +101,14 @@ def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_pa
     executor = SerialExecutor(tmp_path / "w", env=env_path)
     diagnosis = _confirm(_run(world, tmp_path / "a.json", seed=1),
                          _run(world, tmp_path / "b.json", seed=2), tmp_path, executor=executor,
-                         trainer={"entrypoint": "fixtures_trainers:crashes"}, max_retrains=3)
+                         trainer={"entrypoint": "fixtures_trainers:crashes"}, max_retrains=12)
     assert diagnosis.band is None or diagnosis.band.n == 0
     assert all(c.verdict != "confirms" for c in diagnosis.checks)
     assert "only 0 seed(s) finished" in diagnosis.stop_reason
+    # A trainer that fails every seed stops the band after one look's worth of failures
+    # instead of burning the whole budget on worker start-ups.
+    used = int(diagnosis.stop_reason.split(" of 12 retrains used")[0])
+    assert used < 12
     band_check = next(c for c in diagnosis.checks if c.key == "noise_band")
     assert band_check.verdict == "inconclusive" and "3 failed seed(s)" in band_check.observed
     assert "killed" in band_check.observed or "exited" in band_check.observed

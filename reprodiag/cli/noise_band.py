@@ -30,7 +30,7 @@ def noise_band(manifest: str, target: int, metric: str | None, against: float | 
     from reprodiag.manifest import load_manifest
     from reprodiag.noise import band_k, sigma_interval
     from reprodiag.noise.band import ok_values, run_seeds, stored_results
-    from reprodiag.noise.sequential import decide_single
+    from reprodiag.noise.stats import single_baseline
 
     run = load_manifest(manifest)
     name = metric or (sorted(run.results.metrics)[0] if run.results.metrics else None)
@@ -52,9 +52,12 @@ def noise_band(manifest: str, target: int, metric: str | None, against: float | 
                          "a band needs at least 3", hint="see the failed seeds' reasons above")
     _summary(values, name, band_k, sigma_interval)
     if against is not None:
-        decision = decide_single(against, values, final=True,
-                                 direction=_direction(run, name))
-        click.echo(f"against {against}: {decision.outcome}: {decision.reason}")
+        # One test at a fixed n, not a sequential look: the plain 5 % level applies here, the
+        # Pocock boundary only when the band is grown look by look against the value.
+        test = single_baseline(against, values, direction=_direction(run, name))  # type: ignore[arg-type]
+        verdict = "beyond noise" if test.p < 0.05 else "consistent with noise"
+        click.echo(f"against {against}: {verdict}: T = {test.t:.2f}, p = {test.p:.4g} "
+                   f"(two-sided, n = {test.n}); {test.rank_text}")
 
 
 def _summary(values: list[float], name: str, band_k: Any, sigma_interval: Any) -> None:

@@ -33,6 +33,8 @@ def retrain_options(func: F) -> F:
                      type=click.Path(file_okay=False), help="Delta table of per-seed results, "
                      "reused and extended by later runs."),
         click.option("--no-band-store", is_flag=True, help="Neither reuse nor record seeds."),
+        click.option("--no-ensemble", is_flag=True, help="Train every band seed in its own "
+                     "worker, even when the trainer offers a vectorised ensemble form."),
         click.option("--workdir", type=click.Path(file_okay=False), default=None,
                      help="Folder for the retrains' manifests and models (default: OUT/retrains)."),
         click.option("--executor", type=click.Choice(EXECUTORS), default="serial",
@@ -77,7 +79,7 @@ def progress_printer() -> Callable[[Any], None] | None:
 def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, command: str | None,
                   device: str, retrain_timeout: float | None, band_store: str,
                   no_band_store: bool, executor: str = "serial", workers: int | None = None,
-                  address: str | None = None) -> Any:
+                  address: str | None = None, no_ensemble: bool = False) -> Any:
     from reprodiag.diagnose.confirm import RetrainOptions
     from reprodiag.retrain.executor import make_executor
 
@@ -99,4 +101,4 @@ def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, comm
                                                  address=address, env=env), workdir=workdir,
                           max_retrains=max_retrains, trainer=trainer_of(trainer, command),
                           device=device, timeout_s=retrain_timeout, store=store,
-                          on_result=progress_printer())
+                          on_result=progress_printer(), ensemble=not no_ensemble)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reprodiag.diagnose.model import Check, Diagnosis, Gap, NoiseBand, SeedResult
+from reprodiag.diagnose.model import Check, Diagnosis, Gap, SeedResult
 from reprodiag.diagnose.verdicts import (
     AxisVerdict,
     band_verdict,
@@ -55,12 +55,14 @@ class _Budget:
 
 
 def _spec(candidate: Manifest, options: RetrainOptions, *, key: str, seed: int, metric: str,
-          train: SnapshotRef | None = None, params: Mapping[str, Any] | None = None) -> Any:
+          train: SnapshotRef | None = None, eval_ref: SnapshotRef | None = None,
+          params: Mapping[str, Any] | None = None) -> Any:
     from reprodiag.retrain.spec import spec_from_manifest
 
     label = f"{key.replace('_', '-')}-seed-{seed}"
     return spec_from_manifest(candidate, seed=seed, label=label, out_dir=options.workdir / label,
-                              train=train, params=params, trainer=options.trainer, metric=metric,
+                              train=train, eval=eval_ref, params=params, trainer=options.trainer,
+                              metric=metric,
                               device=options.device, timeout_s=options.timeout_s)
 
 
@@ -83,10 +85,15 @@ def _counterfactual_specs(baseline: Manifest, candidate: Manifest, checks: Seque
             replay = _baseline_seed(baseline)
             if replay is None:
                 continue
-            out.append((check, _spec(candidate, options, key=check.key, seed=replay, metric=metric)))
+            spec = _spec(candidate, options, key=check.key, seed=replay, metric=metric)
+            out.append((check, spec))
         elif check.key == "pinned_snapshot" and isinstance(baseline.data.train, SnapshotRef):
+            # The whole data axis goes back: training set and, when it is pinned, evaluation set
+            # (an evaluation set that moved is a data change too).
+            eval_ref = baseline.data.eval if isinstance(baseline.data.eval, SnapshotRef) and \
+                baseline.data.eval.pinned else None
             out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
-                                     train=baseline.data.train)))
+                                     train=baseline.data.train, eval_ref=eval_ref)))
         elif check.key == "intent_swap":
             out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
                                      params=dict(baseline.intent.params))))
@@ -114,8 +121,21 @@ def run_band(candidate: Manifest, baseline_value: float, metric: str, options: R
             decision = decide_single(baseline_value, ok, direction=direction)
             if decision.stop:
                 return decision, seen
+        if n == 0 and _failed_in_a_row(seen) >= LOOKS[0]:
+            # A trainer that fails every seed (an import error, a bad path) would otherwise burn
+            # the whole budget on worker start-ups: stop after one look's worth of failures.
+            return decide_single(baseline_value, ok, final=True, direction=direction), seen
         target = next_look(n) or LOOKS[-1]
         seen.extend(run_seeds(candidate, metric, options, budget.take(target - n), seen))
+
+
+def _failed_in_a_row(results: Sequence[SeedResult]) -> int:
+    count = 0
+    for result in reversed(results):
+        if result.status != "failed":
+            break
+        count += 1
+    return count
 
 
 def baseline_value(gap: Gap) -> float:
@@ -136,7 +156,12 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
     from reprodiag.diagnose.fixes import structural_fixes
     from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes
 
-    gap, a = diagnosis.gap, baseline_value(diagnosis.gap)
+    try:
+        a = baseline_value(diagnosis.gap)
+        _spec(candidate, options, key="noise_band", seed=0, metric=diagnosis.gap.metric)
+    except InputError as exc:  # no trainer, unpinned candidate data: keep the free diagnosis
+        return cannot_retrain(diagnosis, exc.message)
+    gap = diagnosis.gap
     budget = _Budget(options.max_retrains)
     planned = _counterfactual_specs(baseline, candidate, diagnosis.checks, options, gap.metric)
     room = max(0, budget.left - BAND_RESERVE)
@@ -175,11 +200,27 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
     )
 
 
+def cannot_retrain(diagnosis: Diagnosis, why: str) -> Diagnosis:
+    """The manifest-only diagnosis with every planned retrain marked as not runnable, and why."""
+    checks = tuple(dataclasses.replace(c, status="skipped", observed=f"cannot retrain: {why}")
+                   if c.status == "planned" else c for c in diagnosis.checks)
+    return dataclasses.replace(
+        diagnosis, checks=checks, stop_reason=f"no retrain could run: {why}",
+        conclusion_open=diagnosis.conclusion_open + (
+            f"No retrain could run ({why}); every placement comes from the manifests alone.",))
+
+
 def _merge(earlier: AxisVerdict | None, later: AxisVerdict) -> AxisVerdict:
     """Two findings on one axis (the band and the seed replay): a confirmation wins the status,
     both keep their words."""
     if earlier is None:
         return later
+    if later.status == "confirmed" and earlier.status == "ruled_out":
+        # The band says seed noise cannot reach the baseline, yet the baseline's own seeds
+        # reproduce it: the baseline was an unusual draw, and its seeds are the explanation.
+        return dataclasses.replace(
+            later, reason=f"{later.reason}: the baseline's own seeds reproduce it, although it "
+            "lies outside the band of other seeds (an unusual draw; see the noise band check)")
     first, second = (later, earlier) if later.status == "confirmed" else (earlier, later)
     return dataclasses.replace(first, reason=f"{first.reason}; {second.reason}",
                                attribution=first.attribution or second.attribution)
@@ -190,5 +231,6 @@ def _stop_reason(decision: Any, used: int, budget: int, not_run: Sequence[Check]
     if decision.outcome == "inconclusive" and used >= budget:
         words += f"; the budget (--max-retrains {budget}) was spent before the band decided"
     if not_run:
-        words += "; not run for lack of budget: " + ", ".join(c.title.split(":")[0] for c in not_run)
+        titles = ", ".join(c.title.split(":")[0] for c in not_run)
+        words += f"; not run for lack of budget: {titles}"
     return words

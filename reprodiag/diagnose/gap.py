@@ -35,9 +35,10 @@ def measure_gap(
         )
     b, c = b_all.get(name), c_all.get(name)
     if (b is None or c is None) and gap is None:
-        lacking = join([f for f, m in ((baseline_file, b), (candidate_file, c)) if m is None])
+        missing = [f for f, m in ((baseline_file, b), (candidate_file, c)) if m is None]
+        lacking = join(missing) + (" lack" if len(missing) > 1 else " lacks")
         raise InputError(
-            f"{lacking} lacks the metric {name!r}: {listing}",
+            f"{lacking} the metric {name!r}: {listing}",
             hint=f"choose a metric both have with --metric, or give the gap with "
             f"--gap POINTS (positive = the candidate is worse in {name})",
         )

@@ -191,7 +191,9 @@ def worker_name(index: int, spec: RetrainSpec) -> str:
 
 def _read_result(spec: RetrainSpec, result_file: Path, log_file: Path, code: int,
                  seconds: float) -> RetrainResult:
-    if code == 0 and result_file.exists():
+    # A result the worker wrote counts whatever the exit code: CUDA and NCCL often crash at
+    # interpreter teardown, after the seed finished. (start_worker removes stale result files.)
+    if result_file.exists():
         try:
             return RetrainResult.from_json(result_file.read_text(encoding="utf-8"),
                                            str(result_file))

@@ -249,17 +249,18 @@ _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 def spec_from_manifest(manifest: Manifest, *, seed: int, label: str, out_dir: str | Path,
                        metric: str, train: SnapshotRef | None = None,
+                       eval: SnapshotRef | None = None,  # noqa: A002
                        params: Mapping[str, Any] | None = None,
                        trainer: Mapping[str, Any] | None = None, device: str = DEVICE_AUTO,
                        timeout_s: float | None = None, run_name: str | None = None,
                        source: str | None = None) -> RetrainSpec:
-    """The manifest's pipeline with one axis swapped: `train` (data), `params` or `seed`.
+    """The manifest's pipeline with one axis swapped: `train` / `eval` (data), `params` or `seed`.
 
     out_dir is this retrain's own folder: the trainer writes under out_dir/output/, the retrain's
     manifest goes to out_dir/manifest.json. `source` names the manifest file in error messages.
     """
     name = source or f"run {manifest.run.run_id}"
-    eval_ref = _pinned(manifest.data.eval, name, "evaluation")
+    eval_ref = eval if eval is not None else _pinned(manifest.data.eval, name, "evaluation")
     train_ref = train if train is not None else _pinned(manifest.data.train, name, "training")
     if not train_ref.pinned:
         raise InputError(f"cannot retrain on {train_ref.uri}: the snapshot is not pinned",
