@@ -247,3 +247,13 @@ def test_a_killed_run_keeps_every_finished_seed(tmp_path: Path) -> None:
     assert sorted(stored) == list(range(BAND_SEED_BASE, BAND_SEED_BASE + len(stored)))
     assert store.next_seeds(FAMILY, "auc", 2) == [BAND_SEED_BASE + len(stored),
                                                   BAND_SEED_BASE + len(stored) + 1]
+
+
+def test_band_key_separates_seeds_trained_another_way() -> None:
+    from reprodiag.noise.fingerprint import band_key
+
+    manifest = example_manifest()
+    assert band_key(manifest) == family_fingerprint(manifest) == band_key(manifest, None, "auto")
+    keys = {band_key(manifest, {"entrypoint": "m:f"}), band_key(manifest, device="cuda:0"),
+            band_key(manifest, threads=1), band_key(manifest, threads=2), band_key(manifest)}
+    assert len(keys) == 5

@@ -91,9 +91,9 @@ def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(world, t
 
 
 def _family(tmp_path: Path) -> tuple[str]:
-    from reprodiag.noise.fingerprint import family_fingerprint
+    from reprodiag.noise.fingerprint import band_key
 
-    return (family_fingerprint(load_manifest(tmp_path / "b.json")),)
+    return (band_key(load_manifest(tmp_path / "b.json"), {"entrypoint": "fixtures_trainers:flaky"}),)
 
 
 def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_path: Path) -> None:

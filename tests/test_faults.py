@@ -29,7 +29,7 @@ from reprodiag.errors import InputError
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.factory import example_manifest
-from reprodiag.noise.fingerprint import family_fingerprint
+from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import STORE_FORMAT, BandStore, band_schema
 from reprodiag.report import write_reports
 from reprodiag.snapshots import open_snapshot
@@ -66,6 +66,11 @@ def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subpr
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
 
 
+def _key(manifest: Path) -> str:
+    """The store key of the band _noise_band() fills: its --trainer and --device are part of it."""
+    return band_key(load_manifest(manifest), {"entrypoint": "fixtures_trainers:fast"}, "cpu")
+
+
 def _printed_seeds(stdout: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in re.findall(r"^\s+seed (\d+)\s+([-\d.]+)$", stdout, re.M)}
 
@@ -77,7 +82,7 @@ def _printed_seeds(stdout: str) -> dict[int, float]:
 def test_a_band_killed_with_sigkill_resumes_without_loss_or_double_count(tmp_path: Path) -> None:
     manifest = _manifest_on(tmp_path)
     store_path = tmp_path / "store"
-    family = family_fingerprint(load_manifest(manifest))
+    family = _key(manifest)
     proc = _noise_band(manifest, store_path, tmp_path / "out")
     deadline = time.monotonic() + 180
     done: list[int] = []
@@ -119,7 +124,7 @@ def test_two_bands_writing_one_store_at_once_lose_and_double_nothing(tmp_path: P
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
         assert "Traceback" not in stderr
-    family = family_fingerprint(load_manifest(manifest))
+    family = _key(manifest)
     results = BandStore(store_path).results(family, "auc")
     seeds = [r.seed for r in results]
     assert len(seeds) == len(set(seeds)) >= 6
@@ -138,7 +143,7 @@ def test_a_newer_band_store_format_is_refused_through_the_cli(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = _manifest_on(tmp_path)
     store = tmp_path / "store"
-    row = {"family": family_fingerprint(load_manifest(manifest)), "metric": "auc", "seed": 10_000,
+    row = {"family": _key(manifest), "metric": "auc", "seed": 10_000,
            "value": 70.0, "status": "ok", "reason": None, "seconds": 1.0, "run_id": "r",
            "manifest_path": None, "recorded_at": "2030-01-01T00:00:00.000000+00:00",
            "store_format": STORE_FORMAT + 1}

@@ -17,11 +17,18 @@ FALLBACK_SEED_BASE = 10_000  # the store's sequence too: clear of hand-picked se
 
 
 def stored_results(manifest: Manifest, metric: str, options: Any) -> list[SeedResult]:
-    from reprodiag.noise.fingerprint import family_fingerprint
-
     if options.store is None:
         return []
-    return list(options.store.results(family_fingerprint(manifest), metric))
+    return list(options.store.results(key_for(manifest, options), metric))
+
+
+def key_for(manifest: Manifest, options: Any) -> str:
+    """The band-store key of this pipeline trained the way `options` trains it."""
+    from reprodiag.noise.fingerprint import band_key
+
+    slots = getattr(options.executor, "slots", None)
+    threads = slots[0].threads if slots else getattr(options.executor, "threads", None)
+    return band_key(manifest, options.trainer, options.device, threads)
 
 
 def ok_values(results: Sequence[SeedResult]) -> list[float]:
@@ -38,12 +45,11 @@ def run_seeds(manifest: Manifest, metric: str, options: Any, count: int,
     exception, a timeout, a killed worker) fails all its seeds with that reason; a NaN in one
     replica fails that seed only.
     """
-    from reprodiag.noise.fingerprint import family_fingerprint
     from reprodiag.retrain.spec import spec_from_manifest
 
     if count <= 0:
         return []
-    family = family_fingerprint(manifest)
+    family = key_for(manifest, options)
     tried = {r.seed for r in seen}
     if options.store is not None:
         seeds = options.store.next_seeds(family, metric, count, exclude=tried)

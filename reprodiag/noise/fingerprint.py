@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from reprodiag.manifest.codec import iter_facts
@@ -85,3 +86,22 @@ def family_fingerprint(manifest: Manifest) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def band_key(manifest: Manifest, trainer: Mapping[str, Any] | None = None,
+             device: str | None = None, threads: int | None = None) -> str:
+    """The band store's key: the family fingerprint plus how the seeds are trained.
+
+    A trainer given instead of the manifest's entrypoint, an explicit device, or a per-worker
+    thread budget each change the bits a seed produces, so seeds trained that way are another
+    band. With none of them (the manifest's own trainer, device "auto", inherited threads) the key
+    is the family fingerprint itself.
+    """
+    family = family_fingerprint(manifest)
+    setup = {k: v for k, v in (("trainer", dict(trainer) if trainer else None),
+                               ("device", None if device in (None, "auto") else device),
+                               ("threads", threads)) if v is not None}
+    if not setup:
+        return family
+    text = json.dumps({"family": family, "setup": setup}, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
