@@ -51,18 +51,33 @@ def build_incident(work: Path) -> dict[str, str]:
     s = DemoSettings()
     repo = team_repository(work / "training-job")
     create_table(work, days=s.days, rows_per_day=s.rows_per_day, seed=s.seed, eval_rows=s.eval_rows)
-    pipeline = Pipeline(params=default_params(), code_root=repo,
-                        eval_data=open_snapshot(eval_table_path(work)))
-    monday = train_captured(work / "monday.json", pipeline,
-                            data=open_snapshot(train_table_path(work)), seed=s.monday_seed,
-                            run_name="monday", output_dir=work / "runs" / "monday")
+    pipeline = Pipeline(
+        params=default_params(), code_root=repo, eval_data=open_snapshot(eval_table_path(work))
+    )
+    monday = train_captured(
+        work / "monday.json",
+        pipeline,
+        data=open_snapshot(train_table_path(work)),
+        seed=s.monday_seed,
+        run_name="monday",
+        output_dir=work / "runs" / "monday",
+    )
     append_days(work, s.drift_days, seed=s.seed + 1, drift=s.drift)
     correct_labels(work, s.label_fraction, seed=s.seed + 2)
-    wednesday = train_captured(work / "wednesday.json", pipeline,
-                               data=open_snapshot(train_table_path(work)), seed=s.wednesday_seed,
-                               run_name="wednesday", output_dir=work / "runs" / "wednesday")
-    return {"work": str(work), "repo": str(repo), "monday": str(monday),
-            "wednesday": str(wednesday)}
+    wednesday = train_captured(
+        work / "wednesday.json",
+        pipeline,
+        data=open_snapshot(train_table_path(work)),
+        seed=s.wednesday_seed,
+        run_name="wednesday",
+        output_dir=work / "runs" / "wednesday",
+    )
+    return {
+        "work": str(work),
+        "repo": str(repo),
+        "monday": str(monday),
+        "wednesday": str(wednesday),
+    }
 
 
 # --- the two arms, each run as a child process ---------------------------------------------------
@@ -85,14 +100,21 @@ def arm_naive(incident: dict[str, str], candidate: Any, a: float) -> dict[str, A
     from reprodiag.retrain import SerialExecutor, spec_from_manifest
 
     work = Path(incident["work"]) / "naive"
-    specs = [spec_from_manifest(candidate, seed=s, label=f"naive-seed-{s}",
-                                out_dir=work / f"seed-{s}", metric="auc")
-             for s in range(SEED_BASE, SEED_BASE + NAIVE_SEEDS)]
+    specs = [
+        spec_from_manifest(
+            candidate, seed=s, label=f"naive-seed-{s}", out_dir=work / f"seed-{s}", metric="auc"
+        )
+        for s in range(SEED_BASE, SEED_BASE + NAIVE_SEEDS)
+    ]
     results = SerialExecutor(work / "work").run(specs)
     values = [r.metric_value for r in results if r.status == "ok" and r.metric_value is not None]
     decision = decide_single(a, values, final=True)
-    return {"outcome": decision.outcome, "n": len(values), "reason": decision.reason,
-            "executor": "SerialExecutor, one spec per seed"}
+    return {
+        "outcome": decision.outcome,
+        "n": len(values),
+        "reason": decision.reason,
+        "executor": "SerialExecutor, one spec per seed",
+    }
 
 
 def arm_default(incident: dict[str, str], candidate: Any, a: float) -> dict[str, Any]:
@@ -101,11 +123,21 @@ def arm_default(incident: dict[str, str], candidate: Any, a: float) -> dict[str,
 
     work = Path(incident["work"]) / "default"
     executor, name = default_executor(work / "work")
-    options = RetrainOptions(executor=executor, workdir=work, max_retrains=20,
-                             store=BandStore(work / "band-store"), ensemble=True)
+    options = RetrainOptions(
+        executor=executor,
+        workdir=work,
+        max_retrains=20,
+        store=BandStore(work / "band-store"),
+        ensemble=True,
+    )
     decision, seeds = run_band(candidate, a, "auc", options, _Budget(20))
-    return {"outcome": decision.outcome, "n": decision.n, "reason": decision.reason,
-            "executor": f"{name}; ensembles on", "retrains": len(seeds)}
+    return {
+        "outcome": decision.outcome,
+        "n": decision.n,
+        "reason": decision.reason,
+        "executor": f"{name}; ensembles on",
+        "retrains": len(seeds),
+    }
 
 
 def run_arm(arm: str, incident_file: Path, result_file: Path) -> None:
@@ -137,9 +169,19 @@ def measure_arm(arm: str, incident_file: Path, cwd: Path) -> dict[str, Any]:
 
     result_file = incident_file.with_name(f"{arm}.result.json")
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--arm", arm,
-                              "--incident", str(incident_file), "--result", str(result_file)],
-                             cwd=cwd)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--arm",
+            arm,
+            "--incident",
+            str(incident_file),
+            "--result",
+            str(result_file),
+        ],
+        cwd=cwd,
+    )
     process, peak = psutil.Process(child.pid), 0
     while child.poll() is None:
         try:
@@ -174,8 +216,15 @@ def ensemble_table(incident: dict[str, str]) -> list[dict[str, float]]:
         started = time.perf_counter()
         fit_and_evaluate_ensemble(train_df, eval_df, params, seeds)
         vectorised = time.perf_counter() - started
-        rows.append({"k": k, "solo_s": solo, "ensemble_s": vectorised,
-                     "speedup": solo / vectorised, "rows": len(train_df)})
+        rows.append(
+            {
+                "k": k,
+                "solo_s": solo,
+                "ensemble_s": vectorised,
+                "speedup": solo / vectorised,
+                "rows": len(train_df),
+            }
+        )
     return rows
 
 
@@ -183,44 +232,75 @@ def ensemble_table(incident: dict[str, str]) -> list[dict[str, float]]:
 def machine() -> str:
     import torch
 
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-                 platform.processor() or "unknown")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"nproc {cores}, CPU {model}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
-            f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    return (
+        f"nproc {cores}, CPU {model}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
+        f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
+    )
 
 
 def protocol_table(naive: dict[str, Any], default: dict[str, Any]) -> str:
-    lines = ["| protocol | executor | seeds trained | decision | wall time (s) | peak RSS, "
-             "summed over processes (MiB) |", "|---|---|---|---|---|---|"]
-    for name, arm in (("(a) naive: 10 seeds, serial, no stopping", naive),
-                      ("(b) default: sequential looks + ensembles", default)):
-        lines.append(f"| {name} | {arm['executor']} | {arm['n']} | {arm['outcome']} | "
-                     f"{arm['wall_s']:.1f} | {arm['peak_mib']:.0f} |")
+    lines = [
+        "| protocol | executor | seeds trained | decision | wall time (s) | peak RSS, "
+        "summed over processes (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, arm in (
+        ("(a) naive: 10 seeds, serial, no stopping", naive),
+        ("(b) default: sequential looks + ensembles", default),
+    ):
+        lines.append(
+            f"| {name} | {arm['executor']} | {arm['n']} | {arm['outcome']} | "
+            f"{arm['wall_s']:.1f} | {arm['peak_mib']:.0f} |"
+        )
     same = "yes" if naive["outcome"] == default["outcome"] else "NO"
-    lines += ["", f"(b)/(a) wall time: **{default['wall_s'] / naive['wall_s']:.2f}** "
-              f"(target <= 0.25); peak memory ratio {default['peak_mib'] / naive['peak_mib']:.2f}; "
-              f"same decision: **{same}** (baseline AUC {naive['baseline_auc']:.2f})",
-              "", f"(a) {naive['reason']}", "", f"(b) {default['reason']}"]
+    lines += [
+        "",
+        f"(b)/(a) wall time: **{default['wall_s'] / naive['wall_s']:.2f}** "
+        f"(target <= 0.25); peak memory ratio {default['peak_mib'] / naive['peak_mib']:.2f}; "
+        f"same decision: **{same}** (baseline AUC {naive['baseline_auc']:.2f})",
+        "",
+        f"(a) {naive['reason']}",
+        "",
+        f"(b) {default['reason']}",
+    ]
     return "\n".join(lines)
 
 
 def k_table(rows: list[dict[str, float]]) -> str:
-    lines = ["| K | K solo fits, sequential (s) | one ensemble of K (s) | speedup |",
-             "|---|---|---|---|"]
-    lines += [f"| {r['k']} | {r['solo_s']:.2f} | {r['ensemble_s']:.2f} | {r['speedup']:.2f}x |"
-              for r in rows]
-    lines += ["", f"Training alone, in one process (no worker start-up), {rows[0]['rows']:.0f} "
-              "training rows, the reference MLP's default params; target K=16 >= 1.7x."]
+    lines = [
+        "| K | K solo fits, sequential (s) | one ensemble of K (s) | speedup |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['k']} | {r['solo_s']:.2f} | {r['ensemble_s']:.2f} | {r['speedup']:.2f}x |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"Training alone, in one process (no worker start-up), {rows[0]['rows']:.0f} "
+        "training rows, the reference MLP's default params; target K=16 >= 1.7x.",
+    ]
     return "\n".join(lines)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "results.md",
-                        help="where the markdown results go (default benchmarks/results.md)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results.md",
+        help="where the markdown results go (default benchmarks/results.md)",
+    )
     parser.add_argument("--arm", choices=("naive", "default"), help=argparse.SUPPRESS)
     parser.add_argument("--incident", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -239,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         naive = measure_arm("naive", incident_file, Path(incident["repo"]))
         default = measure_arm("default", incident_file, Path(incident["repo"]))
         rows = ensemble_table(incident)
-    text = (f"# Noise-band benchmark\n\nMachine: {machine()}\n\n"
-            f"Command: `.venv/bin/python benchmarks/noise_band.py`\n\n"
-            f"## The naive protocol against reprodiag's default (the demo's gap)\n\n"
-            f"{protocol_table(naive, default)}\n\n## Ensembles against solo runs\n\n"
-            f"{k_table(rows)}\n")
+    text = (
+        f"# Noise-band benchmark\n\nMachine: {machine()}\n\n"
+        f"Command: `.venv/bin/python benchmarks/noise_band.py`\n\n"
+        f"## The naive protocol against reprodiag's default (the demo's gap)\n\n"
+        f"{protocol_table(naive, default)}\n\n## Ensembles against solo runs\n\n"
+        f"{k_table(rows)}\n"
+    )
     print(text)
     args.out.write_text(text)
     return 0

@@ -9,8 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "capture", "deterministic_seeds", "seed_worker", "dataloader_generator", "Seeds",
-    "load_manifest", "write_manifest", "open_snapshot", "diagnose",
+    "capture",
+    "deterministic_seeds",
+    "seed_worker",
+    "dataloader_generator",
+    "Seeds",
+    "load_manifest",
+    "write_manifest",
+    "open_snapshot",
+    "diagnose",
 ]
 
 _LAZY = {

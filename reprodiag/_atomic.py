@@ -18,7 +18,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     except OSError as exc:
         raise InputError(
             f"cannot write {target}: {exc.strerror or exc}",
-            hint=f"check that {target.parent} exists and is writable, or choose another output path",
+            hint=f"check that {target.parent} exists and is writable, "
+            "or choose another output path",
         ) from exc
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -49,8 +49,10 @@ def _fresh_folder(folder: Path) -> Path:
     """A work folder the demo owns: removed only when it carries the demo's marker file."""
     if folder.exists():
         if not (folder / MARKER).exists():
-            raise InputError(f"{folder} exists and was not made by reprodiag demo",
-                             hint="choose another --out folder, or move this one away")
+            raise InputError(
+                f"{folder} exists and was not made by reprodiag demo",
+                hint="choose another --out folder, or move this one away",
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / MARKER).write_text("made by reprodiag demo; safe to delete\n")
@@ -61,9 +63,12 @@ TRAIN_PY = """\
 # The team's training job: the reference family's trainer, captured by reprodiag.
 from reprodiag.family.mlp import train  # noqa: F401  (entrypoint reprodiag.family.mlp:train)
 """
-_GIT_IDENTITY = {"GIT_AUTHOR_NAME": "reprodiag demo", "GIT_AUTHOR_EMAIL": "demo@reprodiag.invalid",
-                 "GIT_COMMITTER_NAME": "reprodiag demo",
-                 "GIT_COMMITTER_EMAIL": "demo@reprodiag.invalid"}
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "reprodiag demo",
+    "GIT_AUTHOR_EMAIL": "demo@reprodiag.invalid",
+    "GIT_COMMITTER_NAME": "reprodiag demo",
+    "GIT_COMMITTER_EMAIL": "demo@reprodiag.invalid",
+}
 
 
 def team_repository(folder: Path) -> Path:
@@ -78,17 +83,33 @@ def team_repository(folder: Path) -> Path:
 
     folder.mkdir(parents=True)
     (folder / "train.py").write_text(TRAIN_PY)
-    pins = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions()
-                   if d.metadata["Name"] in ("torch", "numpy", "pandas", "deltalake", "reprodiag")})
+    pins = sorted(
+        {
+            f"{d.metadata['Name']}=={d.version}"
+            for d in distributions()
+            if d.metadata["Name"] in ("torch", "numpy", "pandas", "deltalake", "reprodiag")
+        }
+    )
     (folder / "requirements.txt").write_text("\n".join(pins) + "\n")
     env = {**os.environ, **_GIT_IDENTITY}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "training job"]):
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-q", "-m", "training job"],
+    ):
         try:
-            subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True,
-                           env=env, timeout=30)
+            subprocess.run(
+                ["git", "-C", str(folder), *args],
+                check=True,
+                capture_output=True,
+                env=env,
+                timeout=30,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise InputError(f"the demo could not create its git repository in {folder}: {exc}",
-                             hint="install git: the demo records the training code's commit") from None
+            raise InputError(
+                f"the demo could not create its git repository in {folder}: {exc}",
+                hint="install git: the demo records the training code's commit",
+            ) from None
     return folder
 
 
@@ -98,8 +119,10 @@ def default_params() -> dict[str, Any]:
 
     from reprodiag.family.mlp import MLPParams
 
-    return {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(MLPParams()).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in dataclasses.asdict(MLPParams()).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -112,9 +135,17 @@ class Pipeline:
     hypothesis: str = "weekly retrain"
 
 
-def train_captured(manifest: Path, pipeline: Pipeline, *, data: Any, seed: int, run_name: str,
-                   output_dir: Path, record_train: Any = None,
-                   tier: str | None = "shipped") -> Path:
+def train_captured(
+    manifest: Path,
+    pipeline: Pipeline,
+    *,
+    data: Any,
+    seed: int,
+    run_name: str,
+    output_dir: Path,
+    record_train: Any = None,
+    tier: str | None = "shipped",
+) -> Path:
     """One captured training run of the reference family.
 
     `record_train` replaces what the manifest records as the training data (the unpinned
@@ -128,22 +159,46 @@ def train_captured(manifest: Path, pipeline: Pipeline, *, data: Any, seed: int, 
 
     seeds = reprodiag.deterministic_seeds(seed)
     recorded = record_train if record_train is not None else data
-    with reprodiag.capture(manifest, train=recorded, eval=pipeline.eval_data, seeds=seeds,
-                           params=pipeline.params, family=FAMILY, experiment=EXPERIMENT,
-                           run_name=run_name, hypothesis=pipeline.hypothesis, tier=tier,
-                           owner="ml-oncall", tags={"team": "ranking"},
-                           entrypoint=TRAINER_ENTRYPOINT, output_dir=output_dir,
-                           code_root=pipeline.code_root,
-                           dataloader_seeding="torch.Generator seeded from ctx.seed") as run:
-        ctx = TrainContext(params=pipeline.params, seed=seed, data=data,
-                           eval_data=pipeline.eval_data, device="cpu", output_dir=output_dir)
+    with reprodiag.capture(
+        manifest,
+        train=recorded,
+        eval=pipeline.eval_data,
+        seeds=seeds,
+        params=pipeline.params,
+        family=FAMILY,
+        experiment=EXPERIMENT,
+        run_name=run_name,
+        hypothesis=pipeline.hypothesis,
+        tier=tier,
+        owner="ml-oncall",
+        tags={"team": "ranking"},
+        entrypoint=TRAINER_ENTRYPOINT,
+        output_dir=output_dir,
+        code_root=pipeline.code_root,
+        dataloader_seeding="torch.Generator seeded from ctx.seed",
+    ) as run:
+        ctx = TrainContext(
+            params=pipeline.params,
+            seed=seed,
+            data=data,
+            eval_data=pipeline.eval_data,
+            device="cpu",
+            output_dir=output_dir,
+        )
         run.log_metrics(train(ctx), METRIC_DIRECTIONS)
     return manifest
 
 
-def compare_with_retrains(baseline: Path, candidate: Path, out: Path, *, title: str,
-                          max_retrains: int, on_result: Callable[[Any], None] | None,
-                          band_store: Path) -> Any:
+def compare_with_retrains(
+    baseline: Path,
+    candidate: Path,
+    out: Path,
+    *,
+    title: str,
+    max_retrains: int,
+    on_result: Callable[[Any], None] | None,
+    band_store: Path,
+) -> Any:
     """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
     from reprodiag.diagnose.confirm import RetrainOptions, confirm
     from reprodiag.diagnose.engine import diagnose
@@ -153,18 +208,26 @@ def compare_with_retrains(baseline: Path, candidate: Path, out: Path, *, title: 
     from reprodiag.retrain.executor import SerialExecutor
 
     b, c = load_manifest(baseline), load_manifest(candidate)
-    diagnosis = diagnose(b, c, metric="auc", baseline_path=str(baseline),
-                         candidate_path=str(candidate), title=title)
+    diagnosis = diagnose(
+        b, c, metric="auc", baseline_path=str(baseline), candidate_path=str(candidate), title=title
+    )
     workdir = out / "retrains"
-    options = RetrainOptions(executor=SerialExecutor(workdir), workdir=workdir,
-                             max_retrains=max_retrains, store=BandStore(band_store),
-                             on_result=on_result)
+    options = RetrainOptions(
+        executor=SerialExecutor(workdir),
+        workdir=workdir,
+        max_retrains=max_retrains,
+        store=BandStore(band_store),
+        on_result=on_result,
+    )
     diagnosis = confirm(b, c, diagnosis, options)
     return diagnosis, tuple(write_reports(diagnosis, out))
 
 
-def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
-             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+def run_demo(
+    out: Path,
+    settings: DemoSettings = DemoSettings(),
+    progress: Callable[[str], None] = lambda _: None,
+) -> DemoResult:
     from reprodiag.family import append_days, correct_labels, create_table
     from reprodiag.family.data import eval_table_path, train_table_path
     from reprodiag.snapshots import open_snapshot, unversioned_ref
@@ -173,44 +236,90 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(),
     params = {**default_params(), **dict(settings.params or {})}
     repo = team_repository(work / "training-job")
     progress(f"generating the click-events Delta table ({settings.days} days) under {work}")
-    create_table(work, days=settings.days, rows_per_day=settings.rows_per_day,
-                 seed=settings.seed, eval_rows=settings.eval_rows)
+    create_table(
+        work,
+        days=settings.days,
+        rows_per_day=settings.rows_per_day,
+        seed=settings.seed,
+        eval_rows=settings.eval_rows,
+    )
     evaluation = open_snapshot(eval_table_path(work))
     monday_data = open_snapshot(train_table_path(work))
     pipeline = Pipeline(params=params, code_root=repo, eval_data=evaluation)
-    progress(f"Monday: training on events v{monday_data.ref.version} (pinned), "
-             f"seed {settings.monday_seed}")
-    monday = train_captured(out / "monday.json", pipeline, data=monday_data,
-                            seed=settings.monday_seed, run_name="monday",
-                            output_dir=work / "runs" / "monday")
+    progress(
+        f"Monday: training on events v{monday_data.ref.version} (pinned), "
+        f"seed {settings.monday_seed}"
+    )
+    monday = train_captured(
+        out / "monday.json",
+        pipeline,
+        data=monday_data,
+        seed=settings.monday_seed,
+        run_name="monday",
+        output_dir=work / "runs" / "monday",
+    )
     unpinned = train_captured(
-        out / "unpinned" / "monday.json", pipeline, data=monday_data, seed=settings.monday_seed,
-        run_name="monday", output_dir=work / "runs" / "monday-unpinned", tier=None,
-        record_train=unversioned_ref(str(train_table_path(work)),
-                                     "read as latest; no version recorded"))
-    progress(f"two days of new events land; a relabelling job corrects "
-             f"{settings.label_fraction:.0%} of labels")
+        out / "unpinned" / "monday.json",
+        pipeline,
+        data=monday_data,
+        seed=settings.monday_seed,
+        run_name="monday",
+        output_dir=work / "runs" / "monday-unpinned",
+        tier=None,
+        record_train=unversioned_ref(
+            str(train_table_path(work)), "read as latest; no version recorded"
+        ),
+    )
+    progress(
+        f"two days of new events land; a relabelling job corrects "
+        f"{settings.label_fraction:.0%} of labels"
+    )
     append_days(work, settings.drift_days, seed=settings.seed + 1, drift=settings.drift)
     correct_labels(work, settings.label_fraction, seed=settings.seed + 2)
     wednesday_data = open_snapshot(train_table_path(work))
-    progress(f"Wednesday: retraining on events v{wednesday_data.ref.version} (latest), "
-             f"seed {settings.wednesday_seed}")
-    wednesday = train_captured(out / "wednesday.json", pipeline, data=wednesday_data,
-                               seed=settings.wednesday_seed, run_name="wednesday",
-                               output_dir=work / "runs" / "wednesday")
+    progress(
+        f"Wednesday: retraining on events v{wednesday_data.ref.version} (latest), "
+        f"seed {settings.wednesday_seed}"
+    )
+    wednesday = train_captured(
+        out / "wednesday.json",
+        pipeline,
+        data=wednesday_data,
+        seed=settings.wednesday_seed,
+        run_name="wednesday",
+        output_dir=work / "runs" / "wednesday",
+    )
 
     def show(result: Any) -> None:
-        value = f"auc {result.metric_value:.2f}" if result.metric_value is not None else result.reason
+        value = (
+            f"auc {result.metric_value:.2f}" if result.metric_value is not None else result.reason
+        )
         progress(f"  retrain {result.label}: {value} ({result.seconds:.1f} s)")
 
     progress("compare --retrain: Monday (pinned) vs Wednesday")
     diagnosis, reports = compare_with_retrains(
-        monday, wednesday, out, title="Wednesday's retrain scores lower than Monday's shipped model",
-        max_retrains=settings.max_retrains, on_result=show, band_store=work / "band-store")
+        monday,
+        wednesday,
+        out,
+        title="Wednesday's retrain scores lower than Monday's shipped model",
+        max_retrains=settings.max_retrains,
+        on_result=show,
+        band_store=work / "band-store",
+    )
     progress("compare --retrain: the same incident had Monday not pinned its data")
     unpinned_diagnosis, more = compare_with_retrains(
-        unpinned, wednesday, out / "unpinned", on_result=show, max_retrains=settings.max_retrains,
+        unpinned,
+        wednesday,
+        out / "unpinned",
+        on_result=show,
+        max_retrains=settings.max_retrains,
         title="The same incident, had Monday read its data as 'latest'",
-        band_store=work / "band-store")  # the same Wednesday pipeline: its seeds are reused
-    return DemoResult(monday=monday, wednesday=wednesday, reports=reports + more,
-                      diagnosis=diagnosis, unpinned=unpinned_diagnosis)
+        band_store=work / "band-store",
+    )  # the same Wednesday pipeline: its seeds are reused
+    return DemoResult(
+        monday=monday,
+        wednesday=wednesday,
+        reports=reports + more,
+        diagnosis=diagnosis,
+        unpinned=unpinned_diagnosis,
+    )

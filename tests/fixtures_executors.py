@@ -24,8 +24,11 @@ def reports_threads(ctx: Any) -> Mapping[str, float]:
     """torch's thread count and OMP_NUM_THREADS as this worker saw them."""
     import torch
 
-    return {"auc": 1.0, "threads": float(torch.get_num_threads()),
-            "omp": float(os.environ.get("OMP_NUM_THREADS", "0"))}
+    return {
+        "auc": 1.0,
+        "threads": float(torch.get_num_threads()),
+        "omp": float(os.environ.get("OMP_NUM_THREADS", "0")),
+    }
 
 
 def kills_its_ray_worker(ctx: Any) -> Mapping[str, float]:

@@ -58,8 +58,7 @@ def echo_argv(argv: list[str]) -> None:
     """
     echo_file = Path(argv[0])
     params = Path(argv[argv.index("--params") + 1]).read_text(encoding="utf-8")
-    echo_file.write_text(json.dumps({"argv": argv, "params": json.loads(params)}),
-                         encoding="utf-8")
+    echo_file.write_text(json.dumps({"argv": argv, "params": json.loads(params)}), encoding="utf-8")
     Path(argv[argv.index("--metrics") + 1]).write_text(json.dumps({"auc": 61.5}), encoding="utf-8")
 
 

@@ -32,8 +32,9 @@ FAMILY = "sha256:" + "f" * 64
 
 
 def ok(seed: int, value: float | None = None) -> SeedResult:
-    return SeedResult(seed=seed, metric=0.5 + seed / 1e5 if value is None else value, status="ok",
-                      seconds=1.5)
+    return SeedResult(
+        seed=seed, metric=0.5 + seed / 1e5 if value is None else value, status="ok", seconds=1.5
+    )
 
 
 # -- family fingerprint ------------------------------------------------------------------------
@@ -44,9 +45,12 @@ def test_fingerprint_ignores_seeds_ids_times_and_hostnames(lightning_seed: dict[
     a = example_manifest(seed=1234, auc=80.0, run_id="run-a")
     a = replace(a, randomness=replace(a.randomness, library_seeding=lightning_seed))
     b = example_manifest(seed=7, auc=76.0, run_id="run-b")
-    b = replace(b, run=replace(b.run, created_at="2027-01-01T00:00:00+00:00"),
-                environment=replace(b.environment, hostname="trainer-9", gpu_uuids=("GPU-1",)),
-                randomness=replace(b.randomness, library_seeding={"PL_GLOBAL_SEED": "7"}))
+    b = replace(
+        b,
+        run=replace(b.run, created_at="2027-01-01T00:00:00+00:00"),
+        environment=replace(b.environment, hostname="trainer-9", gpu_uuids=("GPU-1",)),
+        randomness=replace(b.randomness, library_seeding={"PL_GLOBAL_SEED": "7"}),
+    )
     assert family_fingerprint(a) == family_fingerprint(b)
     assert family_fingerprint(a).startswith("sha256:") and len(family_fingerprint(a)) == 71
 
@@ -58,8 +62,9 @@ def test_fingerprint_changes_with_what_changes_the_noise(change: str) -> None:
         "lr": replace(a, intent=replace(a.intent, params={"lr": 0.002, "epochs": 8})),
         "data_version": replace(a, data=replace(a.data, train=example_snapshot(4))),
         "torch": replace(a, environment=replace(a.environment, torch_version="2.14.0+cpu")),
-        "deterministic": replace(a, randomness=replace(a.randomness,
-                                                       deterministic_algorithms=False)),
+        "deterministic": replace(
+            a, randomness=replace(a.randomness, deterministic_algorithms=False)
+        ),
         "hash_random": replace(a, randomness=replace(a.randomness, pythonhashseed="random")),
     }[change]
     assert family_fingerprint(a) != family_fingerprint(b)
@@ -71,9 +76,16 @@ def test_fingerprint_facts_show_what_went_in() -> None:
     assert facts["randomness.pythonhashseed"] == "fixed"
     assert facts["environment.cuda"] == {"skipped": True}
     assert facts["intent.params.lr"] == 0.001
-    for left_out in ("randomness.torch_seed", "randomness.derivation", "environment.hostname",
-                     "intent.run_name", "run.run_id", "results.metrics.auc.value", "schema",
-                     "environment.gpu_uuids"):
+    for left_out in (
+        "randomness.torch_seed",
+        "randomness.derivation",
+        "environment.hostname",
+        "intent.run_name",
+        "run.run_id",
+        "results.metrics.auc.value",
+        "schema",
+        "environment.gpu_uuids",
+    ):
         assert left_out not in facts
 
 
@@ -83,8 +95,11 @@ def test_fingerprint_facts_show_what_went_in() -> None:
 def test_missing_store_reads_empty_and_is_created_with_parents(tmp_path: Path) -> None:
     store = BandStore(tmp_path / "deep" / "bands")
     assert store.results(FAMILY, "auc") == []
-    assert store.next_seeds(FAMILY, "auc", 3) == [BAND_SEED_BASE, BAND_SEED_BASE + 1,
-                                                  BAND_SEED_BASE + 2]
+    assert store.next_seeds(FAMILY, "auc", 3) == [
+        BAND_SEED_BASE,
+        BAND_SEED_BASE + 1,
+        BAND_SEED_BASE + 2,
+    ]
     store.record(FAMILY, "auc", ok(BAND_SEED_BASE), run_id="r1", manifest_path="/m.json")
     table = DeltaTable(tmp_path / "deep" / "bands")
     assert table.schema().to_arrow() == band_schema()
@@ -136,13 +151,21 @@ def test_bad_results_are_refused(tmp_path: Path) -> None:
 
 def test_format_0_table_is_read_and_extended(tmp_path: Path) -> None:
     path = tmp_path / "old"
-    old = pa.table({"family": [FAMILY, FAMILY], "metric": ["auc", "auc"],
-                    "seed": pa.array([10_001, 10_000], pa.int64()),
-                    "value": pa.array([0.7, None], pa.float64()), "status": ["ok", "failed"]})
+    old = pa.table(
+        {
+            "family": [FAMILY, FAMILY],
+            "metric": ["auc", "auc"],
+            "seed": pa.array([10_001, 10_000], pa.int64()),
+            "value": pa.array([0.7, None], pa.float64()),
+            "status": ["ok", "failed"],
+        }
+    )
     write_deltalake(path, old)
     store = BandStore(path)
-    assert store.results(FAMILY, "auc") == [SeedResult(10_000, None, "failed"),
-                                            SeedResult(10_001, 0.7, "ok")]
+    assert store.results(FAMILY, "auc") == [
+        SeedResult(10_000, None, "failed"),
+        SeedResult(10_001, 0.7, "ok"),
+    ]
     store.record(FAMILY, "auc", ok(10_000, 0.72), run_id="new")
     assert store.ok_values(FAMILY, "auc") == [0.72, 0.7]
     assert store.next_seeds(FAMILY, "auc", 1) == [10_002]
@@ -150,13 +173,25 @@ def test_format_0_table_is_read_and_extended(tmp_path: Path) -> None:
 
 def test_newer_format_asks_for_an_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "newer"
-    row = {"family": FAMILY, "metric": "auc", "seed": 1, "value": 0.5, "status": "ok",
-           "reason": None, "seconds": None, "run_id": "r", "manifest_path": None,
-           "recorded_at": "2030-01-01T00:00:00.000000+00:00", "store_format": STORE_FORMAT + 1}
+    row = {
+        "family": FAMILY,
+        "metric": "auc",
+        "seed": 1,
+        "value": 0.5,
+        "status": "ok",
+        "reason": None,
+        "seconds": None,
+        "run_id": "r",
+        "manifest_path": None,
+        "recorded_at": "2030-01-01T00:00:00.000000+00:00",
+        "store_format": STORE_FORMAT + 1,
+    }
     write_deltalake(path, pa.Table.from_pylist([row], schema=band_schema()))
     store = BandStore(path)
-    for call in (lambda: store.results(FAMILY, "auc"),
-                 lambda: store.record(FAMILY, "auc", ok(2), run_id="r")):
+    for call in (
+        lambda: store.results(FAMILY, "auc"),
+        lambda: store.record(FAMILY, "auc", ok(2), run_id="r"),
+    ):
         with pytest.raises(InputError, match="store_format 2") as info:
             call()
         assert "upgrade reprodiag" in str(info.value)
@@ -214,10 +249,20 @@ os._exit(0)  # skip interpreter teardown: delta-rs runtime threads can abort it
 
 def child(path: Path, first: int, last: int | str, go: float, pause: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = [sys.executable, "-c", CHILD, str(path), FAMILY, str(first), str(last), str(go),
-            str(pause)]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=REPO)
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(path),
+        FAMILY,
+        str(first),
+        str(last),
+        str(go),
+        str(pause),
+    ]
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
 
 
 def test_two_processes_recording_at_once_lose_nothing(tmp_path: Path) -> None:
@@ -245,8 +290,10 @@ def test_a_killed_run_keeps_every_finished_seed(tmp_path: Path) -> None:
     stored = store.done_seeds(FAMILY, "auc")
     assert len(printed) >= 2 and set(printed) <= stored
     assert sorted(stored) == list(range(BAND_SEED_BASE, BAND_SEED_BASE + len(stored)))
-    assert store.next_seeds(FAMILY, "auc", 2) == [BAND_SEED_BASE + len(stored),
-                                                  BAND_SEED_BASE + len(stored) + 1]
+    assert store.next_seeds(FAMILY, "auc", 2) == [
+        BAND_SEED_BASE + len(stored),
+        BAND_SEED_BASE + len(stored) + 1,
+    ]
 
 
 def test_band_key_separates_seeds_trained_another_way() -> None:
@@ -254,6 +301,11 @@ def test_band_key_separates_seeds_trained_another_way() -> None:
 
     manifest = example_manifest()
     assert band_key(manifest) == family_fingerprint(manifest) == band_key(manifest, None, "auto")
-    keys = {band_key(manifest, {"entrypoint": "m:f"}), band_key(manifest, device="cuda:0"),
-            band_key(manifest, threads=1), band_key(manifest, threads=2), band_key(manifest)}
+    keys = {
+        band_key(manifest, {"entrypoint": "m:f"}),
+        band_key(manifest, device="cuda:0"),
+        band_key(manifest, threads=1),
+        band_key(manifest, threads=2),
+        band_key(manifest),
+    }
     assert len(keys) == 5

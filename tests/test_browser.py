@@ -65,12 +65,14 @@ def _value(text: str) -> float:
 
 
 @pytest.mark.parametrize("sample", [with_band, manifest_only], ids=lambda f: f.__name__)
-def test_report_in_chromium_agrees_with_the_json(browser: Chromium, sample: Any,
-                                                 tmp_path: Path) -> None:
+def test_report_in_chromium_agrees_with_the_json(
+    browser: Chromium, sample: Any, tmp_path: Path
+) -> None:
     _, data = _open(browser, sample(), tmp_path)
     charts = browser.evaluate(CHARTS)
-    expected = ["axes-chart", "attribution-chart", "noise-band-chart"] if data["band"] else [
-        "axes-chart"]
+    expected = (
+        ["axes-chart", "attribution-chart", "noise-band-chart"] if data["band"] else ["axes-chart"]
+    )
     assert [c["id"] for c in charts] == expected
     for chart in charts:
         assert chart["shown"] and chart["width"] > 300 and chart["height"] > 80, chart

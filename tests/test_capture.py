@@ -49,13 +49,20 @@ def project(git_repo, tmp_path: Path) -> tuple[Path, Path]:
 
     root = git_repo("project", {"train.py": TRAIN_SCRIPT, "requirements.txt": "torch==2.13.0\n"})
     table = tmp_path / "table"
-    write_deltalake(str(table), pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [2.0, 4.1, 5.9, 8.2]}))
+    write_deltalake(
+        str(table), pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [2.0, 4.1, 5.9, 8.2]})
+    )
     return root, table
 
 
 def _run(root: Path, out: Path, table: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "train.py", str(out), str(table)], cwd=root,
-                          capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.run(
+        [sys.executable, "train.py", str(out), str(table)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
 
 
 def test_manifest_has_all_five_axes_filled(project: tuple[Path, Path], tmp_path: Path) -> None:
@@ -68,16 +75,32 @@ def test_manifest_has_all_five_axes_filled(project: tuple[Path, Path], tmp_path:
     assert len(manifest.code.commit) == 40 and manifest.code.dirty is False
     assert manifest.code.lock.kind == "requirements"
     assert manifest.environment.torch_version.startswith("2.")
-    assert manifest.randomness.torch_seed == 7 and manifest.randomness.deterministic_algorithms is True
-    assert manifest.intent.params == {"lr": 0.1} and manifest.results.metrics["mse"].direction == "lower"
+    assert (
+        manifest.randomness.torch_seed == 7 and manifest.randomness.deterministic_algorithms is True
+    )
+    assert (
+        manifest.intent.params == {"lr": 0.1}
+        and manifest.results.metrics["mse"].direction == "lower"
+    )
     skipped = {path: v.reason for path, v in iter_facts(manifest) if isinstance(v, Skipped)}
     # Skips appear only where this machine lacks the fact (no GPU, a CPU torch build, no
     # container), or where the user gave nothing (hypothesis, owner, feature store, an output
     # folder, a DataLoader: this toy trains on whole tensors).
-    allowed = ("environment.gpu", "environment.driver", "environment.cuda", "environment.cudnn",
-               "environment.nccl", "environment.container_image", "code.remote", "intent.hypothesis",
-               "intent.owner", "data.feature_store", "data.labeling_pipeline",
-               "run.output_dir", "randomness.dataloader_seeding")
+    allowed = (
+        "environment.gpu",
+        "environment.driver",
+        "environment.cuda",
+        "environment.cudnn",
+        "environment.nccl",
+        "environment.container_image",
+        "code.remote",
+        "intent.hypothesis",
+        "intent.owner",
+        "data.feature_store",
+        "data.labeling_pipeline",
+        "run.output_dir",
+        "randomness.dataloader_seeding",
+    )
     unexpected = {p: r for p, r in skipped.items() if not p.startswith(allowed)}
     assert not unexpected, unexpected
     assert all(reason for reason in skipped.values())
@@ -101,14 +124,22 @@ def test_shipped_run_on_unsnapshotted_data_is_refused_before_training(tmp_path: 
     out = tmp_path / "m.json"
     trained = []
     with pytest.raises(PolicyViolation) as err:
-        with reprodiag.capture(out, seeds=reprodiag.deterministic_seeds(1), params={"lr": 1},
-                               experiment="e", tier="shipped", code_root=tmp_path):
+        with reprodiag.capture(
+            out,
+            seeds=reprodiag.deterministic_seeds(1),
+            params={"lr": 1},
+            experiment="e",
+            tier="shipped",
+            code_root=tmp_path,
+        ):
             trained.append(True)
     assert not trained and not out.exists()
     assert "data.train" in str(err.value)
 
 
-def test_a_failed_training_still_leaves_its_manifest(project: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_failed_training_still_leaves_its_manifest(
+    project: tuple[Path, Path], tmp_path: Path
+) -> None:
     import reprodiag
     from reprodiag.snapshots import open_snapshot
 
@@ -134,16 +165,40 @@ def test_nan_metric_is_refused_with_a_clear_error(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reprodiag", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "reprodiag", *args], capture_output=True, text=True
+    )
 
 
 def test_cli_capture_writes_a_manifest(project: tuple[Path, Path], tmp_path: Path) -> None:
     root, table = project
     out = tmp_path / "cli.json"
-    proc = _cli("capture", str(out), "--train", str(table), "--eval", str(table),
-                "--param", "lr=0.01", "--param", "optimizer=adam", "--seed", "42",
-                "--experiment", "shell", "--metric", "auc=81.5", "--metric", "loss=0.4",
-                "--lower-is-better", "loss", "--code-root", str(root), "--tag", "team=ranking")
+    proc = _cli(
+        "capture",
+        str(out),
+        "--train",
+        str(table),
+        "--eval",
+        str(table),
+        "--param",
+        "lr=0.01",
+        "--param",
+        "optimizer=adam",
+        "--seed",
+        "42",
+        "--experiment",
+        "shell",
+        "--metric",
+        "auc=81.5",
+        "--metric",
+        "loss=0.4",
+        "--lower-is-better",
+        "loss",
+        "--code-root",
+        str(root),
+        "--tag",
+        "team=ranking",
+    )
     assert proc.returncode == 0, proc.stderr
     manifest = load_manifest(out)
     assert manifest.run.captured_by == "cli"
@@ -164,4 +219,6 @@ def test_cli_capture_tier_gate_exits_1_and_writes_nothing(tmp_path: Path) -> Non
 
 def test_cli_capture_bad_seed_is_a_usage_message(tmp_path: Path) -> None:
     proc = _cli("capture", str(tmp_path / "x.json"), "--seed", "torch=abc")
-    assert proc.returncode == 3 and "not an integer" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 3 and "not an integer" in proc.stderr and "Traceback" not in proc.stderr
+    )

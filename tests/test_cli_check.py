@@ -35,13 +35,21 @@ def test_pinned_scenarios_pass_shipped(scenario: str, capsys: pytest.CaptureFixt
 
 
 def test_monday_wednesday_fails_shipped_listing_every_missing_fact(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert _check(_scenario("c-learning-rate"), _scenario("a-monday-wednesday")) == 1
     captured = capsys.readouterr()
     assert "PASS" in captured.out and "FAIL tier 'shipped': 8 of 22" in captured.out
-    for path in ("data.train.version", "data.train.fingerprint", "environment.cpu_capability",
-                 "environment.threads", "randomness.python_seed", "randomness.numpy_seed",
-                 "randomness.cuda_seed", "randomness.deterministic_algorithms"):
+    for path in (
+        "data.train.version",
+        "data.train.fingerprint",
+        "environment.cpu_capability",
+        "environment.threads",
+        "randomness.python_seed",
+        "randomness.numpy_seed",
+        "randomness.cuda_seed",
+        "randomness.deterministic_algorithms",
+    ):
         assert path in captured.out
     assert "next: tier 'shipped' requires data.train pinned" in captured.out
     assert "1 of 2 manifest(s) violate their tier" in captured.err
@@ -60,8 +68,11 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["policy"] == "built-in defaults"
     first, second = doc["manifests"]
     assert first["passed"] is False and first["tier"] == "shipped" and first["checked"] == 22
-    assert first["violations"][0] == {"axis": "data", "path": "data.train.version",
-                                      "reason": "skipped: read as latest; no version recorded"}
+    assert first["violations"][0] == {
+        "axis": "data",
+        "path": "data.train.version",
+        "reason": "skipped: read as latest; no version recorded",
+    }
     assert second["passed"] is True and second["violations"] == []
 
 
@@ -72,19 +83,22 @@ def test_project_pyproject_changes_the_outcome(tmp_path: Path) -> None:
     no_image.write_text(json.dumps(doc))
     assert _check(str(no_image)) == 0  # the image is not required by default
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.reprodiag.policy.require]\nenvironment = ["environment.container_image"]\n')
+        '[tool.reprodiag.policy.require]\nenvironment = ["environment.container_image"]\n'
+    )
     assert _check(str(no_image)) == 1
     assert _check(_scenario("d-gpu-torch")) == 0  # d records its image
     assert _check(_scenario("a-monday-wednesday"), "--tier", "debug") == 0
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.reprodiag.policy.tiers.debug]\naxes = ["data", "code", "intent"]\n')
+        '[tool.reprodiag.policy.tiers.debug]\naxes = ["data", "code", "intent"]\n'
+    )
     assert _check(_scenario("a-monday-wednesday"), "--tier", "debug") == 1
 
 
 def test_policy_file_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "strict.toml"
-    policy.write_text('[tiers.shipped]\n'
-                      'require = { intent = ["intent.owner", "intent.params.dropout"] }\n')
+    policy.write_text(
+        '[tiers.shipped]\nrequire = { intent = ["intent.owner", "intent.params.dropout"] }\n'
+    )
     assert _check("--policy", str(policy), _scenario("c-learning-rate")) == 1
     assert "intent.params.dropout: missing" in capsys.readouterr().out
 
@@ -105,8 +119,9 @@ def test_a_bad_policy_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
     assert _check("--policy", str(tmp_path / "missing.toml"), _scenario("c-learning-rate")) == 3
 
 
-def test_unknown_tier_and_missing_tier_are_bad_input(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_tier_and_missing_tier_are_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _check("--tier", "production", _scenario("c-learning-rate")) == 3
     assert "unknown tier 'production'" in capsys.readouterr().err
     doc = json.loads((FIXTURES / "c-learning-rate" / "baseline.json").read_text())

@@ -28,8 +28,15 @@ EXPECTED = {
 def _compare(tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:
     out = tmp_path / scenario
     with pytest.raises(SystemExit) as code:
-        main(["compare", str(FIXTURES / scenario / "baseline.json"),
-              str(FIXTURES / scenario / "candidate.json"), "--out", str(out)])
+        main(
+            [
+                "compare",
+                str(FIXTURES / scenario / "baseline.json"),
+                str(FIXTURES / scenario / "candidate.json"),
+                "--out",
+                str(out),
+            ]
+        )
     printed = capsys.readouterr().out
     assert code.value.code == 0, printed
     assert {p.name for p in out.iterdir()} >= {"report.html", "report.md", "diagnosis.json"}
@@ -38,7 +45,8 @@ def _compare(tmp_path: Path, scenario: str, capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_each_fixture_ranks_as_a_careful_engineer_would(
-        scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     diagnosis, printed = _compare(tmp_path, scenario, capsys)
     order, first_status = EXPECTED[scenario]
     ranking = diagnosis["ranking"]
@@ -48,7 +56,9 @@ def test_each_fixture_ranks_as_a_careful_engineer_would(
     assert order[0] in printed.lower()
 
 
-def test_fixture_a_reason_says_unpinned_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fixture_a_reason_says_unpinned_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     diagnosis, _ = _compare(tmp_path, "a-monday-wednesday", capsys)
     assert "unpinned" in diagnosis["ranking"][0]["reason"]
     assert "torch seed" in diagnosis["ranking"][1]["reason"]
@@ -59,18 +69,36 @@ def test_fixture_a_reason_says_unpinned_data(tmp_path: Path, capsys: pytest.Capt
 EVIL = '<script>alert("x")</script>\'&"'
 
 
-def test_hostile_manifest_values_are_escaped_in_the_html(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_manifest_values_are_escaped_in_the_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = example_manifest()
-    intent = dataclasses.replace(base.intent, run_name=EVIL, hypothesis=EVIL, experiment=EVIL,
-                                 params={"lr": 0.001, EVIL: EVIL}, tags={EVIL: EVIL}, owner=EVIL)
-    data = dataclasses.replace(base.data, train=dataclasses.replace(base.data.train, uri="/x/" + EVIL))
+    intent = dataclasses.replace(
+        base.intent,
+        run_name=EVIL,
+        hypothesis=EVIL,
+        experiment=EVIL,
+        params={"lr": 0.001, EVIL: EVIL},
+        tags={EVIL: EVIL},
+        owner=EVIL,
+    )
+    data = dataclasses.replace(
+        base.data, train=dataclasses.replace(base.data.train, uri="/x/" + EVIL)
+    )
     candidate = example_manifest(seed=7, auc=77.0, intent=intent, data=data)
     write_manifest(base, tmp_path / "b.json")
     write_manifest(candidate, tmp_path / "c.json")
     with pytest.raises(SystemExit) as code:
-        main(["compare", str(tmp_path / "b.json"), str(tmp_path / "c.json"), "--out",
-              str(tmp_path / "r"), "--no-snapshot-check"])
+        main(
+            [
+                "compare",
+                str(tmp_path / "b.json"),
+                str(tmp_path / "c.json"),
+                "--out",
+                str(tmp_path / "r"),
+                "--no-snapshot-check",
+            ]
+        )
     assert code.value.code == 0, capsys.readouterr()
     html = (tmp_path / "r" / "report.html").read_text()
     assert "<script" not in html.lower()

@@ -26,32 +26,56 @@ TESTS = str(Path(__file__).parent)
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("world")
     create_table(root, days=3, rows_per_day=1500, seed=7, eval_rows=1500)
-    return {"root": root, "repo": team_repository(root / "job"),
-            "data": open_snapshot(train_table_path(root)),
-            "eval": open_snapshot(eval_table_path(root))}
+    return {
+        "root": root,
+        "repo": team_repository(root / "job"),
+        "data": open_snapshot(train_table_path(root)),
+        "eval": open_snapshot(eval_table_path(root)),
+    }
 
 
 def _run(world: dict[str, Any], path: Path, *, seed: int, **params: Any) -> Path:
-    pipeline = Pipeline(params={**default_params(), "epochs": 4, **params},
-                        code_root=world["repo"], eval_data=world["eval"], hypothesis="test")
-    return train_captured(path, pipeline, data=world["data"], seed=seed, run_name=path.stem,
-                          output_dir=path.parent / path.stem)
+    pipeline = Pipeline(
+        params={**default_params(), "epochs": 4, **params},
+        code_root=world["repo"],
+        eval_data=world["eval"],
+        hypothesis="test",
+    )
+    return train_captured(
+        path,
+        pipeline,
+        data=world["data"],
+        seed=seed,
+        run_name=path.stem,
+        output_dir=path.parent / path.stem,
+    )
 
 
-def _confirm(baseline: Path, candidate: Path, tmp_path: Path, executor: Any = None,
-             max_retrains: int = 24, trainer: dict | None = None) -> Any:
+def _confirm(
+    baseline: Path,
+    candidate: Path,
+    tmp_path: Path,
+    executor: Any = None,
+    max_retrains: int = 24,
+    trainer: dict | None = None,
+) -> Any:
     b, c = load_manifest(baseline), load_manifest(candidate)
     first = diagnose(b, c, metric="auc")
     work = tmp_path / "retrains"
-    options = RetrainOptions(executor=executor or InProcessExecutor(), workdir=work,
-                             max_retrains=max_retrains, store=BandStore(tmp_path / "store"),
-                             trainer=trainer)
+    options = RetrainOptions(
+        executor=executor or InProcessExecutor(),
+        workdir=work,
+        max_retrains=max_retrains,
+        store=BandStore(tmp_path / "store"),
+        trainer=trainer,
+    )
     return confirm(b, c, first, options)
 
 
 def test_only_the_seeds_changed_is_consistent_with_noise(world, tmp_path: Path) -> None:
-    diagnosis = _confirm(_run(world, tmp_path / "a.json", seed=1),
-                         _run(world, tmp_path / "b.json", seed=2), tmp_path)
+    diagnosis = _confirm(
+        _run(world, tmp_path / "a.json", seed=1), _run(world, tmp_path / "b.json", seed=2), tmp_path
+    )
     assert diagnosis.band is not None and diagnosis.band.outcome == "consistent with noise"
     top = diagnosis.ranking[0]
     # The seed replay reproduces the baseline exactly (deterministic CPU) and the gap lies in the
@@ -63,8 +87,11 @@ def test_only_the_seeds_changed_is_consistent_with_noise(world, tmp_path: Path) 
 
 
 def test_a_learning_rate_change_is_confirmed_as_intent(world, tmp_path: Path) -> None:
-    diagnosis = _confirm(_run(world, tmp_path / "a.json", seed=1, lr=3e-3),
-                         _run(world, tmp_path / "b.json", seed=1, lr=3e-5), tmp_path)
+    diagnosis = _confirm(
+        _run(world, tmp_path / "a.json", seed=1, lr=3e-3),
+        _run(world, tmp_path / "b.json", seed=1, lr=3e-5),
+        tmp_path,
+    )
     top = diagnosis.ranking[0]
     assert (top.axis, top.status) == ("intent", "confirmed")
     assert top.attribution is not None and top.attribution.check == "intent_swap"
@@ -74,12 +101,17 @@ def test_a_learning_rate_change_is_confirmed_as_intent(world, tmp_path: Path) ->
     assert diagnosis.band.outcome == "beyond noise"
 
 
-def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(world, tmp_path: Path,
-                                                                       monkeypatch) -> None:
+def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(
+    world, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.syspath_prepend(TESTS)
-    diagnosis = _confirm(_run(world, tmp_path / "a.json", seed=1),
-                         _run(world, tmp_path / "b.json", seed=2), tmp_path,
-                         trainer={"entrypoint": "fixtures_trainers:flaky"}, max_retrains=6)
+    diagnosis = _confirm(
+        _run(world, tmp_path / "a.json", seed=1),
+        _run(world, tmp_path / "b.json", seed=2),
+        tmp_path,
+        trainer={"entrypoint": "fixtures_trainers:flaky"},
+        max_retrains=6,
+    )
     band = diagnosis.band
     failed = {s.seed: s.reason for s in band.seeds if s.status == "failed"}
     assert set(failed) == {10001, 10002}
@@ -93,15 +125,22 @@ def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(world, t
 def _family(tmp_path: Path) -> tuple[str]:
     from reprodiag.noise.fingerprint import band_key
 
-    return (band_key(load_manifest(tmp_path / "b.json"), {"entrypoint": "fixtures_trainers:flaky"}),)
+    return (
+        band_key(load_manifest(tmp_path / "b.json"), {"entrypoint": "fixtures_trainers:flaky"}),
+    )
 
 
 def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_path: Path) -> None:
     env_path = {"PYTHONPATH": TESTS + ":" + ":".join(sys.path)}
     executor = SerialExecutor(tmp_path / "w", env=env_path)
-    diagnosis = _confirm(_run(world, tmp_path / "a.json", seed=1),
-                         _run(world, tmp_path / "b.json", seed=2), tmp_path, executor=executor,
-                         trainer={"entrypoint": "fixtures_trainers:crashes"}, max_retrains=12)
+    diagnosis = _confirm(
+        _run(world, tmp_path / "a.json", seed=1),
+        _run(world, tmp_path / "b.json", seed=2),
+        tmp_path,
+        executor=executor,
+        trainer={"entrypoint": "fixtures_trainers:crashes"},
+        max_retrains=12,
+    )
     assert diagnosis.band is None or diagnosis.band.n == 0
     assert all(c.verdict != "confirms" for c in diagnosis.checks)
     assert "only 0 seed(s) finished" in diagnosis.stop_reason

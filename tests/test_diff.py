@@ -182,14 +182,22 @@ def test_a_real_cpu_capture_diffed_with_itself_has_no_unversioned_gpu_fact(tmp_p
     from reprodiag.diagnose.diff import diff_manifests
     from reprodiag.manifest import load_manifest
 
-    with reprodiag.capture(tmp_path / "m.json", code_root=tmp_path,
-                           seeds=reprodiag.deterministic_seeds(3)):
+    with reprodiag.capture(
+        tmp_path / "m.json", code_root=tmp_path, seeds=reprodiag.deterministic_seeds(3)
+    ):
         pass
     manifest = load_manifest(tmp_path / "m.json")
     env = next(a for a in diff_manifests(manifest, manifest).axes if a.axis == "environment")
-    gpu_rows = [f for f in env.fields if f.path.split(".")[1] in
-                ("cuda", "cudnn", "nccl", "gpu_name", "gpu_count", "gpu_uuids", "driver", "cuda_driver")]
-    if all(isinstance(getattr(manifest.environment, f.path.split(".")[1]), reprodiag.manifest.Skipped)
-           for f in gpu_rows):
+    gpu_rows = [
+        f
+        for f in env.fields
+        if f.path.split(".")[1]
+        in ("cuda", "cudnn", "nccl", "gpu_name", "gpu_count", "gpu_uuids", "driver", "cuda_driver")
+    ]
+    if all(
+        isinstance(getattr(manifest.environment, f.path.split(".")[1]), reprodiag.manifest.Skipped)
+        for f in gpu_rows
+    ):
         assert gpu_rows and all(f.status == "same" for f in gpu_rows), [
-            (f.path, f.status, f.baseline) for f in gpu_rows if f.status != "same"]
+            (f.path, f.status, f.baseline) for f in gpu_rows if f.status != "same"
+        ]

@@ -57,18 +57,30 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ensemble-world")
     create_table(root, days=5, rows_per_day=4_000, seed=20261123, eval_rows=5_000)
     train, evaluation = open_snapshot(train_table_path(root)), open_snapshot(eval_table_path(root))
-    return {"train": train, "eval": evaluation, "train_df": train.to_pandas(),
-            "eval_df": evaluation.to_pandas()}
+    return {
+        "train": train,
+        "eval": evaluation,
+        "train_df": train.to_pandas(),
+        "eval_df": evaluation.to_pandas(),
+    }
 
 
-def solo_spec(tables: dict[str, Any], out: Path, seed: int, trainer: Mapping[str, Any] = FAKE,
-              **kwargs: Any) -> RetrainSpec:
-    return RetrainSpec(label=f"noise-band-seed-{seed}", trainer=trainer,
-                       params=kwargs.pop("params", {"epochs": 1}), seed=seed,
-                       train=tables["train"].ref, eval=tables["eval"].ref, metric="auc",
-                       output_dir=str(out / f"s{seed}" / "output"),
-                       manifest_out=str(out / f"s{seed}" / "manifest.json"), device="cpu",
-                       **kwargs)
+def solo_spec(
+    tables: dict[str, Any], out: Path, seed: int, trainer: Mapping[str, Any] = FAKE, **kwargs: Any
+) -> RetrainSpec:
+    return RetrainSpec(
+        label=f"noise-band-seed-{seed}",
+        trainer=trainer,
+        params=kwargs.pop("params", {"epochs": 1}),
+        seed=seed,
+        train=tables["train"].ref,
+        eval=tables["eval"].ref,
+        metric="auc",
+        output_dir=str(out / f"s{seed}" / "output"),
+        manifest_out=str(out / f"s{seed}" / "manifest.json"),
+        device="cpu",
+        **kwargs,
+    )
 
 
 # --- the torch.func pieces -----------------------------------------------------------------------
@@ -127,8 +139,9 @@ def test_k8_ensemble_metrics_are_equivalent_to_8_solo_runs(tables: dict[str, Any
     from reprodiag.noise.stats import welch_tost
 
     params, seeds = MLPParams(epochs=4), list(range(500, 508))
-    solo = [fit_and_evaluate(tables["train_df"], tables["eval_df"], params, s)[0]["auc"]
-            for s in seeds]
+    solo = [
+        fit_and_evaluate(tables["train_df"], tables["eval_df"], params, s)[0]["auc"] for s in seeds
+    ]
     ensemble, _ = fit_and_evaluate_ensemble(tables["train_df"], tables["eval_df"], params, seeds)
     vectorised = [m["auc"] for m in ensemble]
     std = float(np.std(solo, ddof=1))
@@ -147,8 +160,9 @@ def test_the_ensemble_form_is_found_by_attribute_or_suffix() -> None:
     assert not has_ensemble_form({"command": ["python", "train.py"]})
 
 
-def test_an_ensemble_spec_round_trips_and_its_members_are_solo(tables: dict[str, Any],
-                                                               tmp_path: Path) -> None:
+def test_an_ensemble_spec_round_trips_and_its_members_are_solo(
+    tables: dict[str, Any], tmp_path: Path
+) -> None:
     solo = solo_spec(tables, tmp_path, 11, timeout_s=10)
     assert "seeds" not in solo.to_json()  # solo spec files are unchanged
     spec = ensemble_spec(solo, [11, 12, 13], tmp_path / "ens")
@@ -156,21 +170,25 @@ def test_an_ensemble_spec_round_trips_and_its_members_are_solo(tables: dict[str,
     assert spec.label == "noise-band-ensemble-11-k3" and spec.timeout_s == 30
     member = member_spec(spec, 12)
     assert (member.label, member.seed, member.seeds, member.timeout_s) == (
-        "noise-band-seed-12", 12, (), 10)
+        "noise-band-seed-12",
+        12,
+        (),
+        10,
+    )
     with pytest.raises(RetrainSpecError, match="seeds"):
         dataclasses.replace(spec, seeds=(11, 11))
 
 
 # --- the worker and the band ---------------------------------------------------------------------
 def test_one_nan_replica_fails_only_its_seed_and_each_seed_has_its_manifest(
-        tables: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tables: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from reprodiag.manifest import load_manifest
 
     monkeypatch.chdir(tmp_path)  # the code probe looks at the current folder: keep it small
     spec = ensemble_spec(solo_spec(tables, tmp_path, 12), [12, 13, 14], tmp_path / "ens")
     [result] = InProcessExecutor().run([spec])
-    assert [(r.seed, r.status) for r in result.members] == [(12, "ok"), (13, "failed"),
-                                                            (14, "ok")]
+    assert [(r.seed, r.status) for r in result.members] == [(12, "ok"), (13, "failed"), (14, "ok")]
     assert "NaN" in str(result.members[1].reason)
     for member in result.members:
         manifest = load_manifest(str(member.manifest_path))
@@ -180,18 +198,23 @@ def test_one_nan_replica_fails_only_its_seed_and_each_seed_has_its_manifest(
 
 
 def test_an_ensemble_that_raises_fails_all_its_seeds_through_a_worker_process(
-        tables: dict[str, Any], tmp_path: Path) -> None:
+    tables: dict[str, Any], tmp_path: Path
+) -> None:
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     executor = SerialExecutor(tmp_path / "work", cwd=tmp_path, env={"PYTHONPATH": path})
     ok = ensemble_spec(solo_spec(tables, tmp_path, 20), [20, 21], tmp_path / "ok")
-    bad = ensemble_spec(solo_spec(tables, tmp_path, 30, trainer={"entrypoint":
-                                                                 f"{__name__}:boom"}),
-                        [30, 31], tmp_path / "bad")
+    bad = ensemble_spec(
+        solo_spec(tables, tmp_path, 30, trainer={"entrypoint": f"{__name__}:boom"}),
+        [30, 31],
+        tmp_path / "bad",
+    )
     good, failed = executor.run([ok, bad])
     assert [r.metric_value for r in good.members] == [72.0, 72.1]  # members survive the JSON
     assert [r.status for r in failed.members] == ["failed", "failed"]
-    assert all("failed as one" in str(r.reason) and "out of memory" in str(r.reason)
-               for r in failed.members)
+    assert all(
+        "failed as one" in str(r.reason) and "out of memory" in str(r.reason)
+        for r in failed.members
+    )
 
 
 class Recording:
@@ -200,31 +223,47 @@ class Recording:
     def __init__(self, workers: int = 1) -> None:
         self.workers, self.specs = workers, []  # type: ignore[var-annotated]
 
-    def run(self, specs: Sequence[RetrainSpec], on_result: Any = None,
-            on_start: Any = None) -> list[RetrainResult]:
+    def run(
+        self, specs: Sequence[RetrainSpec], on_result: Any = None, on_start: Any = None
+    ) -> list[RetrainResult]:
         self.specs.extend(specs)
         return InProcessExecutor().run(specs, on_result=on_result)
 
 
-@pytest.mark.parametrize(("ensemble", "workers", "expected"),
-                         [(True, 1, [(10_000, 10_001, 10_002, 10_003)]),
-                          (True, 2, [(10_000, 10_001), (10_002, 10_003)]),
-                          (False, 1, [(), (), (), ()])])
+@pytest.mark.parametrize(
+    ("ensemble", "workers", "expected"),
+    [
+        (True, 1, [(10_000, 10_001, 10_002, 10_003)]),
+        (True, 2, [(10_000, 10_001), (10_002, 10_003)]),
+        (False, 1, [(), (), (), ()]),
+    ],
+)
 def test_the_band_groups_new_seeds_into_ensembles_when_allowed(
-        tables: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        ensemble: bool, workers: int, expected: list[tuple[int, ...]]) -> None:
+    tables: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ensemble: bool,
+    workers: int,
+    expected: list[tuple[int, ...]],
+) -> None:
     import reprodiag
     from reprodiag.manifest import load_manifest
     from reprodiag.noise.band import run_seeds
 
     monkeypatch.chdir(tmp_path)
-    with reprodiag.capture(tmp_path / "m.json", train=tables["train"], eval=tables["eval"],
-                           params={"epochs": 1}, entrypoint=FAKE["entrypoint"],
-                           code_root=tmp_path) as run:
+    with reprodiag.capture(
+        tmp_path / "m.json",
+        train=tables["train"],
+        eval=tables["eval"],
+        params={"epochs": 1},
+        entrypoint=FAKE["entrypoint"],
+        code_root=tmp_path,
+    ) as run:
         run.log_metric("auc", 71.0)
     executor, seen = Recording(workers), list[Any]()
-    options = RetrainOptions(executor=executor, workdir=tmp_path / "band", ensemble=ensemble,
-                             on_result=seen.append)
+    options = RetrainOptions(
+        executor=executor, workdir=tmp_path / "band", ensemble=ensemble, on_result=seen.append
+    )
     results = run_seeds(load_manifest(tmp_path / "m.json"), "auc", options, 4, [])
     assert [s.seeds for s in executor.specs] == expected
     assert [r.seed for r in results] == [10_000, 10_001, 10_002, 10_003]
@@ -233,7 +272,8 @@ def test_the_band_groups_new_seeds_into_ensembles_when_allowed(
 
 
 def test_an_ensemble_killed_as_a_whole_fails_every_seed_with_the_reason(
-        tables: dict[str, Any], tmp_path: Path) -> None:
+    tables: dict[str, Any], tmp_path: Path
+) -> None:
     from reprodiag.noise.band import expand
 
     spec = ensemble_spec(solo_spec(tables, tmp_path, 40), [40, 41, 42], tmp_path / "e")
@@ -248,8 +288,9 @@ def test_seed_replay_stays_solo(tables: dict[str, Any], tmp_path: Path) -> None:
     from reprodiag.diagnose import confirm
 
     options = RetrainOptions(executor=Recording(), workdir=tmp_path)
-    replay = confirm._spec(_manifest(tables, tmp_path), options, key="seed_replay", seed=1234,
-                           metric="auc")
+    replay = confirm._spec(
+        _manifest(tables, tmp_path), options, key="seed_replay", seed=1234, metric="auc"
+    )
     assert replay.seeds == () and not replay.is_ensemble
 
 
@@ -257,7 +298,12 @@ def _manifest(tables: dict[str, Any], tmp_path: Path) -> Any:
     import reprodiag
     from reprodiag.manifest import load_manifest
 
-    with reprodiag.capture(tmp_path / "r.json", train=tables["train"], eval=tables["eval"],
-                           entrypoint=FAKE["entrypoint"], code_root=tmp_path) as run:
+    with reprodiag.capture(
+        tmp_path / "r.json",
+        train=tables["train"],
+        eval=tables["eval"],
+        entrypoint=FAKE["entrypoint"],
+        code_root=tmp_path,
+    ) as run:
         run.log_metric("auc", 71.0)
     return load_manifest(tmp_path / "r.json")

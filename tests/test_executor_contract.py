@@ -55,11 +55,16 @@ def _capture(root: Path, name: str, auc: float) -> Path:
     from reprodiag.snapshots import open_snapshot
 
     path = root / f"{name}.json"
-    with reprodiag.capture(path, train=open_snapshot(train_table_path(root)),
-                           eval=open_snapshot(eval_table_path(root)), params={"epochs": 1},
-                           family="executor-tests",
-                           run_name=name, entrypoint="fixtures_trainers:fast",
-                           code_root=root) as run:
+    with reprodiag.capture(
+        path,
+        train=open_snapshot(train_table_path(root)),
+        eval=open_snapshot(eval_table_path(root)),
+        params={"epochs": 1},
+        family="executor-tests",
+        run_name=name,
+        entrypoint="fixtures_trainers:fast",
+        code_root=root,
+    ) as run:
         run.log_metrics({"auc": auc})
     return path
 
@@ -84,8 +89,9 @@ def fake_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def ray_executor(tmp_path_factory: pytest.TempPathFactory,
-                 fake_home: Path) -> Iterator[RayExecutor]:
+def ray_executor(
+    tmp_path_factory: pytest.TempPathFactory, fake_home: Path
+) -> Iterator[RayExecutor]:
     """A real local Ray (2 CPUs), started by the executor and shut down after the module."""
     ray = pytest.importorskip("ray")
     assert not ray.is_initialized()
@@ -99,11 +105,19 @@ def ray_executor(tmp_path_factory: pytest.TempPathFactory,
     assert not ray.is_initialized() and temp_dir is not None and not Path(temp_dir).exists()
 
 
-def spec(world: World, out: Path, label: str, trainer: str, seed: int = 11,
-         **kwargs: Any) -> RetrainSpec:
-    return spec_from_manifest(world.manifest, seed=seed, label=label, out_dir=out / slug(label),
-                              metric="auc", trainer={"entrypoint": trainer}, device="cpu",
-                              **kwargs)
+def spec(
+    world: World, out: Path, label: str, trainer: str, seed: int = 11, **kwargs: Any
+) -> RetrainSpec:
+    return spec_from_manifest(
+        world.manifest,
+        seed=seed,
+        label=label,
+        out_dir=out / slug(label),
+        metric="auc",
+        trainer={"entrypoint": trainer},
+        device="cpu",
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -111,8 +125,10 @@ def restore_torch_flags() -> Iterator[None]:
     """The in-process executor seeds this process: put torch's deterministic mode back."""
     import torch
 
-    flags = (torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled())
+    flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     yield
     torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
@@ -127,23 +143,40 @@ MAKERS: dict[str, Callable[[Path, pytest.FixtureRequest], Executor]] = {
 
 # --- the contract ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", [pytest.param("serial", marks=pytest.mark.slow),
-                                  pytest.param("processes", marks=pytest.mark.slow),
-                                  pytest.param("ray", marks=pytest.mark.slow),
-                                  "in-process"])
-def test_executor_contract(kind: str, world: World, tmp_path: Path,
-                           request: pytest.FixtureRequest, restore_torch_flags: None) -> None:
-    specs = [spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
-             spec(world, tmp_path, "nan", "fixtures_trainers:returns_nan"),
-             spec(world, tmp_path, "raises", "fixtures_trainers:raises", seed=12)]
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("serial", marks=pytest.mark.slow),
+        pytest.param("processes", marks=pytest.mark.slow),
+        pytest.param("ray", marks=pytest.mark.slow),
+        "in-process",
+    ],
+)
+def test_executor_contract(
+    kind: str,
+    world: World,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    restore_torch_flags: None,
+) -> None:
+    specs = [
+        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
+        spec(world, tmp_path, "nan", "fixtures_trainers:returns_nan"),
+        spec(world, tmp_path, "raises", "fixtures_trainers:raises", seed=12),
+    ]
     started: list[str] = []
     finished: list[RetrainResult] = []
-    results = MAKERS[kind](tmp_path, request).run(specs, on_result=finished.append,
-                                                  on_start=lambda s: started.append(s.label))
+    results = MAKERS[kind](tmp_path, request).run(
+        specs, on_result=finished.append, on_start=lambda s: started.append(s.label)
+    )
     assert sorted(started) == ["fast", "nan", "raises"]
     assert len(finished) == 3 and sorted(finished, key=results.index) == results
     assert [(r.label, r.seed, r.status) for r in results] == [
-        ("fast", 1003, "ok"), ("nan", 11, "failed"), ("raises", 12, "failed")]
+        ("fast", 1003, "ok"),
+        ("nan", 11, "failed"),
+        ("raises", 12, "failed"),
+    ]
     ok, nan, raises = results
     assert (ok.metric_value, ok.reason) == (70.03, None)
     assert ok.metrics == {"auc": 70.03, "rows": 200.0, "log_loss": 0.5}
@@ -157,19 +190,29 @@ def test_executor_contract(kind: str, world: World, tmp_path: Path,
 
 # --- processes ---------------------------------------------------------------------------------
 
+
 def test_worker_slots_split_cores_and_hand_out_gpus() -> None:
     assert worker_slots(2, 16, ["0", "1"]) == [
-        worker_slots(1, 8, ["0"])[0], dataclasses.replace(worker_slots(1, 8, ["1"])[0], index=1)]
+        worker_slots(1, 8, ["0"])[0],
+        dataclasses.replace(worker_slots(1, 8, ["1"])[0], index=1),
+    ]
     three = worker_slots(3, 8, ["GPU-a", "GPU-b"])
     assert [(s.threads, s.gpu) for s in three] == [(2, "GPU-a"), (2, "GPU-b"), (2, "GPU-a")]
-    assert three[1].env == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
-                            "OPENBLAS_NUM_THREADS": "2", "CUDA_VISIBLE_DEVICES": "GPU-b"}
+    assert three[1].env == {
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
+        "CUDA_VISIBLE_DEVICES": "GPU-b",
+    }
     assert [s.threads for s in worker_slots(4, 2)] == [1] * 4  # never 0 threads
     assert "CUDA_VISIBLE_DEVICES" not in worker_slots(1, 4)[0].env
     with pytest.raises(ValueError, match="at least 1"):
         worker_slots(0, 4)
     assert (default_workers(16, ["0", "1"]), default_workers(16), default_workers(1, ["0"])) == (
-        2, 16, 1)
+        2,
+        16,
+        1,
+    )
 
 
 def test_visible_gpus_follow_cuda_visible_devices_then_nvml() -> None:
@@ -180,21 +223,25 @@ def test_visible_gpus_follow_cuda_visible_devices_then_nvml() -> None:
 
     class TwoGpus:
         def nvmlInit(self) -> None: ...
-        def nvmlDeviceGetCount(self) -> int: return 2
+        def nvmlDeviceGetCount(self) -> int:
+            return 2
+
         def nvmlShutdown(self) -> None: ...
 
     class NoDriver(TwoGpus):
-        def nvmlInit(self) -> None: raise OSError("NVML Shared Library Not Found")
+        def nvmlInit(self) -> None:
+            raise OSError("NVML Shared Library Not Found")
 
     assert visible_gpus({}, TwoGpus()) == ["0", "1"]
     assert visible_gpus({}, NoDriver()) == []
 
 
 @pytest.mark.slow
-def test_processes_run_side_by_side_with_their_thread_budget(world: World,
-                                                            tmp_path: Path) -> None:
-    specs = [spec(world, tmp_path, f"sleep {i}", "fixtures_executors:sleeps_briefly", seed=i)
-             for i in range(4)]
+def test_processes_run_side_by_side_with_their_thread_budget(world: World, tmp_path: Path) -> None:
+    specs = [
+        spec(world, tmp_path, f"sleep {i}", "fixtures_executors:sleeps_briefly", seed=i)
+        for i in range(4)
+    ]
     executor = ProcessExecutor(tmp_path / "work", workers=2, cwd=tmp_path, env=ENV)
     clock = time.monotonic()
     results = executor.run(specs)
@@ -208,7 +255,7 @@ def test_processes_run_side_by_side_with_their_thread_budget(world: World,
 
     # The budget comes from the pool size, not from how many specs a call brings: one spec
     # alone still gets floor(cores / 2) threads, and its manifest records that.
-    one, = executor.run([spec(world, tmp_path, "threads", "fixtures_executors:reports_threads")])
+    (one,) = executor.run([spec(world, tmp_path, "threads", "fixtures_executors:reports_threads")])
     budget = max(1, len(os.sched_getaffinity(0)) // 2)
     assert (one.metrics["threads"], one.metrics["omp"]) == (budget, budget), one.reason
     assert load_manifest(str(one.manifest_path)).environment.threads == budget
@@ -227,11 +274,14 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
 
 
 @pytest.mark.slow
-def test_a_crashed_or_hung_worker_is_a_failed_seed_in_the_pool(world: World,
-                                                               tmp_path: Path) -> None:
-    specs = [spec(world, tmp_path, "crashes", "fixtures_trainers:crashes"),
-             spec(world, tmp_path, "sleeps", "fixtures_trainers:sleeps", timeout_s=2),
-             spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003)]
+def test_a_crashed_or_hung_worker_is_a_failed_seed_in_the_pool(
+    world: World, tmp_path: Path
+) -> None:
+    specs = [
+        spec(world, tmp_path, "crashes", "fixtures_trainers:crashes"),
+        spec(world, tmp_path, "sleeps", "fixtures_trainers:sleeps", timeout_s=2),
+        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
+    ]
     results = ProcessExecutor(tmp_path / "work", workers=2, cwd=tmp_path, env=ENV).run(specs)
     crash, hung, fast = results
     assert crash.status == "failed" and crash.manifest_path is None
@@ -243,16 +293,21 @@ def test_a_crashed_or_hung_worker_is_a_failed_seed_in_the_pool(world: World,
 
 # --- ray ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_dying_ray_task_is_a_failed_seed_and_home_stays_empty(
-        world: World, tmp_path: Path, ray_executor: RayExecutor, fake_home: Path) -> None:
+    world: World, tmp_path: Path, ray_executor: RayExecutor, fake_home: Path
+) -> None:
     import ray
 
-    specs = [spec(world, tmp_path, "kills", "fixtures_executors:kills_its_ray_worker"),
-             spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003)]
+    specs = [
+        spec(world, tmp_path, "kills", "fixtures_executors:kills_its_ray_worker"),
+        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
+    ]
     killed, fast = ray_executor.run(specs)
     assert killed.status == "failed" and str(killed.reason).startswith("ray task failed: "), (
-        killed.reason)
+        killed.reason
+    )
     assert "WorkerCrashed" in str(killed.reason) or "died" in str(killed.reason)
     assert fast.status == "ok" and fast.metric_value == 70.03
     # Ray was started with HOME pointing here: had it written a token, a cache or a log into
@@ -266,8 +321,9 @@ def test_a_dying_ray_task_is_a_failed_seed_and_home_stays_empty(
     assert ray.is_initialized()
 
 
-def test_ray_unreachable_or_missing_is_an_input_error(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ray_unreachable_or_missing_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = time.monotonic()
     for address in ("127.0.0.1:1", "ray://127.0.0.1:1"):
         with pytest.raises(InputError, match=f"cannot reach the Ray cluster at {address}"):
@@ -279,6 +335,7 @@ def test_ray_unreachable_or_missing_is_an_input_error(tmp_path: Path,
 
 
 # --- factory and CLI ---------------------------------------------------------------------------
+
 
 def test_make_executor_names_each_executor(tmp_path: Path) -> None:
     from reprodiag.cli.retrain_options import EXECUTORS as CLI_EXECUTORS
@@ -293,7 +350,8 @@ def test_make_executor_names_each_executor(tmp_path: Path) -> None:
         ("dask", {}, "unknown executor 'dask'"),
         ("processes", {"address": "auto"}, "--executor ray"),
         ("serial", {"workers": 2}, "--executor processes"),
-        ("processes", {"workers": 0}, "at least 1")]
+        ("processes", {"workers": 0}, "at least 1"),
+    ]
     for kind, kwargs, words in cases:
         with pytest.raises(InputError, match=words):
             make_executor(kind, tmp_path, **kwargs)
@@ -314,37 +372,86 @@ def _retrain_threads(folder: Path) -> set[Any]:
 
 
 @pytest.mark.slow
-def test_cli_compare_retrains_in_a_process_pool(world: World, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_compare_retrains_in_a_process_pool(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
     monkeypatch.chdir(tmp_path)
     candidate = _capture(world.root, "tuesday", 69.0)
     out = tmp_path / "report"
-    _cli(["compare", str(world.path), str(candidate), "--retrain", "--executor", "processes",
-          "--workers", "2", "--max-retrains", "3", "--trainer", "fixtures_trainers:fast",
-          "--no-band-store", "--out", str(out), "--format", "json"], capsys)
+    _cli(
+        [
+            "compare",
+            str(world.path),
+            str(candidate),
+            "--retrain",
+            "--executor",
+            "processes",
+            "--workers",
+            "2",
+            "--max-retrains",
+            "3",
+            "--trainer",
+            "fixtures_trainers:fast",
+            "--no-band-store",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     # processes with 2 workers: floor(cores / 2) threads per retrain (serial would leave torch's).
     assert _retrain_threads(out / "retrains") == {max(1, len(os.sched_getaffinity(0)) // 2)}
 
 
 @pytest.mark.slow
-def test_cli_noise_band_runs_on_ray(world: World, tmp_path: Path, ray_executor: RayExecutor,
-                                    monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_noise_band_runs_on_ray(
+    world: World,
+    tmp_path: Path,
+    ray_executor: RayExecutor,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "band"
-    printed = _cli(["noise-band", str(world.path), "--executor", "ray", "--seeds", "3",
-                    "--trainer", "fixtures_trainers:fast", "--no-band-store", "--out", str(out)],
-                   capsys)
+    printed = _cli(
+        [
+            "noise-band",
+            str(world.path),
+            "--executor",
+            "ray",
+            "--seeds",
+            "3",
+            "--trainer",
+            "fixtures_trainers:fast",
+            "--no-band-store",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert "auc: 3 seed(s)" in printed and "95 % band" in printed
     assert _retrain_threads(out / "retrains") == {1}  # a Ray task's budget: its 1 CPU
 
 
-def test_cli_rejects_address_without_ray(world: World, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_address_without_ray(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as code:
-        main(["noise-band", str(world.path), "--address", "auto", "--no-band-store",
-              "--out", str(tmp_path)])
+        main(
+            [
+                "noise-band",
+                str(world.path),
+                "--address",
+                "auto",
+                "--no-band-store",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert code.value.code == 2 and "--address needs --executor ray" in capsys.readouterr().err

@@ -55,10 +55,21 @@ class FrameRows:
         return self.frame.copy()
 
 
-def _ctx(train_rows: object, eval_rows: object, seed: int, out: Path,
-         params: dict[str, object] | None = None) -> SimpleNamespace:
-    return SimpleNamespace(params=FAST if params is None else params, seed=seed, data=train_rows,
-                           eval_data=eval_rows, device="cpu", output_dir=out)
+def _ctx(
+    train_rows: object,
+    eval_rows: object,
+    seed: int,
+    out: Path,
+    params: dict[str, object] | None = None,
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        params=FAST if params is None else params,
+        seed=seed,
+        data=train_rows,
+        eval_data=eval_rows,
+        device="cpu",
+        output_dir=out,
+    )
 
 
 # --- the generator -------------------------------------------------------------------------------
@@ -73,8 +84,20 @@ def test_generate_events_is_deterministic_for_a_seed() -> None:
 
 def test_generate_events_looks_like_a_click_log() -> None:
     rows = generate_events(5_000, day=0, seed=0, n_features=6)
-    assert list(rows.columns) == ["event_id", "day", "f0", "f1", "f2", "f3", "f4", "f5",
-                                  "device", "country", "hour", "label"]
+    assert list(rows.columns) == [
+        "event_id",
+        "day",
+        "f0",
+        "f1",
+        "f2",
+        "f3",
+        "f4",
+        "f5",
+        "device",
+        "country",
+        "hour",
+        "label",
+    ]
     assert rows["event_id"].is_unique and set(rows["label"]) == {0, 1}
     assert 0.10 < rows["label"].mean() < 0.30
     assert rows["hour"].between(0, 23).all() and rows["device"].between(0, 2).all()
@@ -128,8 +151,9 @@ def small_data() -> tuple[FrameRows, FrameRows]:
     return FrameRows(train_rows), FrameRows(generate_events(2_000, day=9, seed=0, id_prefix="eval"))
 
 
-def test_trainer_same_seed_gives_identical_metrics(small_data: tuple[FrameRows, FrameRows],
-                                                   tmp_path: Path) -> None:
+def test_trainer_same_seed_gives_identical_metrics(
+    small_data: tuple[FrameRows, FrameRows], tmp_path: Path
+) -> None:
     first = train(_ctx(*small_data, seed=11, out=tmp_path / "a"))
     second = train(_ctx(*small_data, seed=11, out=tmp_path / "b"))
     assert first == second
@@ -139,7 +163,8 @@ def test_trainer_same_seed_gives_identical_metrics(small_data: tuple[FrameRows, 
 
 
 def test_trainer_other_seeds_give_different_but_close_metrics(
-        small_data: tuple[FrameRows, FrameRows], tmp_path: Path) -> None:
+    small_data: tuple[FrameRows, FrameRows], tmp_path: Path
+) -> None:
     aucs = [train(_ctx(*small_data, seed=s, out=tmp_path / str(s)))["auc"] for s in range(3)]
     assert len(set(aucs)) == 3
     assert max(aucs) - min(aucs) < 3.0
@@ -157,8 +182,9 @@ def test_drift_lowers_the_auc_on_the_pinned_eval_set(tmp_path: Path) -> None:
     assert statistics.mean(after) < statistics.mean(before) - 2.0
 
 
-def test_a_much_lower_learning_rate_moves_the_metric(small_data: tuple[FrameRows, FrameRows],
-                                                    tmp_path: Path) -> None:
+def test_a_much_lower_learning_rate_moves_the_metric(
+    small_data: tuple[FrameRows, FrameRows], tmp_path: Path
+) -> None:
     usual = train(_ctx(*small_data, seed=0, out=tmp_path / "a"))["auc"]
     slow = train(_ctx(*small_data, seed=0, out=tmp_path / "b", params={**FAST, "lr": 3e-5}))["auc"]
     assert slow < usual - 3.0
@@ -190,8 +216,9 @@ def test_auc_matches_brute_force_pairs_with_ties(seed: int) -> None:
     labels = rng.random(120) < 0.3
     scores = rng.integers(0, 6, 120).astype(float) + labels * rng.integers(0, 2, 120)
     positives, negatives = scores[labels], scores[~labels]
-    pairs = [1.0 if p > n else 0.5 if p == n else 0.0
-             for p, n in itertools.product(positives, negatives)]
+    pairs = [
+        1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(positives, negatives)
+    ]
     assert roc_auc(labels, scores) == pytest.approx(sum(pairs) / len(pairs), abs=1e-12)
 
 

@@ -40,8 +40,9 @@ ROOT = TESTS.parent
 
 
 def _table(path: Path, rows: int = 50, mode: str = "error") -> None:
-    write_deltalake(path, pa.table({"x": list(range(rows)), "y": [i % 2 for i in range(rows)]}),
-                    mode=mode)  # type: ignore[arg-type]
+    write_deltalake(
+        path, pa.table({"x": list(range(rows)), "y": [i % 2 for i in range(rows)]}), mode=mode
+    )  # type: ignore[arg-type]
 
 
 def _manifest_on(tmp_path: Path, name: str = "m.json") -> Path:
@@ -49,9 +50,14 @@ def _manifest_on(tmp_path: Path, name: str = "m.json") -> Path:
     _table(tmp_path / "events")
     _table(tmp_path / "eval", 20)
     m = example_manifest()
-    m = dataclasses.replace(m, data=dataclasses.replace(
-        m.data, train=open_snapshot(tmp_path / "events").ref,
-        eval=open_snapshot(tmp_path / "eval").ref))
+    m = dataclasses.replace(
+        m,
+        data=dataclasses.replace(
+            m.data,
+            train=open_snapshot(tmp_path / "events").ref,
+            eval=open_snapshot(tmp_path / "eval").ref,
+        ),
+    )
     path = tmp_path / name
     write_manifest(m, path)
     return path
@@ -60,10 +66,29 @@ def _manifest_on(tmp_path: Path, name: str = "m.json") -> Path:
 def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
     return subprocess.Popen(
-        [sys.executable, "-m", "reprodiag", "noise-band", str(manifest), "--seeds", str(seeds),
-         "--trainer", "fixtures_trainers:fast", "--band-store", str(store), "--out", str(out),
-         "--device", "cpu"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
+        [
+            sys.executable,
+            "-m",
+            "reprodiag",
+            "noise-band",
+            str(manifest),
+            "--seeds",
+            str(seeds),
+            "--trainer",
+            "fixtures_trainers:fast",
+            "--band-store",
+            str(store),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=out.parent,
+    )
 
 
 def _key(manifest: Path) -> str:
@@ -76,6 +101,7 @@ def _printed_seeds(stdout: str) -> dict[int, float]:
 
 
 # ---- a killed band resumes -------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
@@ -112,6 +138,7 @@ def test_a_band_killed_with_sigkill_resumes_without_loss_or_double_count(tmp_pat
 
 # ---- two bands at once -----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_two_bands_writing_one_store_at_once_lose_and_double_nothing(tmp_path: Path) -> None:
@@ -140,17 +167,39 @@ def test_two_bands_writing_one_store_at_once_lose_and_double_nothing(tmp_path: P
 
 
 def test_a_newer_band_store_format_is_refused_through_the_cli(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     manifest = _manifest_on(tmp_path)
     store = tmp_path / "store"
-    row = {"family": _key(manifest), "metric": "auc", "seed": 10_000,
-           "value": 70.0, "status": "ok", "reason": None, "seconds": 1.0, "run_id": "r",
-           "manifest_path": None, "recorded_at": "2030-01-01T00:00:00.000000+00:00",
-           "store_format": STORE_FORMAT + 1}
+    row = {
+        "family": _key(manifest),
+        "metric": "auc",
+        "seed": 10_000,
+        "value": 70.0,
+        "status": "ok",
+        "reason": None,
+        "seconds": 1.0,
+        "run_id": "r",
+        "manifest_path": None,
+        "recorded_at": "2030-01-01T00:00:00.000000+00:00",
+        "store_format": STORE_FORMAT + 1,
+    }
     write_deltalake(store, pa.Table.from_pylist([row], schema=band_schema()))
     with pytest.raises(SystemExit) as exit_:
-        main(["noise-band", str(manifest), "--seeds", "3", "--trainer", "fixtures_trainers:fast",
-              "--band-store", str(store), "--out", str(tmp_path / "out")])
+        main(
+            [
+                "noise-band",
+                str(manifest),
+                "--seeds",
+                "3",
+                "--trainer",
+                "fixtures_trainers:fast",
+                "--band-store",
+                str(store),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_.value.code == 3, err
     assert f"store_format {STORE_FORMAT + 1}" in err and "upgrade reprodiag" in err
@@ -159,6 +208,7 @@ def test_a_newer_band_store_format_is_refused_through_the_cli(
 
 
 # ---- a folder that cannot take the report ----------------------------------------------------
+
 
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[str, str]:
@@ -173,9 +223,9 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("blocker", ["under-a-file", "report-name-is-a-folder"])
-def test_an_unwritable_report_folder_is_a_clear_error(blocker: str, pair: tuple[str, str],
-                                                      tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_report_folder_is_a_clear_error(
+    blocker: str, pair: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     if blocker == "under-a-file":  # root ignores chmod; a path under a regular file still fails
         (tmp_path / "plain").write_text("not a folder")
         out = tmp_path / "plain" / "report"
@@ -193,10 +243,13 @@ def test_an_unwritable_report_folder_is_a_clear_error(blocker: str, pair: tuple[
 
 
 @pytest.mark.parametrize("failing", ["fsync", "replace", "write"])
-def test_a_full_disk_leaves_no_half_written_report(failing: str, pair: tuple[str, str],
-                                                   tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_full_disk_leaves_no_half_written_report(
+    failing: str,
+    pair: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("the previous report\n")
@@ -236,8 +289,10 @@ def test_a_full_disk_leaves_no_half_written_report(failing: str, pair: tuple[str
 
 # ---- data that is gone or too new ------------------------------------------------------------
 
+
 def test_a_vacuumed_baseline_snapshot_is_named_and_its_retrain_skipped(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     events = tmp_path / "events"
     _table(events)
     baseline_ref = open_snapshot(events).ref
@@ -258,8 +313,10 @@ def test_a_vacuumed_baseline_snapshot_is_named_and_its_retrain_skipped(
     pinned = next(c for c in result.checks if c.key == "pinned_snapshot")
     assert pinned.status == "skipped"
     assert "vacuumed" in (pinned.observed or "")
-    assert any("vacuumed" in w for w in result.warnings + result.conclusion_open
-               + tuple(r.reason for r in result.ranking))
+    assert any(
+        "vacuumed" in w
+        for w in result.warnings + result.conclusion_open + tuple(r.reason for r in result.ranking)
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["compare", str(a), str(b), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
@@ -285,15 +342,17 @@ def test_a_table_from_a_newer_delta_protocol_is_a_clear_input_error(tmp_path: Pa
     _table(table, 10, mode="append")
     pinned = open_snapshot(table, version=1).ref
     _bump_protocol(table, 0)
-    for call in (lambda: open_snapshot(table), lambda: open_snapshot(table, version=0),
-                 lambda: DeltaProvider().check_readable(pinned)):
+    for call in (
+        lambda: open_snapshot(table),
+        lambda: open_snapshot(table, version=0),
+        lambda: DeltaProvider().check_readable(pinned),
+    ):
         with pytest.raises(InputError, match="written by a newer Delta protocol") as info:
             call()
         assert str(table) in str(info.value) and "Upgrade deltalake" in str(info.value)
 
 
-def test_a_newer_protocol_on_a_later_commit_only_blocks_the_later_versions(
-        tmp_path: Path) -> None:
+def test_a_newer_protocol_on_a_later_commit_only_blocks_the_later_versions(tmp_path: Path) -> None:
     table = tmp_path / "events"
     _table(table)
     _table(table, 10, mode="append")
@@ -304,7 +363,8 @@ def test_a_newer_protocol_on_a_later_commit_only_blocks_the_later_versions(
 
 
 def test_compare_on_a_newer_protocol_table_exits_cleanly(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     manifest = _manifest_on(tmp_path)
     _bump_protocol(tmp_path / "events", 0)
     with pytest.raises(SystemExit) as exit_:
@@ -324,7 +384,8 @@ def test_a_band_store_on_a_newer_delta_protocol_is_refused(tmp_path: Path) -> No
 
 
 def test_write_reports_failure_keeps_files_written_before_whole(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The second file fails: the first is whole, the second absent, no temporary file left."""
     from report_samples import with_band
 

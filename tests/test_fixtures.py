@@ -17,8 +17,13 @@ LOADS_BUT_INCOMPARABLE = {"other-family.json"}
 BAD = sorted(p for p in (FIXTURES / "bad").glob("*.json") if p.name not in LOADS_BUT_INCOMPARABLE)
 
 # scenario -> the AUC gap (baseline - candidate) its README describes
-GAPS = {"a-monday-wednesday": 4.0, "b-postmortem": 6.0, "c-learning-rate": 3.0,
-        "d-gpu-torch": 1.0, "e-seed-only": 0.2}
+GAPS = {
+    "a-monday-wednesday": 4.0,
+    "b-postmortem": 6.0,
+    "c-learning-rate": 3.0,
+    "d-gpu-torch": 1.0,
+    "e-seed-only": 0.2,
+}
 
 
 def _generator():
@@ -65,9 +70,14 @@ def test_bad_manifest_is_refused_naming_file_and_json_path(path: Path) -> None:
 def test_the_bad_folder_covers_each_kind_of_breakage() -> None:
     paths = {p.name: p for p in BAD}
     assert len(paths) == 6
-    expected = {"malformed.json": "line ", "wrong-type-seed.json": "$.randomness.torch_seed",
-                "schema-v9.json": "$.schema", "duplicate-keys.json": "$",
-                "nan-metric.json": "$", "missing-field.json": "$.code"}
+    expected = {
+        "malformed.json": "line ",
+        "wrong-type-seed.json": "$.randomness.torch_seed",
+        "schema-v9.json": "$.schema",
+        "duplicate-keys.json": "$",
+        "nan-metric.json": "$",
+        "missing-field.json": "$.code",
+    }
     for name, json_path in expected.items():
         with pytest.raises(ManifestError) as err:
             load_manifest(paths[name])

@@ -35,28 +35,52 @@ CANDIDATE: dict[str, Any] = to_jsonable(example_manifest(seed=99, auc=76.5, run_
 
 
 def fuzz(max_examples: int) -> settings:
-    return settings(max_examples=max_examples, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Every key path of a JSON document, inner nodes and leaves."""
-    items = value.items() if isinstance(value, dict) else (
-        enumerate(value) if isinstance(value, list) else ())
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else (enumerate(value) if isinstance(value, list) else ())
+    )
     for key, child in items:
         yield (*prefix, key)
         yield from _paths(child, (*prefix, key))
 
 
 PATHS = list(_paths(BASE))
-WRONG_TYPES: tuple[Any, ...] = (None, True, 0, -1, 2**70, 1.5, "", "x" * 300, [], [1, "a"], {},
-                                {"skipped": 1}, {"skipped": "r", "extra": 1})
+WRONG_TYPES: tuple[Any, ...] = (
+    None,
+    True,
+    0,
+    -1,
+    2**70,
+    1.5,
+    "",
+    "x" * 300,
+    [],
+    [1, "a"],
+    {},
+    {"skipped": 1},
+    {"skipped": "r", "extra": 1},
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -72,8 +96,10 @@ class Count:
 
     def report(self, extra: str = "") -> None:
         with self.capsys.disabled():
-            print(f"\n[fuzz] {self.target}: {self.n} cases in "
-                  f"{time.monotonic() - self.start:.1f} s{extra}")
+            print(
+                f"\n[fuzz] {self.target}: {self.n} cases in "
+                f"{time.monotonic() - self.start:.1f} s{extra}"
+            )
 
 
 def _load_or_refuse(doc: Any) -> Manifest | None:
@@ -98,6 +124,7 @@ def _delete(doc: Any, path: tuple[Any, ...]) -> None:
 
 
 # ---- the loader ------------------------------------------------------------------------------
+
 
 def test_loader_random_json(capsys: pytest.CaptureFixture[str]) -> None:
     count = Count(capsys, "loader: random JSON documents")
@@ -171,8 +198,9 @@ def _valid_text() -> str:
 
 
 HOSTILE_TEXTS: dict[str, Callable[[], bytes]] = {
-    "invalid UTF-8 in a string": lambda: _valid_text().replace(
-        '"run-a"', '"run-\udcff"', 1).encode("utf-8", "surrogateescape"),
+    "invalid UTF-8 in a string": lambda: (
+        _valid_text().replace('"run-a"', '"run-\udcff"', 1).encode("utf-8", "surrogateescape")
+    ),
     "latin-1 bytes": lambda: _valid_text().replace("main", "m\u00e4in").encode("latin-1"),
     "UTF-16 with BOM": lambda: _valid_text().encode("utf-16"),
     "NaN token": lambda: _valid_text().replace("80.0", "NaN", 1).encode(),
@@ -180,19 +208,29 @@ HOSTILE_TEXTS: dict[str, Callable[[], bytes]] = {
     "-Infinity token": lambda: _valid_text().replace("80.0", "-Infinity", 1).encode(),
     "1e999 metric": lambda: _valid_text().replace("80.0", "1e999", 1).encode(),
     "-1e999 metric": lambda: _valid_text().replace("80.0", "-1e999", 1).encode(),
-    "1e999 in params": lambda: _valid_text().replace('"params": {', '"params": {"x": 1e999,',
-                                                     1).encode(),
+    "1e999 in params": lambda: (
+        _valid_text().replace('"params": {', '"params": {"x": 1e999,', 1).encode()
+    ),
     "10**400 metric": lambda: _valid_text().replace("80.0", "1" + "0" * 400, 1).encode(),
-    "10**5000 seed": lambda: _valid_text().replace('"torch_seed": 1234',
-                                                   '"torch_seed": 1' + "0" * 5000, 1).encode(),
-    "duplicate key": lambda: _valid_text().replace('"run_id": "run-a"',
-                                                   '"run_id": "run-a", "run_id": "x"', 1).encode(),
-    "duplicate top-level axis": lambda: _valid_text().rstrip().rstrip("}").encode()
-    + b', "data": {}}',
-    "deep list in params (500)": lambda: _valid_text().replace(
-        '"params": {', '"params": {"deep": ' + "[" * 500 + "]" * 500 + ",", 1).encode(),
-    "deep object in params (900)": lambda: _valid_text().replace(
-        '"params": {', '"params": {"deep": ' + '{"a":' * 900 + "1" + "}" * 900 + ",", 1).encode(),
+    "10**5000 seed": lambda: (
+        _valid_text().replace('"torch_seed": 1234', '"torch_seed": 1' + "0" * 5000, 1).encode()
+    ),
+    "duplicate key": lambda: (
+        _valid_text().replace('"run_id": "run-a"', '"run_id": "run-a", "run_id": "x"', 1).encode()
+    ),
+    "duplicate top-level axis": lambda: (
+        _valid_text().rstrip().rstrip("}").encode() + b', "data": {}}'
+    ),
+    "deep list in params (500)": lambda: (
+        _valid_text()
+        .replace('"params": {', '"params": {"deep": ' + "[" * 500 + "]" * 500 + ",", 1)
+        .encode()
+    ),
+    "deep object in params (900)": lambda: (
+        _valid_text()
+        .replace('"params": {', '"params": {"deep": ' + '{"a":' * 900 + "1" + "}" * 900 + ",", 1)
+        .encode()
+    ),
     "deep list (100000)": lambda: b"[" * 100_000 + b"]" * 100_000,
     "empty file": lambda: b"",
     "truncated": lambda: _valid_text()[:500].encode(),
@@ -250,9 +288,24 @@ def test_loader_random_bytes(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 # ---- valid-but-strange manifests: the diff and the renderers ---------------------------------
 
 text = st.text(st.characters(codec="utf-8"), max_size=40)
-hostile_text = st.sampled_from(("<script>x()</script>", "| a | b |", "`x`", "\n# h",
-                                "[l](javascript:x)", "../../etc", "\u202eevil", "\0", "&amp;",
-                                "{{ 7*7 }}", "")) | text
+hostile_text = (
+    st.sampled_from(
+        (
+            "<script>x()</script>",
+            "| a | b |",
+            "`x`",
+            "\n# h",
+            "[l](javascript:x)",
+            "../../etc",
+            "\u202eevil",
+            "\0",
+            "&amp;",
+            "{{ 7*7 }}",
+            "",
+        )
+    )
+    | text
+)
 
 
 @st.composite
@@ -272,26 +325,31 @@ def valid_docs(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
         intent["ablations"] = draw(st.dictionaries(hostile_text, st.booleans(), max_size=3))
     metrics = doc["results"]["metrics"]
     for name in draw(st.lists(hostile_text, max_size=3)):
-        metrics[name] = {"value": draw(st.floats(-1e12, 1e12, allow_nan=False)),
-                         "direction": draw(st.sampled_from(("higher", "lower")))}
+        metrics[name] = {
+            "value": draw(st.floats(-1e12, 1e12, allow_nan=False)),
+            "direction": draw(st.sampled_from(("higher", "lower"))),
+        }
     if draw(st.booleans()):
         metrics["auc"]["value"] = draw(st.floats(-1e300, 1e300, allow_nan=False))
     for role in ("train", "eval"):
         if draw(st.booleans()):
             doc["data"][role]["uri"] = draw(hostile_text)
         if draw(st.booleans()):
-            doc["data"][role]["version"] = draw(st.integers(0, 2**62)
-                                                | st.builds(lambda r: {"skipped": r}, text))
+            doc["data"][role]["version"] = draw(
+                st.integers(0, 2**62) | st.builds(lambda r: {"skipped": r}, text)
+            )
     for key in ("python_seed", "numpy_seed", "torch_seed", "cuda_seed"):
         if draw(st.booleans()):
-            doc["randomness"][key] = draw(st.integers(-2**63, 2**64)
-                                          | st.builds(lambda r: {"skipped": r}, text))
+            doc["randomness"][key] = draw(
+                st.integers(-(2**63), 2**64) | st.builds(lambda r: {"skipped": r}, text)
+            )
     for key in ("commit", "branch", "remote", "entrypoint"):
         if draw(st.booleans()):
             doc["code"][key] = draw(hostile_text)
     if draw(st.booleans()):
-        doc["environment"]["libraries"] = draw(st.dictionaries(hostile_text, hostile_text,
-                                                               max_size=3))
+        doc["environment"]["libraries"] = draw(
+            st.dictionaries(hostile_text, hostile_text, max_size=3)
+        )
     if draw(st.booleans()):
         doc["run"]["run_id"] = draw(hostile_text)
     return doc
@@ -313,8 +371,13 @@ def test_diff_of_valid_mutations(capsys: pytest.CaptureFixture[str]) -> None:
         ma, mb = _must_load(a), _must_load(b)
         count()
         diff = diff_manifests(ma, mb)
-        assert [x.axis for x in diff.axes] == ["data", "code", "environment", "randomness",
-                                               "intent"]
+        assert [x.axis for x in diff.axes] == [
+            "data",
+            "code",
+            "environment",
+            "randomness",
+            "intent",
+        ]
         for axis in diff.axes:
             for field in axis.fields:
                 assert field.status in ("same", "differs", "unversioned")
@@ -355,6 +418,7 @@ def test_renderers_on_valid_mutations(capsys: pytest.CaptureFixture[str]) -> Non
 
 # ---- the command line, end to end ------------------------------------------------------------
 
+
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -372,8 +436,9 @@ def test_cli_on_fuzzed_files(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     base_file.write_text(canonical_json(example_manifest()), encoding="utf-8")
 
     @fuzz(100)
-    @given(mutated_docs(CANDIDATE) | valid_docs(CANDIDATE),
-           st.sampled_from(("json", "bytes", "nan")))
+    @given(
+        mutated_docs(CANDIDATE) | valid_docs(CANDIDATE), st.sampled_from(("json", "bytes", "nan"))
+    )
     def run(doc: dict[str, Any], encoding: str) -> None:
         candidate = tmp_path / "candidate.json"
         text = json.dumps(doc, ensure_ascii=False)
@@ -383,10 +448,18 @@ def test_cli_on_fuzzed_files(capsys: pytest.CaptureFixture[str], tmp_path: Path)
             candidate.write_text(text.replace("76.5", "NaN"), encoding="utf-8")
         else:
             candidate.write_text(text, encoding="utf-8")
-        for argv in (["validate", str(candidate)],
-                     ["diff", str(base_file), str(candidate)],
-                     ["compare", str(base_file), str(candidate), "--out", str(tmp_path / "out"),
-                      "--allow-other-family"]):
+        for argv in (
+            ["validate", str(candidate)],
+            ["diff", str(base_file), str(candidate)],
+            [
+                "compare",
+                str(base_file),
+                str(candidate),
+                "--out",
+                str(tmp_path / "out"),
+                "--allow-other-family",
+            ],
+        ):
             count()
             code, err = _cli(argv, capsys)
             codes[code] = codes.get(code, 0) + 1

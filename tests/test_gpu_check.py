@@ -15,9 +15,24 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "gpu-check"
 @pytest.mark.slow
 def test_gpu_check_runs_on_the_cpu_and_writes_its_summary(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "small", "--k", "3",
-                           "--device", "cpu", "--out", str(out)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--rows",
+            "small",
+            "--k",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     checks = {c["check"]: c for c in summary["checks"]}

@@ -35,9 +35,11 @@ from reprodiag.retrain.spec import slug as retrain_slug
 TESTS = Path(__file__).resolve().parent
 TEMPLATES = TESTS.parent / "reprodiag" / "report"
 ECHO = str(TESTS / "fixtures_trainers.py")
-EVIL = ('<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
-        '<a href="javascript:window.__pwned=3">x</a> " \' ` | # [l](javascript:y) ** '
-        '<svg onload=window.__pwned=4> &amp; {{ 7*7 }} \n- item')
+EVIL = (
+    '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+    '<a href="javascript:window.__pwned=3">x</a> " \' ` | # [l](javascript:y) ** '
+    "<svg onload=window.__pwned=4> &amp; {{ 7*7 }} \n- item"
+)
 
 
 def _evil(side: str) -> str:
@@ -46,24 +48,37 @@ def _evil(side: str) -> str:
 
 def hostile_pair() -> tuple[Manifest, Manifest]:
     """Two manifests with EVIL in every string a user controls, differing so each is shown."""
+
     def one(side: str, seed: int, auc: float) -> Manifest:
         m = example_manifest(seed=seed, run_id=_evil(side))
         evil = _evil(side)
         return dataclasses.replace(
             m,
             run=dataclasses.replace(m.run, output_dir=f"/runs/{evil}"),
-            data=dataclasses.replace(m.data, train=dataclasses.replace(
-                m.data.train, uri=f"/lake/{evil}/../../etc"), labeling_pipeline=Skipped(evil)),
+            data=dataclasses.replace(
+                m.data,
+                train=dataclasses.replace(m.data.train, uri=f"/lake/{evil}/../../etc"),
+                labeling_pipeline=Skipped(evil),
+            ),
             code=dataclasses.replace(m.code, commit=evil, branch=evil, remote=f"javascript:{evil}"),
-            environment=dataclasses.replace(m.environment, container_image=Skipped(evil),
-                                            libraries={EVIL: evil}),
+            environment=dataclasses.replace(
+                m.environment, container_image=Skipped(evil), libraries={EVIL: evil}
+            ),
             randomness=dataclasses.replace(m.randomness, derivation=evil),
             intent=dataclasses.replace(
-                m.intent, family=EVIL, experiment=evil, run_name=evil, hypothesis=evil,
-                owner=evil, tags={EVIL: evil}, params={EVIL: evil, "lr": {EVIL: [evil]}},
-                ablations={EVIL: side == "b"}),
-            results=dataclasses.replace(m.results, metrics={EVIL: Metric(auc, "higher")},
-                                        error=evil),
+                m.intent,
+                family=EVIL,
+                experiment=evil,
+                run_name=evil,
+                hypothesis=evil,
+                owner=evil,
+                tags={EVIL: evil},
+                params={EVIL: evil, "lr": {EVIL: [evil]}},
+                ablations={EVIL: side == "b"},
+            ),
+            results=dataclasses.replace(
+                m.results, metrics={EVIL: Metric(auc, "higher")}, error=evil
+            ),
         )
 
     return one("a", 1234, 80.0), one("b", 99, 76.0)
@@ -71,18 +86,29 @@ def hostile_pair() -> tuple[Manifest, Manifest]:
 
 def hostile_diagnosis(tmp_path: Path) -> Diagnosis:
     baseline, candidate = hostile_pair()
-    result = diagnose(baseline, candidate, metric=EVIL, baseline_path=str(tmp_path / _evil("a")),
-                      candidate_path=str(tmp_path / _evil("b")), title=EVIL)
-    return dataclasses.replace(result, metadata={
-        "title": EVIL, "owner": EVIL, "timeline": [f"2026-11-25 09:00 {EVIL}", EVIL]})
+    result = diagnose(
+        baseline,
+        candidate,
+        metric=EVIL,
+        baseline_path=str(tmp_path / _evil("a")),
+        candidate_path=str(tmp_path / _evil("b")),
+        title=EVIL,
+    )
+    return dataclasses.replace(
+        result,
+        metadata={"title": EVIL, "owner": EVIL, "timeline": [f"2026-11-25 09:00 {EVIL}", EVIL]},
+    )
 
 
 def _samples(tmp_path: Path) -> list[tuple[str, Diagnosis]]:
-    return [("manifest pair through diagnose", hostile_diagnosis(tmp_path)),
-            ("hand-built hostile()", hostile())]
+    return [
+        ("manifest pair through diagnose", hostile_diagnosis(tmp_path)),
+        ("hand-built hostile()", hostile()),
+    ]
 
 
 # ---- HTML ------------------------------------------------------------------------------------
+
 
 class _Elements(HTMLParser):
     def __init__(self) -> None:
@@ -102,8 +128,10 @@ class _Elements(HTMLParser):
 
 def _our_tags() -> set[str]:
     """Every element name our own template and chart code write: anything else came from data."""
-    sources = [(TEMPLATES / "templates" / "report.html.j2").read_text(),
-               (TEMPLATES / "svg.py").read_text()]
+    sources = [
+        (TEMPLATES / "templates" / "report.html.j2").read_text(),
+        (TEMPLATES / "svg.py").read_text(),
+    ]
     return {t.lower() for s in sources for t in re.findall(r"<([A-Za-z][A-Za-z0-9]*)", s)}
 
 
@@ -136,6 +164,7 @@ def test_html_has_no_element_or_attribute_from_user_values(which: int, tmp_path:
 
 # ---- Markdown --------------------------------------------------------------------------------
 
+
 def _unescaped(line: str, char: str) -> int:
     count, i = 0, 0
     while i < len(line):
@@ -148,8 +177,7 @@ def _unescaped(line: str, char: str) -> int:
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["from-manifests", "hand-built"])
-def test_markdown_has_no_raw_html_and_tables_keep_their_columns(which: int,
-                                                                tmp_path: Path) -> None:
+def test_markdown_has_no_raw_html_and_tables_keep_their_columns(which: int, tmp_path: Path) -> None:
     _, diagnosis = _samples(tmp_path)[which]
     md = renderer_for("md").render(diagnosis)
     assert re.search(r"(?<!\\)<[A-Za-z!/?]", md) is None, "raw HTML in the Markdown report"
@@ -170,6 +198,7 @@ def test_markdown_has_no_raw_html_and_tables_keep_their_columns(which: int,
 
 # ---- the browser -----------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_report_from_hostile_manifests_runs_no_script_in_chromium(tmp_path: Path) -> None:
@@ -184,8 +213,17 @@ def test_a_report_from_hostile_manifests_runs_no_script_in_chromium(tmp_path: Pa
     write_manifest(candidate, tmp_path / "b.json")
     out = tmp_path / "report"
     with pytest.raises(SystemExit) as exit_:  # the CLI path: load, diagnose, write
-        main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--metric", EVIL,
-              "--out", str(out)])
+        main(
+            [
+                "compare",
+                str(tmp_path / "a.json"),
+                str(tmp_path / "b.json"),
+                "--metric",
+                EVIL,
+                "--out",
+                str(out),
+            ]
+        )
     assert exit_.value.code == 0
     write_reports(hostile_diagnosis(tmp_path), tmp_path / "with-metadata", formats=("html",))
     with Chromium() as browser:
@@ -194,24 +232,42 @@ def test_a_report_from_hostile_manifests_runs_no_script_in_chromium(tmp_path: Pa
             assert seen.errors == [], seen.errors
             assert seen.requests == [page.resolve().as_uri()], seen.requests
             assert browser.evaluate("typeof window.__pwned") == "undefined"
-            assert browser.evaluate(
-                "document.querySelectorAll('script, img, iframe, a[href^=javascript]').length") == 0
-            assert browser.evaluate(
-                "[...document.querySelectorAll('*')].filter(e => [...e.attributes]"
-                ".some(a => a.name.startsWith('on'))).length") == 0
+            assert (
+                browser.evaluate(
+                    "document.querySelectorAll('script, img, iframe, a[href^=javascript]').length"
+                )
+                == 0
+            )
+            assert (
+                browser.evaluate(
+                    "[...document.querySelectorAll('*')].filter(e => [...e.attributes]"
+                    ".some(a => a.name.startsWith('on'))).length"
+                )
+                == 0
+            )
             assert "<script>window.__pwned=1</script>" in browser.evaluate(
-                "document.body.textContent")
+                "document.body.textContent"
+            )
 
 
 # ---- command templates -----------------------------------------------------------------------
 
+
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["seed", "snapshot_uri", "output_dir", "params_file",
-                                        "metrics_file", "device"]),
-                       st.text(max_size=30), min_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["seed", "snapshot_uri", "output_dir", "params_file", "metrics_file", "device"]
+        ),
+        st.text(max_size=30),
+        min_size=6,
+    )
+)
 def test_rendered_values_stay_one_argument_each(values: dict[str, str]) -> None:
-    argv = parse_command("python train.py --seed {seed} --data={snapshot_uri} {output_dir} "
-                         "--params {params_file} --metrics {metrics_file} --device {device}")
+    argv = parse_command(
+        "python train.py --seed {seed} --data={snapshot_uri} {output_dir} "
+        "--params {params_file} --metrics {metrics_file} --device {device}"
+    )
     full = {**{k: "" for k in ("eval_uri", "eval_version", "snapshot_version")}, **values}
     rendered = render(argv, full)
     assert len(rendered) == len(argv)
@@ -220,7 +276,8 @@ def test_rendered_values_stay_one_argument_each(values: dict[str, str]) -> None:
 
 
 def test_shell_syntax_in_the_template_itself_is_passed_as_arguments(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`--command` text with ; $(..) backticks and | stays arguments of the one program."""
     from reprodiag.retrain import RetrainSpec
     from reprodiag.retrain.command import run_command
@@ -231,22 +288,43 @@ def test_shell_syntax_in_the_template_itself_is_passed_as_arguments(
     (data / "rows.csv").write_text("x,y\n1,0\n")
     ref = open_snapshot(data).ref
     monkeypatch.chdir(tmp_path)
-    template = (f"{sys.executable} {ECHO} {tmp_path / 'echo.json'} --seed {{seed}} ; touch pwned "
-                "'$(touch pwned2)' '`touch pwned3`' '| tee pwned4' && touch pwned5 "
-                "--params {params_file} --metrics {metrics_file} 'multi\nline'")
-    spec = RetrainSpec(label="x", seed=7, train=ref, eval=ref, metric="auc",
-                       trainer={"command": list(parse_command(template))}, params={},
-                       output_dir=str(tmp_path / "out"), manifest_out=str(tmp_path / "m.json"),
-                       device="cpu", family="f")
+    template = (
+        f"{sys.executable} {ECHO} {tmp_path / 'echo.json'} --seed {{seed}} ; touch pwned "
+        "'$(touch pwned2)' '`touch pwned3`' '| tee pwned4' && touch pwned5 "
+        "--params {params_file} --metrics {metrics_file} 'multi\nline'"
+    )
+    spec = RetrainSpec(
+        label="x",
+        seed=7,
+        train=ref,
+        eval=ref,
+        metric="auc",
+        trainer={"command": list(parse_command(template))},
+        params={},
+        output_dir=str(tmp_path / "out"),
+        manifest_out=str(tmp_path / "m.json"),
+        device="cpu",
+        family="f",
+    )
     assert run_command(spec, device="cpu") == {"auc": 61.5}
     echoed = json.loads((tmp_path / "echo.json").read_text())["argv"]
-    assert echoed[1:10] == ["--seed", "7", ";", "touch", "pwned", "$(touch pwned2)",
-                            "`touch pwned3`", "| tee pwned4", "&&"]
+    assert echoed[1:10] == [
+        "--seed",
+        "7",
+        ";",
+        "touch",
+        "pwned",
+        "$(touch pwned2)",
+        "`touch pwned3`",
+        "| tee pwned4",
+        "&&",
+    ]
     assert echoed[-1] == "multi\nline"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("pwned")]
 
 
 # ---- output folders --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[Path, Path]:
@@ -260,12 +338,17 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("name", ["../../x", "../x", "a/b", "/abs", "..", ".", "x\n", "x\ny",
-                                  "a\\b", "", " ", "x/../../y"])
-def test_compare_name_cannot_leave_the_reports_folder(name: str, pair: tuple[Path, Path],
-                                                      tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["../../x", "../x", "a/b", "/abs", "..", ".", "x\n", "x\ny", "a\\b", "", " ", "x/../../y"],
+)
+def test_compare_name_cannot_leave_the_reports_folder(
+    name: str,
+    pair: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     work = tmp_path / "work" / "deep"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
@@ -277,10 +360,23 @@ def test_compare_name_cannot_leave_the_reports_folder(name: str, pair: tuple[Pat
     assert _files(tmp_path) == before
 
 
-@pytest.mark.parametrize("run_name", ["../../etc", "/etc/passwd", "..", ".", "a/../../b",
-                                      "..\\..\\win", "\u2025/\u2025", "run\nname", "-rf"])
+@pytest.mark.parametrize(
+    "run_name",
+    [
+        "../../etc",
+        "/etc/passwd",
+        "..",
+        ".",
+        "a/../../b",
+        "..\\..\\win",
+        "\u2025/\u2025",
+        "run\nname",
+        "-rf",
+    ],
+)
 def test_a_run_name_used_as_the_report_folder_stays_under_reports(
-        run_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = example_manifest()
     cand = example_manifest(seed=99, auc=76.0, run_id=run_name)
     cand = dataclasses.replace(cand, intent=dataclasses.replace(cand.intent, run_name=run_name))
@@ -290,12 +386,12 @@ def test_a_run_name_used_as_the_report_folder_stays_under_reports(
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
     with pytest.raises(SystemExit) as exit_:
-        main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
-              "--no-snapshot-check"])
+        main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--no-snapshot-check"])
     assert exit_.value.code == 0
     written = {p.relative_to(work) for p in _files(work)}
-    assert len(written) == 3 and all(p.parts[0] == "reports" and len(p.parts) == 3
-                                     for p in written), written
+    assert len(written) == 3 and all(
+        p.parts[0] == "reports" and len(p.parts) == 3 for p in written
+    ), written
     assert {p.name for p in written} == {"report.html", "report.md", "diagnosis.json"}
     assert _files(tmp_path) - _files(work) == {tmp_path / "a.json", tmp_path / "b.json"}
 
@@ -310,13 +406,19 @@ def test_slugs_are_single_safe_folder_names(text: str) -> None:
     assert re.fullmatch(r"[a-z0-9-]+", label) and ".." not in label
 
 
-def test_report_rerender_writes_only_into_its_folder(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_rerender_writes_only_into_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A saved diagnosis whose metadata and paths try path tricks cannot redirect the writes."""
     diagnosis = dataclasses.replace(
         hostile_diagnosis(tmp_path),
-        metadata={"title": "../../../x", "owner": "/etc/passwd", "out": "/var/elsewhere",
-                  "folder": "../..", "timeline": ["../../y"]},
+        metadata={
+            "title": "../../../x",
+            "owner": "/etc/passwd",
+            "out": "/var/elsewhere",
+            "folder": "../..",
+            "timeline": ["../../y"],
+        },
         baseline=dataclasses.replace(hostile_diagnosis(tmp_path).baseline, path="../../../z"),
     )
     saved = tmp_path / "case" / "inner"
@@ -326,8 +428,7 @@ def test_report_rerender_writes_only_into_its_folder(tmp_path: Path,
     monkeypatch.chdir(work)
     before = _files(tmp_path)
     with pytest.raises(SystemExit) as exit_:
-        main(["report", str(saved / "diagnosis.json"), "--title", "../../../t",
-              "--owner", "../o"])
+        main(["report", str(saved / "diagnosis.json"), "--title", "../../../t", "--owner", "../o"])
     assert exit_.value.code == 0
     assert _files(tmp_path) - before == {saved / "report.html", saved / "report.md"}
     explicit = tmp_path / "chosen"  # --out is the user's own choice, and honoured
@@ -345,8 +446,9 @@ def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     workdir = (tmp_path / "retrains").resolve()
     options = SimpleNamespace(workdir=workdir, trainer=None, device="cpu", timeout_s=None)
     candidate = dataclasses.replace(
-        example_manifest(), intent=dataclasses.replace(example_manifest().intent,
-                                                       run_name="../../etc", family="../x"))
+        example_manifest(),
+        intent=dataclasses.replace(example_manifest().intent, run_name="../../etc", family="../x"),
+    )
     for key in ("seed_replay", "pinned_snapshot", "intent_swap", "noise_band"):
         for seed in (0, 1, 10_000, 2**63, 2**64 - 1):
             spec = _spec(candidate, options, key=key, seed=seed, metric="auc")  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ from reprodiag.manifest import (
     canonical_json,
     iter_facts,
     load_manifest,
-    manifest_from_json,
     write_manifest,
 )
 from reprodiag.manifest.factory import example_manifest
@@ -73,15 +72,24 @@ def test_unknown_schema_version_names_the_readable_ones(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "json_path", "found"),
     [
-        (lambda d: d["randomness"].__setitem__("torch_seed", "1234"), "$.randomness.torch_seed", "1234"),
+        (
+            lambda d: d["randomness"].__setitem__("torch_seed", "1234"),
+            "$.randomness.torch_seed",
+            "1234",
+        ),
         (lambda d: d["code"].pop("commit"), "$.code", "missing"),
         (lambda d: d["intent"].__setitem__("colour", "red"), "$.intent", "colour"),
-        (lambda d: d["results"]["metrics"]["auc"].__setitem__("direction", "up"),
-         "$.results.metrics.auc.direction", "up"),
+        (
+            lambda d: d["results"]["metrics"]["auc"].__setitem__("direction", "up"),
+            "$.results.metrics.auc.direction",
+            "up",
+        ),
         (lambda d: d["data"]["train"].__setitem__("version", 3.5), "$.data.train.version", "3.5"),
     ],
 )
-def test_validation_error_names_file_path_expected_found(tmp_path: Path, mutate, json_path, found) -> None:
+def test_validation_error_names_file_path_expected_found(
+    tmp_path: Path, mutate, json_path, found
+) -> None:
     doc = _doc()
     mutate(doc)
     with pytest.raises(ManifestError) as err:

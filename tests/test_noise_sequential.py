@@ -48,15 +48,20 @@ def test_beyond_noise_states_t_p_and_the_band() -> None:
     d = decide_single(2.0, [0.0, 0.1, -0.1, 0.05, -0.05])
     assert (d.outcome, d.n, d.stop, d.next_n) == ("beyond noise", 5, True, None)
     assert isinstance(d.test, SingleBaseline)
-    assert re.fullmatch(r"n = 5: T = \d+\.\d\d, p = \S+ < 0\.0175 \(Pocock boundary\): the "
-                        r"baseline lies beyond the seed-noise band \[\S+, \S+\]", d.reason)
+    assert re.fullmatch(
+        r"n = 5: T = \d+\.\d\d, p = \S+ < 0\.0175 \(Pocock boundary\): the "
+        r"baseline lies beyond the seed-noise band \[\S+, \S+\]",
+        d.reason,
+    )
 
 
 def test_futility_from_n_5_only() -> None:
     at5 = decide_single(0.3, _unit_normal(5))
     assert at5.outcome == "consistent with noise"
-    assert at5.reason == ("n = 5: |T| = 0.27 < 1: futility: consistent with noise "
-                          "(no evidence of a shift of about 3σ or more)")
+    assert at5.reason == (
+        "n = 5: |T| = 0.27 < 1: futility: consistent with noise "
+        "(no evidence of a shift of about 3σ or more)"
+    )
     at3 = decide_single(0.3, _unit_normal(3))
     assert (at3.outcome, at3.stop, at3.next_n) == (None, False, 5)
     assert "futility not yet checked: continue to n = 5" in at3.reason
@@ -110,8 +115,11 @@ def test_two_sample_rules() -> None:
     base = _unit_normal(5)
     far = decide_two_sample(base, base + 6.0, delta=1.0)
     assert far.outcome == "beyond noise" and isinstance(far.test, TwoSample)
-    assert re.match(r"n = 5 per arm: Welch t = -\d+\.\d\d \(df 8\.0\), p = \S+ < 0\.0158 "
-                    r"\(Pocock boundary\)", far.reason)
+    assert re.match(
+        r"n = 5 per arm: Welch t = -\d+\.\d\d \(df 8\.0\), p = \S+ < 0\.0158 "
+        r"\(Pocock boundary\)",
+        far.reason,
+    )
     close = decide_two_sample(_unit_normal(12, 1), _unit_normal(12, 2) + 0.05, delta=1.5)
     assert close.outcome == "consistent with noise"
     assert "equivalent within ±1.5" in close.reason
@@ -125,7 +133,8 @@ def test_two_sample_looks_follow_the_smaller_arm() -> None:
     d = decide_two_sample(_unit_normal(8), _unit_normal(4), delta=0.1)
     assert (d.n, d.outcome, d.next_n) == (4, None, 5)
     assert decide_two_sample(_unit_normal(8), [0.0, 1.0], delta=0.1, final=True).reason == (
-        "only 2 seed(s) finished: at least 3 are needed")
+        "only 2 seed(s) finished: at least 3 are needed"
+    )
 
 
 # ---------------------------------------------------------------- simulated incidents
@@ -156,8 +165,11 @@ SCENARIOS = (
     Scenario("no shift, t3 noise", 0.0, "t3", 5),
 )
 STATS_MD = {
-    "no shift": "5.1 %, 8.8 seeds", "shift 3σ": "70 %", "shift 6σ": "99.9 %, 4.7 seeds",
-    "shift 10σ": "100 %, 3.5 seeds", "no shift, t3 noise": "7.8 %",
+    "no shift": "5.1 %, 8.8 seeds",
+    "shift 3σ": "70 %",
+    "shift 6σ": "99.9 %, 4.7 seeds",
+    "shift 10σ": "100 %, 3.5 seeds",
+    "no shift, t3 noise": "7.8 %",
 }
 
 
@@ -181,12 +193,18 @@ def _operating(sc: Scenario) -> Operating:
     baselines, seeds = _incidents(sc, INCIDENTS)
     decisions = [_run_single(a, y) for a, y in zip(baselines, seeds, strict=True)]
     beyond = np.mean([d.outcome == "beyond noise" for d in decisions])
-    return Operating(sc.name, INCIDENTS, float(beyond),
-                     float(np.mean([d.n for d in decisions])), STATS_MD[sc.name])
+    return Operating(
+        sc.name,
+        INCIDENTS,
+        float(beyond),
+        float(np.mean([d.n for d in decisions])),
+        STATS_MD[sc.name],
+    )
 
 
-def _twin(baselines: np.ndarray, seeds: np.ndarray,
-          boundary: float) -> tuple[np.ndarray, np.ndarray]:
+def _twin(
+    baselines: np.ndarray, seeds: np.ndarray, boundary: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised decide_single at each look: outcome code (b/c/i) and seeds used per incident."""
     outcome = np.full(baselines.size, "", dtype="<U1")
     used = np.zeros(baselines.size, dtype=int)
@@ -212,8 +230,13 @@ def operating() -> dict[str, Operating]:
 def naive() -> Operating:
     baselines, seeds = _incidents(Scenario("naive", 0.0, "normal", 6), TWIN_INCIDENTS)
     outcome, used = _twin(baselines, seeds, boundary=0.05)
-    return Operating("no shift, naive p < 0.05 (twin)", TWIN_INCIDENTS,
-                     float(np.mean(outcome == "b")), float(used.mean()), "12.3 %")
+    return Operating(
+        "no shift, naive p < 0.05 (twin)",
+        TWIN_INCIDENTS,
+        float(np.mean(outcome == "b")),
+        float(used.mean()),
+        "12.3 %",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +251,13 @@ def two_sample_null() -> Operating:
                 break
         decisions.append(d)
     beyond = np.mean([d.outcome == "beyond noise" for d in decisions])
-    return Operating("two-sample, no shift, δ = 1σ", count, float(beyond),
-                     float(np.mean([d.n for d in decisions])), "≈ 5 %")
+    return Operating(
+        "two-sample, no shift, δ = 1σ",
+        count,
+        float(beyond),
+        float(np.mean([d.n for d in decisions])),
+        "≈ 5 %",
+    )
 
 
 def _half_ci(r: Operating) -> float:
@@ -237,17 +265,26 @@ def _half_ci(r: Operating) -> float:
 
 
 def test_print_operating_characteristics(
-    operating: dict[str, Operating], naive: Operating, two_sample_null: Operating,
+    operating: dict[str, Operating],
+    naive: Operating,
+    two_sample_null: Operating,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [*operating.values(), naive, two_sample_null]
-    lines = [f"{'scenario':<34}{'incidents':>10}{'beyond noise (95 % CI)':>24}"
-             f"{'mean seeds':>12}   STATS.md"]
-    lines += [f"{r.scenario:<34}{r.incidents:>10}{r.beyond:>11.1%} ± {_half_ci(r):>4.1%}"
-              f"{'':>4}{r.mean_seeds:>12.2f}   {r.stats_md}" for r in rows]
+    lines = [
+        f"{'scenario':<34}{'incidents':>10}{'beyond noise (95 % CI)':>24}"
+        f"{'mean seeds':>12}   STATS.md"
+    ]
+    lines += [
+        f"{r.scenario:<34}{r.incidents:>10}{r.beyond:>11.1%} ± {_half_ci(r):>4.1%}"
+        f"{'':>4}{r.mean_seeds:>12.2f}   {r.stats_md}"
+        for r in rows
+    ]
     with capsys.disabled():
-        print("\nSequential seed-noise decisions, simulated (beyond noise = false alarm when "
-              "there is no shift):\n" + "\n".join(lines))
+        print(
+            "\nSequential seed-noise decisions, simulated (beyond noise = false alarm when "
+            "there is no shift):\n" + "\n".join(lines)
+        )
 
 
 def test_no_shift_false_alarms_hold_near_5_percent(operating: dict[str, Operating]) -> None:
@@ -280,8 +317,11 @@ def test_twin_agrees_with_decide_single() -> None:
     count = 240
     shifts = rng.uniform(0.0, 8.0, size=count) * rng.choice([-1.0, 1.0], size=count)
     scale = rng.uniform(0.001, 5.0, size=count)[:, None]
-    noise = np.where(rng.random((count, 1)) < 0.5, rng.normal(size=(count, MAX_N + 1)),
-                     rng.standard_t(3, size=(count, MAX_N + 1)))
+    noise = np.where(
+        rng.random((count, 1)) < 0.5,
+        rng.normal(size=(count, MAX_N + 1)),
+        rng.standard_t(3, size=(count, MAX_N + 1)),
+    )
     baselines, seeds = (noise[:, 0] + shifts) * scale[:, 0], noise[:, 1:] * scale
     outcome, used = _twin(baselines, seeds, boundary=POCOCK_SINGLE)
     codes = {"beyond noise": "b", "consistent with noise": "c", "inconclusive": "i"}

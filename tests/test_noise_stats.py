@@ -86,8 +86,9 @@ def test_single_baseline_statistics() -> None:
     assert res.std == pytest.approx(y.std(ddof=1))
     assert res.t == pytest.approx(t)
     assert res.p == pytest.approx(2 * stats.t.sf(abs(t), 4))
-    assert (res.low, res.high) == pytest.approx((y.mean() - res.k * res.std,
-                                                 y.mean() + res.k * res.std))
+    assert (res.low, res.high) == pytest.approx(
+        (y.mean() - res.k * res.std, y.mean() + res.k * res.std)
+    )
     assert res.k == pytest.approx(band_k(5))
     assert res.min_detectable_effect == pytest.approx(min_detectable_effect(res.std, 5))
     assert (res.sigma_low, res.sigma_high) == pytest.approx(sigma_interval(res.std, 5))
@@ -131,7 +132,11 @@ def test_identical_seeds_do_not_crash() -> None:
     assert (same.std, same.t, same.p) == (0.0, 0.0, 1.0)
     assert same.mean == 0.1  # exactly, though np.mean([0.1] * 3) is not
     assert (same.low, same.high, same.sigma_high, same.min_detectable_effect) == (
-        0.1, 0.1, 0.0, 0.0)
+        0.1,
+        0.1,
+        0.0,
+        0.0,
+    )
     assert "equals all 3" in same.rank_text
     above, below = single_baseline(0.2, [0.1] * 4), single_baseline(0.0, [0.1] * 4)
     assert (above.t, above.p) == (math.inf, 0.0)
@@ -148,8 +153,9 @@ def test_identical_seeds_do_not_crash() -> None:
         (float("nan"), [0.9, 0.91, 0.92], "baseline metric must be finite"),
     ],
 )
-def test_single_baseline_rejects_bad_input(baseline: float, seeds: list[float],
-                                           message: str) -> None:
+def test_single_baseline_rejects_bad_input(
+    baseline: float, seeds: list[float], message: str
+) -> None:
     with pytest.raises(ValueError, match=message) as info:
         single_baseline(baseline, seeds)
     assert isinstance(info.value, NoiseSampleError)
@@ -204,7 +210,8 @@ def test_welch_with_constant_arms() -> None:
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.0, "tolerance delta must be positive"),
     ],
 )
-def test_welch_rejects_bad_input(a: list[float], b: list[float], delta: float,
-                                 message: str) -> None:
+def test_welch_rejects_bad_input(
+    a: list[float], b: list[float], delta: float, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         welch_tost(a, b, delta=delta)

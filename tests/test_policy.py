@@ -58,20 +58,33 @@ def test_monday_wednesday_candidate_lists_every_missing_fact_for_shipped() -> No
     result = check_manifest(_fixture("a-monday-wednesday"), policy=default_policy())
     assert result.tier == "shipped" and not result.passed and result.checked == 22
     assert _paths(result) == [
-        "data.train.version", "data.train.fingerprint", "environment.cpu_capability",
-        "environment.threads", "randomness.python_seed", "randomness.numpy_seed",
-        "randomness.cuda_seed", "randomness.deterministic_algorithms"]
+        "data.train.version",
+        "data.train.fingerprint",
+        "environment.cpu_capability",
+        "environment.threads",
+        "randomness.python_seed",
+        "randomness.numpy_seed",
+        "randomness.cuda_seed",
+        "randomness.deterministic_algorithms",
+    ]
     assert str(result.violations[0]) == (
-        "data.train.version: skipped: read as latest; no version recorded")
+        "data.train.version: skipped: read as latest; no version recorded"
+    )
     assert result.failed_axes == ("data", "environment", "randomness")
 
 
 def test_a_cpu_only_run_passes_without_gpu_facts_but_a_gpu_run_needs_them() -> None:
     cpu = example_manifest()
     assert check_manifest(cpu, "shipped", default_policy()).passed
-    gpu_env = replace(cpu.environment, torch_version="2.13.0+cu128", torch_build="cuda 12.8",
-                      gpu_name="NVIDIA H100 80GB HBM3", gpu_count=1,
-                      cuda=Skipped("not read"), driver=Skipped("NVML query failed"))
+    gpu_env = replace(
+        cpu.environment,
+        torch_version="2.13.0+cu128",
+        torch_build="cuda 12.8",
+        gpu_name="NVIDIA H100 80GB HBM3",
+        gpu_count=1,
+        cuda=Skipped("not read"),
+        driver=Skipped("NVML query failed"),
+    )
     result = check_manifest(replace(cpu, environment=gpu_env), "shipped", default_policy())
     assert _paths(result) == ["environment.driver", "environment.cuda"]
 
@@ -79,8 +92,15 @@ def test_a_cpu_only_run_passes_without_gpu_facts_but_a_gpu_run_needs_them() -> N
 def test_gpu_facts_missing_for_an_unknown_reason_fail_on_a_cuda_build() -> None:
     cpu = example_manifest()
     unknown = Skipped("nvidia-ml-py is not installed (import pynvml failed)")
-    env = replace(cpu.environment, torch_version="2.13.0+cu128", torch_build="cuda 12.8",
-                  cuda="12.8", gpu_name=unknown, gpu_count=unknown, driver=unknown)
+    env = replace(
+        cpu.environment,
+        torch_version="2.13.0+cu128",
+        torch_build="cuda 12.8",
+        cuda="12.8",
+        gpu_name=unknown,
+        gpu_count=unknown,
+        driver=unknown,
+    )
     result = check_manifest(replace(cpu, environment=env), "shipped", default_policy())
     assert _paths(result) == ["environment.gpu_name", "environment.gpu_count", "environment.driver"]
 
@@ -104,22 +124,29 @@ def test_deterministic_flag_must_be_recorded_and_may_be_false() -> None:
 
 def test_plain_files_are_pinned_by_their_fingerprint() -> None:
     base = example_manifest()
-    files = replace(base.data.train, format="files", uri="/data/parquet",
-                    version=Skipped("plain files have no versions"))
-    assert check_manifest(replace(base, data=replace(base.data, train=files)), "shipped",
-                          default_policy()).passed
+    files = replace(
+        base.data.train,
+        format="files",
+        uri="/data/parquet",
+        version=Skipped("plain files have no versions"),
+    )
+    assert check_manifest(
+        replace(base, data=replace(base.data, train=files)), "shipped", default_policy()
+    ).passed
 
 
 def test_a_skipped_snapshot_and_empty_params_are_violations() -> None:
     base = example_manifest()
     no_train = Skipped("no training snapshot given to capture")
-    bare = replace(base, data=replace(base.data, train=no_train),
-                   intent=replace(base.intent, params={}))
+    bare = replace(
+        base, data=replace(base.data, train=no_train), intent=replace(base.intent, params={})
+    )
     result = check_manifest(bare, "experimental", default_policy())
     assert [str(v) for v in result.violations] == [
         "data.train.version: skipped: no training snapshot given to capture",
         "data.train.fingerprint: skipped: no training snapshot given to capture",
-        "intent.params: empty: nothing recorded"]
+        "intent.params: empty: nothing recorded",
+    ]
 
 
 def test_a_manifest_without_a_tier_asks_for_one() -> None:
@@ -141,9 +168,15 @@ def test_require_for_tier_refuses_listing_every_missing_fact_and_the_next_step()
         require_for_tier("shipped", _fixture("b-postmortem"), policy=default_policy())
     text = str(err.value)
     assert err.value.exit_code == EXIT_GATE_FAILED == 1
-    for path in ("data.train.version", "data.train.fingerprint", "randomness.python_seed",
-                 "randomness.numpy_seed", "randomness.torch_seed", "randomness.cuda_seed",
-                 "randomness.deterministic_algorithms"):
+    for path in (
+        "data.train.version",
+        "data.train.fingerprint",
+        "randomness.python_seed",
+        "randomness.numpy_seed",
+        "randomness.torch_seed",
+        "randomness.cuda_seed",
+        "randomness.deterministic_algorithms",
+    ):
         assert path in text
     assert "7 of 22" in text
     assert "requires data.train pinned to a snapshot version" in text
@@ -168,30 +201,40 @@ def _pyproject(folder: Path, body: str) -> Path:
 
 
 def test_a_pyproject_table_changes_the_outcome(tmp_path: Path) -> None:
-    _pyproject(tmp_path, '[tool.reprodiag.policy.require]\n'
-                         'environment = ["environment.container_image"]\n'
-                         '[tool.reprodiag.policy.tiers.shipped]\nrequire_deterministic = true\n')
+    _pyproject(
+        tmp_path,
+        "[tool.reprodiag.policy.require]\n"
+        'environment = ["environment.container_image"]\n'
+        "[tool.reprodiag.policy.tiers.shipped]\nrequire_deterministic = true\n",
+    )
     nested = tmp_path / "src" / "ctr"
     nested.mkdir(parents=True)
     policy = load_policy(start=nested)  # found from a subfolder, upward
     assert policy.source == str(tmp_path / "pyproject.toml")
     base = _fixture("c-learning-rate")
     assert check_manifest(base, policy=policy).passed
-    no_image = replace(base, environment=replace(base.environment, container_image=Skipped("none")),
-                       randomness=replace(base.randomness, deterministic_algorithms=False))
+    no_image = replace(
+        base,
+        environment=replace(base.environment, container_image=Skipped("none")),
+        randomness=replace(base.randomness, deterministic_algorithms=False),
+    )
     assert check_manifest(no_image, policy=default_policy()).passed
     assert _paths(check_manifest(no_image, policy=policy)) == [
-        "environment.container_image", "randomness.deterministic_algorithms"]
+        "environment.container_image",
+        "randomness.deterministic_algorithms",
+    ]
     # defaults are kept under the override
     assert "code.commit" in policy.tiers["shipped"].requirements["code"]
 
 
 def test_a_project_can_change_axes_and_add_a_tier(tmp_path: Path) -> None:
     policy_file = tmp_path / "policy.toml"
-    policy_file.write_text('[tiers.debug]\naxes = ["data", "code", "intent"]\n'
-                           '[tiers.nightly]\napplies_to = "nightly benchmarks"\n'
-                           'axes = ["randomness"]\n'
-                           'require = { randomness = ["randomness.pythonhashseed"] }\n')
+    policy_file.write_text(
+        '[tiers.debug]\naxes = ["data", "code", "intent"]\n'
+        '[tiers.nightly]\napplies_to = "nightly benchmarks"\n'
+        'axes = ["randomness"]\n'
+        'require = { randomness = ["randomness.pythonhashseed"] }\n'
+    )
     policy = load_policy(policy_file)
     assert list(policy.tiers) == ["shipped", "experimental", "debug", "nightly"]
     a = _fixture("a-monday-wednesday")
@@ -205,29 +248,64 @@ def test_no_pyproject_means_the_defaults(tmp_path: Path) -> None:
     assert load_policy(start=tmp_path).tiers == default_policy().tiers
 
 
-@pytest.mark.parametrize(("body", "where", "says"), [
-    ('[tool.reprodiag.policy.tiers.shipped]\naxes = ["data", "code", "enviroment"]\n',
-     "tool.reprodiag.policy.tiers.shipped.axes[2]", "'enviroment' is not an axis"),
-    ('[tool.reprodiag.policy]\nprior = ["code"]\n', "tool.reprodiag.policy.prior", "unknown key"),
-    ('[tool.reprodiag.policy.tiers.debug]\nenforce = "ci"\n',
-     "tool.reprodiag.policy.tiers.debug.enforce", "unknown key"),
-    ('[tool.reprodiag.policy.tiers.debug]\naxes = "code"\n',
-     "tool.reprodiag.policy.tiers.debug.axes", "expected an array, found a string"),
-    ('[tool.reprodiag.policy.tiers.shipped]\nrequire_deterministic = "yes"\n',
-     "tool.reprodiag.policy.tiers.shipped.require_deterministic", "expected true or false"),
-    ('[tool.reprodiag.policy.require]\ncode = ["code.comit"]\n',
-     "tool.reprodiag.policy.require.code[0]", "no field 'comit'"),
-    ('[tool.reprodiag.policy.require]\ncode = ["environment.python"]\n',
-     "tool.reprodiag.policy.require.code[0]", "not a fact of the code axis"),
-    ('[tool.reprodiag.policy.require]\nresults = ["results.metrics"]\n',
-     "tool.reprodiag.policy.require.results", "'results' is not an axis"),
-    ('[tool.reprodiag.policy.tiers.debug.require]\ndata = ["data.train.version"]\n',
-     "tool.reprodiag.policy.tiers.debug.require.data", "does not enforce the data axis"),
-    ('[tool.reprodiag.policy.tiers.nightly]\napplies_to = "nightly"\n',
-     "tool.reprodiag.policy.tiers.nightly", "must list its axes"),
-])
-def test_bad_policy_names_the_file_the_key_path_and_the_fix(tmp_path: Path, body: str, where: str,
-                                                            says: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "where", "says"),
+    [
+        (
+            '[tool.reprodiag.policy.tiers.shipped]\naxes = ["data", "code", "enviroment"]\n',
+            "tool.reprodiag.policy.tiers.shipped.axes[2]",
+            "'enviroment' is not an axis",
+        ),
+        (
+            '[tool.reprodiag.policy]\nprior = ["code"]\n',
+            "tool.reprodiag.policy.prior",
+            "unknown key",
+        ),
+        (
+            '[tool.reprodiag.policy.tiers.debug]\nenforce = "ci"\n',
+            "tool.reprodiag.policy.tiers.debug.enforce",
+            "unknown key",
+        ),
+        (
+            '[tool.reprodiag.policy.tiers.debug]\naxes = "code"\n',
+            "tool.reprodiag.policy.tiers.debug.axes",
+            "expected an array, found a string",
+        ),
+        (
+            '[tool.reprodiag.policy.tiers.shipped]\nrequire_deterministic = "yes"\n',
+            "tool.reprodiag.policy.tiers.shipped.require_deterministic",
+            "expected true or false",
+        ),
+        (
+            '[tool.reprodiag.policy.require]\ncode = ["code.comit"]\n',
+            "tool.reprodiag.policy.require.code[0]",
+            "no field 'comit'",
+        ),
+        (
+            '[tool.reprodiag.policy.require]\ncode = ["environment.python"]\n',
+            "tool.reprodiag.policy.require.code[0]",
+            "not a fact of the code axis",
+        ),
+        (
+            '[tool.reprodiag.policy.require]\nresults = ["results.metrics"]\n',
+            "tool.reprodiag.policy.require.results",
+            "'results' is not an axis",
+        ),
+        (
+            '[tool.reprodiag.policy.tiers.debug.require]\ndata = ["data.train.version"]\n',
+            "tool.reprodiag.policy.tiers.debug.require.data",
+            "does not enforce the data axis",
+        ),
+        (
+            '[tool.reprodiag.policy.tiers.nightly]\napplies_to = "nightly"\n',
+            "tool.reprodiag.policy.tiers.nightly",
+            "must list its axes",
+        ),
+    ],
+)
+def test_bad_policy_names_the_file_the_key_path_and_the_fix(
+    tmp_path: Path, body: str, where: str, says: str
+) -> None:
     path = _pyproject(tmp_path, body)
     with pytest.raises(InputError) as err:
         load_policy(path)
@@ -243,10 +321,13 @@ def test_a_standalone_policy_file_uses_bare_key_paths(tmp_path: Path) -> None:
         load_policy(path)
 
 
-@pytest.mark.parametrize(("name", "text", "says"), [
-    ("policy.toml", "[tiers.shipped\naxes = []\n", "not valid TOML"),
-    ("pyproject.toml", "[project]\nname = 'x'\n", r"no \[tool.reprodiag.policy\] table"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("policy.toml", "[tiers.shipped\naxes = []\n", "not valid TOML"),
+        ("pyproject.toml", "[project]\nname = 'x'\n", r"no \[tool.reprodiag.policy\] table"),
+    ],
+)
 def test_unreadable_policy_files(tmp_path: Path, name: str, text: str, says: str) -> None:
     path = tmp_path / name
     path.write_text(text)

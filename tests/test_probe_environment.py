@@ -184,8 +184,10 @@ def test_cuda_driver_version_text():
 def test_container_image_from_env():
     digest = "sha256:" + "ab" * 32
     image = f"registry.example/train@{digest}"
-    assert container_image({"CONTAINER_IMAGE": "registry.example/train:latest",
-                            "IMAGE_DIGEST": image}) == image
+    assert (
+        container_image({"CONTAINER_IMAGE": "registry.example/train:latest", "IMAGE_DIGEST": image})
+        == image
+    )
 
 
 def test_container_image_tag_alone_is_not_a_pin():

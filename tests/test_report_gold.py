@@ -22,8 +22,10 @@ DIFF_LINES = 60
 
 # (pattern, placeholder): what legitimately changes between machines and runs.
 SCRUBS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-     "TIMESTAMP"),
+    (
+        re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        "TIMESTAMP",
+    ),
     # an absolute path after a space, quote, bracket, tag end or table bar; "</td>" is no path
     (re.compile(r"(?<=[\s\"'(>|])/(?:[\w.@+-]+/)+[\w.@+-]+"), "/ABS/PATH"),
 )
@@ -47,11 +49,17 @@ def compare_gold(actual: str, name: str) -> None:
         pytest.fail(f"no gold file {gold}; write it with `make gold` and review it")
     expected = gold.read_text(encoding="utf-8")
     if actual != expected:
-        diff = list(difflib.unified_diff(expected.splitlines(), actual.splitlines(),
-                                         f"gold/{name}", "rendered", lineterm=""))
+        diff = list(
+            difflib.unified_diff(
+                expected.splitlines(), actual.splitlines(), f"gold/{name}", "rendered", lineterm=""
+            )
+        )
         more = f"\n... {len(diff) - DIFF_LINES} more diff lines" if len(diff) > DIFF_LINES else ""
-        pytest.fail(f"{name} differs from its gold file (refresh with `make gold` if intended):\n"
-                    + "\n".join(diff[:DIFF_LINES]) + more)
+        pytest.fail(
+            f"{name} differs from its gold file (refresh with `make gold` if intended):\n"
+            + "\n".join(diff[:DIFF_LINES])
+            + more
+        )
 
 
 @pytest.mark.parametrize("fmt", ["html", "md", "json"])
@@ -62,7 +70,11 @@ def test_report_matches_gold(sample: str, fmt: str) -> None:
 
 
 def test_scrub_replaces_times_and_paths_only() -> None:
-    text = ('<td class="path">/srv/runs/a/manifest.json</td> at 2026-11-26T10:15:00Z '
-            '| /tmp/x/y | </td></tr> "path": "/a/b.json" 3..20 retrains 2026-11-25 09:00')
-    assert scrub(text) == ('<td class="path">/ABS/PATH</td> at TIMESTAMP | /ABS/PATH | '
-                           '</td></tr> "path": "/ABS/PATH" 3..20 retrains 2026-11-25 09:00')
+    text = (
+        '<td class="path">/srv/runs/a/manifest.json</td> at 2026-11-26T10:15:00Z '
+        '| /tmp/x/y | </td></tr> "path": "/a/b.json" 3..20 retrains 2026-11-25 09:00'
+    )
+    assert scrub(text) == (
+        '<td class="path">/ABS/PATH</td> at TIMESTAMP | /ABS/PATH | '
+        '</td></tr> "path": "/ABS/PATH" 3..20 retrains 2026-11-25 09:00'
+    )

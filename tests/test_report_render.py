@@ -42,12 +42,16 @@ def test_every_renderer_meets_the_contract(renderer: Renderer, sample: str) -> N
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_four_sections_in_order_then_evidence(renderer: Renderer, sample: str) -> None:
     text = renderer.render(SAMPLES[sample]())
-    body = text[text.index("Summary"):]  # past the html table of contents
+    body = text[text.index("Summary") :]  # past the html table of contents
     marks = ["Summary", "what would close it", *TITLES, "Evidence", "Classified diff per axis"]
     positions = [body.index(m) for m in marks]
     assert positions == sorted(positions)
-    assert TITLES == ["1. Ranked axis candidates", "2. Confirmation, in cost order",
-                      "3. Structural fix per axis", "4. Policy for future runs"]
+    assert TITLES == [
+        "1. Ranked axis candidates",
+        "2. Confirmation, in cost order",
+        "3. Structural fix per axis",
+        "4. Policy for future runs",
+    ]
 
 
 def test_json_carries_the_four_sections() -> None:
@@ -61,11 +65,30 @@ def test_json_carries_the_four_sections() -> None:
 @pytest.mark.parametrize("renderer", [HTML, MD], ids=["html", "md"])
 def test_header_and_numbers_are_formatted(renderer: Renderer) -> None:
     text = renderer.render(with_band())
-    for expected in ("−4.00 pts", "4.00 pts worse", "91.20", "87.20", "1st", "2nd", "3rd",
-                     "3.10 pts", "(2.54 to 3.66)", "(−0.16 to 0.96)", "confirmed cause",
-                     "within the noise band", "unversioned: cannot be ruled out", "ruled out",
-                     "86.64 to 87.76 (k = 2.00)", "0.28", "0.95 pts", "above all 8 seeds",
-                     "beyond noise", "INC-2291", "ml-platform", "retrain scored 4 pts lower"):
+    for expected in (
+        "−4.00 pts",
+        "4.00 pts worse",
+        "91.20",
+        "87.20",
+        "1st",
+        "2nd",
+        "3rd",
+        "3.10 pts",
+        "(2.54 to 3.66)",
+        "(−0.16 to 0.96)",
+        "confirmed cause",
+        "within the noise band",
+        "unversioned: cannot be ruled out",
+        "ruled out",
+        "86.64 to 87.76 (k = 2.00)",
+        "0.28",
+        "0.95 pts",
+        "above all 8 seeds",
+        "beyond noise",
+        "INC-2291",
+        "ml-platform",
+        "retrain scored 4 pts lower",
+    ):
         assert expected in text, expected
     assert "0.2800" not in text  # the band's numbers keep the metric's scale
 
@@ -85,7 +108,16 @@ def test_manifest_only_shows_the_plan_and_what_stays_open(renderer: Renderer) ->
 
 def test_formatting_helpers() -> None:
     assert [fmt.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 102)] == [
-        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "102nd"]
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "102nd",
+    ]
     assert fmt.points(-4.0) == "−4.00 pts" and fmt.points(0.004) == "+0.0040 pts"
     assert fmt.worse_by(-0.5) == "0.50 pts better" and fmt.worse_by(0.0) == "no change"
     assert fmt.number(0.9123) == "0.9123" and fmt.number(None) == "—"
@@ -104,10 +136,10 @@ def test_html_escapes_every_user_string() -> None:
     assert "R&D" not in html and "R&amp;D" in html
     assert html.count("</style>") == 1  # the page's own, only
     assert "<script" not in html.lower()
-    svg = html[html.index("<svg"):html.rindex("</svg>")]
+    svg = html[html.index("<svg") : html.rindex("</svg>")]
     assert "<script" not in svg and "&lt;script&gt;" in svg  # metric name, escaped, in the chart
-    band = html[html.index('id="noise-band-chart"'):]
-    assert "failed, not drawn: 108 (&lt;script&gt;" in band[:band.index("</svg>")]
+    band = html[html.index('id="noise-band-chart"') :]
+    assert "failed, not drawn: 108 (&lt;script&gt;" in band[: band.index("</svg>")]
 
 
 def test_html_css_classes_come_from_the_whitelist() -> None:
@@ -143,8 +175,9 @@ def test_markdown_prose_lines_are_short() -> None:
                 assert len(line) <= 100 or " " not in line.strip(), line
 
 
-EXTERNAL = re.compile(r"https?://|(?<![:\w])//|\bsrc\s*=|\bhref\s*=\s*(?![\"']?#)|@import|url\(",
-                      re.IGNORECASE)
+EXTERNAL = re.compile(
+    r"https?://|(?<![:\w])//|\bsrc\s*=|\bhref\s*=\s*(?![\"']?#)|@import|url\(", re.IGNORECASE
+)
 
 
 @pytest.mark.parametrize("renderer", [HTML, MD], ids=["html", "md"])
@@ -158,7 +191,7 @@ def test_output_points_at_nothing_outside_itself(renderer: Renderer, sample: str
 
 
 def _svg(html: str, key: str) -> str:
-    chart = html[html.index(f'<svg class="chart" id="{key}-chart"'):]
+    chart = html[html.index(f'<svg class="chart" id="{key}-chart"') :]
     return chart[: chart.index("</svg>") + 6]
 
 
@@ -172,16 +205,20 @@ def test_charts_follow_what_was_measured() -> None:
         assert f'<title id="{key}-title">' in chart and f'<desc id="{key}-desc">' in chart
         for banned in ("<script", "<foreignObject", "href", "<image", "url("):
             assert banned not in chart, (key, banned)
-        after = band_html[band_html.index(chart) + len(chart):]
+        after = band_html[band_html.index(chart) + len(chart) :]
         assert after.index('<table class="chart-data visually-hidden">') < 400  # its data, beside
 
 
 def test_axes_chart_tells_status_by_shape_and_word() -> None:
     chart = _svg(HTML.render(with_band()), "axes")
     words = re.findall(r'font-weight="600">([^<]+)</text><text[^>]*>([^<]+)</text>', chart)
-    assert words == [("Data", "confirmed"), ("Randomness", "within noise"),
-                     ("Environment", "unversioned"), ("Code", "ruled out"),
-                     ("Intent", "ruled out")]
+    assert words == [
+        ("Data", "confirmed"),
+        ("Randomness", "within noise"),
+        ("Environment", "unversioned"),
+        ("Code", "ruled out"),
+        ("Intent", "ruled out"),
+    ]
     assert "1st Data, confirmed cause; 2nd Randomness, within the noise band" in chart
     assert 'stroke-dasharray="4 2"' in chart  # the unversioned axis' dashed square
 
@@ -208,8 +245,10 @@ def test_noise_band_chart_draws_seeds_and_lists_failures() -> None:
 def test_markdown_shows_each_chart_as_a_small_table() -> None:
     md = MD.render(with_band())
     assert "**Chart:** Points of the accuracy gap explained per axis." in md
-    assert ("| Unexplained remainder | beyond the band half-width \u00b10.56: something else "
-            "moved | 0.90 pts | \u2014 |") in md
+    assert (
+        "| Unexplained remainder | beyond the band half-width \u00b10.56: something else "
+        "moved | 0.90 pts | \u2014 |"
+    ) in md
     assert "**Chart:** Seed-noise band of accuracy." in md
     assert "| seed 108 | failed | CUDA out of memory |" in md
     assert "**Chart:**" not in MD.render(manifest_only())
@@ -218,7 +257,7 @@ def test_markdown_shows_each_chart_as_a_small_table() -> None:
 def test_what_stays_open_leads_when_no_retrain_ran() -> None:
     for renderer in (HTML, MD):
         text = renderer.render(manifest_only())
-        text = text[text.index("Summary"):]  # past the html table of contents
+        text = text[text.index("Summary") :]  # past the html table of contents
         head = "No retrain ran: what stays open, and what would close it"
         assert text.index(head) < text.index(TITLES[0])
         assert text.index("run the pinned-snapshot retrain (check 7)") < text.index(TITLES[0])
@@ -256,14 +295,31 @@ def test_write_reports_refuses_an_unknown_format_before_writing(tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_report_rerenders_a_saved_diagnosis(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_report_rerenders_a_saved_diagnosis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     saved = write_reports(manifest_only(), tmp_path / "saved", ("json",))[0]
     out = tmp_path / "out"
-    argv = ["report", str(saved), "--out", str(out), "--format", "html", "--format", "md",
-            "--format", "json", "--title", "INC-7: churn <model> lost 4 pts",
-            "--owner", "ml-platform", "--timeline", "2026-11-25 09:00 retrain scored 4 pts lower",
-            "--timeline", "2026-11-26 10:15 rollback"]
+    argv = [
+        "report",
+        str(saved),
+        "--out",
+        str(out),
+        "--format",
+        "html",
+        "--format",
+        "md",
+        "--format",
+        "json",
+        "--title",
+        "INC-7: churn <model> lost 4 pts",
+        "--owner",
+        "ml-platform",
+        "--timeline",
+        "2026-11-25 09:00 retrain scored 4 pts lower",
+        "--timeline",
+        "2026-11-26 10:15 rollback",
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 0

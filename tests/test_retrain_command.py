@@ -25,8 +25,16 @@ VALUES = {name: f"<{name}>" for name in PLACEHOLDERS}
 
 def test_a_one_string_template_is_split_before_substitution() -> None:
     argv = parse_command("python train.py --seed {seed} --out {output_dir} --tag 'a {seed}'")
-    assert argv == ("python", "train.py", "--seed", "{seed}", "--out", "{output_dir}", "--tag",
-                    "a {seed}")
+    assert argv == (
+        "python",
+        "train.py",
+        "--seed",
+        "{seed}",
+        "--out",
+        "{output_dir}",
+        "--tag",
+        "a {seed}",
+    )
     rendered = render(argv, {**VALUES, "seed": "7", "output_dir": EVIL})
     assert rendered == ["python", "train.py", "--seed", "7", "--out", EVIL, "--tag", "a 7"]
 
@@ -39,7 +47,11 @@ def test_substitution_is_one_pass_inside_each_argument() -> None:
 
 def test_literal_braces_and_json_are_left_alone() -> None:
     assert render(["{{seed}}", '{"lr": 0.1}', "{}", "{ seed }"], VALUES) == [
-        "{seed}", '{"lr": 0.1}', "{}", "{ seed }"]
+        "{seed}",
+        '{"lr": 0.1}',
+        "{}",
+        "{ seed }",
+    ]
 
 
 def test_unknown_placeholders_are_refused_with_the_known_ones() -> None:
@@ -64,13 +76,38 @@ def evil_world(tmp_path: Path) -> tuple[Path, RetrainSpec]:
     (data / "rows.csv").write_text("x,y\n1,0\n")
     ref = open_snapshot(data).ref
     spec = RetrainSpec(
-        label="command retrain", seed=1234, train=ref, eval=ref, metric="auc",
-        trainer={"command": [sys.executable, ECHO, str(tmp_path / "echo.json"), "--seed", "{seed}",
-                             "--data={snapshot_uri}", "--version", "{snapshot_version}",
-                             "--params", "{params_file}", "--metrics", "{metrics_file}",
-                             "--out", "{output_dir}", "--device", "{device}", "{{literal}}"]},
-        params={"note": EVIL, "lr": 0.01}, output_dir=str(tmp_path / f"out {EVIL}"),
-        manifest_out=str(tmp_path / "retrain.json"), device="cpu", family="f")
+        label="command retrain",
+        seed=1234,
+        train=ref,
+        eval=ref,
+        metric="auc",
+        trainer={
+            "command": [
+                sys.executable,
+                ECHO,
+                str(tmp_path / "echo.json"),
+                "--seed",
+                "{seed}",
+                "--data={snapshot_uri}",
+                "--version",
+                "{snapshot_version}",
+                "--params",
+                "{params_file}",
+                "--metrics",
+                "{metrics_file}",
+                "--out",
+                "{output_dir}",
+                "--device",
+                "{device}",
+                "{{literal}}",
+            ]
+        },
+        params={"note": EVIL, "lr": 0.01},
+        output_dir=str(tmp_path / f"out {EVIL}"),
+        manifest_out=str(tmp_path / "retrain.json"),
+        device="cpu",
+        family="f",
+    )
     return tmp_path, spec
 
 
@@ -78,18 +115,36 @@ def _assert_echoed_literally(tmp_path: Path, spec: RetrainSpec) -> None:
     echoed = json.loads((tmp_path / "echo.json").read_text())
     out = Path(spec.output_dir)
     assert echoed["argv"] == [
-        str(tmp_path / "echo.json"), "--seed", "1234", f"--data={spec.train.uri}", "--version",
-        str(spec.train.fingerprint), "--params", str(out / "reprodiag-params.json"), "--metrics",
-        str(out / "reprodiag-metrics.json"), "--out", str(out), "--device", "cpu", "{literal}"]
+        str(tmp_path / "echo.json"),
+        "--seed",
+        "1234",
+        f"--data={spec.train.uri}",
+        "--version",
+        str(spec.train.fingerprint),
+        "--params",
+        str(out / "reprodiag-params.json"),
+        "--metrics",
+        str(out / "reprodiag-metrics.json"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "{literal}",
+    ]
     assert EVIL in spec.train.uri
     assert echoed["params"] == {"note": EVIL, "lr": 0.01}
-    leftovers = [p for p in (tmp_path, Path.cwd()) for name in ("pwned", "pwned2", "out.txt")
-                 if (p / name).exists()]
+    leftovers = [
+        p
+        for p in (tmp_path, Path.cwd())
+        for name in ("pwned", "pwned2", "out.txt")
+        if (p / name).exists()
+    ]
     assert leftovers == []
 
 
-def test_command_values_are_passed_literally(evil_world: tuple[Path, RetrainSpec],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_values_are_passed_literally(
+    evil_world: tuple[Path, RetrainSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp_path, spec = evil_world
     monkeypatch.chdir(tmp_path)  # where a `touch pwned` would land
     assert run_command(spec, device="cpu") == {"auc": 61.5}
@@ -98,9 +153,10 @@ def test_command_values_are_passed_literally(evil_world: tuple[Path, RetrainSpec
 
 @pytest.mark.slow
 def test_a_command_trainer_runs_in_a_worker_and_leaves_a_manifest(
-        evil_world: tuple[Path, RetrainSpec]) -> None:
+    evil_world: tuple[Path, RetrainSpec],
+) -> None:
     tmp_path, spec = evil_world
-    result, = SerialExecutor(tmp_path / "work", cwd=tmp_path).run([spec])
+    (result,) = SerialExecutor(tmp_path / "work", cwd=tmp_path).run([spec])
     assert (result.status, result.metric_value) == ("ok", 61.5), result.reason
     _assert_echoed_literally(tmp_path, spec)
     manifest = load_manifest(str(result.manifest_path))

@@ -34,8 +34,10 @@ ENV_VARS = ("CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "PL_GLOBAL_SEED", "PL_S
 def restore_global_state() -> Iterator[None]:
     """deterministic_seeds changes process-wide state; put every piece of it back."""
     saved_env = {name: os.environ.get(name) for name in ENV_VARS}
-    det, warn = (torch.are_deterministic_algorithms_enabled(),
-                 torch.is_deterministic_algorithms_warn_only_enabled())
+    det, warn = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     for name in ENV_VARS:
@@ -75,12 +77,16 @@ def test_record_reads_back_what_was_set():
     seeds = deterministic_seeds(1234)
     assert (seeds.python, seeds.numpy, seeds.torch, seeds.cuda, seeds.base) == (1234,) * 5
     assert seeds.derivation.startswith(
-        "all generators seeded with base 1234 by reprodiag.deterministic_seeds")
+        "all generators seeded with base 1234 by reprodiag.deterministic_seeds"
+    )
     assert seeds.deterministic is True and torch.are_deterministic_algorithms_enabled()
     assert seeds.warn_only is False
     assert (seeds.cudnn_deterministic, seeds.cudnn_benchmark) == (True, False)
-    assert seeds.cublas_workspace_config == CUBLAS_DETERMINISTIC == os.environ[
-        "CUBLAS_WORKSPACE_CONFIG"]
+    assert (
+        seeds.cublas_workspace_config
+        == CUBLAS_DETERMINISTIC
+        == os.environ["CUBLAS_WORKSPACE_CONFIG"]
+    )
     assert seeds.pythonhashseed == "1234" == os.environ["PYTHONHASHSEED"]
     assert seeds.fill_uninitialized_memory is True
 
@@ -107,8 +113,12 @@ def test_a_cublas_config_already_set_is_kept(monkeypatch):
 def test_pythonhashseed_reaches_child_processes():
     deterministic_seeds(99)
     code = "print(hash('reprodiag'))"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout for _ in range(2)}
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
     assert len(runs) == 1
 
 
@@ -158,8 +168,15 @@ def test_without_torch_only_python_and_numpy_are_seeded(monkeypatch):
     seeds = deterministic_seeds(3)
     first = (np.random.rand(3).tolist(), random.random())
     assert (seeds.python, seeds.numpy) == (3, 3)
-    for name in ("torch", "cuda", "deterministic", "warn_only", "cudnn_deterministic",
-                 "cudnn_benchmark", "fill_uninitialized_memory"):
+    for name in (
+        "torch",
+        "cuda",
+        "deterministic",
+        "warn_only",
+        "cudnn_deterministic",
+        "cudnn_benchmark",
+        "fill_uninitialized_memory",
+    ):
         assert getattr(seeds, name) == Skipped(TORCH_MISSING)
     deterministic_seeds(3)
     assert (np.random.rand(3).tolist(), random.random()) == first
@@ -185,9 +202,14 @@ class NoisyDataset(TensorDataset):
 
 def _batches(seed: int) -> list[list[list[float]]]:
     seeds = deterministic_seeds(seed)
-    loader = DataLoader(NoisyDataset(torch.arange(32.0)), batch_size=4, shuffle=True,
-                        num_workers=2, worker_init_fn=seed_worker,
-                        generator=dataloader_generator(seeds))
+    loader = DataLoader(
+        NoisyDataset(torch.arange(32.0)),
+        batch_size=4,
+        shuffle=True,
+        num_workers=2,
+        worker_init_fn=seed_worker,
+        generator=dataloader_generator(seeds),
+    )
     return [[t.tolist() for t in batch] for batch in loader]
 
 

@@ -15,20 +15,48 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _check() -> Check:
-    return Check(order=7, key="pinned_snapshot", title="pinned-snapshot retrain: x", axis="data",
-                 cost="1 retrain", retrains=1, status="planned", expected="e", falsified_by="f",
-                 observed=None, verdict="not_run")
+    return Check(
+        order=7,
+        key="pinned_snapshot",
+        title="pinned-snapshot retrain: x",
+        axis="data",
+        cost="1 retrain",
+        retrains=1,
+        status="planned",
+        expected="e",
+        falsified_by="f",
+        observed=None,
+        verdict="not_run",
+    )
 
 
 def _band(mean: float, std: float, n: int = 5, k: float = 3.04) -> NoiseBand:
-    return NoiseBand(metric="m", n=n, mean=mean, std=std, low=mean - k * std,
-                     high=mean + k * std, k=k, outcome="beyond noise", statistic=None,
-                     p_value=None, baseline_rank=None, min_detectable_effect=None)
+    return NoiseBand(
+        metric="m",
+        n=n,
+        mean=mean,
+        std=std,
+        low=mean - k * std,
+        high=mean + k * std,
+        k=k,
+        outcome="beyond noise",
+        statistic=None,
+        p_value=None,
+        baseline_rank=None,
+        min_detectable_effect=None,
+    )
 
 
 def _judge(value: float, band: NoiseBand, baseline: float, direction: str = "higher"):
-    gap = Gap("m", direction, baseline, band.mean, band.mean - baseline,
-              (baseline - band.mean) * (1 if direction == "higher" else -1), "manifests")
+    gap = Gap(
+        "m",
+        direction,
+        baseline,
+        band.mean,
+        band.mean - baseline,
+        (baseline - band.mean) * (1 if direction == "higher" else -1),
+        "manifests",
+    )
     result = SimpleNamespace(status="ok", metric_value=value, reason=None, manifest_path=None)
     return judge_counterfactual(_check(), result, band, gap, baseline)
 
@@ -36,8 +64,8 @@ def _judge(value: float, band: NoiseBand, baseline: float, direction: str = "hig
 @pytest.mark.parametrize(
     ("value", "band", "baseline", "direction", "verdict", "status"),
     [
-        (86.0, _band(81.0, 0.3), 86.2, "higher", "confirms", "confirmed"),   # closes the gap
-        (83.5, _band(81.0, 0.3), 86.2, "higher", "confirms", "confirmed"),   # explains part
+        (86.0, _band(81.0, 0.3), 86.2, "higher", "confirms", "confirmed"),  # closes the gap
+        (83.5, _band(81.0, 0.3), 86.2, "higher", "confirms", "confirmed"),  # explains part
         (80.9, _band(81.0, 0.3), 86.2, "higher", "rules_out", "ruled_out"),  # explains none
         # The baseline inside the band: a swap landing in the band recovers nothing.
         (80.7, _band(80.8, 0.3), 81.0, "higher", "rules_out", "ruled_out"),
@@ -47,8 +75,9 @@ def _judge(value: float, band: NoiseBand, baseline: float, direction: str = "hig
         (0.40, _band(0.35, 0.002), 0.30, "lower", "rules_out", "ruled_out"),
     ],
 )
-def test_a_swap_confirms_only_when_it_clearly_recovers_points(value, band, baseline, direction,
-                                                              verdict, status) -> None:
+def test_a_swap_confirms_only_when_it_clearly_recovers_points(
+    value, band, baseline, direction, verdict, status
+) -> None:
     check, axis = _judge(value, band, baseline, direction)
     assert check.status == "done" and check.verdict == verdict
     assert axis is not None and axis.status == status
@@ -57,12 +86,22 @@ def test_a_swap_confirms_only_when_it_clearly_recovers_points(value, band, basel
 
 
 def test_compare_retrain_that_cannot_run_still_writes_the_report(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r"
     with pytest.raises(SystemExit) as code:
-        main(["compare", str(FIXTURES / "a-monday-wednesday" / "baseline.json"),
-              str(FIXTURES / "a-monday-wednesday" / "candidate.json"), "--retrain",
-              "--out", str(out), "--no-band-store", "--no-snapshot-check"])
+        main(
+            [
+                "compare",
+                str(FIXTURES / "a-monday-wednesday" / "baseline.json"),
+                str(FIXTURES / "a-monday-wednesday" / "candidate.json"),
+                "--retrain",
+                "--out",
+                str(out),
+                "--no-band-store",
+                "--no-snapshot-check",
+            ]
+        )
     printed = capsys.readouterr().out
     assert code.value.code == 0, printed
     assert (out / "report.html").exists()

@@ -156,7 +156,7 @@ def torch_version() -> str:
 
 
 def torch_build() -> str:
-    """"cpu", "cuda 12.4" or "rocm 6.2", with the short git revision torch was built from."""
+    """ "cpu", "cuda 12.4" or "rocm 6.2", with the short git revision torch was built from."""
     version = _torch().version
     hip = getattr(version, "hip", None)
     base = f"cuda {version.cuda}" if version.cuda else f"rocm {hip}" if hip else "cpu"

@@ -30,8 +30,9 @@ from reprodiag.manifest.model import (
 )
 
 
-def probe_axes(*, code_root: str | Path, entrypoint: str | None, seeds: Any,
-               dataloader_seeding: str | None) -> tuple[CodeAxis, EnvironmentAxis, RandomnessAxis]:
+def probe_axes(
+    *, code_root: str | Path, entrypoint: str | None, seeds: Any, dataloader_seeding: str | None
+) -> tuple[CodeAxis, EnvironmentAxis, RandomnessAxis]:
     from reprodiag.capture.environment import probe_environment
     from reprodiag.capture.git import probe_code
     from reprodiag.capture.seeds import probe_randomness
@@ -41,18 +42,29 @@ def probe_axes(*, code_root: str | Path, entrypoint: str | None, seeds: Any,
     if isinstance(seeds, RandomnessAxis):  # already built, e.g. by a shell capture
         rnd = seeds
     else:
-        rnd = _guard(lambda: probe_randomness(seeds, dataloader_seeding), RandomnessAxis,
-                     "randomness")
+        rnd = _guard(
+            lambda: probe_randomness(seeds, dataloader_seeding), RandomnessAxis, "randomness"
+        )
     return code, env, rnd
 
 
 class Run:
     """One captured training run. Use through `capture(...)`; log metrics, then leave the block."""
 
-    def __init__(self, path: str | Path, *, data: DataAxis, intent: Intent, seeds: Any = None,
-                 code_root: str | Path = ".", entrypoint: str | None = None,
-                 dataloader_seeding: str | None = None, output_dir: str | Path | None = None,
-                 policy: Any = None, captured_by: str = "api") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        data: DataAxis,
+        intent: Intent,
+        seeds: Any = None,
+        code_root: str | Path = ".",
+        entrypoint: str | None = None,
+        dataloader_seeding: str | None = None,
+        output_dir: str | Path | None = None,
+        policy: Any = None,
+        captured_by: str = "api",
+    ) -> None:
         self.path = Path(path)
         self.run_id = uuid.uuid4().hex
         self._data, self._intent, self._seeds, self._policy = data, intent, seeds, policy
@@ -67,15 +79,20 @@ class Run:
     def log_metric(self, name: str, value: float, direction: str = "higher") -> None:
         self._metrics[str(name)] = metric_record(str(name), value, direction)
 
-    def log_metrics(self, metrics: Mapping[str, float],
-                    directions: Mapping[str, str] | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], directions: Mapping[str, str] | None = None
+    ) -> None:
         for name, value in metrics.items():
             self.log_metric(name, value, (directions or {}).get(name, "higher"))
 
     def start(self) -> Run:
         """Probe the axes and enforce the tier before training: refuse early, not after hours."""
-        self._axes = probe_axes(code_root=self._code_root, entrypoint=self._entrypoint,
-                                seeds=self._seeds, dataloader_seeding=self._dl)
+        self._axes = probe_axes(
+            code_root=self._code_root,
+            entrypoint=self._entrypoint,
+            seeds=self._seeds,
+            dataloader_seeding=self._dl,
+        )
         self._started = utc_now()  # type: ignore[assignment]
         if self._intent.tier is not None:
             from reprodiag.policy import require_for_tier
@@ -88,13 +105,27 @@ class Run:
         code, env, rnd = self._axes
         finished = utc_now() if status != "running" else Skipped("the run has not finished")
         return Manifest(
-            run=RunInfo(run_id=self.run_id, created_at=self._started if isinstance(self._started, str) else utc_now(),
-                        output_dir=str(self._output_dir) if self._output_dir else Skipped("no output folder given"),
-                        reprodiag_version=_version(), captured_by=self._captured_by),
-            data=self._data, code=code, environment=env, randomness=rnd,
+            run=RunInfo(
+                run_id=self.run_id,
+                created_at=self._started if isinstance(self._started, str) else utc_now(),
+                output_dir=str(self._output_dir)
+                if self._output_dir
+                else Skipped("no output folder given"),
+                reprodiag_version=_version(),
+                captured_by=self._captured_by,
+            ),
+            data=self._data,
+            code=code,
+            environment=env,
+            randomness=rnd,
             intent=self._intent.to_axis(),
-            results=Results(metrics=dict(self._metrics), status=status, started_at=self._started,
-                            finished_at=finished, error=error),
+            results=Results(
+                metrics=dict(self._metrics),
+                status=status,
+                started_at=self._started,
+                finished_at=finished,
+                error=error,
+            ),
         )
 
     def finish(self, error: BaseException | None = None) -> Manifest:
@@ -107,20 +138,39 @@ class Run:
     def __enter__(self) -> Run:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.finish(exc)
 
 
-def capture(path: str | Path, *, train: Any = None, eval: Any = None, seeds: Any = None,  # noqa: A002
-            params: Mapping[str, Any] | None = None, family: str | None = None,
-            experiment: str | None = None, run_name: str | None = None,
-            hypothesis: str | None = None, ablations: Mapping[str, bool] | None = None,
-            tier: str | None = None, tags: Mapping[str, str] | None = None,
-            owner: str | None = None, entrypoint: str | None = None, code_root: str | Path = ".",
-            feature_store: str | None = None, labeling_pipeline: str | None = None,
-            dataloader_seeding: str | None = None, output_dir: str | Path | None = None,
-            policy: Any = None, captured_by: str = "api") -> Run:
+def capture(
+    path: str | Path,
+    *,
+    train: Any = None,
+    eval: Any = None,
+    seeds: Any = None,  # noqa: A002
+    params: Mapping[str, Any] | None = None,
+    family: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    hypothesis: str | None = None,
+    ablations: Mapping[str, bool] | None = None,
+    tier: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owner: str | None = None,
+    entrypoint: str | None = None,
+    code_root: str | Path = ".",
+    feature_store: str | None = None,
+    labeling_pipeline: str | None = None,
+    dataloader_seeding: str | None = None,
+    output_dir: str | Path | None = None,
+    policy: Any = None,
+    captured_by: str = "api",
+) -> Run:
     """Record all five axes of a training run into the manifest at `path`.
 
     train / eval: a Snapshot from reprodiag.snapshots.open_snapshot (pinned), a SnapshotRef, or a
@@ -129,13 +179,33 @@ def capture(path: str | Path, *, train: Any = None, eval: Any = None, seeds: Any
     before training when it lacks a fact its tier requires (PolicyViolation).
     """
     data = DataAxis(
-        train=snapshot_fact(train, "training"), eval=snapshot_fact(eval, "evaluation"),
+        train=snapshot_fact(train, "training"),
+        eval=snapshot_fact(eval, "evaluation"),
         feature_store=feature_store if feature_store is not None else Skipped("not given"),
-        labeling_pipeline=labeling_pipeline if labeling_pipeline is not None else Skipped("not given"),
+        labeling_pipeline=labeling_pipeline
+        if labeling_pipeline is not None
+        else Skipped("not given"),
     )
-    intent = Intent(family=family, experiment=experiment, run_name=run_name, hypothesis=hypothesis,
-                    params=dict(params or {}), ablations=dict(ablations or {}), tier=tier,
-                    tags=dict(tags or {}), owner=owner)
-    return Run(path, data=data, intent=intent, seeds=seeds, code_root=code_root,
-               entrypoint=entrypoint, dataloader_seeding=dataloader_seeding,
-               output_dir=output_dir, policy=policy, captured_by=captured_by)
+    intent = Intent(
+        family=family,
+        experiment=experiment,
+        run_name=run_name,
+        hypothesis=hypothesis,
+        params=dict(params or {}),
+        ablations=dict(ablations or {}),
+        tier=tier,
+        tags=dict(tags or {}),
+        owner=owner,
+    )
+    return Run(
+        path,
+        data=data,
+        intent=intent,
+        seeds=seeds,
+        code_root=code_root,
+        entrypoint=entrypoint,
+        dataloader_seeding=dataloader_seeding,
+        output_dir=output_dir,
+        policy=policy,
+        captured_by=captured_by,
+    )

@@ -45,7 +45,9 @@ def all_skipped(cls: type, reason: str) -> Any:
     """An axis record whose every fact is skipped: what a probe that crashed outright leaves."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        has_default = (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
         if not has_default:
             values[f.name] = Skipped(reason)
     return cls(**values)
@@ -71,9 +73,11 @@ def snapshot_fact(value: Any, role: str) -> SnapshotRef | Skipped:
         from reprodiag.snapshots import open_snapshot
 
         return open_snapshot(os.fspath(value)).ref
-    raise InputError(f"capture: {role}= got {type(value).__name__}",
-                     hint="pass a snapshot from reprodiag.snapshots.open_snapshot(...), a SnapshotRef, "
-                          "or a table path or uri")
+    raise InputError(
+        f"capture: {role}= got {type(value).__name__}",
+        hint="pass a snapshot from reprodiag.snapshots.open_snapshot(...), a SnapshotRef, "
+        "or a table path or uri",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +99,14 @@ class Intent:
             return value if value is not None else Skipped(f"no {name} given")
 
         return IntentAxis(
-            family=fact(self.family, "model family"), experiment=fact(self.experiment, "experiment"),
-            run_name=fact(self.run_name, "run name"), hypothesis=fact(self.hypothesis, "hypothesis"),
-            params=dict(self.params), ablations={k: bool(v) for k, v in self.ablations.items()},
-            tier=fact(self.tier, "tier"), tags={str(k): str(v) for k, v in self.tags.items()},
+            family=fact(self.family, "model family"),
+            experiment=fact(self.experiment, "experiment"),
+            run_name=fact(self.run_name, "run name"),
+            hypothesis=fact(self.hypothesis, "hypothesis"),
+            params=dict(self.params),
+            ablations={k: bool(v) for k, v in self.ablations.items()},
+            tier=fact(self.tier, "tier"),
+            tags={str(k): str(v) for k, v in self.tags.items()},
             owner=fact(self.owner, "owner"),
         )
 
@@ -111,6 +119,8 @@ def metric_record(name: str, value: Any, direction: str) -> Metric:
     except (TypeError, ValueError):
         raise InputError(f"metric {name!r}: {value!r} is not a number") from None
     if not math.isfinite(number):
-        raise InputError(f"metric {name!r} is {number}: a manifest records finite metrics only",
-                         hint="a NaN or infinite metric means the run diverged; fix it or record it as failed")
+        raise InputError(
+            f"metric {name!r} is {number}: a manifest records finite metrics only",
+            hint="a NaN or infinite metric means the run diverged; fix it or record it as failed",
+        )
     return Metric(number, direction)  # type: ignore[arg-type]

@@ -16,8 +16,10 @@ from reprodiag.errors import InputError
 from reprodiag.manifest.model import RandomnessAxis, Skipped
 
 GENERATORS = ("python", "numpy", "torch", "cuda")
-NOT_VISIBLE = Skipped("captured from a shell: the training process's flags are not visible; "
-                      "use reprodiag.capture in the training code to record them")
+NOT_VISIBLE = Skipped(
+    "captured from a shell: the training process's flags are not visible; "
+    "use reprodiag.capture in the training code to record them"
+)
 
 
 def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
@@ -48,8 +50,10 @@ def read_params_file(path: str) -> dict[str, Any]:
     try:
         data = _toml.loads(raw.decode()) if file.suffix == ".toml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid {'TOML' if file.suffix == '.toml' else 'JSON'}: {exc}",
-                         hint="params files are JSON objects, or TOML when named *.toml") from None
+        raise InputError(
+            f"{path}: not valid {'TOML' if file.suffix == '.toml' else 'JSON'}: {exc}",
+            hint="params files are JSON objects, or TOML when named *.toml",
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected an object of parameters, found {type(data).__name__}")
     return data
@@ -62,8 +66,10 @@ def seeds_from_options(seeds: Iterable[str]) -> dict[str, int]:
         name, sep, value = item.rpartition("=")
         names = [name] if sep else list(GENERATORS)
         if sep and name not in GENERATORS:
-            raise InputError(f"--seed {item!r}: unknown generator {name!r}",
-                             hint="use one of " + ", ".join(GENERATORS) + ", or a bare number for all")
+            raise InputError(
+                f"--seed {item!r}: unknown generator {name!r}",
+                hint="use one of " + ", ".join(GENERATORS) + ", or a bare number for all",
+            )
         try:
             number = int(value)
         except ValueError:
@@ -72,8 +78,9 @@ def seeds_from_options(seeds: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def shell_randomness(seeds: dict[str, int], deterministic: bool | None,
-                     pythonhashseed: str | None) -> RandomnessAxis:
+def shell_randomness(
+    seeds: dict[str, int], deterministic: bool | None, pythonhashseed: str | None
+) -> RandomnessAxis:
     missing = Skipped("seed not recorded: pass --seed")
 
     def seed(name: str) -> Any:
@@ -81,11 +88,19 @@ def shell_randomness(seeds: dict[str, int], deterministic: bool | None,
 
     flag: Any = deterministic if deterministic is not None else NOT_VISIBLE
     return RandomnessAxis(
-        python_seed=seed("python"), numpy_seed=seed("numpy"), torch_seed=seed("torch"),
+        python_seed=seed("python"),
+        numpy_seed=seed("numpy"),
+        torch_seed=seed("torch"),
         cuda_seed=seed("cuda"),
         derivation="stated on the command line of reprodiag capture" if seeds else missing,
-        deterministic_algorithms=flag, warn_only=NOT_VISIBLE, cudnn_deterministic=NOT_VISIBLE,
-        cudnn_benchmark=NOT_VISIBLE, cublas_workspace_config=NOT_VISIBLE,
-        pythonhashseed=pythonhashseed if pythonhashseed is not None else Skipped("PYTHONHASHSEED not set"),
-        fill_uninitialized_memory=NOT_VISIBLE, dataloader_seeding=NOT_VISIBLE,
+        deterministic_algorithms=flag,
+        warn_only=NOT_VISIBLE,
+        cudnn_deterministic=NOT_VISIBLE,
+        cudnn_benchmark=NOT_VISIBLE,
+        cublas_workspace_config=NOT_VISIBLE,
+        pythonhashseed=pythonhashseed
+        if pythonhashseed is not None
+        else Skipped("PYTHONHASHSEED not set"),
+        fill_uninitialized_memory=NOT_VISIBLE,
+        dataloader_seeding=NOT_VISIBLE,
     )

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         echo_error(f"{type(exc).__name__}: {exc}")
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, OSError) else EXIT_RUNTIME)
     except Exception as exc:  # noqa: BLE001 - a bug must not print a traceback into a CI log
-        echo_error(f"internal error ({type(exc).__name__}): {str(exc)[:500]}\n"
-                   "  Tip: this is a bug in reprodiag; please report it with the command you ran")
+        echo_error(
+            f"internal error ({type(exc).__name__}): {str(exc)[:500]}\n"
+            "  Tip: this is a bug in reprodiag; please report it with the command you ran"
+        )
         sys.exit(EXIT_RUNTIME)
     sys.exit(0)

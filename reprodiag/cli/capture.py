@@ -9,42 +9,94 @@ import click
 
 @click.command("capture")
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--train", "train_uri", help="Training data: a Delta table, an Iceberg table or files.")
-@click.option("--train-version", help="Pin the training snapshot to this version (default: current).")
+@click.option(
+    "--train", "train_uri", help="Training data: a Delta table, an Iceberg table or files."
+)
+@click.option(
+    "--train-version", help="Pin the training snapshot to this version (default: current)."
+)
 @click.option("--train-as-of", help="Pin the training snapshot as of this ISO timestamp.")
 @click.option("--eval", "eval_uri", help="Evaluation data, pinned the same way.")
 @click.option("--eval-version", help="Pin the evaluation snapshot to this version.")
 @click.option("--format", "data_format", help="Snapshot format when it cannot be detected.")
-@click.option("--params", "params_file", type=click.Path(dir_okay=False), help="Hyperparameters: JSON, or TOML (*.toml).")
-@click.option("--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="One hyperparameter (JSON value or string).")
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(dir_okay=False),
+    help="Hyperparameters: JSON, or TOML (*.toml).",
+)
+@click.option(
+    "--param",
+    "param_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="One hyperparameter (JSON value or string).",
+)
 @click.option("--ablation", "ablation_pairs", multiple=True, metavar="NAME=true|false")
-@click.option("--seed", "seed_items", multiple=True, metavar="N | GENERATOR=N",
-              help="A bare number seeds python, numpy, torch and cuda; torch=N names one.")
-@click.option("--deterministic/--no-deterministic", default=None,
-              help="State whether deterministic algorithms were on (not visible from a shell).")
+@click.option(
+    "--seed",
+    "seed_items",
+    multiple=True,
+    metavar="N | GENERATOR=N",
+    help="A bare number seeds python, numpy, torch and cuda; torch=N names one.",
+)
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="State whether deterministic algorithms were on (not visible from a shell).",
+)
 @click.option("--family", help="Model family name.")
 @click.option("--experiment")
 @click.option("--run-name")
 @click.option("--hypothesis")
-@click.option("--tier", type=click.Choice(["shipped", "experimental", "debug"]),
-              help="Refuse (exit 1, nothing written) when the run lacks a fact this tier requires.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="A TOML tier policy.")
+@click.option(
+    "--tier",
+    type=click.Choice(["shipped", "experimental", "debug"]),
+    help="Refuse (exit 1, nothing written) when the run lacks a fact this tier requires.",
+)
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="A TOML tier policy."
+)
 @click.option("--tag", "tag_pairs", multiple=True, metavar="KEY=VALUE")
 @click.option("--owner")
 @click.option("--entrypoint", help="module:function or the training command.")
 @click.option("--code-root", default=".", show_default=True, type=click.Path(file_okay=False))
 @click.option("--metric", "metric_pairs", multiple=True, metavar="NAME=VALUE")
-@click.option("--lower-is-better", "lower", multiple=True, metavar="NAME",
-              help="Metrics where lower is better (default: higher is better).")
+@click.option(
+    "--lower-is-better",
+    "lower",
+    multiple=True,
+    metavar="NAME",
+    help="Metrics where lower is better (default: higher is better).",
+)
 @click.option("--failed", is_flag=True, help="Record the run as failed.")
-def capture(out: str, train_uri: str | None, train_version: str | None, train_as_of: str | None,
-            eval_uri: str | None, eval_version: str | None, data_format: str | None,
-            params_file: str | None, param_pairs: tuple[str, ...], ablation_pairs: tuple[str, ...],
-            seed_items: tuple[str, ...], deterministic: bool | None, family: str | None,
-            experiment: str | None, run_name: str | None, hypothesis: str | None,
-            tier: str | None, policy_file: str | None, tag_pairs: tuple[str, ...],
-            owner: str | None, entrypoint: str | None, code_root: str,
-            metric_pairs: tuple[str, ...], lower: tuple[str, ...], failed: bool) -> None:
+def capture(
+    out: str,
+    train_uri: str | None,
+    train_version: str | None,
+    train_as_of: str | None,
+    eval_uri: str | None,
+    eval_version: str | None,
+    data_format: str | None,
+    params_file: str | None,
+    param_pairs: tuple[str, ...],
+    ablation_pairs: tuple[str, ...],
+    seed_items: tuple[str, ...],
+    deterministic: bool | None,
+    family: str | None,
+    experiment: str | None,
+    run_name: str | None,
+    hypothesis: str | None,
+    tier: str | None,
+    policy_file: str | None,
+    tag_pairs: tuple[str, ...],
+    owner: str | None,
+    entrypoint: str | None,
+    code_root: str,
+    metric_pairs: tuple[str, ...],
+    lower: tuple[str, ...],
+    failed: bool,
+) -> None:
     """Record the five axes of a run into the manifest OUT.
 
     Run it before training with --tier to gate the run, and after training with --metric to
@@ -55,25 +107,48 @@ def capture(out: str, train_uri: str | None, train_version: str | None, train_as
     from reprodiag.snapshots import open_snapshot
 
     params = shell.read_params_file(params_file) if params_file else {}
-    params.update({k: shell.parse_value(v) for k, v in shell.parse_pairs(param_pairs, "--param").items()})
-    ablations = {k: v.strip().lower() in ("1", "true", "yes", "on")
-                 for k, v in shell.parse_pairs(ablation_pairs, "--ablation").items()}
-    train = open_snapshot(train_uri, format=data_format, version=train_version,
-                          as_of=train_as_of) if train_uri else None
-    evaluation = open_snapshot(eval_uri, format=data_format, version=eval_version) if eval_uri else None
-    randomness = shell.shell_randomness(shell.seeds_from_options(seed_items), deterministic,
-                                        os.environ.get("PYTHONHASHSEED"))
+    params.update(
+        {k: shell.parse_value(v) for k, v in shell.parse_pairs(param_pairs, "--param").items()}
+    )
+    ablations = {
+        k: v.strip().lower() in ("1", "true", "yes", "on")
+        for k, v in shell.parse_pairs(ablation_pairs, "--ablation").items()
+    }
+    train = (
+        open_snapshot(train_uri, format=data_format, version=train_version, as_of=train_as_of)
+        if train_uri
+        else None
+    )
+    evaluation = (
+        open_snapshot(eval_uri, format=data_format, version=eval_version) if eval_uri else None
+    )
+    randomness = shell.shell_randomness(
+        shell.seeds_from_options(seed_items), deterministic, os.environ.get("PYTHONHASHSEED")
+    )
     policy = None
     if policy_file:
         from reprodiag.policy import load_policy
 
         policy = load_policy(policy_file)
-    run = start_capture(out, train=train, eval=evaluation, seeds=randomness, params=params,
-                        family=family, experiment=experiment, run_name=run_name,
-                        hypothesis=hypothesis, ablations=ablations, tier=tier,
-                        tags=shell.parse_pairs(tag_pairs, "--tag"), owner=owner,
-                        entrypoint=entrypoint, code_root=code_root, policy=policy,
-                        captured_by="cli")
+    run = start_capture(
+        out,
+        train=train,
+        eval=evaluation,
+        seeds=randomness,
+        params=params,
+        family=family,
+        experiment=experiment,
+        run_name=run_name,
+        hypothesis=hypothesis,
+        ablations=ablations,
+        tier=tier,
+        tags=shell.parse_pairs(tag_pairs, "--tag"),
+        owner=owner,
+        entrypoint=entrypoint,
+        code_root=code_root,
+        policy=policy,
+        captured_by="cli",
+    )
     run.start()
     for name, value in shell.parse_pairs(metric_pairs, "--metric").items():
         run.log_metric(name, shell.parse_value(value), "lower" if name in lower else "higher")

@@ -56,11 +56,19 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
     is_flag=True,
     help="Diagnose even when the runs look like different model families.",
 )
-@click.option("--retrain", is_flag=True,
-              help="Run the planned retrains (seed replay, pinned snapshot, intent swap, noise "
-                   "band) in cost order and judge each against the seed-noise band.")
-@click.option("--max-retrains", type=click.IntRange(3, 200), default=24, show_default=True,
-              help="Retrain budget; 3 are always kept for the noise band.")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Run the planned retrains (seed replay, pinned snapshot, intent swap, noise "
+    "band) in cost order and judge each against the seed-noise band.",
+)
+@click.option(
+    "--max-retrains",
+    type=click.IntRange(3, 200),
+    default=24,
+    show_default=True,
+    help="Retrain budget; 3 are always kept for the noise band.",
+)
 @retrain_options
 def compare(
     baseline: str,
@@ -162,8 +170,9 @@ def summary_lines(result: Diagnosis) -> list[str]:
     done = [c for c in paid if c.status == "done"]
     if done:
         lines += ["", "Retrains:"]
-        lines += [f"  {c.order}. {c.title}: {c.verdict.replace('_', ' ')}: {c.observed}"
-                  for c in done]
+        lines += [
+            f"  {c.order}. {c.title}: {c.verdict.replace('_', ' ')}: {c.observed}" for c in done
+        ]
     rest = [c for c in paid if c.status != "done"]
     if rest:
         lines += ["", "Still to run:" if not done else "Not run:"]
@@ -175,8 +184,11 @@ def summary_lines(result: Diagnosis) -> list[str]:
         ]
     if result.band is not None:
         band = result.band
-        lines += ["", f"Noise band: {band.metric} {band.mean:.4g} ± {band.k:.3g}·{band.std:.3g} "
-                      f"= [{band.low:.4g}, {band.high:.4g}] (n = {band.n}): {band.outcome}"]
+        lines += [
+            "",
+            f"Noise band: {band.metric} {band.mean:.4g} ± {band.k:.3g}·{band.std:.3g} "
+            f"= [{band.low:.4g}, {band.high:.4g}] (n = {band.n}): {band.outcome}",
+        ]
     if result.stop_reason:
         lines += [f"Stopped: {result.stop_reason}"]
     return lines

@@ -9,17 +9,37 @@ import click
 
 @click.command("report")
 @click.argument("diagnosis_file", metavar="DIAGNOSIS.json", type=click.Path(dir_okay=False))
-@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "json"]),
-              help="Report format; repeat for several. Default: html and md.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder to write into (created). Default: the folder of DIAGNOSIS.json.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["html", "md", "json"]),
+    help="Report format; repeat for several. Default: html and md.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder to write into (created). Default: the folder of DIAGNOSIS.json.",
+)
 @click.option("--title", help="Incident title shown at the top, e.g. 'Churn model lost 4 pts'.")
 @click.option("--owner", help="Incident owner (person or team).")
-@click.option("--timeline", "timeline", multiple=True, metavar="'WHEN WHAT'",
-              help="A timeline line, e.g. '2026-11-25 09:00 retrain scored 4 pts lower'; "
-                   "repeat in order. Replaces any timeline saved in the diagnosis.")
-def report(diagnosis_file: str, formats: tuple[str, ...], out_dir: str | None, title: str | None,
-           owner: str | None, timeline: tuple[str, ...]) -> None:
+@click.option(
+    "--timeline",
+    "timeline",
+    multiple=True,
+    metavar="'WHEN WHAT'",
+    help="A timeline line, e.g. '2026-11-25 09:00 retrain scored 4 pts lower'; "
+    "repeat in order. Replaces any timeline saved in the diagnosis.",
+)
+def report(
+    diagnosis_file: str,
+    formats: tuple[str, ...],
+    out_dir: str | None,
+    title: str | None,
+    owner: str | None,
+    timeline: tuple[str, ...],
+) -> None:
     """Write the incident report (html, md, json) for DIAGNOSIS.json.
 
     Incident title, owner and timeline are stored in the diagnosis' metadata, so a JSON report

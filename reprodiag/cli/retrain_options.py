@@ -20,32 +20,71 @@ DEFAULT_BAND_STORE = "reports/band-store"
 def retrain_options(func: F) -> F:
     """Trainer, device, timeout, band store and executor options, in one place."""
     options = (
-        click.option("--trainer", help="Trainer entrypoint module:function (default: the "
-                     "manifest's code.entrypoint)."),
-        click.option("--command", "command", help="Trainer command template instead, e.g. "
-                     "\"python train.py --seed {seed} --data {snapshot_uri} --metrics "
-                     "{metrics_file}\"; run without a shell."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto (CUDA when there is one), cpu or cuda:N."),
-        click.option("--retrain-timeout", type=click.FloatRange(min=1), default=None,
-                     help="Seconds before a retrain is stopped and counted as a failed seed."),
-        click.option("--band-store", default=DEFAULT_BAND_STORE, show_default=True,
-                     type=click.Path(file_okay=False), help="Delta table of per-seed results, "
-                     "reused and extended by later runs."),
+        click.option(
+            "--trainer",
+            help="Trainer entrypoint module:function (default: the manifest's code.entrypoint).",
+        ),
+        click.option(
+            "--command",
+            "command",
+            help="Trainer command template instead, e.g. "
+            '"python train.py --seed {seed} --data {snapshot_uri} --metrics '
+            '{metrics_file}"; run without a shell.',
+        ),
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            help="auto (CUDA when there is one), cpu or cuda:N.",
+        ),
+        click.option(
+            "--retrain-timeout",
+            type=click.FloatRange(min=1),
+            default=None,
+            help="Seconds before a retrain is stopped and counted as a failed seed.",
+        ),
+        click.option(
+            "--band-store",
+            default=DEFAULT_BAND_STORE,
+            show_default=True,
+            type=click.Path(file_okay=False),
+            help="Delta table of per-seed results, reused and extended by later runs.",
+        ),
         click.option("--no-band-store", is_flag=True, help="Neither reuse nor record seeds."),
-        click.option("--no-ensemble", is_flag=True, help="Train every band seed in its own "
-                     "worker, even when the trainer offers a vectorised ensemble form."),
-        click.option("--workdir", type=click.Path(file_okay=False), default=None,
-                     help="Folder for the retrains' manifests and models (default: OUT/retrains)."),
-        click.option("--executor", type=click.Choice(EXECUTORS), default="serial",
-                     show_default=True, help="How retrains run: one after another, in worker "
-                     "processes side by side (one per GPU or group of cores), or as Ray tasks."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="processes: retrains at once (default: one per GPU, else per core); "
-                     "each gets cores/workers threads, recorded in its manifest. ray: CPUs of "
-                     "the local Ray started."),
-        click.option("--address", default=None, help="Ray cluster to run on (auto, HOST:PORT or "
-                     "ray://HOST:PORT; default: start a local Ray). Needs --executor ray."),
+        click.option(
+            "--no-ensemble",
+            is_flag=True,
+            help="Train every band seed in its own "
+            "worker, even when the trainer offers a vectorised ensemble form.",
+        ),
+        click.option(
+            "--workdir",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="Folder for the retrains' manifests and models (default: OUT/retrains).",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(EXECUTORS),
+            default="serial",
+            show_default=True,
+            help="How retrains run: one after another, in worker "
+            "processes side by side (one per GPU or group of cores), or as Ray tasks.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="processes: retrains at once (default: one per GPU, else per core); "
+            "each gets cores/workers threads, recorded in its manifest. ray: CPUs of "
+            "the local Ray started.",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            help="Ray cluster to run on (auto, HOST:PORT or "
+            "ray://HOST:PORT; default: start a local Ray). Needs --executor ray.",
+        ),
     )
     for option in reversed(options):
         func = option(func)
@@ -68,18 +107,34 @@ def progress_printer() -> Callable[[Any], None] | None:
         return None
 
     def show(result: Any) -> None:
-        value = (f"{result.metric_value:.4f}" if result.metric_value is not None
-                 else f"failed: {result.reason}")
-        click.echo(f"  retrain {result.label:<32} seed {result.seed:<6} {result.seconds:6.1f} s  "
-                   f"{value}", err=True)
+        value = (
+            f"{result.metric_value:.4f}"
+            if result.metric_value is not None
+            else f"failed: {result.reason}"
+        )
+        click.echo(
+            f"  retrain {result.label:<32} seed {result.seed:<6} {result.seconds:6.1f} s  {value}",
+            err=True,
+        )
 
     return show
 
 
-def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, command: str | None,
-                  device: str, retrain_timeout: float | None, band_store: str,
-                  no_band_store: bool, executor: str = "serial", workers: int | None = None,
-                  address: str | None = None, no_ensemble: bool = False) -> Any:
+def build_options(
+    *,
+    workdir: Path,
+    max_retrains: int,
+    trainer: str | None,
+    command: str | None,
+    device: str,
+    retrain_timeout: float | None,
+    band_store: str,
+    no_band_store: bool,
+    executor: str = "serial",
+    workers: int | None = None,
+    address: str | None = None,
+    no_ensemble: bool = False,
+) -> Any:
     from reprodiag.diagnose.confirm import RetrainOptions
     from reprodiag.retrain.executor import make_executor
 
@@ -97,8 +152,14 @@ def build_options(*, workdir: Path, max_retrains: int, trainer: str | None, comm
         from reprodiag.noise.store import BandStore
 
         store = BandStore(band_store)
-    return RetrainOptions(executor=make_executor(executor, workdir, workers=workers,
-                                                 address=address, env=env), workdir=workdir,
-                          max_retrains=max_retrains, trainer=trainer_of(trainer, command),
-                          device=device, timeout_s=retrain_timeout, store=store,
-                          on_result=progress_printer(), ensemble=not no_ensemble)
+    return RetrainOptions(
+        executor=make_executor(executor, workdir, workers=workers, address=address, env=env),
+        workdir=workdir,
+        max_retrains=max_retrains,
+        trainer=trainer_of(trainer, command),
+        device=device,
+        timeout_s=retrain_timeout,
+        store=store,
+        on_result=progress_printer(),
+        ensemble=not no_ensemble,
+    )

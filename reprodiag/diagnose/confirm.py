@@ -54,16 +54,33 @@ class _Budget:
         return n
 
 
-def _spec(candidate: Manifest, options: RetrainOptions, *, key: str, seed: int, metric: str,
-          train: SnapshotRef | None = None, eval_ref: SnapshotRef | None = None,
-          params: Mapping[str, Any] | None = None) -> Any:
+def _spec(
+    candidate: Manifest,
+    options: RetrainOptions,
+    *,
+    key: str,
+    seed: int,
+    metric: str,
+    train: SnapshotRef | None = None,
+    eval_ref: SnapshotRef | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
     from reprodiag.retrain.spec import spec_from_manifest
 
     label = f"{key.replace('_', '-')}-seed-{seed}"
-    return spec_from_manifest(candidate, seed=seed, label=label, out_dir=options.workdir / label,
-                              train=train, eval=eval_ref, params=params, trainer=options.trainer,
-                              metric=metric,
-                              device=options.device, timeout_s=options.timeout_s)
+    return spec_from_manifest(
+        candidate,
+        seed=seed,
+        label=label,
+        out_dir=options.workdir / label,
+        train=train,
+        eval=eval_ref,
+        params=params,
+        trainer=options.trainer,
+        metric=metric,
+        device=options.device,
+        timeout_s=options.timeout_s,
+    )
 
 
 def _baseline_seed(baseline: Manifest) -> int | None:
@@ -74,8 +91,13 @@ def _baseline_seed(baseline: Manifest) -> int | None:
     return None
 
 
-def _counterfactual_specs(baseline: Manifest, candidate: Manifest, checks: Sequence[Check],
-                          options: RetrainOptions, metric: str) -> list[tuple[Check, Any]]:
+def _counterfactual_specs(
+    baseline: Manifest,
+    candidate: Manifest,
+    checks: Sequence[Check],
+    options: RetrainOptions,
+    metric: str,
+) -> list[tuple[Check, Any]]:
     seed = _candidate_seed(candidate)
     out: list[tuple[Check, Any]] = []
     for check in checks:
@@ -90,13 +112,39 @@ def _counterfactual_specs(baseline: Manifest, candidate: Manifest, checks: Seque
         elif check.key == "pinned_snapshot" and isinstance(baseline.data.train, SnapshotRef):
             # The whole data axis goes back: training set and, when it is pinned, evaluation set
             # (an evaluation set that moved is a data change too).
-            eval_ref = baseline.data.eval if isinstance(baseline.data.eval, SnapshotRef) and \
-                baseline.data.eval.pinned else None
-            out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
-                                     train=baseline.data.train, eval_ref=eval_ref)))
+            eval_ref = (
+                baseline.data.eval
+                if isinstance(baseline.data.eval, SnapshotRef) and baseline.data.eval.pinned
+                else None
+            )
+            out.append(
+                (
+                    check,
+                    _spec(
+                        candidate,
+                        options,
+                        key=check.key,
+                        seed=seed,
+                        metric=metric,
+                        train=baseline.data.train,
+                        eval_ref=eval_ref,
+                    ),
+                )
+            )
         elif check.key == "intent_swap":
-            out.append((check, _spec(candidate, options, key=check.key, seed=seed, metric=metric,
-                                     params=dict(baseline.intent.params))))
+            out.append(
+                (
+                    check,
+                    _spec(
+                        candidate,
+                        options,
+                        key=check.key,
+                        seed=seed,
+                        metric=metric,
+                        params=dict(baseline.intent.params),
+                    ),
+                )
+            )
     return out
 
 
@@ -105,8 +153,14 @@ def _candidate_seed(candidate: Manifest) -> int:
     return seed if seed is not None else 0
 
 
-def run_band(candidate: Manifest, baseline_value: float, metric: str, options: RetrainOptions,
-             budget: _Budget, direction: str = "higher") -> tuple[Any, list[SeedResult]]:
+def run_band(
+    candidate: Manifest,
+    baseline_value: float,
+    metric: str,
+    options: RetrainOptions,
+    budget: _Budget,
+    direction: str = "higher",
+) -> tuple[Any, list[SeedResult]]:
     """Seed retrains of the candidate pipeline until the sequential rule decides."""
     from reprodiag.noise.band import ok_values, run_seeds, stored_results
     from reprodiag.noise.sequential import LOOKS, decide_single, next_look
@@ -144,13 +198,21 @@ def baseline_value(gap: Gap) -> float:
     if gap.candidate is not None:  # only --gap was given: the baseline is that far better
         sign = 1.0 if gap.direction == "higher" else -1.0
         return gap.candidate + sign * gap.worse_by
-    raise InputError("retrains need the baseline's metric value",
-                     hint="record the metric in the baseline manifest, or pass --metric and --gap "
-                          "with a candidate manifest that holds the metric")
+    raise InputError(
+        "retrains need the baseline's metric value",
+        hint="record the metric in the baseline manifest, or pass --metric and --gap "
+        "with a candidate manifest that holds the metric",
+    )
 
 
-def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
-            options: RetrainOptions, *, prior: Sequence[str] | None = None) -> Diagnosis:
+def confirm(
+    baseline: Manifest,
+    candidate: Manifest,
+    diagnosis: Diagnosis,
+    options: RetrainOptions,
+    *,
+    prior: Sequence[str] | None = None,
+) -> Diagnosis:
     """Run the planned retrains within the budget and return the diagnosis with what they showed."""
     from reprodiag.diagnose.engine import open_questions, summarize
     from reprodiag.diagnose.fixes import structural_fixes
@@ -166,8 +228,10 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
     planned = _counterfactual_specs(baseline, candidate, diagnosis.checks, options, gap.metric)
     room = max(0, budget.left - BAND_RESERVE)
     count = budget.take(min(room, len(planned)))
-    ran = [(check, options.executor.run([spec], on_result=options.on_result)[0])
-           for check, spec in planned[:count]]
+    ran = [
+        (check, options.executor.run([spec], on_result=options.on_result)[0])
+        for check, spec in planned[:count]
+    ]
     decision, seeds = run_band(candidate, a, gap.metric, options, budget, gap.direction)
     band = noise_band_record(decision, seeds, gap)
     checks = {c.key: c for c in diagnosis.checks}
@@ -177,37 +241,53 @@ def confirm(baseline: Manifest, candidate: Manifest, diagnosis: Diagnosis,
         failures = [f"seed {r.seed}: {r.reason}" for r in seeds if r.status == "failed"]
         if failures:
             checks["noise_band"] = dataclasses.replace(
-                checks["noise_band"], observed=f"{checks['noise_band'].observed}; "
-                f"{len(failures)} failed seed(s): " + "; ".join(failures[:5]))
+                checks["noise_band"],
+                observed=f"{checks['noise_band'].observed}; "
+                f"{len(failures)} failed seed(s): " + "; ".join(failures[:5]),
+            )
     for check, result in ran:
         checks[check.key], verdict = judge_counterfactual(check, result, band, gap, a)
         if verdict is not None:
             verdicts[check.axis] = _merge(verdicts.get(check.axis), verdict)
-    not_run = [c for c, _ in planned[len(ran):]]
+    not_run = [c for c, _ in planned[len(ran) :]]
     for check in not_run:
         checks[check.key] = dataclasses.replace(
-            check, status="skipped", observed=f"not run: the budget of {options.max_retrains} "
-            "retrains was kept for the noise band")
+            check,
+            status="skipped",
+            observed=f"not run: the budget of {options.max_retrains} "
+            "retrains was kept for the noise band",
+        )
     ranking = rank_axes(diagnosis.diff, prior=prior or DEFAULT_PRIOR, verdicts=verdicts)
     ordered = tuple(sorted(checks.values(), key=lambda c: (c.status != "done", c.order)))
     return dataclasses.replace(
-        diagnosis, checks=ordered, ranking=ranking, band=band,
+        diagnosis,
+        checks=ordered,
+        ranking=ranking,
+        band=band,
         fixes=structural_fixes(diagnosis.diff, ranking),
         summary=summarize(gap, ranking, ordered),
         conclusion_open=open_questions(ranking, ordered),
-        stop_reason=_stop_reason(decision, options.max_retrains - budget.left, options.max_retrains,
-                                 not_run),
+        stop_reason=_stop_reason(
+            decision, options.max_retrains - budget.left, options.max_retrains, not_run
+        ),
     )
 
 
 def cannot_retrain(diagnosis: Diagnosis, why: str) -> Diagnosis:
     """The manifest-only diagnosis with every planned retrain marked as not runnable, and why."""
-    checks = tuple(dataclasses.replace(c, status="skipped", observed=f"cannot retrain: {why}")
-                   if c.status == "planned" else c for c in diagnosis.checks)
+    checks = tuple(
+        dataclasses.replace(c, status="skipped", observed=f"cannot retrain: {why}")
+        if c.status == "planned"
+        else c
+        for c in diagnosis.checks
+    )
     return dataclasses.replace(
-        diagnosis, checks=checks, stop_reason=f"no retrain could run: {why}",
-        conclusion_open=diagnosis.conclusion_open + (
-            f"No retrain could run ({why}); every placement comes from the manifests alone.",))
+        diagnosis,
+        checks=checks,
+        stop_reason=f"no retrain could run: {why}",
+        conclusion_open=diagnosis.conclusion_open
+        + (f"No retrain could run ({why}); every placement comes from the manifests alone.",),
+    )
 
 
 def _merge(earlier: AxisVerdict | None, later: AxisVerdict) -> AxisVerdict:
@@ -219,11 +299,16 @@ def _merge(earlier: AxisVerdict | None, later: AxisVerdict) -> AxisVerdict:
         # The band says seed noise cannot reach the baseline, yet the baseline's own seeds
         # reproduce it: the baseline was an unusual draw, and its seeds are the explanation.
         return dataclasses.replace(
-            later, reason=f"{later.reason}: the baseline's own seeds reproduce it, although it "
-            "lies outside the band of other seeds (an unusual draw; see the noise band check)")
+            later,
+            reason=f"{later.reason}: the baseline's own seeds reproduce it, although it "
+            "lies outside the band of other seeds (an unusual draw; see the noise band check)",
+        )
     first, second = (later, earlier) if later.status == "confirmed" else (earlier, later)
-    return dataclasses.replace(first, reason=f"{first.reason}; {second.reason}",
-                               attribution=first.attribution or second.attribution)
+    return dataclasses.replace(
+        first,
+        reason=f"{first.reason}; {second.reason}",
+        attribution=first.attribution or second.attribution,
+    )
 
 
 def _stop_reason(decision: Any, used: int, budget: int, not_run: Sequence[Check]) -> str:

@@ -60,8 +60,14 @@ def _not_given(reason: str) -> bool:
 
 # The reasons capture/environment.py records when a run has no GPU or a CPU build of torch; a
 # test diffs a real capture of this (GPU-less) machine against itself to keep the two in step.
-_NO_GPU_MARKERS = ("no NVIDIA driver", "CPU build", "build without CUDA", "CUDA is not available",
-                   "cuDNN is not available", "no GPU visible")
+_NO_GPU_MARKERS = (
+    "no NVIDIA driver",
+    "CPU build",
+    "build without CUDA",
+    "CUDA is not available",
+    "cuDNN is not available",
+    "no GPU visible",
+)
 
 
 def _no_gpu(reason: str) -> bool:
@@ -102,8 +108,15 @@ def diff_manifests(baseline: Manifest, candidate: Manifest) -> ManifestDiff:
 # Facts that describe a run without changing a bit of what it trains: where the code was pushed,
 # the experiment's name, the hypothesis, the tier, tags, the owner. They are shown in the diff
 # but never make an axis a candidate or unversioned on their own.
-DESCRIPTIVE = ("code.remote", "code.branch", "intent.experiment", "intent.hypothesis",
-               "intent.tier", "intent.owner", "intent.tags")
+DESCRIPTIVE = (
+    "code.remote",
+    "code.branch",
+    "intent.experiment",
+    "intent.hypothesis",
+    "intent.tier",
+    "intent.owner",
+    "intent.tags",
+)
 DESCRIPTIVE_NOTE = "descriptive: does not change what is trained"
 
 
@@ -112,8 +125,12 @@ def is_descriptive(path: str) -> bool:
 
 
 def _axis_diff(axis: str, fields: list[FieldDiff]) -> AxisDiff:
-    fields = [replace(f, note=f.note or DESCRIPTIVE_NOTE)
-              if is_descriptive(f.path) and f.status != "same" else f for f in fields]
+    fields = [
+        replace(f, note=f.note or DESCRIPTIVE_NOTE)
+        if is_descriptive(f.path) and f.status != "same"
+        else f
+        for f in fields
+    ]
     statuses = {f.status for f in fields if not is_descriptive(f.path)}
     status: FieldStatus = "same"
     if "differs" in statuses:

@@ -156,8 +156,11 @@ def _plan_sentence(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
     ]
     done = [c for c in checks if c.status == "done" and c.retrains > 0]
     if done:
-        return "Retrains: " + "; ".join(
-            f"{c.title.split(':')[0]} {c.verdict.replace('_', ' ')}" for c in done) + "."
+        return (
+            "Retrains: "
+            + "; ".join(f"{c.title.split(':')[0]} {c.verdict.replace('_', ' ')}" for c in done)
+            + "."
+        )
     text = "No retrain was run"
     text += (
         f": confirm with the {join_words(planned)} (plan below)"
@@ -175,12 +178,19 @@ def open_questions(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> tupl
     """What the manifests leave open, and what would close it."""
     by_key = {c.key: c for c in checks}
     ran = [c for c in checks if c.status == "done" and c.retrains > 0]
-    found = [] if ran else [
-        "No retrain has run: every placement above comes from the manifests alone; the "
-        "planned checks confirm or rule out each candidate against the seed-noise band."
+    found = (
+        []
+        if ran
+        else [
+            "No retrain has run: every placement above comes from the manifests alone; the "
+            "planned checks confirm or rule out each candidate against the seed-noise band."
+        ]
+    )
+    found += [
+        f"The {c.title.split(':')[0]} stays open: {c.observed}"
+        for c in ran
+        if c.verdict == "inconclusive"
     ]
-    found += [f"The {c.title.split(':')[0]} stays open: {c.observed}" for c in ran
-              if c.verdict == "inconclusive"]
     pinned = by_key.get("pinned_snapshot")
     data = next((r for r in ranking if r.axis == "data"), None)
     if pinned is not None and pinned.status == "skipped" and data and data.status != "ruled_out":

@@ -16,12 +16,15 @@ Side = Literal["baseline", "candidate", "both"]
 # How an axis is placed (DESIGN.md "Ranking"):
 #   confirmed   a counterfactual retrain closed the gap (points_explained set)
 #   candidate   versioned on both sides and different
-#   unversioned a fact is missing on one side or both: cannot be ruled out; placed by the prior order
+#   unversioned a fact is missing on one side or both: cannot be ruled out; placed by the
+#               prior order
 #   noise       the gap lies inside the noise band: randomness alone can explain it
 #   ruled_out   versioned on both sides and identical (or a retrain showed it explains nothing)
 AxisStatus = Literal["confirmed", "candidate", "unversioned", "noise", "ruled_out"]
 CheckStatus = Literal["done", "planned", "skipped"]
-CheckVerdict = Literal["confirms", "candidate", "unversioned", "rules_out", "inconclusive", "not_run"]
+CheckVerdict = Literal[
+    "confirms", "candidate", "unversioned", "rules_out", "inconclusive", "not_run"
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class FieldDiff:
     candidate: Any
     noise: bool = False  # differs between any two runs by nature (ids, times, hostnames)
     unversioned_side: Side | None = None
-    note: str | None = None  # version-aware note, e.g. "a torch version change: bitwise results are not promised"
+    note: str | None = (
+        None  # version-aware note, e.g. "a torch version change: bitwise results are not promised"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,9 @@ class Gap:
 @dataclass(frozen=True)
 class Check:
     order: int  # cost order (DESIGN.md table)
-    key: str  # code, environment, intent, data, randomness, seed_replay, pinned_snapshot, intent_swap, noise_band
+    # code, environment, intent, data, randomness, seed_replay, pinned_snapshot, intent_swap,
+    # noise_band
+    key: str
     title: str
     axis: str
     cost: str  # in words: "free", "1 retrain", "3..20 retrains"
@@ -110,7 +117,9 @@ class AxisRank:
 class Fix:
     axis: str
     fix: str  # the structural fix, e.g. "read training data through a pinned Delta version"
-    cost: str  # e.g. "storage for retained versions", "throughput: deterministic ops", "free: hashes"
+    cost: (
+        str  # e.g. "storage for retained versions", "throughput: deterministic ops", "free: hashes"
+    )
     enforcement: str  # how the platform enforces it so nobody can forget
 
 

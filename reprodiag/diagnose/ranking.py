@@ -129,10 +129,14 @@ def _apply(rank: AxisRank, verdict: Any) -> AxisRank:
     if verdict is None:
         return rank
     facts = "; ".join(c for c in rank.reason.split("; ") if not any(p in c for p in _PENDING))
-    return AxisRank(rank=0, axis=rank.axis, status=verdict.status,
-                    reason=f"{verdict.reason}; {facts}" if facts else verdict.reason,
-                    evidence=rank.evidence,
-                    attribution=verdict.attribution or rank.attribution)
+    return AxisRank(
+        rank=0,
+        axis=rank.axis,
+        status=verdict.status,
+        reason=f"{verdict.reason}; {facts}" if facts else verdict.reason,
+        evidence=rank.evidence,
+        attribution=verdict.attribution or rank.attribution,
+    )
 
 
 def _differences(fields: Sequence[FieldDiff], limit: int = 3) -> list[str]:

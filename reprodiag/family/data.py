@@ -70,15 +70,18 @@ class World:
     @classmethod
     def from_seed(cls, world_seed: int, n_features: int) -> World:
         if n_features < 4:
-            raise ValueError(f"n_features must be at least 4 (user and item halves), "
-                             f"got {n_features}")
+            raise ValueError(
+                f"n_features must be at least 4 (user and item halves), got {n_features}"
+            )
         rng = np.random.default_rng([world_seed, 7919])
         half = n_features // 2
-        world = cls(linear=rng.normal(0.0, 0.35, n_features),
-                    affinity=rng.choice([-1.0, 1.0], half) * rng.uniform(0.4, 0.8, half),
-                    device_bias=np.array([0.3, 0.0, -0.4]),
-                    country_bias=rng.normal(0.0, 0.4, CATEGORICAL_CARDINALITY["country"]),
-                    intercept=0.0)
+        world = cls(
+            linear=rng.normal(0.0, 0.35, n_features),
+            affinity=rng.choice([-1.0, 1.0], half) * rng.uniform(0.4, 0.8, half),
+            device_bias=np.array([0.3, 0.0, -0.4]),
+            country_bias=rng.normal(0.0, 0.4, CATEGORICAL_CARDINALITY["country"]),
+            intercept=0.0,
+        )
         return _calibrated(world, rng)
 
 
@@ -99,28 +102,41 @@ def _calibrated(world: World, rng: np.random.Generator) -> World:
 def _normal_traffic(rng: np.random.Generator, n: int, n_features: int) -> dict[str, np.ndarray]:
     # Evening-heavy hours and a mobile-heavy device mix, as in real click logs.
     hour_weights = 1.0 + 0.8 * np.cos(2 * np.pi * (np.arange(24) - 20) / 24)
-    return {"x": rng.normal(0.0, 1.0, (n, n_features)),
-            "device": rng.choice(3, n, p=[0.55, 0.15, 0.30]),
-            "country": rng.choice(8, n, p=[0.3, 0.2, 0.12, 0.1, 0.1, 0.08, 0.05, 0.05]),
-            "hour": rng.choice(24, n, p=hour_weights / hour_weights.sum())}
+    return {
+        "x": rng.normal(0.0, 1.0, (n, n_features)),
+        "device": rng.choice(3, n, p=[0.55, 0.15, 0.30]),
+        "country": rng.choice(8, n, p=[0.3, 0.2, 0.12, 0.1, 0.1, 0.08, 0.05, 0.05]),
+        "hour": rng.choice(24, n, p=hour_weights / hour_weights.sum()),
+    }
 
 
 def _logits(world: World, rows: dict[str, np.ndarray], campaign: np.ndarray) -> np.ndarray:
     x, device, hour = rows["x"], rows["device"], rows["hour"]
     half = x.shape[1] // 2
     # The user x item affinity is the signal a linear model cannot see; a campaign reverses it.
-    affinity = (x[:, :half] * x[:, half:2 * half]) @ world.affinity
+    affinity = (x[:, :half] * x[:, half : 2 * half]) @ world.affinity
     affinity = np.where(campaign, -affinity, affinity)
     nonlinear = 0.8 * np.sin(1.5 * x[:, 0]) + 0.4 * np.minimum(x[:, 1], 2.5) ** 2 - 0.5
     night = np.isin(hour, _NIGHT)
-    context = (0.5 * np.cos(2 * np.pi * (hour - 20) / 24) + world.device_bias[device]
-               + world.country_bias[rows["country"]] + 0.6 * (night & (device == _MOBILE)))
+    context = (
+        0.5 * np.cos(2 * np.pi * (hour - 20) / 24)
+        + world.device_bias[device]
+        + world.country_bias[rows["country"]]
+        + 0.6 * (night & (device == _MOBILE))
+    )
     return world.intercept + x @ world.linear + affinity + nonlinear + context
 
 
-def generate_events(n_rows: int, *, day: int, seed: int, n_features: int = DEFAULT_N_FEATURES,
-                    drift: float = 0.0, world_seed: int | None = None,
-                    id_prefix: str = "d") -> pd.DataFrame:
+def generate_events(
+    n_rows: int,
+    *,
+    day: int,
+    seed: int,
+    n_features: int = DEFAULT_N_FEATURES,
+    drift: float = 0.0,
+    world_seed: int | None = None,
+    id_prefix: str = "d",
+) -> pd.DataFrame:
     """One day of impressions; ``drift`` in [0, 1] mixes in campaign and bot traffic.
 
     Rows depend on (seed, day, id_prefix); the ground truth on ``world_seed`` (default: ``seed``),
@@ -146,8 +162,9 @@ def _stream(id_prefix: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(id_prefix))
 
 
-def _shift_campaign(rng: np.random.Generator, rows: dict[str, np.ndarray],
-                    mask: np.ndarray) -> None:
+def _shift_campaign(
+    rng: np.random.Generator, rows: dict[str, np.ndarray], mask: np.ndarray
+) -> None:
     # A mobile promotion in three countries pulls in users with other profiles (covariate shift).
     n = int(mask.sum())
     rows["x"][mask, :2] += 0.8
@@ -161,11 +178,16 @@ def _shift_bots(rng: np.random.Generator, rows: dict[str, np.ndarray], mask: np.
     rows["hour"][mask] = rng.choice(_NIGHT, n)
 
 
-def _frame(rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int,
-           id_prefix: str) -> pd.DataFrame:
+def _frame(
+    rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int, id_prefix: str
+) -> pd.DataFrame:
     n, k = rows["x"].shape
-    frame = pd.DataFrame({"event_id": [f"{id_prefix}{day}-{i:07d}" for i in range(n)],
-                          "day": np.full(n, day, dtype=np.int64)})
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"{id_prefix}{day}-{i:07d}" for i in range(n)],
+            "day": np.full(n, day, dtype=np.int64),
+        }
+    )
     for j, name in enumerate(dense_columns(k)):
         frame[name] = rows["x"][:, j].astype(np.float32)
     for name in CATEGORICAL_CARDINALITY:
@@ -174,9 +196,15 @@ def _frame(rows: dict[str, np.ndarray], clicked: np.ndarray, *, day: int,
     return frame
 
 
-def create_table(path: str | os.PathLike[str], *, days: int = 5, rows_per_day: int = 4_000,
-                 seed: int, eval_rows: int = 5_000,
-                 n_features: int = DEFAULT_N_FEATURES) -> None:
+def create_table(
+    path: str | os.PathLike[str],
+    *,
+    days: int = 5,
+    rows_per_day: int = 4_000,
+    seed: int,
+    eval_rows: int = 5_000,
+    n_features: int = DEFAULT_N_FEATURES,
+) -> None:
     """Write ``events/`` (versions 0..days-1, one per day) and the pinned ``eval/`` (version 0)."""
     from deltalake import DeltaTable
 
@@ -185,20 +213,33 @@ def create_table(path: str | os.PathLike[str], *, days: int = 5, rows_per_day: i
     train, evaluation = train_table_path(path), eval_table_path(path)
     for table in (train, evaluation):
         if DeltaTable.is_deltatable(str(table)):
-            raise InputError(f"{table} is already a Delta table",
-                             hint="pick an empty folder, or delete this one to regenerate")
+            raise InputError(
+                f"{table} is already a Delta table",
+                hint="pick an empty folder, or delete this one to regenerate",
+            )
     for day in range(days):
         rows = generate_events(rows_per_day, day=day, seed=seed, n_features=n_features)
-        _commit(train, rows, "append", {META_OP: "append-day", META_DAY: str(day),
-                                        META_WORLD: str(seed)})
+        _commit(
+            train,
+            rows,
+            "append",
+            {META_OP: "append-day", META_DAY: str(day), META_WORLD: str(seed)},
+        )
     # The evaluation set is a held-out next day of clean traffic, written once and never touched.
-    held_out = generate_events(eval_rows, day=days, seed=seed, n_features=n_features,
-                               id_prefix="eval")
+    held_out = generate_events(
+        eval_rows, day=days, seed=seed, n_features=n_features, id_prefix="eval"
+    )
     _commit(evaluation, held_out, "overwrite", {META_OP: "create-eval", META_WORLD: str(seed)})
 
 
-def append_days(path: str | os.PathLike[str], n_days: int, *, seed: int, drift: float,
-                rows_per_day: int | None = None) -> int:
+def append_days(
+    path: str | os.PathLike[str],
+    n_days: int,
+    *,
+    seed: int,
+    drift: float,
+    rows_per_day: int | None = None,
+) -> int:
     """Append ``n_days`` drifted days after the table's last day; returns the new latest version."""
     from deltalake import DeltaTable
 
@@ -211,11 +252,20 @@ def append_days(path: str | os.PathLike[str], n_days: int, *, seed: int, drift: 
     per_day = round(last_day * (1.0 + drift)) if rows_per_day is None else rows_per_day
     version = table.version()
     for day in range(int(days.max()) + 1, int(days.max()) + 1 + n_days):
-        rows = generate_events(per_day, day=day, seed=seed, n_features=n_features, drift=drift,
-                               world_seed=world)
-        version = _commit(train_table_path(path), rows, "append",
-                          {META_OP: "append-day", META_DAY: str(day), META_WORLD: str(world),
-                           "reprodiag.drift": str(drift)})
+        rows = generate_events(
+            per_day, day=day, seed=seed, n_features=n_features, drift=drift, world_seed=world
+        )
+        version = _commit(
+            train_table_path(path),
+            rows,
+            "append",
+            {
+                META_OP: "append-day",
+                META_DAY: str(day),
+                META_WORLD: str(world),
+                "reprodiag.drift": str(drift),
+            },
+        )
     return version
 
 
@@ -233,21 +283,30 @@ def correct_labels(path: str | os.PathLike[str], fraction: float, *, seed: int) 
     world = _world_seed(table)
     # Sorting first makes the chosen rows depend on the seed only, not on the file layout.
     rows = table.to_pandas().sort_values("event_id", kind="stable").reset_index(drop=True)
-    chosen = np.random.default_rng([seed, 104729]).choice(len(rows), round(fraction * len(rows)),
-                                                         replace=False)
+    chosen = np.random.default_rng([seed, 104729]).choice(
+        len(rows), round(fraction * len(rows)), replace=False
+    )
     rows.loc[chosen, LABEL] = 1 - rows.loc[chosen, LABEL]
-    return _commit(train_table_path(path), rows, "overwrite",
-                   {META_OP: "correct-labels", "reprodiag.fraction": str(fraction),
-                    META_WORLD: str(world)})
+    return _commit(
+        train_table_path(path),
+        rows,
+        "overwrite",
+        {META_OP: "correct-labels", "reprodiag.fraction": str(fraction), META_WORLD: str(world)},
+    )
 
 
-def _commit(table: Path, rows: pd.DataFrame, mode: Literal["append", "overwrite"],
-            metadata: dict[str, str]) -> int:
+def _commit(
+    table: Path, rows: pd.DataFrame, mode: Literal["append", "overwrite"], metadata: dict[str, str]
+) -> int:
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    write_deltalake(str(table), pa.Table.from_pandas(rows, preserve_index=False), mode=mode,
-                    commit_properties=CommitProperties(custom_metadata=metadata))
+    write_deltalake(
+        str(table),
+        pa.Table.from_pandas(rows, preserve_index=False),
+        mode=mode,
+        commit_properties=CommitProperties(custom_metadata=metadata),
+    )
     return DeltaTable(str(table)).version()
 
 
@@ -257,6 +316,7 @@ def _world_seed(table: object) -> int:
     for entry in table.history():  # type: ignore[attr-defined]
         if META_WORLD in entry:
             return int(entry[META_WORLD])
-    raise InputError(f"{table} was not written by reprodiag.family.data: "
-                     f"no {META_WORLD} in its history",
-                     hint="create it with reprodiag.family.data.create_table")
+    raise InputError(
+        f"{table} was not written by reprodiag.family.data: no {META_WORLD} in its history",
+        hint="create it with reprodiag.family.data.create_table",
+    )

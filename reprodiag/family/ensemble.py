@@ -42,20 +42,29 @@ from reprodiag.retrain.ensemble import (
 )
 
 
-def _fit_ensemble(base: torch.nn.Module, stacked: dict[str, torch.Tensor],
-                  buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                  params: MLPParams, seeds: Sequence[int], max_grad_norm: float | None) -> None:
-    optimizer = torch.optim.Adam(list(stacked.values()), lr=params.lr,
-                                 weight_decay=params.weight_decay)
+def _fit_ensemble(
+    base: torch.nn.Module,
+    stacked: dict[str, torch.Tensor],
+    buffers: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: MLPParams,
+    seeds: Sequence[int],
+    max_grad_norm: float | None,
+) -> None:
+    optimizer = torch.optim.Adam(
+        list(stacked.values()), lr=params.lr, weight_decay=params.weight_decay
+    )
     generators = seed_generators(seeds)
     base.train()
     for _ in range(params.epochs):
         orders = seed_orders(generators, len(x), x.device)  # [K, rows]: each model its own order
         for start in range(0, len(x), params.batch_size):
-            batch = orders[:, start:start + params.batch_size]
+            batch = orders[:, start : start + params.batch_size]
             logits = vmapped_forward(base, stacked, buffers, x[batch]).squeeze(-1)
-            per_model = F.binary_cross_entropy_with_logits(logits, y[batch],
-                                                           reduction="none").mean(dim=1)
+            per_model = F.binary_cross_entropy_with_logits(logits, y[batch], reduction="none").mean(
+                dim=1
+            )
             optimizer.zero_grad(set_to_none=True)
             # d(sum)/d(loss_k) = 1: model k's gradient is exactly its own loss's gradient.
             per_model.sum().backward()
@@ -72,13 +81,19 @@ def _score(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
 
 
 def fit_and_evaluate_ensemble(
-        train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seeds: Sequence[int],
-        device: str = "cpu", max_grad_norm: float | None = None,
+    train_df: pd.DataFrame,
+    eval_df: pd.DataFrame,
+    params: MLPParams,
+    seeds: Sequence[int],
+    device: str = "cpu",
+    max_grad_norm: float | None = None,
 ) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
     """K seed replicas fitted at once; one metrics dict per seed and the stacked weights."""
     if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"an ensemble needs distinct seeds, got {list(seeds)}",
-                         hint="pass each seed once; replaying one seed takes the solo path")
+        raise InputError(
+            f"an ensemble needs distinct seeds, got {list(seeds)}",
+            hint="pass each seed once; replaying one seed takes the solo path",
+        )
     prep, x, y = prepare(train_df, device)
     stacked, buffers, base = stack_seeded(lambda: build_model(prep.n_inputs, params), seeds)
     stacked = {k: v.detach().to(device).requires_grad_() for k, v in stacked.items()}
@@ -96,19 +111,25 @@ def fit_and_evaluate_ensemble(
 def train_ensemble(ctx: TrainContext, seeds: Sequence[int]) -> list[dict[str, float]]:
     """``train`` for K seeds at once; seed s's model.pt goes to ``seed_output_dir(ctx, s)``."""
     params = from_mapping(ctx.params)
-    metrics, stacked = fit_and_evaluate_ensemble(ctx.data.to_pandas(), ctx.eval_data.to_pandas(),
-                                                 params, [int(s) for s in seeds],
-                                                 device=str(ctx.device))
+    metrics, stacked = fit_and_evaluate_ensemble(
+        ctx.data.to_pandas(),
+        ctx.eval_data.to_pandas(),
+        params,
+        [int(s) for s in seeds],
+        device=str(ctx.device),
+    )
     for index, seed in enumerate(seeds):
         folder = seed_output_dir(ctx, int(seed))
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.cpu() for k, v in unstack(stacked, index).items()},
-                   Path(folder) / "model.pt")
+        torch.save(
+            {k: v.cpu() for k, v in unstack(stacked, index).items()}, Path(folder) / "model.pt"
+        )
     return metrics
 
 
-def initial_weights(n_inputs: int, params: MLPParams,
-                    seeds: Sequence[int]) -> list[Mapping[str, Any]]:
+def initial_weights(
+    n_inputs: int, params: MLPParams, seeds: Sequence[int]
+) -> list[Mapping[str, Any]]:
     """Each replica's weights before training, as state dicts (what the tests compare)."""
     stacked, _, _ = stack_seeded(lambda: build_model(n_inputs, params), seeds)
     return [unstack(stacked, k) for k in range(len(seeds))]

@@ -52,9 +52,11 @@ def from_mapping(params: Mapping[str, Any]) -> MLPParams:
     allowed = [f.name for f in fields(MLPParams)]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise UnknownParamError(f"unknown MLP hyperparameter {unknown[0]!r}"
-                                + (f" (and {unknown[1:]})" if len(unknown) > 1 else ""),
-                                hint=f"allowed keys: {', '.join(allowed)}")
+        raise UnknownParamError(
+            f"unknown MLP hyperparameter {unknown[0]!r}"
+            + (f" (and {unknown[1:]})" if len(unknown) > 1 else ""),
+            hint=f"allowed keys: {', '.join(allowed)}",
+        )
     values = dict(params)
     try:
         if "hidden" in values:
@@ -66,21 +68,32 @@ def from_mapping(params: Mapping[str, Any]) -> MLPParams:
             if name in values:
                 values[name] = int(values[name])
     except (TypeError, ValueError) as exc:
-        raise InputError(f"MLP hyperparameters {dict(params)!r}: a value of the wrong type: {exc}",
-                         hint="hidden is a list of ints; lr, weight_decay, dropout are floats; "
-                              "epochs, batch_size are ints") from None
+        raise InputError(
+            f"MLP hyperparameters {dict(params)!r}: a value of the wrong type: {exc}",
+            hint="hidden is a list of ints; lr, weight_decay, dropout are floats; "
+            "epochs, batch_size are ints",
+        ) from None
     return _validated(MLPParams(**values))
 
 
 def _validated(params: MLPParams) -> MLPParams:
-    problems = [name for name, ok in (("hidden", all(h > 0 for h in params.hidden)),
-                                      ("lr", params.lr > 0), ("epochs", params.epochs > 0),
-                                      ("batch_size", params.batch_size > 0),
-                                      ("weight_decay", params.weight_decay >= 0),
-                                      ("dropout", 0 <= params.dropout < 1)) if not ok]
+    problems = [
+        name
+        for name, ok in (
+            ("hidden", all(h > 0 for h in params.hidden)),
+            ("lr", params.lr > 0),
+            ("epochs", params.epochs > 0),
+            ("batch_size", params.batch_size > 0),
+            ("weight_decay", params.weight_decay >= 0),
+            ("dropout", 0 <= params.dropout < 1),
+        )
+        if not ok
+    ]
     if problems:
-        raise InputError(f"MLP hyperparameters out of range: {', '.join(problems)} in {params}",
-                         hint="sizes, lr and epochs must be positive; dropout in [0, 1)")
+        raise InputError(
+            f"MLP hyperparameters out of range: {', '.join(problems)} in {params}",
+            hint="sizes, lr and epochs must be positive; dropout in [0, 1)",
+        )
     return params
 
 
@@ -97,8 +110,10 @@ class Preprocessor:
     def fit(cls, train_df: pd.DataFrame) -> Preprocessor:
         dense = tuple(c for c in train_df.columns if c[:1] == "f" and c[1:].isdigit())
         if not dense:
-            raise InputError("the training rows have no dense feature columns f0, f1, ...",
-                             hint="read a table written by reprodiag.family.data.create_table")
+            raise InputError(
+                "the training rows have no dense feature columns f0, f1, ...",
+                hint="read a table written by reprodiag.family.data.create_table",
+            )
         values = train_df[list(dense)].to_numpy(np.float64)
         std = np.where(values.std(axis=0) > 1e-12, values.std(axis=0), 1.0)
         categorical = tuple((c, n) for c, n in CATEGORICAL_CARDINALITY.items() if c in train_df)
@@ -135,8 +150,10 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
-        raise InputError(f"AUC needs both classes; got {n_pos} positives and {n_neg} negatives",
-                         hint="evaluate on a set that contains clicks and non-clicks")
+        raise InputError(
+            f"AUC needs both classes; got {n_pos} positives and {n_neg} negatives",
+            hint="evaluate on a set that contains clicks and non-clicks",
+        )
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     # Average 1-based rank of each distinct score: ranks below it, plus the middle of its tie group.
     average_rank = np.cumsum(counts) - counts + (counts + 1) / 2.0
@@ -150,9 +167,11 @@ def binary_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     logits = np.asarray(logits, dtype=np.float64).ravel()
     # softplus(z) - y*z is the log loss of sigmoid(z), without overflow for large |z|.
     log_loss = np.mean(np.logaddexp(0.0, logits) - labels * logits)
-    return {"auc": 100.0 * roc_auc(labels, logits),
-            "accuracy": 100.0 * float(np.mean((logits > 0) == (labels > 0.5))),
-            "log_loss": float(log_loss)}
+    return {
+        "auc": 100.0 * roc_auc(labels, logits),
+        "accuracy": 100.0 * float(np.mean((logits > 0) == (labels > 0.5))),
+        "log_loss": float(log_loss),
+    }
 
 
 def seed_everything(seed: int) -> dict[str, int]:
@@ -163,8 +182,13 @@ def seed_everything(seed: int) -> dict[str, int]:
     return {"python": seed, "numpy": seed % 2**32, "torch": seed}
 
 
-def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: MLPParams,
-         generator: torch.Generator) -> None:
+def _fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: MLPParams,
+    generator: torch.Generator,
+) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
@@ -173,14 +197,15 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: MLPParams,
         # the dedicated generator makes the batch order a function of the seed alone.
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for start in range(0, len(x), params.batch_size):
-            batch = order[start:start + params.batch_size]
+            batch = order[start : start + params.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss_fn(model(x[batch]).squeeze(1), y[batch]).backward()
             optimizer.step()
 
 
-def prepare(train_df: pd.DataFrame, device: str = "cpu") -> tuple[Preprocessor, torch.Tensor,
-                                                                  torch.Tensor]:
+def prepare(
+    train_df: pd.DataFrame, device: str = "cpu"
+) -> tuple[Preprocessor, torch.Tensor, torch.Tensor]:
     """The fitted preprocessor and the training tensors: shared by the solo and ensemble paths."""
     prep = Preprocessor.fit(train_df)
     x = torch.from_numpy(prep.transform(train_df)).to(device)
@@ -188,8 +213,9 @@ def prepare(train_df: pd.DataFrame, device: str = "cpu") -> tuple[Preprocessor, 
     return prep, x, y
 
 
-def fit_and_evaluate(train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int,
-                     device: str = "cpu") -> tuple[dict[str, float], nn.Module]:
+def fit_and_evaluate(
+    train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int, device: str = "cpu"
+) -> tuple[dict[str, float], nn.Module]:
     """Fit on ``train_df``, score ``eval_df``; same seed, same host: the same bits."""
     seed_everything(seed)
     prep, x, y = prepare(train_df, device)
@@ -230,8 +256,13 @@ class TrainContext(Protocol):
 def train(ctx: TrainContext) -> dict[str, float]:
     """The trainer entrypoint: train on ``ctx.data``, score ``ctx.eval_data``, save model.pt."""
     params = from_mapping(ctx.params)
-    metrics, model = fit_and_evaluate(ctx.data.to_pandas(), ctx.eval_data.to_pandas(), params,
-                                      int(ctx.seed), device=str(ctx.device))
+    metrics, model = fit_and_evaluate(
+        ctx.data.to_pandas(),
+        ctx.eval_data.to_pandas(),
+        params,
+        int(ctx.seed),
+        device=str(ctx.device),
+    )
     output_dir = Path(ctx.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), output_dir / "model.pt")

@@ -42,8 +42,10 @@ def to_jsonable(value: Any) -> Any:
 
 def canonical_json(data: Any) -> str:
     """Stable text: sorted keys, two-space indent, no NaN (JSON has none), trailing newline."""
-    return json.dumps(to_jsonable(data), sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return (
+        json.dumps(to_jsonable(data), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> Path:

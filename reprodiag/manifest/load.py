@@ -21,8 +21,9 @@ from reprodiag.manifest.schema import shipped_schema
 class ManifestError(InputError):
     """A manifest file that cannot be read or does not follow its schema."""
 
-    def __init__(self, file: str, json_path: str, expected: str, found: str, *,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, file: str, json_path: str, expected: str, found: str, *, hint: str | None = None
+    ) -> None:
         self.file, self.json_path, self.expected, self.found = file, json_path, expected, found
         super().__init__(f"{file}: {json_path}: expected {expected}, found {found}", hint=hint)
 
@@ -62,14 +63,24 @@ MAX_DEPTH = 64
 def parse_json_text(text: str, file: str) -> Any:
     """Strict JSON: no duplicate keys, no NaN or Infinity."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates,
-                          parse_constant=_reject_constant, parse_float=_finite_float)
+        return json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
     except _DuplicateKey as exc:
-        raise ManifestError(file, "$", "each key once per object",
-                            f"the key {exc.key!r} twice") from None
+        raise ManifestError(
+            file, "$", "each key once per object", f"the key {exc.key!r} twice"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise ManifestError(file, f"line {exc.lineno} column {exc.colno}", "valid JSON",
-                            exc.msg, hint="fix the JSON syntax; `python -m json.tool FILE` shows where")
+        raise ManifestError(
+            file,
+            f"line {exc.lineno} column {exc.colno}",
+            "valid JSON",
+            exc.msg,
+            hint="fix the JSON syntax; `python -m json.tool FILE` shows where",
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise ManifestError(file, "$", "valid JSON", str(exc)[:200]) from None
 
@@ -79,18 +90,27 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{file}: no such file",
-                         hint="check the path; a manifest is written by reprodiag.capture or `reprodiag capture`") from None
+        raise InputError(
+            f"{file}: no such file",
+            hint="check the path; a manifest is written by reprodiag.capture "
+            "or `reprodiag capture`",
+        ) from None
     except IsADirectoryError:
-        raise InputError(f"{file}: is a folder, not a manifest file",
-                         hint="pass the manifest's .json file") from None
+        raise InputError(
+            f"{file}: is a folder, not a manifest file", hint="pass the manifest's .json file"
+        ) from None
     except OSError as exc:
         raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ManifestError(file, f"byte {exc.start}", "UTF-8 text", "invalid UTF-8",
-                            hint="manifests are UTF-8 JSON; re-save the file as UTF-8") from None
+        raise ManifestError(
+            file,
+            f"byte {exc.start}",
+            "UTF-8 text",
+            "invalid UTF-8",
+            hint="manifests are UTF-8 JSON; re-save the file as UTF-8",
+        ) from None
     return parse_json_text(text, file)
 
 
@@ -131,8 +151,12 @@ def _check_depth(doc: Any, file: str) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ManifestError(file, "$", f"values nested at most {MAX_DEPTH} levels deep",
-                                f"nesting deeper than {MAX_DEPTH} levels")
+            raise ManifestError(
+                file,
+                "$",
+                f"values nested at most {MAX_DEPTH} levels deep",
+                f"nesting deeper than {MAX_DEPTH} levels",
+            )
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
@@ -148,8 +172,12 @@ def _check_metrics(doc: dict[str, Any], file: str) -> None:
         except OverflowError:
             finite = False
         if not finite:
-            raise ManifestError(file, f"$.results.metrics[{json.dumps(name)}].value",
-                                "a finite number", _describe_found(value))
+            raise ManifestError(
+                file,
+                f"$.results.metrics[{json.dumps(name)}].value",
+                "a finite number",
+                _describe_found(value),
+            )
 
 
 def validate_document(doc: Any, file: str) -> None:
@@ -159,8 +187,12 @@ def validate_document(doc: Any, file: str) -> None:
     schema_id = doc.get("schema")
     if schema_id not in READABLE_SCHEMAS:
         raise ManifestError(
-            file, "$.schema", "one of " + ", ".join(READABLE_SCHEMAS), _describe_found(schema_id),
-            hint="this reprodiag reads " + ", ".join(READABLE_SCHEMAS)
+            file,
+            "$.schema",
+            "one of " + ", ".join(READABLE_SCHEMAS),
+            _describe_found(schema_id),
+            hint="this reprodiag reads "
+            + ", ".join(READABLE_SCHEMAS)
             + "; upgrade reprodiag to read a newer manifest, or re-capture the run",
         )
     import jsonschema
@@ -178,8 +210,13 @@ def validate_document(doc: Any, file: str) -> None:
     else:
         found = _describe_found(error.instance)
     more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
-    raise ManifestError(file, error.json_path, _expected(error), found + more,
-                        hint="compare with the published schema: reprodiag schema")
+    raise ManifestError(
+        file,
+        error.json_path,
+        _expected(error),
+        found + more,
+        hint="compare with the published schema: reprodiag schema",
+    )
 
 
 def manifest_from_json(doc: Any, file: str = "<manifest>") -> Manifest:

@@ -24,7 +24,7 @@ class Skipped:
 
 
 T = TypeVar("T")
-Fact = Union[T, Skipped]
+Fact = Union[T, Skipped]  # noqa: UP007 (a generic alias: mypy reads Union here, not T | X)
 JSONValue = Any
 
 
@@ -39,7 +39,9 @@ class SnapshotRef:
 
     format: str  # delta, iceberg, files, dvc, or unversioned
     uri: str
-    version: Fact[int | str]  # Delta version, Iceberg snapshot id, DVC rev; Skipped when read as latest
+    version: Fact[
+        int | str
+    ]  # Delta version, Iceberg snapshot id, DVC rev; Skipped when read as latest
     table_id: Fact[str]
     fingerprint: Fact[str]  # "sha256:..." over what identifies the content
     as_of: str | None = None  # the timestamp used for time travel, when it was given

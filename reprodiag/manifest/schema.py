@@ -33,7 +33,9 @@ def _obj(props: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any
     }
 
 
-def _facts(names: dict[str, tuple[dict[str, Any], str]], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def _facts(
+    names: dict[str, tuple[dict[str, Any], str]], optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return _obj({name: _fact(s, what) for name, (s, what) in names.items()}, optional)
 
 
@@ -57,29 +59,61 @@ def build_schema() -> dict[str, Any]:
     str_map = {"type": "object", "additionalProperties": _STR}
     env_facts: dict[str, Spec] = {
         name: s
-        for name in ("python", "os", "kernel", "cpu_model", "cpu_capability", "torch_version",
-                     "torch_build", "cuda", "cudnn", "nccl", "gpu_name", "driver", "cuda_driver",
-                     "matmul_precision", "container_image", "hostname")
+        for name in (
+            "python",
+            "os",
+            "kernel",
+            "cpu_model",
+            "cpu_capability",
+            "torch_version",
+            "torch_build",
+            "cuda",
+            "cudnn",
+            "nccl",
+            "gpu_name",
+            "driver",
+            "cuda_driver",
+            "matmul_precision",
+            "container_image",
+            "hostname",
+        )
     }
-    env_facts.update(threads=i, gpu_count=i, tf32_matmul=b, tf32_cudnn=b,
-                     gpu_uuids=({"type": "array", "items": _STR}, "a list of GPU UUIDs"))
+    env_facts.update(
+        threads=i,
+        gpu_count=i,
+        tf32_matmul=b,
+        tf32_cudnn=b,
+        gpu_uuids=({"type": "array", "items": _STR}, "a list of GPU UUIDs"),
+    )
     environment = _facts(env_facts)
     environment["properties"]["libraries"] = str_map
     rnd_facts = {f"{k}_seed": i for k in ("python", "numpy", "torch", "cuda")}
-    rnd_facts.update(derivation=s, deterministic_algorithms=b, warn_only=b, cudnn_deterministic=b,
-                     cudnn_benchmark=b, cublas_workspace_config=s, pythonhashseed=s,
-                     fill_uninitialized_memory=b, dataloader_seeding=s)
+    rnd_facts.update(
+        derivation=s,
+        deterministic_algorithms=b,
+        warn_only=b,
+        cudnn_deterministic=b,
+        cudnn_benchmark=b,
+        cublas_workspace_config=s,
+        pythonhashseed=s,
+        fill_uninitialized_memory=b,
+        dataloader_seeding=s,
+    )
     randomness = _facts(rnd_facts)
     randomness["properties"]["library_seeding"] = str_map
-    intent = _facts({k: s for k in ("family", "experiment", "run_name", "hypothesis", "tier", "owner")})
+    intent = _facts(
+        {k: s for k in ("family", "experiment", "run_name", "hypothesis", "tier", "owner")}
+    )
     intent["properties"].update(
         params={"type": "object"},
         ablations={"type": "object", "additionalProperties": _BOOL},
         tags=str_map,
     )
     intent["required"] = sorted([*intent["required"], "params", "ablations", "tags"])
-    metric = _obj({"value": {"type": "number"}, "direction": {"enum": ["higher", "lower"]}},
-                  optional=("direction",))
+    metric = _obj(
+        {"value": {"type": "number"}, "direction": {"enum": ["higher", "lower"]}},
+        optional=("direction",),
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -92,9 +126,15 @@ def build_schema() -> dict[str, Any]:
         },
         "properties": {
             "schema": {"const": SCHEMA_ID},
-            "run": _obj({"run_id": _STR, "created_at": _STR,
-                         "output_dir": _fact(_STR, "a folder"), "reprodiag_version": _STR,
-                         "captured_by": {"enum": ["api", "cli", "import", "fixture"]}}),
+            "run": _obj(
+                {
+                    "run_id": _STR,
+                    "created_at": _STR,
+                    "output_dir": _fact(_STR, "a folder"),
+                    "reprodiag_version": _STR,
+                    "captured_by": {"enum": ["api", "cli", "import", "fixture"]},
+                }
+            ),
             "data": _obj(
                 {
                     "train": _fact({"$ref": "#/$defs/snapshot"}, "a snapshot reference"),
@@ -104,8 +144,10 @@ def build_schema() -> dict[str, Any]:
                 },
                 optional=("feature_store", "labeling_pipeline"),
             ),
-            "code": _facts({k: s for k in ("commit", "branch", "remote", "diff_sha256",
-                                           "entrypoint")} | {"dirty": b, "lock": (lock, "a lock file")}),
+            "code": _facts(
+                {k: s for k in ("commit", "branch", "remote", "diff_sha256", "entrypoint")}
+                | {"dirty": b, "lock": (lock, "a lock file")}
+            ),
             "environment": environment,
             "randomness": randomness,
             "intent": intent,
@@ -120,8 +162,16 @@ def build_schema() -> dict[str, Any]:
                 optional=("error",),
             ),
         },
-        "required": ["schema", "run", "data", "code", "environment", "randomness", "intent",
-                     "results"],
+        "required": [
+            "schema",
+            "run",
+            "data",
+            "code",
+            "environment",
+            "randomness",
+            "intent",
+            "results",
+        ],
         "additionalProperties": False,
     }
 
@@ -131,5 +181,7 @@ def shipped_schema() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    SCHEMA_PATH.write_text(json.dumps(build_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    SCHEMA_PATH.write_text(
+        json.dumps(build_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     print(f"wrote {SCHEMA_PATH}")

@@ -35,8 +35,9 @@ def ok_values(results: Sequence[SeedResult]) -> list[float]:
     return [r.metric for r in results if r.status == "ok" and r.metric is not None]
 
 
-def run_seeds(manifest: Manifest, metric: str, options: Any, count: int,
-              seen: Sequence[SeedResult]) -> list[SeedResult]:
+def run_seeds(
+    manifest: Manifest, metric: str, options: Any, count: int, seen: Sequence[SeedResult]
+) -> list[SeedResult]:
     """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes.
 
     When the trainer offers an ensemble form (reprodiag.retrain.ensemble) and `options.ensemble`
@@ -54,26 +55,46 @@ def run_seeds(manifest: Manifest, metric: str, options: Any, count: int,
     if options.store is not None:
         seeds = options.store.next_seeds(family, metric, count, exclude=tried)
     else:
-        seeds = [s for s in range(FALLBACK_SEED_BASE, FALLBACK_SEED_BASE + count + len(tried))
-                 if s not in tried][:count]
-    specs = [spec_from_manifest(manifest, seed=s, label=f"noise-band-seed-{s}",
-                                out_dir=options.workdir / f"noise-band-seed-{s}", metric=metric,
-                                trainer=options.trainer, device=options.device,
-                                timeout_s=options.timeout_s) for s in seeds]
+        seeds = [
+            s
+            for s in range(FALLBACK_SEED_BASE, FALLBACK_SEED_BASE + count + len(tried))
+            if s not in tried
+        ][:count]
+    specs = [
+        spec_from_manifest(
+            manifest,
+            seed=s,
+            label=f"noise-band-seed-{s}",
+            out_dir=options.workdir / f"noise-band-seed-{s}",
+            metric=metric,
+            trainer=options.trainer,
+            device=options.device,
+            timeout_s=options.timeout_s,
+        )
+        for s in seeds
+    ]
     specs = _grouped(specs, options)
     by_label = {spec.label: spec for spec in specs}
 
     def record(result: Any) -> None:
         for one in expand(result, by_label.get(result.label)):
             if options.store is not None:
-                options.store.record(family, metric, one.to_seed_result(),
-                                     run_id=manifest.run.run_id, manifest_path=one.manifest_path)
+                options.store.record(
+                    family,
+                    metric,
+                    one.to_seed_result(),
+                    run_id=manifest.run.run_id,
+                    manifest_path=one.manifest_path,
+                )
             if options.on_result is not None:
                 options.on_result(one)
 
     results = options.executor.run(specs, on_result=record)
-    return [one.to_seed_result() for result, spec in zip(results, specs, strict=True)
-            for one in expand(result, spec)]
+    return [
+        one.to_seed_result()
+        for result, spec in zip(results, specs, strict=True)
+        for one in expand(result, spec)
+    ]
 
 
 def _grouped(specs: list[Any], options: Any) -> list[Any]:
@@ -81,14 +102,17 @@ def _grouped(specs: list[Any], options: Any) -> list[Any]:
     from reprodiag.retrain.ensemble import has_ensemble_form
     from reprodiag.retrain.spec import ensemble_spec
 
-    if not getattr(options, "ensemble", False) or len(specs) < 2 \
-            or not has_ensemble_form(specs[0].trainer):
+    if (
+        not getattr(options, "ensemble", False)
+        or len(specs) < 2
+        or not has_ensemble_form(specs[0].trainer)
+    ):
         return specs
     workers = int(getattr(options.executor, "workers", 1) or 1)
     groups = max(1, min(workers, len(specs) // 2))  # every ensemble has two seeds or more
     size = -(-len(specs) // groups)
     out = []
-    for chunk in (specs[i:i + size] for i in range(0, len(specs), size)):
+    for chunk in (specs[i : i + size] for i in range(0, len(specs), size)):
         seeds = [spec.seed for spec in chunk]
         folder = options.workdir / f"noise-band-ensemble-{seeds[0]}-k{len(seeds)}"
         out.append(ensemble_spec(chunk[0], seeds, folder) if len(chunk) > 1 else chunk[0])
@@ -103,5 +127,6 @@ def expand(result: Any, spec: Any) -> tuple[Any, ...]:
     if spec is None or not spec.seeds or result.members:
         return result.per_seed()
     reason = f"the ensemble of {len(spec.seeds)} seeds failed as one: {result.reason}"
-    return tuple(RetrainResult.failed(member_spec(spec, seed), reason, result.seconds)
-                 for seed in spec.seeds)
+    return tuple(
+        RetrainResult.failed(member_spec(spec, seed), reason, result.seconds) for seed in spec.seeds
+    )

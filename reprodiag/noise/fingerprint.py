@@ -81,15 +81,20 @@ def fingerprint_facts(manifest: Manifest) -> dict[str, Any]:
 
 
 def family_fingerprint(manifest: Manifest) -> str:
-    """"sha256:" + sha256 of the canonical JSON of `fingerprint_facts`: all axes but the seeds."""
+    """ "sha256:" + sha256 of the canonical JSON of `fingerprint_facts`: all axes but the seeds."""
     payload = {"format": FINGERPRINT_FORMAT, "facts": fingerprint_facts(manifest)}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def band_key(manifest: Manifest, trainer: Mapping[str, Any] | None = None,
-             device: str | None = None, threads: int | None = None) -> str:
+def band_key(
+    manifest: Manifest,
+    trainer: Mapping[str, Any] | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> str:
     """The band store's key: the family fingerprint plus how the seeds are trained.
 
     A trainer given instead of the manifest's entrypoint, an explicit device, or a per-worker
@@ -98,9 +103,15 @@ def band_key(manifest: Manifest, trainer: Mapping[str, Any] | None = None,
     is the family fingerprint itself.
     """
     family = family_fingerprint(manifest)
-    setup = {k: v for k, v in (("trainer", dict(trainer) if trainer else None),
-                               ("device", None if device in (None, "auto") else device),
-                               ("threads", threads)) if v is not None}
+    setup = {
+        k: v
+        for k, v in (
+            ("trainer", dict(trainer) if trainer else None),
+            ("device", None if device in (None, "auto") else device),
+            ("threads", threads),
+        )
+        if v is not None
+    }
     if not setup:
         return family
     text = json.dumps({"family": family, "setup": setup}, sort_keys=True, default=str)

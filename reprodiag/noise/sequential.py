@@ -83,8 +83,9 @@ def _go_on(n: int, reason: str, test: SingleBaseline | TwoSample | None) -> Deci
 
 def _too_few(n: int, final: bool) -> Decision:
     if final:
-        return _stop(INCONCLUSIVE, n,
-                     f"only {n} seed(s) finished: at least {MIN_SEEDS} are needed", None)
+        return _stop(
+            INCONCLUSIVE, n, f"only {n} seed(s) finished: at least {MIN_SEEDS} are needed", None
+        )
     return _go_on(n, f"n = {n}: waiting for the first look at n = {LOOKS[0]}", None)
 
 
@@ -101,13 +102,25 @@ def _end_text(n: int, unit: str = "") -> str:
 def _deterministic_single(test: SingleBaseline) -> Decision:
     n, value = test.n, _num(test.mean)
     if test.baseline == test.mean:
-        return _stop(CONSISTENT, n, (
-            f"n = {n}: all {n} seed retrains gave exactly the baseline value {value} (s = 0): "
-            "consistent with noise; the result is deterministic, so it reproduces"), test)
-    return _stop(BEYOND, n, (
-        f"n = {n}: all {n} seed retrains gave {value} (s = 0) but the baseline is "
-        f"{_num(test.baseline)}: T = {test.t}, p = 0: beyond noise; the seeds do not move this "
-        "metric at all, so another axis explains the gap"), test)
+        return _stop(
+            CONSISTENT,
+            n,
+            (
+                f"n = {n}: all {n} seed retrains gave exactly the baseline value {value} (s = 0): "
+                "consistent with noise; the result is deterministic, so it reproduces"
+            ),
+            test,
+        )
+    return _stop(
+        BEYOND,
+        n,
+        (
+            f"n = {n}: all {n} seed retrains gave {value} (s = 0) but the baseline is "
+            f"{_num(test.baseline)}: T = {test.t}, p = 0: beyond noise; the seeds do not move this "
+            "metric at all, so another axis explains the gap"
+        ),
+        test,
+    )
 
 
 def _judge_single(test: SingleBaseline, final: bool) -> Decision:
@@ -116,26 +129,50 @@ def _judge_single(test: SingleBaseline, final: bool) -> Decision:
     if test.std == 0.0:
         return _deterministic_single(test)
     if p < POCOCK_SINGLE:
-        return _stop(BEYOND, n, (
-            f"n = {n}: {stats} < {POCOCK_SINGLE} (Pocock boundary): the baseline lies beyond "
-            f"the seed-noise band [{_num(test.low)}, {_num(test.high)}]"), test)
+        return _stop(
+            BEYOND,
+            n,
+            (
+                f"n = {n}: {stats} < {POCOCK_SINGLE} (Pocock boundary): the baseline lies beyond "
+                f"the seed-noise band [{_num(test.low)}, {_num(test.high)}]"
+            ),
+            test,
+        )
     if n >= FUTILITY_MIN_N and abs(t) < FUTILITY_T:
-        return _stop(CONSISTENT, n, (
-            f"n = {n}: |T| = {abs(t):.2f} < {FUTILITY_T:g}: futility: consistent with noise "
-            "(no evidence of a shift of about 3σ or more)"), test)
+        return _stop(
+            CONSISTENT,
+            n,
+            (
+                f"n = {n}: |T| = {abs(t):.2f} < {FUTILITY_T:g}: futility: consistent with noise "
+                "(no evidence of a shift of about 3σ or more)"
+            ),
+            test,
+        )
     if final or n >= LOOKS[-1]:
-        return _stop(INCONCLUSIVE, n, (
-            f"{_end_text(n)}: inconclusive ({stats}); the minimum detectable effect is "
-            f"{test.min_detectable_effect:.3g} points; one baseline value cannot resolve shifts "
-            "under about 3σ: retrain the baseline configuration if its axes are pinned"), test)
+        return _stop(
+            INCONCLUSIVE,
+            n,
+            (
+                f"{_end_text(n)}: inconclusive ({stats}); the minimum detectable effect is "
+                f"{test.min_detectable_effect:.3g} points; one baseline value cannot resolve "
+                "shifts under about 3σ: retrain the baseline configuration if its axes are pinned"
+            ),
+            test,
+        )
     futility = "not yet checked" if n < FUTILITY_MIN_N else f"|T| ≥ {FUTILITY_T:g}"
-    return _go_on(n, (
-        f"n = {n}: {stats} ≥ {POCOCK_SINGLE} and futility {futility}: "
-        f"continue to n = {next_look(n)}"), test)
+    return _go_on(
+        n,
+        (
+            f"n = {n}: {stats} ≥ {POCOCK_SINGLE} and futility {futility}: "
+            f"continue to n = {next_look(n)}"
+        ),
+        test,
+    )
 
 
-def decide_single(baseline: float, seeds: SeedValues, *, final: bool = False,
-                  direction: str = "higher") -> Decision:
+def decide_single(
+    baseline: float, seeds: SeedValues, *, final: bool = False, direction: str = "higher"
+) -> Decision:
     """Sequential decision for one historical baseline value against the seeds finished so far.
 
     Decides only at a look (len(seeds) in LOOKS, or beyond the last) or when `final` is True
@@ -158,21 +195,44 @@ def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
     diff = f"difference {_num(test.diff)}, 95 % CI [{_num(test.ci_low)}, {_num(test.ci_high)}]"
     welch = f"Welch t = {test.t:.2f} (df {test.df:.1f}), p = {_fmt_p(test.p)}"
     if test.p < POCOCK_TWO_SAMPLE:
-        return _stop(BEYOND, n, (
-            f"n = {n} per arm: {welch} < {POCOCK_TWO_SAMPLE} (Pocock boundary): the two "
-            f"configurations differ beyond seed noise ({diff})"), test)
+        return _stop(
+            BEYOND,
+            n,
+            (
+                f"n = {n} per arm: {welch} < {POCOCK_TWO_SAMPLE} (Pocock boundary): the two "
+                f"configurations differ beyond seed noise ({diff})"
+            ),
+            test,
+        )
     if test.equivalent:
-        return _stop(CONSISTENT, n, (
-            f"n = {n} per arm: TOST p = {_fmt_p(test.tost_p)} < {TOST_ALPHA}: equivalent within "
-            f"±{_num(test.delta)} ({diff}): consistent with noise"), test)
+        return _stop(
+            CONSISTENT,
+            n,
+            (
+                f"n = {n} per arm: TOST p = {_fmt_p(test.tost_p)} < {TOST_ALPHA}: equivalent "
+                f"within ±{_num(test.delta)} ({diff}): consistent with noise"
+            ),
+            test,
+        )
     if final or n >= LOOKS[-1]:
-        return _stop(INCONCLUSIVE, n, (
-            f"{_end_text(n, ' per arm')}: inconclusive ({welch}, TOST p = "
-            f"{_fmt_p(test.tost_p)}; {diff}); the minimum detectable difference is "
-            f"{test.min_detectable_effect:.3g} points"), test)
-    return _go_on(n, (
-        f"n = {n} per arm: {welch} ≥ {POCOCK_TWO_SAMPLE} and TOST p = {_fmt_p(test.tost_p)} ≥ "
-        f"{TOST_ALPHA} (δ = {_num(test.delta)}): continue to n = {next_look(n)}"), test)
+        return _stop(
+            INCONCLUSIVE,
+            n,
+            (
+                f"{_end_text(n, ' per arm')}: inconclusive ({welch}, TOST p = "
+                f"{_fmt_p(test.tost_p)}; {diff}); the minimum detectable difference is "
+                f"{test.min_detectable_effect:.3g} points"
+            ),
+            test,
+        )
+    return _go_on(
+        n,
+        (
+            f"n = {n} per arm: {welch} ≥ {POCOCK_TWO_SAMPLE} and TOST p = {_fmt_p(test.tost_p)} ≥ "
+            f"{TOST_ALPHA} (δ = {_num(test.delta)}): continue to n = {next_look(n)}"
+        ),
+        test,
+    )
 
 
 def decide_two_sample(

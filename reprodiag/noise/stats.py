@@ -237,12 +237,22 @@ def single_baseline(
     k = band_k(n, alpha)
     sigma_low, sigma_high = sigma_interval(std, n, alpha)
     return SingleBaseline(
-        baseline=float(baseline), n=n, mean=mean, std=std, t=t, df=n - 1,
+        baseline=float(baseline),
+        n=n,
+        mean=mean,
+        std=std,
+        t=t,
+        df=n - 1,
         p=1.0 if t == 0.0 else _two_sided_p(t, n - 1),
-        k=k, low=mean - k * std, high=mean + k * std,
-        rank=_rank(baseline, y, direction), rank_text=rank_text(baseline, y),
-        sigma_low=sigma_low, sigma_high=sigma_high,
-        min_detectable_effect=min_detectable_effect(std, n, alpha), direction=direction,
+        k=k,
+        low=mean - k * std,
+        high=mean + k * std,
+        rank=_rank(baseline, y, direction),
+        rank_text=rank_text(baseline, y),
+        sigma_low=sigma_low,
+        sigma_high=sigma_high,
+        min_detectable_effect=min_detectable_effect(std, n, alpha),
+        direction=direction,
     )
 
 
@@ -292,9 +302,7 @@ def _tost_p(diff: float, se: float, df: float, delta: float) -> float:
     return max(p_lower, p_upper)
 
 
-def welch_tost(
-    a: SeedValues, b: SeedValues, delta: float, alpha: float = 0.05
-) -> TwoSample:
+def welch_tost(a: SeedValues, b: SeedValues, delta: float, alpha: float = 0.05) -> TwoSample:
     """Welch's t test of mean(a) = mean(b) and TOST equivalence within ±delta (arms of n ≥ 3).
 
     With both arms constant (se = 0) t is ±inf or 0 as in `single_baseline`, and TOST calls the
@@ -311,9 +319,20 @@ def welch_tost(
     tost_p = _tost_p(diff, se, df, delta)
     half = _t_quantile(1.0 - alpha / 2.0, df) * se
     return TwoSample(
-        n_a=int(xa.size), n_b=int(xb.size), mean_a=mean_a, mean_b=mean_b,
-        std_a=std_a, std_b=std_b, diff=diff, t=t, df=df,
-        p=1.0 if t == 0.0 else _two_sided_p(t, df), delta=float(delta), tost_p=tost_p,
-        equivalent=tost_p < alpha, ci_low=diff - half, ci_high=diff + half,
+        n_a=int(xa.size),
+        n_b=int(xb.size),
+        mean_a=mean_a,
+        mean_b=mean_b,
+        std_a=std_a,
+        std_b=std_b,
+        diff=diff,
+        t=t,
+        df=df,
+        p=1.0 if t == 0.0 else _two_sided_p(t, df),
+        delta=float(delta),
+        tost_p=tost_p,
+        equivalent=tost_p < alpha,
+        ci_low=diff - half,
+        ci_high=diff + half,
         min_detectable_effect=(half + _t_quantile(0.8, df) * se),
     )

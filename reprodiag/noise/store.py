@@ -39,29 +39,39 @@ _BACKOFF_S = 0.05  # first pause; doubles per try, capped at 1 s, times a jitter
 
 # A format-0 table has at least these; the other columns read as null when absent.
 REQUIRED_COLUMNS = ("family", "metric", "seed", "value", "status")
-COLUMNS = (*REQUIRED_COLUMNS, "reason", "seconds", "run_id", "manifest_path", "recorded_at",
-           "store_format")
+COLUMNS = (
+    *REQUIRED_COLUMNS,
+    "reason",
+    "seconds",
+    "run_id",
+    "manifest_path",
+    "recorded_at",
+    "store_format",
+)
 
 
 def band_schema() -> Any:
     """The explicit pyarrow schema of a store_format 1 band store."""
     import pyarrow as pa
 
-    return pa.schema([
-        pa.field("family", pa.string(), nullable=False),
-        pa.field("metric", pa.string(), nullable=False),
-        pa.field("seed", pa.int64(), nullable=False),
-        pa.field("value", pa.float64()),  # null when the seed failed
-        pa.field("status", pa.string(), nullable=False),  # ok | failed
-        pa.field("reason", pa.string()),
-        pa.field("seconds", pa.float64()),
-        # run_id, recorded_at and store_format are null only in rows from format 0: nullable, so a
-        # format-0 table can gain them (schema merge) when this code appends to it.
-        pa.field("run_id", pa.string()),
-        pa.field("manifest_path", pa.string()),
-        pa.field("recorded_at", pa.string()),  # ISO 8601, UTC, microseconds
-        pa.field("store_format", pa.int32()),
-    ])
+    return pa.schema(
+        [
+            pa.field("family", pa.string(), nullable=False),
+            pa.field("metric", pa.string(), nullable=False),
+            pa.field("seed", pa.int64(), nullable=False),
+            pa.field("value", pa.float64()),  # null when the seed failed
+            pa.field("status", pa.string(), nullable=False),  # ok | failed
+            pa.field("reason", pa.string()),
+            pa.field("seconds", pa.float64()),
+            # run_id, recorded_at and store_format are null only in rows from format 0:
+            # nullable, so a
+            # format-0 table can gain them (schema merge) when this code appends to it.
+            pa.field("run_id", pa.string()),
+            pa.field("manifest_path", pa.string()),
+            pa.field("recorded_at", pa.string()),  # ISO 8601, UTC, microseconds
+            pa.field("store_format", pa.int32()),
+        ]
+    )
 
 
 def is_object_store(path: str) -> bool:
@@ -79,8 +89,9 @@ def seed_sequence(start: int = 0) -> Iterator[int]:
 class BandStore:
     """Per-seed results of noise-band retrains, in the Delta table at `path`."""
 
-    def __init__(self, path: str | os.PathLike[str],
-                 storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+    ) -> None:
         text = str(path).removeprefix("file://")
         self.path = text if is_object_store(text) else str(Path(text).expanduser())
         self.storage_options = storage_options
@@ -88,16 +99,30 @@ class BandStore:
     def __repr__(self) -> str:
         return f"BandStore({self.path!r})"
 
-    def record(self, family: str, metric: str, result: SeedResult, *, run_id: str,
-               manifest_path: str | None = None) -> None:
+    def record(
+        self,
+        family: str,
+        metric: str,
+        result: SeedResult,
+        *,
+        run_id: str,
+        manifest_path: str | None = None,
+    ) -> None:
         """Append one seed's result as its own commit: it is durable once this returns."""
         _check_result(family, metric, result)
-        row = {"family": family, "metric": metric, "seed": result.seed,
-               "value": result.metric if result.status == "ok" else None,
-               "status": result.status, "reason": result.reason, "seconds": result.seconds,
-               "run_id": run_id, "manifest_path": manifest_path,
-               "recorded_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-               "store_format": STORE_FORMAT}
+        row = {
+            "family": family,
+            "metric": metric,
+            "seed": result.seed,
+            "value": result.metric if result.status == "ok" else None,
+            "status": result.status,
+            "reason": result.reason,
+            "seconds": result.seconds,
+            "run_id": run_id,
+            "manifest_path": manifest_path,
+            "recorded_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            "store_format": STORE_FORMAT,
+        }
         commit_with_retries(lambda: self._append(row), where=self.path)
 
     def results(self, family: str, metric: str) -> list[SeedResult]:
@@ -111,15 +136,19 @@ class BandStore:
 
     def ok_values(self, family: str, metric: str) -> list[float]:
         """The metric values of the ok seeds, in seed order."""
-        return [r.metric for r in self.results(family, metric)
-                if r.status == "ok" and r.metric is not None]
+        return [
+            r.metric
+            for r in self.results(family, metric)
+            if r.status == "ok" and r.metric is not None
+        ]
 
     def done_seeds(self, family: str, metric: str) -> set[int]:
         """Seeds with an ok result; failed seeds are not done and may be retried."""
         return {r.seed for r in self.results(family, metric) if r.status == "ok"}
 
-    def next_seeds(self, family: str, metric: str, count: int, *, start: int = 0,
-                   exclude: Iterable[int] = ()) -> list[int]:
+    def next_seeds(
+        self, family: str, metric: str, count: int, *, start: int = 0, exclude: Iterable[int] = ()
+    ) -> list[int]:
         """The first `count` seeds of the sequence from index `start` not done nor excluded."""
         if count < 0:
             raise ValueError(f"count must be 0 or more, not {count}")
@@ -143,8 +172,10 @@ class BandStore:
             if not Path(self.path).exists():
                 return None
             if not Path(self.path).is_dir():
-                raise InputError(f"band store {self.path} is a file, not a Delta table folder",
-                                 hint="point the band store at a folder (it is created if absent)")
+                raise InputError(
+                    f"band store {self.path} is a file, not a Delta table folder",
+                    hint="point the band store at a folder (it is created if absent)",
+                )
         if not DeltaTable.is_deltatable(self.path, storage_options=self.storage_options):
             return None
         from deltalake.exceptions import DeltaError
@@ -154,10 +185,12 @@ class BandStore:
         except DeltaError as exc:
             if "Unsupported" not in str(exc):
                 raise
-            raise InputError(f"band store {self.path} was written by a newer Delta protocol than "
-                             f"this deltalake reads: {exc}",
-                             hint="upgrade deltalake (pip install -U deltalake), or point "
-                                  "--band-store at another folder") from exc
+            raise InputError(
+                f"band store {self.path} was written by a newer Delta protocol than "
+                f"this deltalake reads: {exc}",
+                hint="upgrade deltalake (pip install -U deltalake), or point "
+                "--band-store at another folder",
+            ) from exc
         _check_format(self.path, table)
         return table
 
@@ -166,8 +199,10 @@ class BandStore:
         if table is None:
             return []
         present = [f.name for f in table.schema().fields]
-        data = table.to_pyarrow_table(columns=[c for c in COLUMNS if c in present],
-                                      filters=[("family", "=", family), ("metric", "=", metric)])
+        data = table.to_pyarrow_table(
+            columns=[c for c in COLUMNS if c in present],
+            filters=[("family", "=", family), ("metric", "=", metric)],
+        )
         return [{**dict.fromkeys(COLUMNS), **row} for row in data.to_pylist()]
 
     def _append(self, row: dict[str, Any]) -> None:
@@ -180,15 +215,28 @@ class BandStore:
         present = {f.name for f in table.schema().fields} if table is not None else set(COLUMNS)
         # A format-0 table gains the new columns; its old rows read them as null.
         merge: Literal["merge"] | None = None if set(COLUMNS) <= present else "merge"
-        write_deltalake(self.path, pa.Table.from_pylist([row], schema=band_schema()),
-                        mode="append", schema_mode=merge, storage_options=self.storage_options,
-                        commit_properties=CommitProperties(custom_metadata={
-                            "reprodiag.band_store.format": str(STORE_FORMAT),
-                            "reprodiag.run_id": row["run_id"]}))
+        write_deltalake(
+            self.path,
+            pa.Table.from_pylist([row], schema=band_schema()),
+            mode="append",
+            schema_mode=merge,
+            storage_options=self.storage_options,
+            commit_properties=CommitProperties(
+                custom_metadata={
+                    "reprodiag.band_store.format": str(STORE_FORMAT),
+                    "reprodiag.run_id": row["run_id"],
+                }
+            ),
+        )
 
 
-def commit_with_retries(write: Callable[[], None], *, where: str, tries: int = COMMIT_TRIES,
-                        sleep: Callable[[float], None] = time.sleep) -> None:
+def commit_with_retries(
+    write: Callable[[], None],
+    *,
+    where: str,
+    tries: int = COMMIT_TRIES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Run `write`, trying again after a commit conflict, with jittered exponential backoff."""
     from deltalake.exceptions import CommitFailedError
 
@@ -233,8 +281,10 @@ def _check_result(family: str, metric: str, result: SeedResult) -> None:
     if result.status not in ("ok", "failed"):
         raise ValueError(f"seed {result.seed}: status must be ok or failed, not {result.status!r}")
     if result.status == "ok" and (result.metric is None or not math.isfinite(result.metric)):
-        raise ValueError(f"seed {result.seed}: an ok result needs a finite metric, "
-                         f"not {result.metric!r}; record it as failed with the reason")
+        raise ValueError(
+            f"seed {result.seed}: an ok result needs a finite metric, "
+            f"not {result.metric!r}; record it as failed with the reason"
+        )
 
 
 def _recorded_order(row: dict[str, Any]) -> tuple[bool, str, str]:
@@ -244,5 +294,10 @@ def _recorded_order(row: dict[str, Any]) -> tuple[bool, str, str]:
 
 def _seed_result(row: dict[str, Any]) -> SeedResult:
     status: Literal["ok", "failed"] = "ok" if row["status"] == "ok" else "failed"
-    return SeedResult(seed=int(row["seed"]), metric=row["value"] if status == "ok" else None,
-                      status=status, reason=row["reason"], seconds=row["seconds"])
+    return SeedResult(
+        seed=int(row["seed"]),
+        metric=row["value"] if status == "ok" else None,
+        status=status,
+        reason=row["reason"],
+        seconds=row["seconds"],
+    )

@@ -25,23 +25,32 @@ from reprodiag.manifest.codec import iter_facts
 from reprodiag.manifest.model import Manifest, Skipped, is_known
 from reprodiag.policy.model import Policy, PolicyResult, Tier, Violation
 
-GPU_FACTS = frozenset({"environment.gpu_name", "environment.gpu_count", "environment.gpu_uuids",
-                       "environment.driver", "environment.cuda_driver", "environment.cuda",
-                       "environment.cudnn", "environment.nccl"})
+GPU_FACTS = frozenset(
+    {
+        "environment.gpu_name",
+        "environment.gpu_count",
+        "environment.gpu_uuids",
+        "environment.driver",
+        "environment.cuda_driver",
+        "environment.cuda",
+        "environment.cudnn",
+        "environment.nccl",
+    }
+)
 _NO_GPU_REASONS = ("no NVIDIA driver", "no GPU", "torch is a build without CUDA", "CPU build")
 _SUBTREE = object()  # a path whose facts are recorded one level down (a LockRef, a params mapping)
 
 NEXT_STEPS: Mapping[str, str] = {
     "code": "capture from a git checkout (code_root=..., CLI --code-root) with the changes "
-            "committed and a lock file (uv.lock, poetry.lock or requirements.txt) in it",
+    "committed and a lock file (uv.lock, poetry.lock or requirements.txt) in it",
     "environment": "capture inside the training process where torch is importable (and "
-                   "nvidia-ml-py on GPU machines); set "
-                   "REPRODIAG_CONTAINER_IMAGE=<image>@sha256:<digest> when the policy requires "
-                   "the image",
+    "nvidia-ml-py on GPU machines); set "
+    "REPRODIAG_CONTAINER_IMAGE=<image>@sha256:<digest> when the policy requires "
+    "the image",
     "randomness": "seed every generator with reprodiag.deterministic_seeds(seed) and pass "
-                  "seeds=... to capture (CLI: --seed N --deterministic/--no-deterministic)",
+    "seeds=... to capture (CLI: --seed N --deterministic/--no-deterministic)",
     "intent": "pass params=..., experiment=... and tier=... to capture "
-              "(CLI: --param KEY=VALUE, --experiment, --tier)",
+    "(CLI: --param KEY=VALUE, --experiment, --tier)",
 }
 
 
@@ -83,7 +92,8 @@ def cpu_only(facts: Mapping[str, Any]) -> bool:
     build = facts.get("environment.torch_build")
     version = facts.get("environment.torch_version")
     if (isinstance(build, str) and build.startswith("cpu")) or (
-            isinstance(version, str) and version.endswith("+cpu")):
+        isinstance(version, str) and version.endswith("+cpu")
+    ):
         return True
     return isinstance(count, Skipped) and count.reason.startswith(_NO_GPU_REASONS)
 
@@ -103,8 +113,10 @@ def _judge(tier: Tier, axis: str, path: str, facts: Mapping[str, Any]) -> str | 
         return problem
     if path == "code.dirty" and value is True:
         if not tier.allow_dirty:
-            return (f"dirty: uncommitted changes; tier {tier.name!r} requires a clean tree "
-                    "(a diff digest identifies the change but cannot rebuild the code)")
+            return (
+                f"dirty: uncommitted changes; tier {tier.name!r} requires a clean tree "
+                "(a diff digest identifies the change but cannot rebuild the code)"
+            )
         if not is_known(_lookup(facts, "code.diff_sha256")):
             return "dirty, and no digest of the uncommitted diff was recorded"
     deterministic = path == "randomness.deterministic_algorithms"
@@ -119,8 +131,13 @@ def check_facts(tier: Tier, facts: Mapping[str, Any]) -> PolicyResult:
         reason = _judge(tier, axis, path, facts)
         if reason is not None:
             violations.append(Violation(axis, path, reason))
-    return PolicyResult(passed=not violations, tier=tier.name, violations=tuple(violations),
-                        checked=len(tier.required_facts), axes=tier.axes)
+    return PolicyResult(
+        passed=not violations,
+        tier=tier.name,
+        violations=tuple(violations),
+        checked=len(tier.required_facts),
+        axes=tier.axes,
+    )
 
 
 def manifest_tier(manifest: Manifest) -> str | None:
@@ -136,8 +153,9 @@ def _policy(policy: Policy | None) -> Policy:
     return load_policy()
 
 
-def check_manifest(manifest: Manifest, tier: str | None = None,
-                   policy: Policy | None = None) -> PolicyResult:
+def check_manifest(
+    manifest: Manifest, tier: str | None = None, policy: Policy | None = None
+) -> PolicyResult:
     """Check a manifest against `tier` (default: the tier it records in intent.tier).
 
     policy: default, the project's policy (pyproject.toml from the current folder upward) merged
@@ -145,10 +163,11 @@ def check_manifest(manifest: Manifest, tier: str | None = None,
     """
     name = tier if tier is not None else manifest_tier(manifest)
     if name is None:
-        raise InputError(f"the manifest of run {manifest.run.run_id} records no tier "
-                         f"(intent.tier: {_problem(manifest.intent.tier) or 'missing'})",
-                         hint="say which tier to check it against: "
-                              "--tier shipped, experimental or debug")
+        raise InputError(
+            f"the manifest of run {manifest.run.run_id} records no tier "
+            f"(intent.tier: {_problem(manifest.intent.tier) or 'missing'})",
+            hint="say which tier to check it against: --tier shipped, experimental or debug",
+        )
     return check_facts(_policy(policy).tier(name), facts_of(manifest))
 
 
@@ -156,9 +175,11 @@ def next_step(tier: str, violation: Violation) -> str:
     """What to do about a violation, in words, per axis (data names the set)."""
     if violation.axis == "data":
         role = violation.path.split(".")[1] if violation.path.count(".") >= 1 else "train"
-        return (f"tier {tier!r} requires data.{role} pinned to a snapshot version; read the table "
-                f"through reprodiag.snapshots.open_snapshot(...) or pass {role}=... to capture "
-                f"(CLI: --{role} URI --{role}-version N)")
+        return (
+            f"tier {tier!r} requires data.{role} pinned to a snapshot version; read the table "
+            f"through reprodiag.snapshots.open_snapshot(...) or pass {role}=... to capture "
+            f"(CLI: --{role} URI --{role}-version N)"
+        )
     return NEXT_STEPS.get(violation.axis, f"record {violation.path} in the manifest")
 
 
@@ -166,8 +187,9 @@ def next_steps(result: PolicyResult) -> tuple[str, ...]:
     return tuple(dict.fromkeys(next_step(result.tier, v) for v in result.violations))
 
 
-def require_for_tier(tier: str, facts: Manifest | Mapping[str, Any],
-                     policy: Policy | None = None) -> None:
+def require_for_tier(
+    tier: str, facts: Manifest | Mapping[str, Any], policy: Policy | None = None
+) -> None:
     """Refuse a run, before it trains, that lacks a fact its tier requires.
 
     facts: the manifest being captured, or a mapping of dotted path -> fact (iter_facts' shape).

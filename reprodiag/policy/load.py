@@ -47,17 +47,36 @@ from reprodiag.policy.model import Policy, Tier
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 PYPROJECT_KEYS = ("tool", "reprodiag", "policy")
-_AXIS_RECORDS: Mapping[str, type] = {"data": DataAxis, "code": CodeAxis,
-                                     "environment": EnvironmentAxis, "randomness": RandomnessAxis,
-                                     "intent": IntentAxis}
-_NESTED: Mapping[str, type] = {"data.train": SnapshotRef, "data.eval": SnapshotRef,
-                               "code.lock": LockRef}
+_AXIS_RECORDS: Mapping[str, type] = {
+    "data": DataAxis,
+    "code": CodeAxis,
+    "environment": EnvironmentAxis,
+    "randomness": RandomnessAxis,
+    "intent": IntentAxis,
+}
+_NESTED: Mapping[str, type] = {
+    "data.train": SnapshotRef,
+    "data.eval": SnapshotRef,
+    "code.lock": LockRef,
+}
 # Mappings walked per key by iter_facts: a requirement may name one key, e.g. intent.params.lr.
-_MAPPINGS = frozenset({"environment.libraries", "randomness.library_seeding", "intent.params",
-                       "intent.ablations", "intent.tags"})
-_TIER_TYPES: Mapping[str, type] = {"applies_to": str, "axes": list, "enforcement": str,
-                                   "require": dict, "require_deterministic": bool,
-                                   "allow_dirty": bool}
+_MAPPINGS = frozenset(
+    {
+        "environment.libraries",
+        "randomness.library_seeding",
+        "intent.params",
+        "intent.ablations",
+        "intent.tags",
+    }
+)
+_TIER_TYPES: Mapping[str, type] = {
+    "applies_to": str,
+    "axes": list,
+    "enforcement": str,
+    "require": dict,
+    "require_deterministic": bool,
+    "allow_dirty": bool,
+}
 _TOP_KEYS = ("require", "tiers")
 _AXES_TEXT = ", ".join(AXES)
 
@@ -81,7 +100,8 @@ class _Layer:
 
 def _type_name(value: Any) -> str:
     return {str: "a string", bool: "true or false", list: "an array", dict: "a table"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
 
 
 def fact_path_problem(axis: str, path: str) -> str | None:
@@ -108,24 +128,32 @@ def fact_path_problem(axis: str, path: str) -> str | None:
 
 def _read_require(layer: _Layer, raw: Any, *where: str) -> dict[str, list[str]]:
     if not isinstance(raw, dict):
-        layer.fail(layer.where(*where),
-                   f"expected a table of axis = [facts], found {_type_name(raw)}",
-                   hint='write e.g. require = { environment = ["environment.container_image"] }')
+        layer.fail(
+            layer.where(*where),
+            f"expected a table of axis = [facts], found {_type_name(raw)}",
+            hint='write e.g. require = { environment = ["environment.container_image"] }',
+        )
     out: dict[str, list[str]] = {}
     for axis, paths in raw.items():
         here = (*where, axis)
         if axis not in AXES:
-            layer.fail(layer.where(*here), f"{axis!r} is not an axis",
-                       hint=f"use one of: {_AXES_TEXT}")
+            layer.fail(
+                layer.where(*here), f"{axis!r} is not an axis", hint=f"use one of: {_AXES_TEXT}"
+            )
         if not isinstance(paths, list):
-            layer.fail(layer.where(*here),
-                       f"expected an array of fact paths, found {_type_name(paths)}",
-                       hint=f'write {axis} = ["{axis}.<field>", ...]')
+            layer.fail(
+                layer.where(*here),
+                f"expected an array of fact paths, found {_type_name(paths)}",
+                hint=f'write {axis} = ["{axis}.<field>", ...]',
+            )
         for i, path in enumerate(paths):
             spot = layer.where(*here) + f"[{i}]"
             if not isinstance(path, str):
-                layer.fail(spot, f"expected a fact path string, found {_type_name(path)}",
-                           hint=f'write a dotted manifest path such as "{axis}.<field>"')
+                layer.fail(
+                    spot,
+                    f"expected a fact path string, found {_type_name(path)}",
+                    hint=f'write a dotted manifest path such as "{axis}.<field>"',
+                )
             problem = fact_path_problem(axis, path)
             if problem:
                 layer.fail(spot, problem, hint="see the manifest schema: reprodiag schema")
@@ -148,18 +176,26 @@ def _read_axes(layer: _Layer, raw: list[Any], *where: str) -> list[str]:
 def _read_tier(layer: _Layer, name: str, raw: Any) -> dict[str, Any]:
     where = ("tiers", name)
     if not isinstance(raw, dict):
-        layer.fail(layer.where(*where), f"expected a table, found {_type_name(raw)}",
-                   hint=f"write [{layer.where(*where)}] with axes = [...]")
+        layer.fail(
+            layer.where(*where),
+            f"expected a table, found {_type_name(raw)}",
+            hint=f"write [{layer.where(*where)}] with axes = [...]",
+        )
     tier: dict[str, Any] = {}
     for key, value in raw.items():
         expected: type | None = _TIER_TYPES.get(key)
         if expected is None:
-            layer.fail(layer.where(*where, key), "unknown key",
-                       hint="a tier takes " + ", ".join(_TIER_TYPES))
+            layer.fail(
+                layer.where(*where, key),
+                "unknown key",
+                hint="a tier takes " + ", ".join(_TIER_TYPES),
+            )
         if type(value) is not expected:
-            layer.fail(layer.where(*where, key),
-                       f"expected {_type_name(expected())}, found {_type_name(value)}",
-                       hint=f"see the default policy in {DEFAULTS_PATH.name} for the shape")
+            layer.fail(
+                layer.where(*where, key),
+                f"expected {_type_name(expected())}, found {_type_name(value)}",
+                hint=f"see the default policy in {DEFAULTS_PATH.name} for the shape",
+            )
         if isinstance(value, list):  # axes
             value = _read_axes(layer, value, *where, key)
         elif key == "require":
@@ -172,18 +208,27 @@ def read_layer(table: Any, file: str, prefix: str) -> _Layer:
     """Validate one policy table (the content of [tool.reprodiag.policy] or a standalone file)."""
     layer = _Layer(file, prefix)
     if not isinstance(table, dict):
-        layer.fail(layer.where(), f"expected a table, found {_type_name(table)}",
-                   hint="write [tool.reprodiag.policy] with tiers and require tables")
+        layer.fail(
+            layer.where(),
+            f"expected a table, found {_type_name(table)}",
+            hint="write [tool.reprodiag.policy] with tiers and require tables",
+        )
     for key in table:
         if key not in _TOP_KEYS:
-            layer.fail(layer.where(key), "unknown key",
-                       hint="the policy table takes: require, tiers "
-                            "(the ranking prior is not configured here)")
+            layer.fail(
+                layer.where(key),
+                "unknown key",
+                hint="the policy table takes: require, tiers "
+                "(the ranking prior is not configured here)",
+            )
     layer.require = _read_require(layer, table.get("require", {}), "require")
     tiers = table.get("tiers", {})
     if not isinstance(tiers, dict):
-        layer.fail(layer.where("tiers"), f"expected a table of tiers, found {_type_name(tiers)}",
-                   hint="write [tool.reprodiag.policy.tiers.<name>] tables")
+        layer.fail(
+            layer.where("tiers"),
+            f"expected a table of tiers, found {_type_name(tiers)}",
+            hint="write [tool.reprodiag.policy.tiers.<name>] tables",
+        )
     layer.tiers = {str(name): _read_tier(layer, str(name), raw) for name, raw in tiers.items()}
     return layer
 
@@ -192,28 +237,39 @@ def _merged_list(*lists: list[str]) -> list[str]:
     return list(dict.fromkeys(p for paths in lists for p in paths))
 
 
-def _build_tier(name: str, spec: dict[str, Any], require: Mapping[str, list[str]],
-                layers: dict[str, _Layer]) -> Tier:
+def _build_tier(
+    name: str, spec: dict[str, Any], require: Mapping[str, list[str]], layers: dict[str, _Layer]
+) -> Tier:
     """Check the merged tier and build it; `layers` says which file last set each key."""
     if "axes" not in spec:
         layer = layers["tier"]
-        layer.fail(layer.where("tiers", name), "a new tier must list its axes",
-                   hint=f'add axes = [...] with any of: {_AXES_TEXT}')
+        layer.fail(
+            layer.where("tiers", name),
+            "a new tier must list its axes",
+            hint=f"add axes = [...] with any of: {_AXES_TEXT}",
+        )
     axes = tuple(a for a in AXES if a in spec["axes"])
     extra: dict[str, list[str]] = spec.get("require", {})
     for axis in extra:
         if axis not in axes:
             layer = layers["require"]
-            layer.fail(layer.where("tiers", name, "require", axis),
-                       f"tier {name!r} does not enforce the {axis} axis",
-                       hint=f"add {axis!r} to tiers.{name}.axes, or drop this requirement")
-    requirements = {axis: tuple(_merged_list(require.get(axis, []), extra.get(axis, [])))
-                    for axis in axes}
-    return Tier(name=name, applies_to=spec.get("applies_to", ""), axes=axes,
-                enforcement=spec.get("enforcement", ""),
-                requirements=MappingProxyType(requirements),
-                require_deterministic=spec.get("require_deterministic", False),
-                allow_dirty=spec.get("allow_dirty", True))
+            layer.fail(
+                layer.where("tiers", name, "require", axis),
+                f"tier {name!r} does not enforce the {axis} axis",
+                hint=f"add {axis!r} to tiers.{name}.axes, or drop this requirement",
+            )
+    requirements = {
+        axis: tuple(_merged_list(require.get(axis, []), extra.get(axis, []))) for axis in axes
+    }
+    return Tier(
+        name=name,
+        applies_to=spec.get("applies_to", ""),
+        axes=axes,
+        enforcement=spec.get("enforcement", ""),
+        requirements=MappingProxyType(requirements),
+        require_deterministic=spec.get("require_deterministic", False),
+        allow_dirty=spec.get("allow_dirty", True),
+    )
 
 
 def build_policy(*layers: _Layer) -> Policy:
@@ -230,8 +286,10 @@ def build_policy(*layers: _Layer) -> Policy:
             for key, value in tier.items():
                 if key == "require":
                     before = spec.get("require", {})
-                    spec["require"] = {a: _merged_list(before.get(a, []), value.get(a, []))
-                                       for a in {**before, **value}}
+                    spec["require"] = {
+                        a: _merged_list(before.get(a, []), value.get(a, []))
+                        for a in {**before, **value}
+                    }
                     where["require"] = layer
                 else:
                     spec[key] = value
@@ -244,21 +302,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{path}: no such policy file",
-                         hint="check the path given to --policy") from None
+        raise InputError(
+            f"{path}: no such policy file", hint="check the path given to --policy"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the policy file: {exc}") from None
     try:
         return _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}",
-                         hint="fix the TOML syntax at the line shown") from None
+        raise InputError(
+            f"{path}: not valid TOML: {exc}", hint="fix the TOML syntax at the line shown"
+        ) from None
 
 
 @lru_cache(maxsize=1)
 def _default_layer() -> _Layer:
-    return read_layer(_toml.loads(DEFAULTS_PATH.read_text(encoding="utf-8")),
-                      "built-in defaults", "")
+    return read_layer(
+        _toml.loads(DEFAULTS_PATH.read_text(encoding="utf-8")), "built-in defaults", ""
+    )
 
 
 def default_policy() -> Policy:
@@ -304,8 +365,10 @@ def load_policy(path: str | os.PathLike[str] | None = None, start: Path | None =
     if file.name == "pyproject.toml":
         table = _policy_table(doc)
         if table is None:
-            raise InputError(f"{file}: has no [tool.reprodiag.policy] table",
-                             hint="add the table, or pass a standalone policy file")
+            raise InputError(
+                f"{file}: has no [tool.reprodiag.policy] table",
+                hint="add the table, or pass a standalone policy file",
+            )
         prefix = ".".join(PYPROJECT_KEYS)
         return build_policy(_default_layer(), read_layer(table, str(file), prefix))
     return build_policy(_default_layer(), read_layer(doc, str(file), ""))

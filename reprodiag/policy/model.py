@@ -41,9 +41,10 @@ class Policy:
             return self.tiers[name]
         except KeyError:
             known = ", ".join(self.tiers)
-            raise InputError(f"unknown tier {name!r} in the policy from {self.source}",
-                             hint=f"use one of: {known}; or add [tiers.{name}] to the policy"
-                             ) from None
+            raise InputError(
+                f"unknown tier {name!r} in the policy from {self.source}",
+                hint=f"use one of: {known}; or add [tiers.{name}] to the policy",
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,18 @@ def renderer_for(format: str) -> Renderer:
 
 
 __all__ = [
-    "FILE_NAMES", "REPORT_FORMAT", "RENDERERS", "HtmlRenderer", "JsonRenderer", "MarkdownRenderer",
-    "RenderError", "Renderer", "ReportView", "build_view", "diagnosis_to_json", "load_diagnosis",
-    "renderer_for", "write_reports",
+    "FILE_NAMES",
+    "REPORT_FORMAT",
+    "RENDERERS",
+    "HtmlRenderer",
+    "JsonRenderer",
+    "MarkdownRenderer",
+    "RenderError",
+    "Renderer",
+    "ReportView",
+    "build_view",
+    "diagnosis_to_json",
+    "load_diagnosis",
+    "renderer_for",
+    "write_reports",
 ]

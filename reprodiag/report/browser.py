@@ -24,10 +24,19 @@ from typing import Any
 # Flags from the machine notes: without the background-networking ones Chromium dials Google at
 # start. The proxy and resolver rules turn any request a page might try into a local failure.
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars",
-    "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
     "--remote-debugging-port=0",
 )
 INSTALL_HINT = "install it with `make browser` (apt-get install chromium)"
@@ -38,8 +47,12 @@ class BrowserError(RuntimeError):
 
 
 def find_chromium() -> str | None:
-    for name in (os.environ.get("REPRODIAG_CHROMIUM", ""), "chromium", "chromium-browser",
-                 "google-chrome"):
+    for name in (
+        os.environ.get("REPRODIAG_CHROMIUM", ""),
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+    ):
         path = shutil.which(name) if name else None
         if path:
             return path
@@ -70,22 +83,35 @@ class Chromium:
         if binary is None:
             raise BrowserError(f"Chromium is not installed: {INSTALL_HINT}")
         self._proc = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={self._profile}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={self._profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             self._connect()
             for domain in ("Page", "Runtime", "Log", "Network"):
                 self.send(f"{domain}.enable")
-            self.send("Emulation.setDeviceMetricsOverride", width=self.width,
-                      height=self.height, deviceScaleFactor=1, mobile=False)
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=self.width,
+                height=self.height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._ws is not None:
             self._ws.close()
         if self._proc is not None:
@@ -114,8 +140,9 @@ class Chromium:
         with opener.open(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout) as reply:
             targets = json.load(reply)
         page = next(t for t in targets if t.get("type") == "page")
-        self._ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=self.timeout,
-                                               suppress_origin=True)
+        self._ws = websocket.create_connection(
+            page["webSocketDebuggerUrl"], timeout=self.timeout, suppress_origin=True
+        )
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one command and wait for its answer; events that arrive meanwhile are kept."""
@@ -145,8 +172,9 @@ class Chromium:
         return _page_load(self._events)
 
     def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise BrowserError(f"script failed: {result['exceptionDetails'].get('text')}")
         return result.get("result", {}).get("value")
@@ -156,9 +184,12 @@ class Chromium:
         import base64
 
         size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": self.width,
-                               "height": size["height"], "scale": 1})
+        shot = self.send(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": self.width, "height": size["height"], "scale": 1},
+        )
         path = Path(out)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
@@ -173,8 +204,9 @@ def _page_load(events: list[dict[str, Any]]) -> PageLoad:
         elif method == "Runtime.exceptionThrown":
             seen.errors.append(str(params["exceptionDetails"].get("text")))
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            seen.errors.append(" ".join(str(a.get("value", a.get("description")))
-                                        for a in params.get("args", [])))
+            seen.errors.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", []))
+            )
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
             seen.errors.append(str(params["entry"].get("text")))
     return seen

@@ -37,14 +37,18 @@ class Remainder:
         if self.half_width is None:
             return "no noise band measured to judge it against"
         side = "inside" if self.within_noise else "beyond"
-        return (f"{side} the band half-width \u00b1{fmt.number(self.half_width, 2)}: "
-                + ("seed noise can explain it" if self.within_noise else "something else moved"))
+        return f"{side} the band half-width \u00b1{fmt.number(self.half_width, 2)}: " + (
+            "seed noise can explain it" if self.within_noise else "something else moved"
+        )
 
 
 def attributed(ranking: tuple[AxisRank, ...]) -> list[tuple[AxisRank, Attribution]]:
     """Axes a retrain measured, in rank order."""
-    return [(r, r.attribution) for r in sorted(ranking, key=lambda r: r.rank)
-            if r.attribution is not None]
+    return [
+        (r, r.attribution)
+        for r in sorted(ranking, key=lambda r: r.rank)
+        if r.attribution is not None
+    ]
 
 
 def attributable_gap(d: Diagnosis) -> float:
@@ -75,15 +79,26 @@ def _where(value: float | None, band: NoiseBand) -> str:
 
 
 def axes_text(ranking: tuple[AxisRank, ...]) -> ChartText:
-    rows = tuple((fmt.ordinal(r.rank), fmt.axis_title(r.axis),
-                  fmt.status(fmt.AXIS_STATUS, r.status).label, SHAPE_WORDS.get(r.status, "dot"))
-                 for r in sorted(ranking, key=lambda r: r.rank))
+    rows = tuple(
+        (
+            fmt.ordinal(r.rank),
+            fmt.axis_title(r.axis),
+            fmt.status(fmt.AXIS_STATUS, r.status).label,
+            SHAPE_WORDS.get(r.status, "dot"),
+        )
+        for r in sorted(ranking, key=lambda r: r.rank)
+    )
     desc = "Most likely cause first: " + "; ".join(f"{o} {a}, {s}" for o, a, s, _ in rows) + "."
-    return ChartText("axes", "The five axes, most likely cause first", desc,
-                     ("rank", "axis", "status", "mark"), rows,
-                     "Marks: filled circle, confirmed cause; triangle, candidate; dashed square, "
-                     "unversioned (cannot be ruled out); diamond, within the noise band; crossed "
-                     "circle, ruled out.")
+    return ChartText(
+        "axes",
+        "The five axes, most likely cause first",
+        desc,
+        ("rank", "axis", "status", "mark"),
+        rows,
+        "Marks: filled circle, confirmed cause; triangle, candidate; dashed square, "
+        "unversioned (cannot be ruled out); diamond, within the noise band; crossed "
+        "circle, ruled out.",
+    )
 
 
 def attribution_text(d: Diagnosis) -> ChartText | None:
@@ -91,22 +106,35 @@ def attribution_text(d: Diagnosis) -> ChartText | None:
     if not rows_in:
         return None
     rest = remainder(d)
-    rows = tuple((fmt.axis_title(r.axis), fmt.status(fmt.AXIS_STATUS, r.status).label,
-                  fmt.points(a.points, signed=False),
-                  f"{fmt.number(a.low, 2)} to {fmt.number(a.high, 2)}")
-                 for r, a in rows_in)
-    rows += (("Unexplained remainder", rest.verdict(), fmt.points(rest.points, signed=False),
-              fmt.DASH),)
+    rows = tuple(
+        (
+            fmt.axis_title(r.axis),
+            fmt.status(fmt.AXIS_STATUS, r.status).label,
+            fmt.points(a.points, signed=False),
+            f"{fmt.number(a.low, 2)} to {fmt.number(a.high, 2)}",
+        )
+        for r, a in rows_in
+    )
+    rows += (
+        ("Unexplained remainder", rest.verdict(), fmt.points(rest.points, signed=False), fmt.DASH),
+    )
     whole = fmt.points(attributable_gap(d), signed=False)
     parts = [f"{axis} explains {pts} ({interval})" for axis, _, pts, interval in rows[:-1]]
-    desc = (f"Gap from the band mean to the baseline {whole}. " + "; ".join(parts) + f". The remaining "
-            f"{fmt.points(rest.points, signed=False)} lies {rest.verdict()}.")
-    return ChartText("attribution", f"Points of the {d.gap.metric} gap explained per axis", desc,
-                     ("axis", "status", "explains", "interval"), rows,
-                     "Bars: points of the gap each axis explains when swapped back to the "
-                     "baseline; whiskers: the interval. Dashed outline: the unexplained remainder. "
-                     "Shaded: \u00b1 the noise band's half-width around zero. Dashed vertical "
-                     "line: the whole gap.")
+    desc = (
+        f"Gap from the band mean to the baseline {whole}. " + "; ".join(parts) + f". The remaining "
+        f"{fmt.points(rest.points, signed=False)} lies {rest.verdict()}."
+    )
+    return ChartText(
+        "attribution",
+        f"Points of the {d.gap.metric} gap explained per axis",
+        desc,
+        ("axis", "status", "explains", "interval"),
+        rows,
+        "Bars: points of the gap each axis explains when swapped back to the "
+        "baseline; whiskers: the interval. Dashed outline: the unexplained remainder. "
+        "Shaded: \u00b1 the noise band's half-width around zero. Dashed vertical "
+        "line: the whole gap.",
+    )
 
 
 def band_text(band: NoiseBand, gap: Gap) -> ChartText:
@@ -114,20 +142,29 @@ def band_text(band: NoiseBand, gap: Gap) -> ChartText:
     rows: list[tuple[str, str, str]] = [
         ("baseline", fmt.number(gap.baseline), _where(gap.baseline, band)),
         ("candidate", fmt.number(gap.candidate), _where(gap.candidate, band)),
-        ("band", f"{fmt.number(band.low)} to {fmt.number(band.high)}",
-         f"mean {fmt.number(band.mean)} \u00b1 {fmt.number(band.k, 2)}\u00b7std"),
+        (
+            "band",
+            f"{fmt.number(band.low)} to {fmt.number(band.high)}",
+            f"mean {fmt.number(band.mean)} \u00b1 {fmt.number(band.k, 2)}\u00b7std",
+        ),
     ]
     rows += [(f"seed {s.seed}", "failed", s.reason or "no reason recorded") for s in failed]
-    desc = (f"{band.n} seed retrains: mean {fmt.number(band.mean)}, band {fmt.number(band.low)} "
-            f"to {fmt.number(band.high)}. Baseline {fmt.number(gap.baseline)} lies "
-            f"{_where(gap.baseline, band)}; candidate {fmt.number(gap.candidate)} lies "
-            f"{_where(gap.candidate, band)}. Outcome: {band.outcome}.")
+    desc = (
+        f"{band.n} seed retrains: mean {fmt.number(band.mean)}, band {fmt.number(band.low)} "
+        f"to {fmt.number(band.high)}. Baseline {fmt.number(gap.baseline)} lies "
+        f"{_where(gap.baseline, band)}; candidate {fmt.number(gap.candidate)} lies "
+        f"{_where(gap.candidate, band)}. Outcome: {band.outcome}."
+    )
     if failed:
         desc += f" {len(failed)} seed{'s' if len(failed) > 1 else ''} failed and are not drawn."
-    return ChartText("noise-band", f"Seed-noise band of {band.metric}", desc,
-                     ("mark", band.metric, "where"), tuple(rows),
-                     "Points: seed retrains. Shaded: the band. Dashed line: baseline. Solid line: "
-                     "candidate.")
+    return ChartText(
+        "noise-band",
+        f"Seed-noise band of {band.metric}",
+        desc,
+        ("mark", band.metric, "where"),
+        tuple(rows),
+        "Points: seed retrains. Shaded: the band. Dashed line: baseline. Solid line: candidate.",
+    )
 
 
 # The shape that marks each axis status in the axes chart, in words (status is never colour alone).

@@ -56,13 +56,17 @@ BAND_OUTCOME = {
 }
 SEED_STATUS = {"ok": Status("ok", "st-done"), "failed": Status("failed", "st-failed")}
 CSS_CLASSES = frozenset(
-    s.css for table in (AXIS_STATUS, CHECK_STATUS, VERDICT, FIELD_STATUS, BAND_OUTCOME, SEED_STATUS)
+    s.css
+    for table in (AXIS_STATUS, CHECK_STATUS, VERDICT, FIELD_STATUS, BAND_OUTCOME, SEED_STATUS)
     for s in table.values()
 ) | {_UNKNOWN}
 
 AXIS_TITLES = {
-    "data": "Data", "code": "Code", "environment": "Environment",
-    "randomness": "Randomness", "intent": "Intent",
+    "data": "Data",
+    "code": "Code",
+    "environment": "Environment",
+    "randomness": "Randomness",
+    "intent": "Intent",
 }
 SIDE = {
     "baseline": "missing on the baseline",

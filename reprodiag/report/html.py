@@ -23,8 +23,9 @@ def _environment() -> jinja2.Environment:
     # on a missing name instead of printing nothing (StrictUndefined).
     return jinja2.Environment(
         loader=jinja2.PackageLoader("reprodiag.report", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"),
-                                            default_for_string=True, default=True),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "j2"), default_for_string=True, default=True
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -48,15 +49,25 @@ class HtmlRenderer:
         view = build_view(diagnosis)
         band, attribution = view.band_chart, view.attribution_chart
         try:
-            return _environment().get_template(TEMPLATE).render(
-                view=view,
-                css=_stylesheet(),
-                axes_svg=axes_svg(diagnosis.ranking, view.axes_chart),
-                attribution_svg=attribution_svg(diagnosis, attribution) if attribution else None,
-                band_svg=(noise_band_svg(diagnosis.band, diagnosis.gap, band)
-                          if band and diagnosis.band else None),
+            return (
+                _environment()
+                .get_template(TEMPLATE)
+                .render(
+                    view=view,
+                    css=_stylesheet(),
+                    axes_svg=axes_svg(diagnosis.ranking, view.axes_chart),
+                    attribution_svg=attribution_svg(diagnosis, attribution)
+                    if attribution
+                    else None,
+                    band_svg=(
+                        noise_band_svg(diagnosis.band, diagnosis.gap, band)
+                        if band and diagnosis.band
+                        else None
+                    ),
+                )
             )
         except jinja2.TemplateError as exc:
-            raise RenderError(f"cannot render the HTML report: {exc}",
-                              hint="this is a bug in reprodiag; the JSON report still works: "
-                                   "--format json") from exc
+            raise RenderError(
+                f"cannot render the HTML report: {exc}",
+                hint="this is a bug in reprodiag; the JSON report still works: --format json",
+            ) from exc

@@ -48,8 +48,10 @@ def load_diagnosis(path: str | os.PathLike[str]) -> Diagnosis:
     try:
         raw = json.loads(source.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read diagnosis {source}: {exc}",
-                         hint="give the diagnosis.json written by `reprodiag compare`") from exc
+        raise InputError(
+            f"cannot read diagnosis {source}: {exc}",
+            hint="give the diagnosis.json written by `reprodiag compare`",
+        ) from exc
     return _fallback_from_dict(raw, source)
 
 
@@ -70,13 +72,17 @@ def _canonical(data: Any) -> str:
 def _fallback_from_dict(raw: Any, source: Path) -> Diagnosis:
     tag = raw.get("format") if isinstance(raw, dict) else None
     if tag != DIAGNOSIS_FORMAT:
-        raise InputError(f"{source} is not a {DIAGNOSIS_FORMAT} diagnosis (format: {tag!r})",
-                         hint="give the diagnosis.json written by `reprodiag compare`")
+        raise InputError(
+            f"{source} is not a {DIAGNOSIS_FORMAT} diagnosis (format: {tag!r})",
+            hint="give the diagnosis.json written by `reprodiag compare`",
+        )
     try:
         return typing.cast(Diagnosis, _decode(Diagnosis, raw))
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{source} is not a valid diagnosis: {exc}",
-                         hint="re-run `reprodiag compare` to write it again") from exc
+        raise InputError(
+            f"{source} is not a valid diagnosis: {exc}",
+            hint="re-run `reprodiag compare` to write it again",
+        ) from exc
 
 
 def _decode(hint: Any, raw: Any) -> Any:
@@ -86,8 +92,13 @@ def _decode(hint: Any, raw: Any) -> Any:
         if not isinstance(raw, dict):
             raise TypeError(f"{hint.__name__} must be an object, not {type(raw).__name__}")
         hints = typing.get_type_hints(hint, vars(model))
-        return hint(**{f.name: _decode(hints[f.name], raw[f.name])
-                       for f in dataclasses.fields(hint) if f.name in raw})
+        return hint(
+            **{
+                f.name: _decode(hints[f.name], raw[f.name])
+                for f in dataclasses.fields(hint)
+                if f.name in raw
+            }
+        )
     if origin in (Union, types.UnionType):
         if raw is None:
             return None

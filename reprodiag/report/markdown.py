@@ -44,8 +44,9 @@ def _guard(line: str) -> str:
 
 
 def _para(text: str, first: str = "", rest: str = "") -> list[str]:
-    lines = textwrap.wrap(escape(text), WIDTH - len(first), break_long_words=False,
-                          break_on_hyphens=False) or [""]
+    lines = textwrap.wrap(
+        escape(text), WIDTH - len(first), break_long_words=False, break_on_hyphens=False
+    ) or [""]
     return [(first if i == 0 else rest) + _guard(line) for i, line in enumerate(lines)]
 
 
@@ -65,11 +66,15 @@ def _header(view: ReportView) -> list[str]:
     if h.subtitle:
         lines += _para(h.subtitle) + [""]
     meta = f"Diagnosed {h.created_at}" + (f" · owner: {h.owner}" if h.owner else "")
-    gap = (f"{h.metric} ({h.direction}): baseline {h.baseline_value} → candidate "
-           f"{h.candidate_value}: {h.worse_by} ({h.delta}, {h.gap_source})")
+    gap = (
+        f"{h.metric} ({h.direction}): baseline {h.baseline_value} → candidate "
+        f"{h.candidate_value}: {h.worse_by} ({h.delta}, {h.gap_source})"
+    )
     lines += _para(meta) + [""] + _para(gap, "**Gap:** ") + [""]
-    return lines + _table(("run", "name", "run id", "manifest", "created"), (
-        (r.label, r.name, r.run_id, r.path, r.created_at) for r in (h.baseline, h.candidate)))
+    return lines + _table(
+        ("run", "name", "run id", "manifest", "created"),
+        ((r.label, r.name, r.run_id, r.path, r.created_at) for r in (h.baseline, h.candidate)),
+    )
 
 
 def _summary(view: ReportView) -> list[str]:
@@ -79,8 +84,9 @@ def _summary(view: ReportView) -> list[str]:
     if view.warnings:
         lines += ["### Warnings", ""] + _bullets(view.warnings) + [""]
     if view.timeline:
-        lines += ["### Timeline", ""] + _table(("when", "what"),
-                                               ((e.when, e.what) for e in view.timeline))
+        lines += ["### Timeline", ""] + _table(
+            ("when", "what"), ((e.when, e.what) for e in view.timeline)
+        )
     return lines
 
 
@@ -88,12 +94,32 @@ def _checks(title: str, checks: tuple[CheckView, ...], empty: str) -> list[str]:
     lines = [f"### {title} ({len(checks)})", ""]
     if not checks:
         return lines + [empty, ""]
-    header = ("step", "check", "axis", "cost", "expected if this axis is the cause", "falsified by",
-              "observed", "verdict")
-    return lines + _table(header, (
-        (c.order, f"{c.title} ({c.status.label})", c.axis, c.cost, c.expected, c.falsified_by,
-         c.observed + (f" (evidence: {c.evidence})" if c.evidence else ""), c.verdict.label)
-        for c in checks))
+    header = (
+        "step",
+        "check",
+        "axis",
+        "cost",
+        "expected if this axis is the cause",
+        "falsified by",
+        "observed",
+        "verdict",
+    )
+    return lines + _table(
+        header,
+        (
+            (
+                c.order,
+                f"{c.title} ({c.status.label})",
+                c.axis,
+                c.cost,
+                c.expected,
+                c.falsified_by,
+                c.observed + (f" (evidence: {c.evidence})" if c.evidence else ""),
+                c.verdict.label,
+            )
+            for c in checks
+        ),
+    )
 
 
 def _diff(diff: DiffView) -> list[str]:
@@ -103,8 +129,10 @@ def _diff(diff: DiffView) -> list[str]:
     for a in diff.axes:
         lines += [f"#### {cell(f'{a.axis}: {a.status.label} ({a.counts})')}", ""]
         if a.fields:
-            lines += _table(("field", "status", "baseline", "candidate", "note"), (
-                (f.path, f.status.label, f.baseline, f.candidate, f.note) for f in a.fields))
+            lines += _table(
+                ("field", "status", "baseline", "candidate", "note"),
+                ((f.path, f.status.label, f.baseline, f.candidate, f.note) for f in a.fields),
+            )
     return lines + _para(diff.noise) + [""]
 
 
@@ -117,40 +145,61 @@ def _chart(chart: ChartText | None) -> list[str]:
 
 def _band(band: BandView | None, chart: ChartText | None) -> list[str]:
     if band is None:
-        return _para("No seed-noise band was measured (manifest-only mode): run the plan above "
-                     "to measure it.") + [""]
+        return _para(
+            "No seed-noise band was measured (manifest-only mode): run the plan above "
+            "to measure it."
+        ) + [""]
     lines = [f"### {cell(f'Seed-noise band: {band.metric} ({band.outcome.label})')}", ""]
     lines += _chart(chart) + _table(("what", "value"), band.numbers)
     if band.note:
         lines += _para(band.note) + [""]
     if band.seeds:
-        lines += _table(("seed", band.metric, "status"), (
-            (s.seed, s.metric, s.status.label + (f": {s.reason}" if s.reason else ""))
-            for s in band.seeds))
+        lines += _table(
+            ("seed", band.metric, "status"),
+            (
+                (s.seed, s.metric, s.status.label + (f": {s.reason}" if s.reason else ""))
+                for s in band.seeds
+            ),
+        )
     return lines
 
 
 def render_view(view: ReportView) -> str:
     (_, rank_t), (_, conf_t), (_, fix_t), (_, pol_t) = view.sections
     lines = _header(view) + _summary(view) + [f"## {cell(view.open_title)}", ""]
-    lines += (_bullets(view.open_items) if view.open_items else ["Nothing: the gap is explained."])
+    lines += _bullets(view.open_items) if view.open_items else ["Nothing: the gap is explained."]
     lines += [""]
-    lines += [f"## {rank_t}", ""] + _table(("rank", "axis", "status", "reason", "explains"), (
-        (r.ordinal, r.axis, r.status.label,
-         r.reason + (f" (evidence: {r.evidence})" if r.evidence else ""), r.explains)
-        for r in view.ranking))
+    lines += [f"## {rank_t}", ""] + _table(
+        ("rank", "axis", "status", "reason", "explains"),
+        (
+            (
+                r.ordinal,
+                r.axis,
+                r.status.label,
+                r.reason + (f" (evidence: {r.evidence})" if r.evidence else ""),
+                r.explains,
+            )
+            for r in view.ranking
+        ),
+    )
     lines += _chart(view.attribution_chart)
     lines += [f"## {conf_t}", ""]
     lines += _checks("Checks done", view.checks_done, "No check has run yet.")
     lines += _checks("Plan still to run", view.checks_planned, "Nothing left to run.")
-    lines += [f"## {fix_t}", ""] + _table(("axis", "structural fix", "cost", "enforcement"), (
-        (f.axis, f.fix, f.cost, f.enforcement) for f in view.fixes))
+    lines += [f"## {fix_t}", ""] + _table(
+        ("axis", "structural fix", "cost", "enforcement"),
+        ((f.axis, f.fix, f.cost, f.enforcement) for f in view.fixes),
+    )
     lines += [f"## {pol_t}", ""] + _table(
         ("tier", "what counts as it", "enforced axes", "enforcement point"),
-        ((t.tier, t.applies_to, t.axes, t.enforcement) for t in view.policy))
+        ((t.tier, t.applies_to, t.axes, t.enforcement) for t in view.policy),
+    )
     lines += ["## Evidence", ""] + _diff(view.diff) + _band(view.band, view.band_chart)
-    lines += ["---", "", f"{view.report_format} · diagnosis format {view.diagnosis_format} · "
-              "generated by reprodiag"]
+    lines += [
+        "---",
+        "",
+        f"{view.report_format} · diagnosis format {view.diagnosis_format} · generated by reprodiag",
+    ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

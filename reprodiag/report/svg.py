@@ -19,7 +19,13 @@ from reprodiag.report.charts import ChartText, attributable_gap, attributed, rem
 
 INK, GREY, LIGHT = "#1a1a1a", "#555555", "#d0d0d0"
 BLUE, SKY, GREEN, ORANGE, VERMILLION, PURPLE = (
-    "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00", "#CC79A7")
+    "#0072B2",
+    "#56B4E9",
+    "#009E73",
+    "#E69F00",
+    "#D55E00",
+    "#CC79A7",
+)
 _W, _LEFT, _RIGHT = 640, 150, 560  # plot area spans x = _LEFT.._RIGHT; labels either side
 
 
@@ -36,53 +42,80 @@ class _Scale:
 
 def _svg(text: ChartText, height: int, body: list[str]) -> Markup:
     key = text.key
-    head = (f'<svg class="chart" id="{key}-chart" role="img" viewBox="0 0 {_W} {height}" '
-            f'width="{_W}" height="{height}" aria-labelledby="{key}-title {key}-desc" '
-            'font-family="system-ui, sans-serif">'
-            f'<title id="{key}-title">{escape(text.title)}</title>'
-            f'<desc id="{key}-desc">{escape(text.desc)}</desc>')
+    head = (
+        f'<svg class="chart" id="{key}-chart" role="img" viewBox="0 0 {_W} {height}" '
+        f'width="{_W}" height="{height}" aria-labelledby="{key}-title {key}-desc" '
+        'font-family="system-ui, sans-serif">'
+        f'<title id="{key}-title">{escape(text.title)}</title>'
+        f'<desc id="{key}-desc">{escape(text.desc)}</desc>'
+    )
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 - every user string is escaped
 
 
-def _text(x: float, y: float, words: str, size: int = 12, anchor: str = "start",
-          fill: str = INK, weight: str = "normal") -> str:
-    return (f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
-            f'font-weight="{weight}">{escape(words)}</text>')
+def _text(
+    x: float,
+    y: float,
+    words: str,
+    size: int = 12,
+    anchor: str = "start",
+    fill: str = INK,
+    weight: str = "normal",
+) -> str:
+    return (
+        f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
+        f'font-weight="{weight}">{escape(words)}</text>'
+    )
 
 
 # ---- the axes strip -------------------------------------------------------------------------
+
 
 def _marker(status: str, cx: float, cy: float) -> str:
     """Each status its own shape (and colour on top): readable in greyscale and to every eye."""
     if status == "confirmed":
         return f'<circle cx="{cx}" cy="{cy}" r="10" fill="{VERMILLION}"/>'
     if status == "candidate":
-        return (f'<polygon points="{cx},{cy - 11} {cx + 11},{cy + 9} {cx - 11},{cy + 9}" '
-                f'fill="{ORANGE}" stroke="{INK}" stroke-width="1"/>')
+        return (
+            f'<polygon points="{cx},{cy - 11} {cx + 11},{cy + 9} {cx - 11},{cy + 9}" '
+            f'fill="{ORANGE}" stroke="{INK}" stroke-width="1"/>'
+        )
     if status == "unversioned":
-        return (f'<rect x="{cx - 9}" y="{cy - 9}" width="18" height="18" fill="none" '
-                f'stroke="{PURPLE}" stroke-width="2.5" stroke-dasharray="4 2"/>')
+        return (
+            f'<rect x="{cx - 9}" y="{cy - 9}" width="18" height="18" fill="none" '
+            f'stroke="{PURPLE}" stroke-width="2.5" stroke-dasharray="4 2"/>'
+        )
     if status == "noise":
-        return (f'<polygon points="{cx},{cy - 11} {cx + 11},{cy} {cx},{cy + 11} {cx - 11},{cy}" '
-                f'fill="{SKY}" stroke="{BLUE}" stroke-width="1.5"/>')
+        return (
+            f'<polygon points="{cx},{cy - 11} {cx + 11},{cy} {cx},{cy + 11} {cx - 11},{cy}" '
+            f'fill="{SKY}" stroke="{BLUE}" stroke-width="1.5"/>'
+        )
     if status == "ruled_out":
-        return (f'<circle cx="{cx}" cy="{cy}" r="9" fill="none" stroke="{GREEN}" '
-                f'stroke-width="2"/><path d="M{cx - 6} {cy - 6}L{cx + 6} {cy + 6}M{cx + 6} '
-                f'{cy - 6}L{cx - 6} {cy + 6}" stroke="{GREEN}" stroke-width="2"/>')
+        return (
+            f'<circle cx="{cx}" cy="{cy}" r="9" fill="none" stroke="{GREEN}" '
+            f'stroke-width="2"/><path d="M{cx - 6} {cy - 6}L{cx + 6} {cy + 6}M{cx + 6} '
+            f'{cy - 6}L{cx - 6} {cy + 6}" stroke="{GREEN}" stroke-width="2"/>'
+        )
     return f'<circle cx="{cx}" cy="{cy}" r="5" fill="{GREY}"/>'
 
 
-_SHORT = {"confirmed": "confirmed", "candidate": "candidate", "unversioned": "unversioned",
-          "noise": "within noise", "ruled_out": "ruled out"}
+_SHORT = {
+    "confirmed": "confirmed",
+    "candidate": "candidate",
+    "unversioned": "unversioned",
+    "noise": "within noise",
+    "ruled_out": "ruled out",
+}
 
 
 def axes_svg(ranking: tuple[AxisRank, ...], text: ChartText) -> Markup:
     """The five axes left to right, most likely cause first: rank, shape, name, status."""
     rows = sorted(ranking, key=lambda r: r.rank)
     cell = _W / max(len(rows), 1)
-    body = [f'<line x1="10" x2="{_W - 10}" y1="112" y2="112" stroke="{LIGHT}"/>',
-            _text(10, 128, "most likely cause", 11, fill=GREY),
-            _text(_W - 10, 128, "least likely", 11, "end", GREY)]
+    body = [
+        f'<line x1="10" x2="{_W - 10}" y1="112" y2="112" stroke="{LIGHT}"/>',
+        _text(10, 128, "most likely cause", 11, fill=GREY),
+        _text(_W - 10, 128, "least likely", 11, "end", GREY),
+    ]
     for i, r in enumerate(rows):
         cx = round(cell * i + cell / 2, 1)
         body += [
@@ -96,6 +129,7 @@ def axes_svg(ranking: tuple[AxisRank, ...], text: ChartText) -> Markup:
 
 # ---- attribution ----------------------------------------------------------------------------
 
+
 def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
     """Points each measured axis explains (bar, interval whisker), then the unexplained remainder
     against the band's half-width around zero, all against the whole gap."""
@@ -103,22 +137,34 @@ def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
     rest = remainder(d)
     half = rest.half_width or 0.0
     gap = attributable_gap(d)
-    scale = _Scale([0.0, gap, rest.points, -half, half,
-                    *(a.low for _, a in rows), *(a.high for _, a in rows)])
+    scale = _Scale(
+        [0.0, gap, rest.points, -half, half, *(a.low for _, a in rows), *(a.high for _, a in rows)]
+    )
     top, step = 34, 36
     height = top + step * (len(rows) + 1) + 30
     zero, whole = scale.x(0.0), scale.x(gap)
-    body = [_text(whole, 14, f"gap to the band mean {fmt.points(gap, signed=False)}", 12,
-                  "middle", VERMILLION)]
+    body = [
+        _text(
+            whole,
+            14,
+            f"gap to the band mean {fmt.points(gap, signed=False)}",
+            12,
+            "middle",
+            VERMILLION,
+        )
+    ]
     if rest.half_width is not None:  # the noise zone: what seed noise alone can move
-        body += [f'<rect x="{scale.x(-half)}" y="{top - 8}" '
-                 f'width="{round(scale.x(half) - scale.x(-half), 1)}" '
-                 f'height="{step * (len(rows) + 1) + 4}" fill="{SKY}" fill-opacity="0.3"/>',
-                 _text(zero, height - 8, f"noise \u00b1{fmt.number(half, 2)}", 11, "middle",
-                       BLUE)]
-    body += [f'<line x1="{zero}" x2="{zero}" y1="{top - 10}" y2="{height - 22}" stroke="{GREY}"/>',
-             f'<line x1="{whole}" x2="{whole}" y1="20" y2="{height - 22}" stroke="{VERMILLION}" '
-             'stroke-width="2" stroke-dasharray="6 3"/>']
+        body += [
+            f'<rect x="{scale.x(-half)}" y="{top - 8}" '
+            f'width="{round(scale.x(half) - scale.x(-half), 1)}" '
+            f'height="{step * (len(rows) + 1) + 4}" fill="{SKY}" fill-opacity="0.3"/>',
+            _text(zero, height - 8, f"noise \u00b1{fmt.number(half, 2)}", 11, "middle", BLUE),
+        ]
+    body += [
+        f'<line x1="{zero}" x2="{zero}" y1="{top - 10}" y2="{height - 22}" stroke="{GREY}"/>',
+        f'<line x1="{whole}" x2="{whole}" y1="20" y2="{height - 22}" stroke="{VERMILLION}" '
+        'stroke-width="2" stroke-dasharray="6 3"/>',
+    ]
     for i, (r, a) in enumerate(rows):
         y = top + i * step
         left, right = sorted((zero, scale.x(a.points)))
@@ -133,23 +179,31 @@ def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
         ]
     y = top + len(rows) * step
     left, right = sorted((zero, scale.x(rest.points)))
-    body += [_text(10, y + 14, "unexplained", 13, weight="600"),
-             f'<rect x="{left}" y="{y}" width="{round(right - left, 1)}" height="20" '
-             f'fill="#ffffff" stroke="{INK}" stroke-width="1.5" stroke-dasharray="3 2"/>',
-             _text(_RIGHT + 8, y + 14, fmt.points(rest.points, signed=False), 12)]
+    body += [
+        _text(10, y + 14, "unexplained", 13, weight="600"),
+        f'<rect x="{left}" y="{y}" width="{round(right - left, 1)}" height="20" '
+        f'fill="#ffffff" stroke="{INK}" stroke-width="1.5" stroke-dasharray="3 2"/>',
+        _text(_RIGHT + 8, y + 14, fmt.points(rest.points, signed=False), 12),
+    ]
     return _svg(text, height, body)
 
 
 # ---- the noise band -------------------------------------------------------------------------
+
 
 def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
     """Seed metrics as points, the band shaded, baseline and candidate as labelled lines, failed
     seeds listed under the plot."""
     seeds = [s.metric for s in band.seeds if s.status == "ok" and s.metric is not None]
     failed = [s for s in band.seeds if s.status == "failed"]
-    marks = [(v, name, colour, dash) for v, name, colour, dash in (
-        (gap.baseline, "baseline", GREEN, "6 3"), (gap.candidate, "candidate", VERMILLION, ""))
-        if v is not None]
+    marks = [
+        (v, name, colour, dash)
+        for v, name, colour, dash in (
+            (gap.baseline, "baseline", GREEN, "6 3"),
+            (gap.candidate, "candidate", VERMILLION, ""),
+        )
+        if v is not None
+    ]
     scale = _Scale([band.low, band.high, band.mean, *seeds, *(m[0] for m in marks)])
     low, high, mean = scale.x(band.low), scale.x(band.high), scale.x(band.mean)
     body = [
@@ -163,14 +217,19 @@ def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
     ]
     for i, value in enumerate(seeds):
         y = 55 + (i % 5) * 10  # a fixed stagger so equal seeds stay visible
-        body.append(f'<circle cx="{scale.x(value)}" cy="{y}" r="4" fill="{BLUE}" '
-                    f'stroke="#ffffff" stroke-width="1"/>')
+        body.append(
+            f'<circle cx="{scale.x(value)}" cy="{y}" r="4" fill="{BLUE}" '
+            f'stroke="#ffffff" stroke-width="1"/>'
+        )
     for row, (value, name, colour, dash) in enumerate(marks):
         x = scale.x(value)
-        body.append(f'<line x1="{x}" x2="{x}" y1="25" y2="115" stroke="{colour}" '
-                    f'stroke-width="2.5" stroke-dasharray="{dash or "none"}"/>')
-        body.append(_text(x, 14 + row * 130, f"{name} {fmt.number(value)}", 12, "middle",
-                          colour, "600"))
+        body.append(
+            f'<line x1="{x}" x2="{x}" y1="25" y2="115" stroke="{colour}" '
+            f'stroke-width="2.5" stroke-dasharray="{dash or "none"}"/>'
+        )
+        body.append(
+            _text(x, 14 + row * 130, f"{name} {fmt.number(value)}", 12, "middle", colour, "600")
+        )
     height = 160
     if failed:
         listed = ", ".join(f"{s.seed} ({s.reason or 'no reason recorded'})" for s in failed)

@@ -188,10 +188,12 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         ranking=tuple(_rank(r, places) for r in sorted(diagnosis.ranking, key=lambda r: r.rank)),
         checks_done=tuple(_check(c) for c in diagnosis.checks if c.status != "planned"),
         checks_planned=tuple(_check(c) for c in diagnosis.checks if c.status == "planned"),
-        fixes=tuple(FixView(fmt.axis_title(f.axis), f.fix, f.cost, f.enforcement)
-                    for f in diagnosis.fixes),
-        policy=tuple(TierView(t.tier, t.applies_to, _axes(t.axes), t.enforcement)
-                     for t in diagnosis.policy),
+        fixes=tuple(
+            FixView(fmt.axis_title(f.axis), f.fix, f.cost, f.enforcement) for f in diagnosis.fixes
+        ),
+        policy=tuple(
+            TierView(t.tier, t.applies_to, _axes(t.axes), t.enforcement) for t in diagnosis.policy
+        ),
         diff=_diff(diagnosis),
         band=_band(diagnosis.band) if diagnosis.band is not None else None,
         axes_chart=axes_text(diagnosis.ranking),
@@ -205,13 +207,21 @@ def _open_title(d: Diagnosis) -> str:
     if not d.conclusion_open:
         return "What stays open"
     retrained = any(c.retrains > 0 and c.status == "done" for c in d.checks)
-    return ("What stays open, and what would close it" if retrained
-            else "No retrain ran: what stays open, and what would close it")
+    return (
+        "What stays open, and what would close it"
+        if retrained
+        else "No retrain ran: what stays open, and what would close it"
+    )
 
 
 def _run(run: RunLabel) -> RunView:
-    return RunView(label=run.label, name=run.run_name or run.run_id, run_id=run.run_id,
-                   path=run.path or fmt.DASH, created_at=run.created_at)
+    return RunView(
+        label=run.label,
+        name=run.run_name or run.run_id,
+        run_id=run.run_id,
+        path=run.path or fmt.DASH,
+        created_at=run.created_at,
+    )
 
 
 def _header(d: Diagnosis) -> HeaderView:
@@ -245,8 +255,11 @@ def _timeline(raw: Any) -> tuple[TimelineEntry, ...]:
     entries = []
     for item in raw:
         if isinstance(item, dict):
-            entries.append(TimelineEntry(fmt.one_line(str(item.get("when", ""))),
-                                         fmt.one_line(str(item.get("what", "")))))
+            entries.append(
+                TimelineEntry(
+                    fmt.one_line(str(item.get("when", ""))), fmt.one_line(str(item.get("what", "")))
+                )
+            )
             continue
         line = fmt.one_line(str(item))
         match = _TIMELINE_AT.match(line)
@@ -258,20 +271,32 @@ def _rank(r: AxisRank, places: int) -> RankView:
     explains = fmt.DASH
     if r.attribution is not None:
         a = r.attribution
-        explains = (f"{fmt.points(a.points, signed=False)} "
-                    f"({fmt.number(a.low, places)} to {fmt.number(a.high, places)})")
-    return RankView(ordinal=fmt.ordinal(r.rank), axis=fmt.axis_title(r.axis),
-                    status=fmt.status(fmt.AXIS_STATUS, r.status), reason=r.reason,
-                    evidence=", ".join(r.evidence) or None, explains=explains)
+        explains = (
+            f"{fmt.points(a.points, signed=False)} "
+            f"({fmt.number(a.low, places)} to {fmt.number(a.high, places)})"
+        )
+    return RankView(
+        ordinal=fmt.ordinal(r.rank),
+        axis=fmt.axis_title(r.axis),
+        status=fmt.status(fmt.AXIS_STATUS, r.status),
+        reason=r.reason,
+        evidence=", ".join(r.evidence) or None,
+        explains=explains,
+    )
 
 
 def _check(c: Check) -> CheckView:
     return CheckView(
-        order=str(c.order), title=c.title, axis=fmt.axis_title(c.axis), cost=c.cost,
-        status=fmt.status(fmt.CHECK_STATUS, c.status), expected=c.expected,
+        order=str(c.order),
+        title=c.title,
+        axis=fmt.axis_title(c.axis),
+        cost=c.cost,
+        status=fmt.status(fmt.CHECK_STATUS, c.status),
+        expected=c.expected,
         falsified_by=c.falsified_by,
         observed=c.observed if c.observed is not None else "not run yet",
-        verdict=fmt.status(fmt.VERDICT, c.verdict), evidence=", ".join(c.evidence) or None,
+        verdict=fmt.status(fmt.VERDICT, c.verdict),
+        evidence=", ".join(c.evidence) or None,
     )
 
 
@@ -281,8 +306,13 @@ def _axes(axes: tuple[str, ...]) -> str:
 
 def _field(f: FieldDiff) -> FieldView:
     note = "; ".join(n for n in (fmt.SIDE.get(f.unversioned_side or ""), f.note) if n)
-    return FieldView(path=f.path, status=fmt.status(fmt.FIELD_STATUS, f.status),
-                     baseline=fmt.fact(f.baseline), candidate=fmt.fact(f.candidate), note=note)
+    return FieldView(
+        path=f.path,
+        status=fmt.status(fmt.FIELD_STATUS, f.status),
+        baseline=fmt.fact(f.baseline),
+        candidate=fmt.fact(f.candidate),
+        note=note,
+    )
 
 
 def _axis_diff(a: AxisDiff) -> AxisDiffView:
@@ -292,14 +322,20 @@ def _axis_diff(a: AxisDiff) -> AxisDiffView:
         n = sum(1 for f in a.fields if f.status == key)
         if n:
             counts.append(f"{n} {'differ' if key == 'differs' and n > 1 else word}")
-    return AxisDiffView(axis=fmt.axis_title(a.axis), status=fmt.status(fmt.FIELD_STATUS, a.status),
-                        fields=shown, counts=", ".join(counts) or "no fields recorded")
+    return AxisDiffView(
+        axis=fmt.axis_title(a.axis),
+        status=fmt.status(fmt.FIELD_STATUS, a.status),
+        fields=shown,
+        counts=", ".join(counts) or "no fields recorded",
+    )
 
 
 def _diff(d: Diagnosis) -> DiffView:
     n = len(d.diff.noise)
-    noise = (f"{n} noise field{'s' if n != 1 else ''} differ{'s' if n == 1 else ''} "
-             "(run ids, times, hosts): these differ between any two runs and are never a cause")
+    noise = (
+        f"{n} noise field{'s' if n != 1 else ''} differ{'s' if n == 1 else ''} "
+        "(run ids, times, hosts): these differ between any two runs and are never a cause"
+    )
     note = d.diff.family_note
     if not d.diff.same_family and not note:
         note = "the two manifests look like different model families"
@@ -313,17 +349,26 @@ def _band(b: NoiseBand) -> BandView:
         ("seed retrains (n)", str(b.n)),
         ("mean", fmt.number(b.mean, places)),
         ("standard deviation", fmt.number(b.std, places)),
-        ("band (mean \u00b1 k\u00b7std)",
-         f"{fmt.number(b.low, places)} to {fmt.number(b.high, places)} "
-         f"(k = {fmt.number(b.k, 2)})"),
+        (
+            "band (mean \u00b1 k\u00b7std)",
+            f"{fmt.number(b.low, places)} to {fmt.number(b.high, places)} "
+            f"(k = {fmt.number(b.k, 2)})",
+        ),
         ("outcome", outcome.label),
         ("test statistic", fmt.number(b.statistic, 2) if b.statistic is not None else fmt.DASH),
         ("p-value", fmt.p_value(b.p_value)),
         ("baseline rank among the seeds", b.baseline_rank or fmt.DASH),
         ("minimum detectable effect", fmt.points(b.min_detectable_effect, signed=False)),
     ]
-    seeds = tuple(SeedView(seed=str(s.seed), metric=fmt.number(s.metric, places),
-                           status=fmt.status(fmt.SEED_STATUS, s.status), reason=s.reason)
-                  for s in b.seeds)
-    return BandView(metric=b.metric, outcome=outcome, numbers=tuple(numbers), seeds=seeds,
-                    note=b.note)
+    seeds = tuple(
+        SeedView(
+            seed=str(s.seed),
+            metric=fmt.number(s.metric, places),
+            status=fmt.status(fmt.SEED_STATUS, s.status),
+            reason=s.reason,
+        )
+        for s in b.seeds
+    )
+    return BandView(
+        metric=b.metric, outcome=outcome, numbers=tuple(numbers), seeds=seeds, note=b.note
+    )

@@ -14,8 +14,11 @@ from reprodiag.errors import InputError
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "diagnosis.json"}
 
 
-def write_reports(diagnosis: Diagnosis, out_dir: str | os.PathLike[str],
-                  formats: Sequence[str] = ("html", "md", "json")) -> list[Path]:
+def write_reports(
+    diagnosis: Diagnosis,
+    out_dir: str | os.PathLike[str],
+    formats: Sequence[str] = ("html", "md", "json"),
+) -> list[Path]:
     """Render every format first, then write each file; return the paths written, in order.
 
     Every format is rendered before anything is written, so a render error writes nothing. Each
@@ -29,8 +32,10 @@ def write_reports(diagnosis: Diagnosis, out_dir: str | os.PathLike[str],
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the report folder {folder}: {exc.strerror or exc}",
-                         hint="choose an --out folder whose parent is a writable folder") from exc
+        raise InputError(
+            f"cannot create the report folder {folder}: {exc.strerror or exc}",
+            hint="choose an --out folder whose parent is a writable folder",
+        ) from exc
     return [atomic_write_text(folder / name, text) for name, text in texts]
 
 

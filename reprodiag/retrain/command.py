@@ -53,26 +53,40 @@ def parse_command(text: str) -> tuple[str, ...]:
     try:
         argv = tuple(shlex.split(text))
     except ValueError as exc:
-        raise InputError(f"cannot split the command {text!r}: {exc}",
-                         hint="quote arguments that contain spaces; close every quote") from None
+        raise InputError(
+            f"cannot split the command {text!r}: {exc}",
+            hint="quote arguments that contain spaces; close every quote",
+        ) from None
     if not argv:
-        raise InputError("the command is empty", hint="for example --command 'python train.py "
-                                                      "--seed {seed} --metrics {metrics_file}'")
+        raise InputError(
+            "the command is empty",
+            hint="for example --command 'python train.py --seed {seed} --metrics {metrics_file}'",
+        )
     check_template(argv)
     return argv
 
 
 def check_template(argv: Sequence[str]) -> None:
     """Refuse `{name}` placeholders reprodiag does not fill, listing the ones it does."""
-    unknown = sorted({m.group(1) for arg in argv for m in _TOKEN.finditer(arg)
-                      if m.group(1) and m.group(1) not in PLACEHOLDERS})
+    unknown = sorted(
+        {
+            m.group(1)
+            for arg in argv
+            for m in _TOKEN.finditer(arg)
+            if m.group(1) and m.group(1) not in PLACEHOLDERS
+        }
+    )
     if unknown:
         known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-        raise InputError(f"unknown placeholder {{{unknown[0]}}} in the command"
-                         + (f" (also {', '.join('{' + u + '}' for u in unknown[1:])})"
-                            if len(unknown) > 1 else ""),
-                         hint=f"known placeholders: {known}; "
-                              "write {{ and }} for literal braces")
+        raise InputError(
+            f"unknown placeholder {{{unknown[0]}}} in the command"
+            + (
+                f" (also {', '.join('{' + u + '}' for u in unknown[1:])})"
+                if len(unknown) > 1
+                else ""
+            ),
+            hint=f"known placeholders: {known}; write {{{{ and }}}} for literal braces",
+        )
 
 
 def render(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -94,12 +108,20 @@ def _version(ref: SnapshotRef) -> str:
     return str(ref.fingerprint) if is_known(ref.fingerprint) else ""
 
 
-def values_for(spec: RetrainSpec, *, device: str, params_file: Path,
-               metrics_file: Path) -> dict[str, str]:
-    return {"seed": str(spec.seed), "snapshot_uri": spec.train.uri,
-            "snapshot_version": _version(spec.train), "eval_uri": spec.eval.uri,
-            "eval_version": _version(spec.eval), "params_file": str(params_file),
-            "metrics_file": str(metrics_file), "output_dir": spec.output_dir, "device": device}
+def values_for(
+    spec: RetrainSpec, *, device: str, params_file: Path, metrics_file: Path
+) -> dict[str, str]:
+    return {
+        "seed": str(spec.seed),
+        "snapshot_uri": spec.train.uri,
+        "snapshot_version": _version(spec.train),
+        "eval_uri": spec.eval.uri,
+        "eval_version": _version(spec.eval),
+        "params_file": str(params_file),
+        "metrics_file": str(metrics_file),
+        "output_dir": spec.output_dir,
+        "device": device,
+    }
 
 
 def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
@@ -109,23 +131,31 @@ def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
     params_file, metrics_file = output_dir / PARAMS_FILE, output_dir / METRICS_FILE
     atomic_write_text(params_file, json.dumps(dict(spec.params), sort_keys=True, indent=2) + "\n")
     metrics_file.unlink(missing_ok=True)  # a stale file must not pass for this run's metrics
-    argv = render(spec.command, values_for(spec, device=device, params_file=params_file,
-                                           metrics_file=metrics_file))
+    argv = render(
+        spec.command,
+        values_for(spec, device=device, params_file=params_file, metrics_file=metrics_file),
+    )
     try:
         completed = subprocess.run(argv, shell=False, check=False, stdin=subprocess.DEVNULL)
     except (OSError, ValueError) as exc:  # not found, not executable, a NUL byte in an argument
-        raise RetrainFailed(f"cannot start the command {argv[0]!r}: {exc}",
-                            hint="check the program name and that it is on PATH") from None
+        raise RetrainFailed(
+            f"cannot start the command {argv[0]!r}: {exc}",
+            hint="check the program name and that it is on PATH",
+        ) from None
     if completed.returncode != 0:
-        raise RetrainFailed(f"the command exited with code {completed.returncode}: "
-                            f"{shlex.join(spec.command)[:200]}")
+        raise RetrainFailed(
+            f"the command exited with code {completed.returncode}: {shlex.join(spec.command)[:200]}"
+        )
     try:
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RetrainFailed(f"the command exited 0 but wrote no metrics to {metrics_file}",
-                            hint='write a JSON object such as {"auc": 81.2} to {metrics_file}') \
-            from None
+        raise RetrainFailed(
+            f"the command exited 0 but wrote no metrics to {metrics_file}",
+            hint='write a JSON object such as {"auc": 81.2} to {metrics_file}',
+        ) from None
     except (OSError, ValueError) as exc:
-        raise RetrainFailed(f"cannot read the metrics the command wrote to {metrics_file}: {exc}",
-                            hint='write a JSON object such as {"auc": 81.2}') from None
+        raise RetrainFailed(
+            f"cannot read the metrics the command wrote to {metrics_file}: {exc}",
+            hint='write a JSON object such as {"auc": 81.2}',
+        ) from None
     return metrics  # type: ignore[no-any-return]

@@ -46,8 +46,9 @@ def find_ensemble(entrypoint: str) -> EnsembleTrainer | None:
     except Exception:  # noqa: BLE001 - any import failure means "no ensemble form here"
         return None
     trainer = getattr(module, attr, None)
-    form = getattr(trainer, ENSEMBLE_ATTRIBUTE, None) or getattr(module, attr + ENSEMBLE_SUFFIX,
-                                                                 None)
+    form = getattr(trainer, ENSEMBLE_ATTRIBUTE, None) or getattr(
+        module, attr + ENSEMBLE_SUFFIX, None
+    )
     return form if callable(form) else None
 
 
@@ -62,8 +63,9 @@ def seed_output_dir(ctx: Any, seed: int) -> Path:
     return Path(ctx.output_dir) / f"seed-{seed}"
 
 
-def stack_seeded(build_model: Callable[[], Any], seeds: Sequence[int]) -> tuple[dict[str, Any],
-                                                                            dict[str, Any], Any]:
+def stack_seeded(
+    build_model: Callable[[], Any], seeds: Sequence[int]
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """K models, each built right after ``torch.manual_seed(seed)``, stacked along dim 0.
 
     Returns (params, buffers, base): stacked leaves that require grad, stacked buffers, and a
@@ -99,8 +101,14 @@ def seed_orders(generators: Sequence[Any], n_rows: int, device: Any = "cpu") -> 
     return torch.stack([torch.randperm(n_rows, generator=g) for g in generators]).to(device)
 
 
-def vmapped_forward(base: Any, params: Mapping[str, Any], buffers: Mapping[str, Any], x: Any,
-                    *, shared_input: bool = False) -> Any:
+def vmapped_forward(
+    base: Any,
+    params: Mapping[str, Any],
+    buffers: Mapping[str, Any],
+    x: Any,
+    *,
+    shared_input: bool = False,
+) -> Any:
     """Every replica's forward pass: x is [K, B, ...] (per-model batches) or [B, ...] if shared.
 
     randomness="different": each replica draws its own dropout masks, as independent runs would;
@@ -112,7 +120,8 @@ def vmapped_forward(base: Any, params: Mapping[str, Any], buffers: Mapping[str, 
         return functional_call(base, (p, b), (xb,))
 
     return vmap(one, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
-        dict(params), dict(buffers), x)
+        dict(params), dict(buffers), x
+    )
 
 
 def per_model_clip_(grads: Sequence[Any], max_norm: float) -> Any:

@@ -32,8 +32,12 @@ KILL_GRACE_S = 5.0  # how long a killed worker gets to be reaped before we stop 
 
 
 class Executor(Protocol):
-    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
-            on_start: OnStart | None = None) -> list[RetrainResult]:
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: OnResult | None = None,
+        on_start: OnStart | None = None,
+    ) -> list[RetrainResult]:
         """Run every spec; results in spec order. A failed retrain is a result, never raised."""
         ...
 
@@ -47,17 +51,27 @@ class SerialExecutor:
     storage_options: object-store options, handed over in the environment, never written to disk.
     """
 
-    def __init__(self, workdir: str | Path, python: str = sys.executable, *,
-                 cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
-                 storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        python: str = sys.executable,
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.python = python
         self.cwd = Path(cwd) if cwd is not None else None
         self._env = dict(env or {})
         self._storage_options = dict(storage_options or {})
 
-    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
-            on_start: OnStart | None = None) -> list[RetrainResult]:
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: OnResult | None = None,
+        on_start: OnStart | None = None,
+    ) -> list[RetrainResult]:
         results = []
         for index, spec in enumerate(specs):
             if on_start is not None:
@@ -69,8 +83,9 @@ class SerialExecutor:
         return results
 
     def run_one(self, spec: RetrainSpec, name: str) -> RetrainResult:
-        return start_worker(spec, name, self.workdir, self._worker_env(), python=self.python,
-                            cwd=self.cwd).wait()
+        return start_worker(
+            spec, name, self.workdir, self._worker_env(), python=self.python, cwd=self.cwd
+        ).wait()
 
     def _worker_env(self) -> dict[str, str]:
         return worker_env(self._env, self._storage_options)
@@ -85,8 +100,12 @@ class InProcessExecutor:
     def __init__(self, storage_options: Mapping[str, str] | None = None) -> None:
         self._storage_options = dict(storage_options or {}) or None
 
-    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
-            on_start: OnStart | None = None) -> list[RetrainResult]:
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: OnResult | None = None,
+        on_start: OnStart | None = None,
+    ) -> list[RetrainResult]:
         # Imported here: `python -m reprodiag.retrain.worker` must not find it already imported.
         from reprodiag.retrain.worker import run_spec
 
@@ -101,8 +120,11 @@ class InProcessExecutor:
         return results
 
 
-def worker_env(extra: Mapping[str, str], storage_options: Mapping[str, str],
-               base: Mapping[str, str] | None = None) -> dict[str, str]:
+def worker_env(
+    extra: Mapping[str, str],
+    storage_options: Mapping[str, str],
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The worker's environment: `base` (this process's) + `extra` + the storage options."""
     env = {**(os.environ if base is None else base), **extra}
     env.pop(STORAGE_OPTIONS_ENV, None)
@@ -124,8 +146,9 @@ def thread_env(threads: int) -> dict[str, str]:
 class WorkerProcess:
     """One running `python -m reprodiag.retrain.worker`: poll it, wait for it or kill it."""
 
-    def __init__(self, spec: RetrainSpec, process: subprocess.Popen[bytes], result_file: Path,
-                 log_file: Path) -> None:
+    def __init__(
+        self, spec: RetrainSpec, process: subprocess.Popen[bytes], result_file: Path, log_file: Path
+    ) -> None:
         self.spec = spec
         self.process = process
         self.result_file = result_file
@@ -157,16 +180,28 @@ class WorkerProcess:
 
     def _timed_out(self) -> RetrainResult:
         self.kill()
-        return RetrainResult.failed(self.spec, f"timed out after {self.spec.timeout_s:g} s",
-                                    time.monotonic() - self.started, _manifest(self.spec))
+        return RetrainResult.failed(
+            self.spec,
+            f"timed out after {self.spec.timeout_s:g} s",
+            time.monotonic() - self.started,
+            _manifest(self.spec),
+        )
 
     def _finished(self, code: int) -> RetrainResult:
-        return _read_result(self.spec, self.result_file, self.log_file, code,
-                            time.monotonic() - self.started)
+        return _read_result(
+            self.spec, self.result_file, self.log_file, code, time.monotonic() - self.started
+        )
 
 
-def start_worker(spec: RetrainSpec, name: str, workdir: Path, env: Mapping[str, str], *,
-                 python: str = sys.executable, cwd: Path | None = None) -> WorkerProcess:
+def start_worker(
+    spec: RetrainSpec,
+    name: str,
+    workdir: Path,
+    env: Mapping[str, str],
+    *,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+) -> WorkerProcess:
     """Write NAME.spec.json under workdir and start a worker on it, in its own session."""
     workdir.mkdir(parents=True, exist_ok=True)
     spec_file = workdir / f"{name}.spec.json"
@@ -179,8 +214,13 @@ def start_worker(spec: RetrainSpec, name: str, workdir: Path, env: Mapping[str, 
         # Own session: a timeout kills the whole group, a command trainer's children too.
         process = subprocess.Popen(
             [python, "-m", "reprodiag.retrain.worker", str(spec_file), str(result_file)],
-            cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return WorkerProcess(spec, process, result_file, log_file)
 
 
@@ -189,14 +229,16 @@ def worker_name(index: int, spec: RetrainSpec) -> str:
     return f"{index:03d}-{slug(spec.label)}"
 
 
-def _read_result(spec: RetrainSpec, result_file: Path, log_file: Path, code: int,
-                 seconds: float) -> RetrainResult:
+def _read_result(
+    spec: RetrainSpec, result_file: Path, log_file: Path, code: int, seconds: float
+) -> RetrainResult:
     # A result the worker wrote counts whatever the exit code: CUDA and NCCL often crash at
     # interpreter teardown, after the seed finished. (start_worker removes stale result files.)
     if result_file.exists():
         try:
-            return RetrainResult.from_json(result_file.read_text(encoding="utf-8"),
-                                           str(result_file))
+            return RetrainResult.from_json(
+                result_file.read_text(encoding="utf-8"), str(result_file)
+            )
         except (OSError, RetrainSpecError) as exc:
             return RetrainResult.failed(spec, f"unreadable worker result: {exc}", seconds)
     tail = _tail(log_file)
@@ -240,10 +282,17 @@ def _tail(log_file: Path) -> str:
 EXECUTORS = ("serial", "processes", "ray")
 
 
-def make_executor(kind: str, workdir: str | Path, *, workers: int | None = None,
-                  address: str | None = None, threads: int | None = None,
-                  cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
-                  storage_options: Mapping[str, str] | None = None) -> Executor:
+def make_executor(
+    kind: str,
+    workdir: str | Path,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    threads: int | None = None,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> Executor:
     """The executor the CLI's --executor names: "serial", "processes" or "ray".
 
     workers: the process pool's size, or the CPUs of a local Ray this starts. address: the Ray
@@ -255,22 +304,34 @@ def make_executor(kind: str, workdir: str | Path, *, workers: int | None = None,
     if kind not in EXECUTORS:
         raise InputError(f"unknown executor {kind!r}", hint=f"use one of {', '.join(EXECUTORS)}")
     if address is not None and kind != "ray":
-        raise InputError(f"--address {address} is for the ray executor, not {kind}",
-                         hint="add --executor ray, or leave --address out")
+        raise InputError(
+            f"--address {address} is for the ray executor, not {kind}",
+            hint="add --executor ray, or leave --address out",
+        )
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
     if kind == "processes":
         from reprodiag.retrain.pool import ProcessExecutor
 
-        return ProcessExecutor(workdir, workers, threads=threads, cwd=cwd, env=env,
-                               storage_options=storage_options)
+        return ProcessExecutor(
+            workdir, workers, threads=threads, cwd=cwd, env=env, storage_options=storage_options
+        )
     if kind == "ray":
         from reprodiag.retrain.ray_executor import RayExecutor
 
-        return RayExecutor(workdir, address=address, num_cpus=workers, threads=threads, cwd=cwd,
-                           env=env, storage_options=storage_options)
+        return RayExecutor(
+            workdir,
+            address=address,
+            num_cpus=workers,
+            threads=threads,
+            cwd=cwd,
+            env=env,
+            storage_options=storage_options,
+        )
     if workers not in (None, 1):
-        raise InputError(f"the serial executor runs one retrain at a time, not {workers}",
-                         hint="use --executor processes to run several at once")
+        raise InputError(
+            f"the serial executor runs one retrain at a time, not {workers}",
+            hint="use --executor processes to run several at once",
+        )
     extra = {**dict(env or {}), **(thread_env(threads) if threads is not None else {})}
     return SerialExecutor(workdir, cwd=cwd, env=extra, storage_options=storage_options)

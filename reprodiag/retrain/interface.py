@@ -37,13 +37,17 @@ def load_entrypoint(spec: str) -> Trainer:
 
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise InputError(f"trainer {spec!r}: expected module:function",
-                         hint="for example reprodiag.family.mlp:train")
+        raise InputError(
+            f"trainer {spec!r}: expected module:function",
+            hint="for example reprodiag.family.mlp:train",
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InputError(f"trainer {spec!r}: cannot import {module_name}: {exc}",
-                         hint="run from the project folder or install the package that holds it") from None
+        raise InputError(
+            f"trainer {spec!r}: cannot import {module_name}: {exc}",
+            hint="run from the project folder or install the package that holds it",
+        ) from None
     trainer = getattr(module, attr, None)
     if not callable(trainer):
         raise InputError(f"trainer {spec!r}: {module_name} has no function {attr!r}")

@@ -131,11 +131,18 @@ class ProcessExecutor:
     on_result as each retrain finishes, so each seed is recorded before the call returns.
     """
 
-    def __init__(self, workdir: str | Path, workers: int | None = None, *,
-                 threads: int | None = None, gpus: Sequence[str] | None = None,
-                 python: str | None = None, cwd: str | Path | None = None,
-                 env: Mapping[str, str] | None = None,
-                 storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        workers: int | None = None,
+        *,
+        threads: int | None = None,
+        gpus: Sequence[str] | None = None,
+        python: str | None = None,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
         import sys
 
         self.workdir = Path(workdir)
@@ -150,11 +157,15 @@ class ProcessExecutor:
         self._env = dict(env or {})
         self._storage_options = dict(storage_options or {})
 
-    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
-            on_start: OnStart | None = None) -> list[RetrainResult]:
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: OnResult | None = None,
+        on_start: OnStart | None = None,
+    ) -> list[RetrainResult]:
         results: dict[int, RetrainResult] = {}
         waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
-        free = list(self.slots[:max(1, min(len(specs), len(self.slots)))])[::-1]
+        free = list(self.slots[: max(1, min(len(specs), len(self.slots)))])[::-1]
         running: dict[int, tuple[WorkerProcess, WorkerSlot]] = {}
         try:
             while waiting or running:
@@ -182,5 +193,6 @@ class ProcessExecutor:
 
     def _start(self, index: int, spec: RetrainSpec, slot: WorkerSlot) -> WorkerProcess:
         env = worker_env({**self._env, **slot.env}, self._storage_options)
-        return start_worker(spec, worker_name(index, spec), self.workdir, env, python=self.python,
-                            cwd=self.cwd)
+        return start_worker(
+            spec, worker_name(index, spec), self.workdir, env, python=self.python, cwd=self.cwd
+        )

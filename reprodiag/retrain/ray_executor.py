@@ -39,13 +39,21 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise InputError("the ray executor needs Ray, which is not installed",
-                         hint=f"{INSTALL_HINT}, or use --executor processes") from None
+        raise InputError(
+            "the ray executor needs Ray, which is not installed",
+            hint=f"{INSTALL_HINT}, or use --executor processes",
+        ) from None
     return ray
 
 
-def run_on_node(spec_json: str, name: str, workdir: str, env: Mapping[str, str],
-                storage_options: Mapping[str, str], cwd: str | None) -> str:
+def run_on_node(
+    spec_json: str,
+    name: str,
+    workdir: str,
+    env: Mapping[str, str],
+    storage_options: Mapping[str, str],
+    cwd: str | None,
+) -> str:
     """The Ray task: one spec in a worker subprocess on this node; its result as JSON."""
     from reprodiag.retrain.executor import start_worker, worker_env
 
@@ -66,11 +74,19 @@ class RayExecutor:
     on_start is called as each spec is submitted; on_result from the calling thread as each ends.
     """
 
-    def __init__(self, workdir: str | Path, address: str | None = None,
-                 num_cpus: int | None = None, *, task_cpus: float = 1, task_gpus: float = 0,
-                 threads: int | None = None, cwd: str | Path | None = None,
-                 env: Mapping[str, str] | None = None,
-                 storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        *,
+        task_cpus: float = 1,
+        task_gpus: float = 0,
+        threads: int | None = None,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.address = address
         self.num_cpus = num_cpus
@@ -84,17 +100,28 @@ class RayExecutor:
         self._temp_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
 
-    def run(self, specs: Sequence[RetrainSpec], on_result: OnResult | None = None,
-            on_start: OnStart | None = None) -> list[RetrainResult]:
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: OnResult | None = None,
+        on_start: OnStart | None = None,
+    ) -> list[RetrainResult]:
         ray = self.connect()
-        task = ray.remote(run_on_node).options(num_cpus=self.task_cpus, num_gpus=self.task_gpus,
-                                               max_retries=0)
+        task = ray.remote(run_on_node).options(
+            num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_retries=0
+        )
         submitted: dict[Any, tuple[int, RetrainSpec, float]] = {}
         for index, spec in enumerate(specs):
             if on_start is not None:
                 on_start(spec)
-            ref = task.remote(spec.to_json(), worker_name(index, spec), str(self.workdir),
-                              self._env, self._storage_options, self.cwd)
+            ref = task.remote(
+                spec.to_json(),
+                worker_name(index, spec),
+                str(self.workdir),
+                self._env,
+                self._storage_options,
+                self.cwd,
+            )
             submitted[ref] = (index, spec, time.monotonic())
         results: dict[int, RetrainResult] = {}
         pending = list(submitted)
@@ -156,8 +183,13 @@ class RayExecutor:
         self._saved_env = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
         try:
-            ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, _temp_dir=self._temp_dir)
+            ray.init(
+                num_cpus=self.num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _temp_dir=self._temp_dir,
+            )
         except BaseException:
             self.started_ray = True  # restore the environment and remove the temp dir
             self.close()
@@ -172,8 +204,11 @@ def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> Retrain
     except ray.exceptions.RayError as exc:  # the task itself died: a failed seed, with Ray's word
         reason = str(exc).strip().splitlines()
         words = reason[0] if reason else ""
-        return RetrainResult.failed(spec, f"ray task failed: {type(exc).__name__}: {words}"[:2000],
-                                    time.monotonic() - submitted)
+        return RetrainResult.failed(
+            spec,
+            f"ray task failed: {type(exc).__name__}: {words}"[:2000],
+            time.monotonic() - submitted,
+        )
     return RetrainResult.from_json(text, f"ray result of {spec.label}")
 
 
@@ -190,7 +225,9 @@ def check_reachable(address: str) -> None:
 
 
 def _unreachable(address: str, exc: BaseException) -> InputError:
-    return InputError(f"cannot reach the Ray cluster at {address}: {exc}",
-                      hint="check the address (HEAD:6379, or ray://HEAD:10001 for Ray Client), "
-                           "start a cluster with `ray start --head`, or leave --address out to "
-                           "run on a local Ray")
+    return InputError(
+        f"cannot reach the Ray cluster at {address}: {exc}",
+        hint="check the address (HEAD:6379, or ray://HEAD:10001 for Ray Client), "
+        "start a cluster with `ray start --head`, or leave --address out to "
+        "run on a local Ray",
+    )

@@ -115,8 +115,13 @@ class RetrainResult:
     members: tuple[RetrainResult, ...] = ()
 
     def to_seed_result(self) -> SeedResult:
-        return SeedResult(seed=self.seed, metric=self.metric_value, status=self.status,
-                          reason=self.reason, seconds=self.seconds)
+        return SeedResult(
+            seed=self.seed,
+            metric=self.metric_value,
+            status=self.status,
+            reason=self.reason,
+            seconds=self.seconds,
+        )
 
     def to_json(self) -> str:
         raw = asdict(self)
@@ -133,11 +138,19 @@ class RetrainResult:
         return _result(_load(text, source, RESULT_FORMAT), source)
 
     @classmethod
-    def failed(cls, spec: RetrainSpec, reason: str, seconds: float,
-               manifest_path: str | None = None) -> RetrainResult:
-        return cls(label=spec.label, seed=spec.seed, status="failed", metrics={},
-                   metric_value=None, reason=reason, seconds=round(seconds, 3),
-                   manifest_path=manifest_path)
+    def failed(
+        cls, spec: RetrainSpec, reason: str, seconds: float, manifest_path: str | None = None
+    ) -> RetrainResult:
+        return cls(
+            label=spec.label,
+            seed=spec.seed,
+            status="failed",
+            metrics={},
+            metric_value=None,
+            reason=reason,
+            seconds=round(seconds, 3),
+            manifest_path=manifest_path,
+        )
 
 
 def _result(raw: dict[str, Any], source: str) -> RetrainResult:
@@ -145,8 +158,9 @@ def _result(raw: dict[str, Any], source: str) -> RetrainResult:
     if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
         raise _error(source, "members", "a list of results", repr(members)[:80])
     try:
-        result = RetrainResult(**raw, members=tuple(_result(dict(m), f"{source} member")
-                                                    for m in members))
+        result = RetrainResult(
+            **raw, members=tuple(_result(dict(m), f"{source} member") for m in members)
+        )
     except TypeError as exc:
         raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "result")) from None
     if result.status not in ("ok", "failed"):
@@ -155,9 +169,11 @@ def _result(raw: dict[str, Any], source: str) -> RetrainResult:
 
 
 def _error(source: str, name: str, expected: str, found: str) -> RetrainSpecError:
-    return RetrainSpecError(f"{source}: field {name!r}: expected {expected}, found {found}",
-                            hint="retrain specs are written by reprodiag; re-plan the retrain "
-                                 "rather than editing the file")
+    return RetrainSpecError(
+        f"{source}: field {name!r}: expected {expected}, found {found}",
+        hint="retrain specs are written by reprodiag; re-plan the retrain "
+        "rather than editing the file",
+    )
 
 
 def _load(text: str, source: str, expected_format: str) -> dict[str, Any]:
@@ -178,8 +194,12 @@ def _snapshot(raw: Any, source: str, name: str) -> SnapshotRef:
         raise _error(source, name, "a snapshot with format, uri and version", repr(raw)[:80])
     allowed = {f.name for f in fields(SnapshotRef)}
     if set(raw) - allowed:
-        raise _error(source, f"{name}.{sorted(set(raw) - allowed)[0]}", "a snapshot field",
-                     "an unknown field")
+        raise _error(
+            source,
+            f"{name}.{sorted(set(raw) - allowed)[0]}",
+            "a snapshot field",
+            "an unknown field",
+        )
 
     def fact(value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"skipped"}:
@@ -198,16 +218,22 @@ def _check_spec(spec: RetrainSpec) -> None:
             raise bad(name, "a non-empty string", getattr(spec, name))
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or not 0 <= spec.seed < 2**64:
         raise bad("seed", "an integer in [0, 2**64)", spec.seed)
-    if spec.seeds and (len(set(spec.seeds)) != len(spec.seeds) or spec.seeds[0] != spec.seed
-                       or not all(isinstance(s, int) and not isinstance(s, bool)
-                                  and 0 <= s < 2**64 for s in spec.seeds)):
+    if spec.seeds and (
+        len(set(spec.seeds)) != len(spec.seeds)
+        or spec.seeds[0] != spec.seed
+        or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**64 for s in spec.seeds
+        )
+    ):
         raise bad("seeds", "distinct integer seeds starting with `seed`", spec.seeds)
     if spec.seeds and spec.command is not None:
-        raise bad("seeds", "an entrypoint trainer (a command trains one seed per run)",
-                  spec.seeds)
+        raise bad("seeds", "an entrypoint trainer (a command trains one seed per run)", spec.seeds)
     if spec.timeout_s is not None and (
-            isinstance(spec.timeout_s, bool) or not isinstance(spec.timeout_s, (int, float))
-            or not math.isfinite(spec.timeout_s) or spec.timeout_s <= 0):
+        isinstance(spec.timeout_s, bool)
+        or not isinstance(spec.timeout_s, (int, float))
+        or not math.isfinite(spec.timeout_s)
+        or spec.timeout_s <= 0
+    ):
         raise bad("timeout_s", "a positive number of seconds or null", spec.timeout_s)
     if spec.direction not in ("higher", "lower"):
         raise bad("direction", '"higher" or "lower"', spec.direction)
@@ -227,18 +253,28 @@ def _check_spec(spec: RetrainSpec) -> None:
 def check_trainer(trainer: Any) -> None:
     """{"entrypoint": "module:function"} or {"command": [argv template...]}, exactly one."""
     if not isinstance(trainer, Mapping) or len(trainer) != 1:
-        raise RetrainSpecError(f"field 'trainer': expected {{'entrypoint': 'module:function'}} or "
-                               f"{{'command': [...]}}, found {trainer!r}"[:300])
+        raise RetrainSpecError(
+            f"field 'trainer': expected {{'entrypoint': 'module:function'}} or "
+            f"{{'command': [...]}}, found {trainer!r}"[:300]
+        )
     if "entrypoint" in trainer:
         if not isinstance(trainer["entrypoint"], str) or ":" not in trainer["entrypoint"]:
-            raise RetrainSpecError(f"field 'trainer.entrypoint': expected 'module:function', "
-                                   f"found {trainer['entrypoint']!r}")
+            raise RetrainSpecError(
+                f"field 'trainer.entrypoint': expected 'module:function', "
+                f"found {trainer['entrypoint']!r}"
+            )
         return
     command = trainer.get("command")
-    if not isinstance(command, (list, tuple)) or not command or not all(
-            isinstance(arg, str) for arg in command):
-        raise RetrainSpecError(f"field 'trainer.command': expected a non-empty list of strings, "
-                               f"found {command!r}"[:300])
+    if (
+        not isinstance(command, (list, tuple))
+        or not command
+        or not all(isinstance(arg, str) for arg in command)
+    ):
+        raise RetrainSpecError(
+            f"field 'trainer.command': expected a non-empty list of strings, found {command!r}"[
+                :300
+            ]
+        )
     from reprodiag.retrain.command import check_template
 
     check_template(command)
@@ -247,13 +283,22 @@ def check_trainer(trainer: Any) -> None:
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def spec_from_manifest(manifest: Manifest, *, seed: int, label: str, out_dir: str | Path,
-                       metric: str, train: SnapshotRef | None = None,
-                       eval: SnapshotRef | None = None,  # noqa: A002
-                       params: Mapping[str, Any] | None = None,
-                       trainer: Mapping[str, Any] | None = None, device: str = DEVICE_AUTO,
-                       timeout_s: float | None = None, run_name: str | None = None,
-                       source: str | None = None) -> RetrainSpec:
+def spec_from_manifest(
+    manifest: Manifest,
+    *,
+    seed: int,
+    label: str,
+    out_dir: str | Path,
+    metric: str,
+    train: SnapshotRef | None = None,
+    eval: SnapshotRef | None = None,  # noqa: A002
+    params: Mapping[str, Any] | None = None,
+    trainer: Mapping[str, Any] | None = None,
+    device: str = DEVICE_AUTO,
+    timeout_s: float | None = None,
+    run_name: str | None = None,
+    source: str | None = None,
+) -> RetrainSpec:
     """The manifest's pipeline with one axis swapped: `train` / `eval` (data), `params` or `seed`.
 
     out_dir is this retrain's own folder: the trainer writes under out_dir/output/, the retrain's
@@ -263,20 +308,33 @@ def spec_from_manifest(manifest: Manifest, *, seed: int, label: str, out_dir: st
     eval_ref = eval if eval is not None else _pinned(manifest.data.eval, name, "evaluation")
     train_ref = train if train is not None else _pinned(manifest.data.train, name, "training")
     if not train_ref.pinned:
-        raise InputError(f"cannot retrain on {train_ref.uri}: the snapshot is not pinned",
-                         hint="pass open_snapshot(uri, version=N).ref from reprodiag.snapshots")
+        raise InputError(
+            f"cannot retrain on {train_ref.uri}: the snapshot is not pinned",
+            hint="pass open_snapshot(uri, version=N).ref from reprodiag.snapshots",
+        )
     folder = Path(out_dir)
     directions = {k: m.direction for k, m in manifest.results.metrics.items()}
     intent = manifest.intent
     return RetrainSpec(
-        label=label, trainer=dict(trainer) if trainer is not None else _trainer(manifest, name),
-        params=dict(intent.params if params is None else params), seed=seed, train=train_ref,
-        eval=eval_ref, metric=metric, output_dir=str(folder / "output"),
-        manifest_out=str(folder / "manifest.json"), device=device, timeout_s=timeout_s,
-        direction=directions.get(metric, "higher"), directions=directions,  # type: ignore[arg-type]
-        family=_known(intent.family), experiment=_known(intent.experiment),
-        run_name=run_name or f"retrain:{slug(label)}", hypothesis=_known(intent.hypothesis),
-        owner=_known(intent.owner), tags=dict(intent.tags),
+        label=label,
+        trainer=dict(trainer) if trainer is not None else _trainer(manifest, name),
+        params=dict(intent.params if params is None else params),
+        seed=seed,
+        train=train_ref,
+        eval=eval_ref,
+        metric=metric,
+        output_dir=str(folder / "output"),
+        manifest_out=str(folder / "manifest.json"),
+        device=device,
+        timeout_s=timeout_s,
+        direction=directions.get(metric, "higher"),
+        directions=directions,  # type: ignore[arg-type]
+        family=_known(intent.family),
+        experiment=_known(intent.experiment),
+        run_name=run_name or f"retrain:{slug(label)}",
+        hypothesis=_known(intent.hypothesis),
+        owner=_known(intent.owner),
+        tags=dict(intent.tags),
     )
 
 
@@ -294,10 +352,16 @@ def ensemble_spec(solo: RetrainSpec, seeds: Sequence[int], out_dir: str | Path) 
     prefix = re.sub(r"-seed-\d+$", "", solo.label)
     label = f"{prefix}{ENSEMBLE_INFIX}{seeds[0]}-k{len(seeds)}"
     folder = Path(out_dir)
-    return replace(solo, label=label, seed=seeds[0], seeds=seeds,
-                   output_dir=str(folder / "output"), manifest_out=str(folder / "manifest.json"),
-                   run_name=f"retrain:{slug(label)}",
-                   timeout_s=None if solo.timeout_s is None else solo.timeout_s * len(seeds))
+    return replace(
+        solo,
+        label=label,
+        seed=seeds[0],
+        seeds=seeds,
+        output_dir=str(folder / "output"),
+        manifest_out=str(folder / "manifest.json"),
+        run_name=f"retrain:{slug(label)}",
+        timeout_s=None if solo.timeout_s is None else solo.timeout_s * len(seeds),
+    )
 
 
 def member_spec(spec: RetrainSpec, seed: int) -> RetrainSpec:
@@ -306,10 +370,16 @@ def member_spec(spec: RetrainSpec, seed: int) -> RetrainSpec:
     label = f"{prefix}-seed-{seed}"
     folder = Path(spec.manifest_out).parent
     timeout = None if spec.timeout_s is None else spec.timeout_s / max(1, len(spec.seeds))
-    return replace(spec, label=label, seed=int(seed), seeds=(),
-                   output_dir=str(Path(spec.output_dir) / f"seed-{seed}"),
-                   manifest_out=str(folder / f"seed-{seed}" / "manifest.json"),
-                   run_name=f"retrain:{slug(label)}", timeout_s=timeout)
+    return replace(
+        spec,
+        label=label,
+        seed=int(seed),
+        seeds=(),
+        output_dir=str(Path(spec.output_dir) / f"seed-{seed}"),
+        manifest_out=str(folder / f"seed-{seed}" / "manifest.json"),
+        run_name=f"retrain:{slug(label)}",
+        timeout_s=timeout,
+    )
 
 
 def slug(label: str) -> str:
@@ -324,16 +394,19 @@ def _known(value: Any) -> Any:
 def _pinned(ref: Fact[SnapshotRef], name: str, role: str) -> SnapshotRef:
     if not isinstance(ref, SnapshotRef):
         reason = ref.reason if isinstance(ref, Skipped) else "not recorded"
-        raise InputError(f"cannot retrain: {name}'s {role} data was not recorded ({reason})",
-                         hint="capture the run with train= and eval= snapshots from "
-                              "reprodiag.snapshots.open_snapshot(...)")
+        raise InputError(
+            f"cannot retrain: {name}'s {role} data was not recorded ({reason})",
+            hint="capture the run with train= and eval= snapshots from "
+            "reprodiag.snapshots.open_snapshot(...)",
+        )
     if not ref.pinned:
         raise InputError(
             f"cannot retrain: {name}'s {role} data was not pinned (read as latest): {ref.uri} "
             "cannot be read again as it was",
             hint="retrain on a pinned snapshot instead (train=open_snapshot(uri, version=N).ref), "
-                 "and capture future runs through reprodiag.snapshots.open_snapshot(...), which "
-                 "pins the version it reads")
+            "and capture future runs through reprodiag.snapshots.open_snapshot(...), which "
+            "pins the version it reads",
+        )
     return ref
 
 
@@ -345,4 +418,5 @@ def _trainer(manifest: Manifest, name: str) -> dict[str, Any]:
     raise InputError(
         f"cannot retrain: {name} does not name its trainer as module:function ({found})",
         hint="pass --trainer module:function (for example reprodiag.family.mlp:train), or "
-             "--command 'python train.py --seed {seed} --metrics {metrics_file}'")
+        "--command 'python train.py --seed {seed} --metrics {metrics_file}'",
+    )

@@ -36,7 +36,7 @@ from reprodiag.retrain.spec import (
 
 
 def resolve_device(device: str) -> str:
-    """"auto" is cuda:0 when torch sees a GPU, else cpu; anything else is kept as given."""
+    """ "auto" is cuda:0 when torch sees a GPU, else cpu; anything else is kept as given."""
     if device != DEVICE_AUTO:
         return device
     try:
@@ -59,8 +59,10 @@ def storage_options_from_env() -> dict[str, str] | None:
 def finite_metrics(raw: Any, metric: str) -> dict[str, float]:
     """The finite numeric metrics a trainer returned: what its manifest can record."""
     if not isinstance(raw, Mapping):
-        raise RetrainFailed(f"the trainer returned {type(raw).__name__}, not a mapping of metric "
-                            f"names to numbers such as {{{metric!r}: 81.2}}")
+        raise RetrainFailed(
+            f"the trainer returned {type(raw).__name__}, not a mapping of metric "
+            f"names to numbers such as {{{metric!r}: 81.2}}"
+        )
     return {str(k): float(v) for k, v in raw.items() if _number(v) and math.isfinite(float(v))}
 
 
@@ -71,8 +73,9 @@ def metric_value(raw: Mapping[str, Any], metric: str) -> float:
         raise RetrainFailed(f"returned no {metric!r} metric (it returned: {names})")
     value = raw[metric]
     if not _number(value):
-        raise RetrainFailed(f"returned {type(value).__name__} {str(value)[:40]!r} for {metric}, "
-                            "not a number")
+        raise RetrainFailed(
+            f"returned {type(value).__name__} {str(value)[:40]!r} for {metric}, not a number"
+        )
     if not math.isfinite(float(value)):
         shown = "NaN" if math.isnan(float(value)) else str(float(value))
         raise RetrainFailed(f"returned {shown} for {metric}: the run diverged")
@@ -104,8 +107,14 @@ def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping
         return run_command(spec, device=device)
     trainer = load_entrypoint(str(spec.entrypoint))
     Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
-    ctx = TrainContext(params=dict(spec.params), seed=spec.seed, data=data, eval_data=eval_data,
-                       device=device, output_dir=Path(spec.output_dir))
+    ctx = TrainContext(
+        params=dict(spec.params),
+        seed=spec.seed,
+        data=data,
+        eval_data=eval_data,
+        device=device,
+        output_dir=Path(spec.output_dir),
+    )
     return trainer(ctx)
 
 
@@ -117,8 +126,12 @@ def _recorded_entrypoint(spec: RetrainSpec) -> str:
     return str(spec.entrypoint)
 
 
-def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
-             storage_options: Mapping[str, str] | None = None) -> RetrainResult:
+def run_spec(
+    spec: RetrainSpec,
+    *,
+    traceback_path: Path | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> RetrainResult:
     """Run one retrain in this process; never raises for a training failure.
 
     An ensemble spec (``spec.seeds``) gives one result whose ``members`` hold one result per seed.
@@ -136,11 +149,23 @@ def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
         device = resolve_device(spec.device)
         seeds = deterministic_seeds(spec.seed)
         data, eval_data = reopen(spec.train, storage_options), reopen(spec.eval, storage_options)
-        with capture(manifest, train=data, eval=eval_data, seeds=seeds, params=spec.params,
-                     family=spec.family, experiment=spec.experiment, run_name=spec.run_name,
-                     hypothesis=spec.hypothesis, owner=spec.owner, tags=spec.tags, tier=None,
-                     entrypoint=_recorded_entrypoint(spec), code_root=Path.cwd(),
-                     output_dir=spec.output_dir) as run:
+        with capture(
+            manifest,
+            train=data,
+            eval=eval_data,
+            seeds=seeds,
+            params=spec.params,
+            family=spec.family,
+            experiment=spec.experiment,
+            run_name=spec.run_name,
+            hypothesis=spec.hypothesis,
+            owner=spec.owner,
+            tags=spec.tags,
+            tier=None,
+            entrypoint=_recorded_entrypoint(spec),
+            code_root=Path.cwd(),
+            output_dir=spec.output_dir,
+        ) as run:
             raw = _train(spec, data, eval_data, device)
             metrics = finite_metrics(raw, spec.metric)
             run.log_metrics(metrics, spec.directions)  # also when `metric` itself is unusable
@@ -148,15 +173,27 @@ def run_spec(spec: RetrainSpec, *, traceback_path: Path | None = None,
     except (Exception, SystemExit) as exc:  # a failed seed, not a failed diagnosis
         if traceback_path is not None:
             atomic_write_text(traceback_path, traceback.format_exc())
-        return RetrainResult.failed(spec, reason_of(exc), time.monotonic() - started,
-                                    str(manifest) if manifest.exists() else None)
-    return RetrainResult(label=spec.label, seed=spec.seed, status="ok", metrics=metrics,
-                         metric_value=value, reason=None,
-                         seconds=round(time.monotonic() - started, 3), manifest_path=str(manifest))
+        return RetrainResult.failed(
+            spec,
+            reason_of(exc),
+            time.monotonic() - started,
+            str(manifest) if manifest.exists() else None,
+        )
+    return RetrainResult(
+        label=spec.label,
+        seed=spec.seed,
+        status="ok",
+        metrics=metrics,
+        metric_value=value,
+        reason=None,
+        seconds=round(time.monotonic() - started, 3),
+        manifest_path=str(manifest),
+    )
 
 
-def _run_ensemble(spec: RetrainSpec, traceback_path: Path | None,
-                  storage_options: Mapping[str, str] | None) -> RetrainResult:
+def _run_ensemble(
+    spec: RetrainSpec, traceback_path: Path | None, storage_options: Mapping[str, str] | None
+) -> RetrainResult:
     """All seeds of an ensemble spec; without an ensemble form, each seed solo, one by one."""
     from reprodiag.retrain.ensemble import find_ensemble
 
@@ -164,22 +201,35 @@ def _run_ensemble(spec: RetrainSpec, traceback_path: Path | None,
     members = [member_spec(spec, seed) for seed in spec.seeds]
     form = find_ensemble(str(spec.entrypoint))
     if form is None:
-        results = [run_spec(m, traceback_path=traceback_path, storage_options=storage_options)
-                   for m in members]
+        results = [
+            run_spec(m, traceback_path=traceback_path, storage_options=storage_options)
+            for m in members
+        ]
     else:
         results = _train_members(spec, members, form, traceback_path, storage_options)
     ok = sum(r.status == "ok" for r in results)
     failed = [r for r in results if r.status == "failed"]
     return RetrainResult(
-        label=spec.label, seed=spec.seed, status="ok" if ok else "failed", metrics={},
-        metric_value=None, reason=f"{ok} of {len(results)} seeds ok" + (
-            f"; first failure: {failed[0].reason}" if failed else ""),
-        seconds=round(time.monotonic() - started, 3), manifest_path=None, members=tuple(results))
+        label=spec.label,
+        seed=spec.seed,
+        status="ok" if ok else "failed",
+        metrics={},
+        metric_value=None,
+        reason=f"{ok} of {len(results)} seeds ok"
+        + (f"; first failure: {failed[0].reason}" if failed else ""),
+        seconds=round(time.monotonic() - started, 3),
+        manifest_path=None,
+        members=tuple(results),
+    )
 
 
-def _train_members(spec: RetrainSpec, members: list[RetrainSpec], form: Any,
-                   traceback_path: Path | None,
-                   storage_options: Mapping[str, str] | None) -> list[RetrainResult]:
+def _train_members(
+    spec: RetrainSpec,
+    members: list[RetrainSpec],
+    form: Any,
+    traceback_path: Path | None,
+    storage_options: Mapping[str, str] | None,
+) -> list[RetrainResult]:
     """One ensemble training, one manifest per seed. An exception fails every seed (they shared
     one process and one optimizer step); an unusable metric fails only its own seed."""
     from reprodiag.snapshots import reopen
@@ -191,27 +241,38 @@ def _train_members(spec: RetrainSpec, members: list[RetrainSpec], form: Any,
         for k, member in enumerate(members):
             runs.append(_member_run(member, k, spec, data, eval_data))
         Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
-        ctx = TrainContext(params=dict(spec.params), seed=spec.seed, data=data,
-                           eval_data=eval_data, device=device, output_dir=Path(spec.output_dir))
+        ctx = TrainContext(
+            params=dict(spec.params),
+            seed=spec.seed,
+            data=data,
+            eval_data=eval_data,
+            device=device,
+            output_dir=Path(spec.output_dir),
+        )
         raw = list(form(ctx, list(spec.seeds)))
         if len(raw) != len(members):
-            raise RetrainFailed(f"the ensemble trainer returned {len(raw)} metric mappings for "
-                                f"{len(members)} seeds")
+            raise RetrainFailed(
+                f"the ensemble trainer returned {len(raw)} metric mappings for {len(members)} seeds"
+            )
     except (Exception, SystemExit) as exc:
         if traceback_path is not None:
             atomic_write_text(traceback_path, traceback.format_exc())
         reason = f"the ensemble of {len(members)} seeds failed as one: {reason_of(exc)}"
         for run in runs:
             run.finish(exc)
-        return [RetrainResult.failed(m, reason, time.monotonic() - started, _existing(m))
-                for m in members]
+        return [
+            RetrainResult.failed(m, reason, time.monotonic() - started, _existing(m))
+            for m in members
+        ]
     share = (time.monotonic() - started) / len(members)  # each seed's share of the wall time
-    return [_member_result(m, run, r, spec, share)
-            for m, run, r in zip(members, runs, raw, strict=True)]
+    return [
+        _member_result(m, run, r, spec, share) for m, run, r in zip(members, runs, raw, strict=True)
+    ]
 
 
-def _member_run(member: RetrainSpec, index: int, spec: RetrainSpec, data: Any,
-                eval_data: Any) -> Any:
+def _member_run(
+    member: RetrainSpec, index: int, spec: RetrainSpec, data: Any, eval_data: Any
+) -> Any:
     """Seed `member.seed`'s capture, started: its manifest says it was one of K replicas."""
     import dataclasses
 
@@ -220,19 +281,36 @@ def _member_run(member: RetrainSpec, index: int, spec: RetrainSpec, data: Any,
 
     Path(member.manifest_out).unlink(missing_ok=True)
     seeds = deterministic_seeds(member.seed)
-    seeds = dataclasses.replace(seeds, derivation=(
-        f"{seeds.derivation}; trained as replica {index + 1} of {len(spec.seeds)} vmapped "
-        f"replicas (torch.func, independent models, seeds {list(spec.seeds)}) in one process: "
-        "statistically equivalent to a solo run, not bit-identical; replay it solo"))
-    return capture(member.manifest_out, train=data, eval=eval_data, seeds=seeds,
-                   params=spec.params, family=spec.family, experiment=spec.experiment,
-                   run_name=member.run_name, hypothesis=spec.hypothesis, owner=spec.owner,
-                   tags=spec.tags, tier=None, entrypoint=_recorded_entrypoint(spec),
-                   code_root=Path.cwd(), output_dir=member.output_dir).start()
+    seeds = dataclasses.replace(
+        seeds,
+        derivation=(
+            f"{seeds.derivation}; trained as replica {index + 1} of {len(spec.seeds)} vmapped "
+            f"replicas (torch.func, independent models, seeds {list(spec.seeds)}) in one process: "
+            "statistically equivalent to a solo run, not bit-identical; replay it solo"
+        ),
+    )
+    return capture(
+        member.manifest_out,
+        train=data,
+        eval=eval_data,
+        seeds=seeds,
+        params=spec.params,
+        family=spec.family,
+        experiment=spec.experiment,
+        run_name=member.run_name,
+        hypothesis=spec.hypothesis,
+        owner=spec.owner,
+        tags=spec.tags,
+        tier=None,
+        entrypoint=_recorded_entrypoint(spec),
+        code_root=Path.cwd(),
+        output_dir=member.output_dir,
+    ).start()
 
 
-def _member_result(member: RetrainSpec, run: Any, raw: Any, spec: RetrainSpec,
-                   seconds: float) -> RetrainResult:
+def _member_result(
+    member: RetrainSpec, run: Any, raw: Any, spec: RetrainSpec, seconds: float
+) -> RetrainResult:
     try:
         metrics = finite_metrics(raw, spec.metric)
         run.log_metrics(metrics, spec.directions)
@@ -241,9 +319,16 @@ def _member_result(member: RetrainSpec, run: Any, raw: Any, spec: RetrainSpec,
         run.finish(exc)
         return RetrainResult.failed(member, reason_of(exc), seconds, member.manifest_out)
     run.finish()
-    return RetrainResult(label=member.label, seed=member.seed, status="ok", metrics=metrics,
-                         metric_value=value, reason=None, seconds=round(seconds, 3),
-                         manifest_path=member.manifest_out)
+    return RetrainResult(
+        label=member.label,
+        seed=member.seed,
+        status="ok",
+        metrics=metrics,
+        metric_value=value,
+        reason=None,
+        seconds=round(seconds, 3),
+        manifest_path=member.manifest_out,
+    )
 
 
 def _existing(spec: RetrainSpec) -> str | None:
