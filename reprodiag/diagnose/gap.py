@@ -11,6 +11,7 @@ Conventions (documented in `reprodiag compare --help`):
 from __future__ import annotations
 
 from reprodiag.diagnose.model import Gap
+from reprodiag.diagnose.seeds import join_words
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Direction, Manifest, Metric
 
@@ -36,7 +37,7 @@ def measure_gap(
     b, c = b_all.get(name), c_all.get(name)
     if (b is None or c is None) and gap is None:
         missing = [f for f, m in ((baseline_file, b), (candidate_file, c)) if m is None]
-        lacking = join(missing) + (" lack" if len(missing) > 1 else " lacks")
+        lacking = join_words(missing) + (" lack" if len(missing) > 1 else " lacks")
         raise InputError(
             f"{lacking} the metric {name!r}: {listing}",
             hint=f"choose a metric both have with --metric, or give the gap with "
@@ -87,10 +88,6 @@ def _from_option(
 
 def _names(metrics: dict[str, Metric]) -> str:
     return ", ".join(sorted(metrics)) if metrics else "no metrics"
-
-
-def join(items: list[str]) -> str:
-    return " and ".join(items)
 
 
 def _default_metric(b: dict[str, Metric], c: dict[str, Metric], gap: float | None) -> str | None:

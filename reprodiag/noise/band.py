@@ -12,8 +12,7 @@ from typing import Any
 
 from reprodiag.diagnose.model import SeedResult
 from reprodiag.manifest.model import Manifest
-
-FALLBACK_SEED_BASE = 10_000  # the store's sequence too: clear of hand-picked seeds (0, 42, 1234)
+from reprodiag.noise.store import BAND_SEED_BASE
 
 
 def stored_results(manifest: Manifest, metric: str, options: Any) -> list[SeedResult]:
@@ -56,9 +55,7 @@ def run_seeds(
         seeds = options.store.next_seeds(family, metric, count, exclude=tried)
     else:
         seeds = [
-            s
-            for s in range(FALLBACK_SEED_BASE, FALLBACK_SEED_BASE + count + len(tried))
-            if s not in tried
+            s for s in range(BAND_SEED_BASE, BAND_SEED_BASE + count + len(tried)) if s not in tried
         ][:count]
     specs = [
         spec_from_manifest(

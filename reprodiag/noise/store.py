@@ -76,7 +76,9 @@ def band_schema() -> Any:
 
 def is_object_store(path: str) -> bool:
     """s3://, gs://, az://, abfss://... go to deltalake untouched; file:// and paths are local."""
-    return "://" in path and not path.startswith("file://")
+    from reprodiag.snapshots._uri import is_object_store as object_store_uri
+
+    return object_store_uri(path)
 
 
 def seed_sequence(start: int = 0) -> Iterator[int]:

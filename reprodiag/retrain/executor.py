@@ -23,7 +23,13 @@ from typing import Protocol
 
 from reprodiag._atomic import atomic_write_text
 from reprodiag.retrain.interface import RetrainSpecError
-from reprodiag.retrain.spec import STORAGE_OPTIONS_ENV, RetrainResult, RetrainSpec, slug
+from reprodiag.retrain.spec import (
+    STORAGE_OPTIONS_ENV,
+    RetrainResult,
+    RetrainSpec,
+    existing_manifest,
+    slug,
+)
 
 OnResult = Callable[[RetrainResult], None]
 OnStart = Callable[[RetrainSpec], None]
@@ -184,7 +190,7 @@ class WorkerProcess:
             self.spec,
             f"timed out after {self.spec.timeout_s:g} s",
             time.monotonic() - self.started,
-            _manifest(self.spec),
+            existing_manifest(self.spec),
         )
 
     def _finished(self, code: int) -> RetrainResult:
@@ -243,7 +249,7 @@ def _read_result(
             return RetrainResult.failed(spec, f"unreadable worker result: {exc}", seconds)
     tail = _tail(log_file)
     reason = f"worker {_exit_words(code)}" + (f": {tail}" if tail else " (no output)")
-    return RetrainResult.failed(spec, reason, seconds, _manifest(spec))
+    return RetrainResult.failed(spec, reason, seconds, existing_manifest(spec))
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -265,10 +271,6 @@ def _exit_words(code: int) -> str:
             name = f"signal {-code}"
         return f"was killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
     return f"exited with code {code}"
-
-
-def _manifest(spec: RetrainSpec) -> str | None:
-    return spec.manifest_out if Path(spec.manifest_out).exists() else None
 
 
 def _tail(log_file: Path) -> str:

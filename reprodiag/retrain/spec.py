@@ -420,3 +420,8 @@ def _trainer(manifest: Manifest, name: str) -> dict[str, Any]:
         hint="pass --trainer module:function (for example reprodiag.family.mlp:train), or "
         "--command 'python train.py --seed {seed} --metrics {metrics_file}'",
     )
+
+
+def existing_manifest(spec: RetrainSpec) -> str | None:
+    """The retrain's manifest path when the worker got as far as writing it."""
+    return spec.manifest_out if Path(spec.manifest_out).exists() else None

@@ -31,6 +31,7 @@ from reprodiag.retrain.spec import (
     STORAGE_OPTIONS_ENV,
     RetrainResult,
     RetrainSpec,
+    existing_manifest,
     member_spec,
 )
 
@@ -261,7 +262,7 @@ def _train_members(
         for run in runs:
             run.finish(exc)
         return [
-            RetrainResult.failed(m, reason, time.monotonic() - started, _existing(m))
+            RetrainResult.failed(m, reason, time.monotonic() - started, existing_manifest(m))
             for m in members
         ]
     share = (time.monotonic() - started) / len(members)  # each seed's share of the wall time
@@ -329,10 +330,6 @@ def _member_result(
         seconds=round(seconds, 3),
         manifest_path=member.manifest_out,
     )
-
-
-def _existing(spec: RetrainSpec) -> str | None:
-    return spec.manifest_out if Path(spec.manifest_out).exists() else None
 
 
 def reason_of(exc: BaseException) -> str:
