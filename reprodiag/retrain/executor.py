@@ -78,15 +78,9 @@ class SerialExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
-        results = []
-        for index, spec in enumerate(specs):
-            if on_start is not None:
-                on_start(spec)
-            result = self.run_one(spec, worker_name(index, spec))
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        return results
+        return run_in_order(
+            specs, lambda i, spec: self.run_one(spec, worker_name(i, spec)), on_result, on_start
+        )
 
     def run_one(self, spec: RetrainSpec, name: str) -> RetrainResult:
         return start_worker(
@@ -95,6 +89,24 @@ class SerialExecutor:
 
     def _worker_env(self) -> dict[str, str]:
         return worker_env(self._env, self._storage_options)
+
+
+def run_in_order(
+    specs: Sequence[RetrainSpec],
+    run_one: Callable[[int, RetrainSpec], RetrainResult],
+    on_result: OnResult | None,
+    on_start: OnStart | None,
+) -> list[RetrainResult]:
+    """One spec after another, reporting each as it starts and ends."""
+    results = []
+    for index, spec in enumerate(specs):
+        if on_start is not None:
+            on_start(spec)
+        result = run_one(index, spec)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
 
 
 class InProcessExecutor:
@@ -115,15 +127,12 @@ class InProcessExecutor:
         # Imported here: `python -m reprodiag.retrain.worker` must not find it already imported.
         from reprodiag.retrain.worker import run_spec
 
-        results = []
-        for spec in specs:
-            if on_start is not None:
-                on_start(spec)
-            result = run_spec(spec, storage_options=self._storage_options)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        return results
+        return run_in_order(
+            specs,
+            lambda _, spec: run_spec(spec, storage_options=self._storage_options),
+            on_result,
+            on_start,
+        )
 
 
 def worker_env(

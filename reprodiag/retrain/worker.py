@@ -119,6 +119,38 @@ def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping
     return trainer(ctx)
 
 
+def retrain_capture(
+    spec: RetrainSpec,
+    manifest: str | Path,
+    run_name: str | None,
+    output_dir: str,
+    data: Any,
+    eval_data: Any,
+    seeds: Any,
+) -> Any:
+    """The capture of one retrain (or one ensemble member): never gated by a tier, the code
+    recorded as it is where the worker runs."""
+    from reprodiag.capture.run import capture
+
+    return capture(
+        manifest,
+        train=data,
+        eval=eval_data,
+        seeds=seeds,
+        params=spec.params,
+        family=spec.family,
+        experiment=spec.experiment,
+        run_name=run_name,
+        hypothesis=spec.hypothesis,
+        owner=spec.owner,
+        tags=spec.tags,
+        tier=None,
+        entrypoint=_recorded_entrypoint(spec),
+        code_root=Path.cwd(),
+        output_dir=output_dir,
+    )
+
+
 def _recorded_entrypoint(spec: RetrainSpec) -> str:
     if spec.command is not None:
         import shlex
@@ -139,7 +171,6 @@ def run_spec(
     """
     if spec.seeds:
         return _run_ensemble(spec, traceback_path, storage_options)
-    from reprodiag.capture.run import capture
     from reprodiag.capture.seeds import deterministic_seeds
     from reprodiag.snapshots import reopen
 
@@ -150,22 +181,8 @@ def run_spec(
         device = resolve_device(spec.device)
         seeds = deterministic_seeds(spec.seed)
         data, eval_data = reopen(spec.train, storage_options), reopen(spec.eval, storage_options)
-        with capture(
-            manifest,
-            train=data,
-            eval=eval_data,
-            seeds=seeds,
-            params=spec.params,
-            family=spec.family,
-            experiment=spec.experiment,
-            run_name=spec.run_name,
-            hypothesis=spec.hypothesis,
-            owner=spec.owner,
-            tags=spec.tags,
-            tier=None,
-            entrypoint=_recorded_entrypoint(spec),
-            code_root=Path.cwd(),
-            output_dir=spec.output_dir,
+        with retrain_capture(
+            spec, manifest, spec.run_name, spec.output_dir, data, eval_data, seeds
         ) as run:
             raw = _train(spec, data, eval_data, device)
             metrics = finite_metrics(raw, spec.metric)
@@ -277,7 +294,6 @@ def _member_run(
     """Seed `member.seed`'s capture, started: its manifest says it was one of K replicas."""
     import dataclasses
 
-    from reprodiag.capture.run import capture
     from reprodiag.capture.seeds import deterministic_seeds
 
     Path(member.manifest_out).unlink(missing_ok=True)
@@ -290,22 +306,8 @@ def _member_run(
             "statistically equivalent to a solo run, not bit-identical; replay it solo"
         ),
     )
-    return capture(
-        member.manifest_out,
-        train=data,
-        eval=eval_data,
-        seeds=seeds,
-        params=spec.params,
-        family=spec.family,
-        experiment=spec.experiment,
-        run_name=member.run_name,
-        hypothesis=spec.hypothesis,
-        owner=spec.owner,
-        tags=spec.tags,
-        tier=None,
-        entrypoint=_recorded_entrypoint(spec),
-        code_root=Path.cwd(),
-        output_dir=member.output_dir,
+    return retrain_capture(
+        spec, member.manifest_out, member.run_name, member.output_dir, data, eval_data, seeds
     ).start()
 
 
