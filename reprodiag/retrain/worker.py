@@ -107,8 +107,13 @@ def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping
 
         return run_command(spec, device=device)
     trainer = load_entrypoint(str(spec.entrypoint))
+    return trainer(train_context(spec, data, eval_data, device))
+
+
+def train_context(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> TrainContext:
+    """What the trainer receives (solo or as an ensemble), its output folder created."""
     Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
-    ctx = TrainContext(
+    return TrainContext(
         params=dict(spec.params),
         seed=spec.seed,
         data=data,
@@ -116,7 +121,6 @@ def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping
         device=device,
         output_dir=Path(spec.output_dir),
     )
-    return trainer(ctx)
 
 
 def retrain_capture(
@@ -258,16 +262,7 @@ def _train_members(
         data, eval_data = reopen(spec.train, storage_options), reopen(spec.eval, storage_options)
         for k, member in enumerate(members):
             runs.append(_member_run(member, k, spec, data, eval_data))
-        Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
-        ctx = TrainContext(
-            params=dict(spec.params),
-            seed=spec.seed,
-            data=data,
-            eval_data=eval_data,
-            device=device,
-            output_dir=Path(spec.output_dir),
-        )
-        raw = list(form(ctx, list(spec.seeds)))
+        raw = list(form(train_context(spec, data, eval_data, device), list(spec.seeds)))
         if len(raw) != len(members):
             raise RetrainFailed(
                 f"the ensemble trainer returned {len(raw)} metric mappings for {len(members)} seeds"
