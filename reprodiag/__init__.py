@@ -10,6 +10,8 @@ from typing import Any
 
 __all__ = [
     "capture",
+    "Run",
+    "Intent",
     "deterministic_seeds",
     "seed_worker",
     "dataloader_generator",
@@ -21,22 +23,21 @@ __all__ = [
 ]
 
 _LAZY = {
-    "deterministic_seeds": "reprodiag.capture.seeds",
-    "seed_worker": "reprodiag.capture.seeds",
-    "dataloader_generator": "reprodiag.capture.seeds",
-    "Seeds": "reprodiag.capture.seeds",
+    "capture": "reprodiag.probes.run",
+    "Run": "reprodiag.probes.run",
+    "Intent": "reprodiag.probes.session",
+    "deterministic_seeds": "reprodiag.probes.seeds",
+    "seed_worker": "reprodiag.probes.seeds",
+    "dataloader_generator": "reprodiag.probes.seeds",
+    "Seeds": "reprodiag.probes.seeds",
     "load_manifest": "reprodiag.manifest.load",
     "write_manifest": "reprodiag.manifest.codec",
     "open_snapshot": "reprodiag.snapshots",
-    "diagnose": "reprodiag.diagnose.engine",
+    "diagnose": "reprodiag.diagnosis.engine",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name == "capture":  # a callable package: see reprodiag/capture/__init__.py
-        import importlib
-
-        return importlib.import_module("reprodiag.capture")
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'reprodiag' has no attribute {name!r}")

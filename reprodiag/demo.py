@@ -200,8 +200,8 @@ def compare_with_retrains(
     band_store: Path,
 ) -> Any:
     """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
-    from reprodiag.diagnose.confirm import RetrainOptions, confirm
-    from reprodiag.diagnose.engine import diagnose
+    from reprodiag.diagnosis.confirm import RetrainOptions, confirm
+    from reprodiag.diagnosis.engine import diagnose
     from reprodiag.manifest import load_manifest
     from reprodiag.noise.store import BandStore
     from reprodiag.report import write_reports

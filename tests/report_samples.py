@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from reprodiag.diagnose.model import (
+from reprodiag.diagnosis.model import (
     Attribution,
     AxisDiff,
     AxisRank,

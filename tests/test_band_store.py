@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from reprodiag.diagnose.model import SeedResult
+from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.noise.fingerprint import family_fingerprint, fingerprint_facts
@@ -232,7 +232,7 @@ def test_commit_conflicts_are_retried_then_reported() -> None:
 
 CHILD = """
 import os, sys, time
-from reprodiag.diagnose.model import SeedResult
+from reprodiag.diagnosis.model import SeedResult
 from reprodiag.noise.store import BandStore
 path, family, first, last, go, pause = sys.argv[1:7]
 store = BandStore(path)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from reprodiag.cli import main
 from reprodiag.cli.compare import compare, slug
 from reprodiag.cli.diff import diff
-from reprodiag.diagnose import load_diagnosis
+from reprodiag.diagnosis import load_diagnosis
 from reprodiag.manifest import write_manifest
 from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Skipped, SnapshotRef

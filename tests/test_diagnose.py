@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reprodiag.diagnose import (
+from reprodiag.diagnosis import (
     DiagnosisError,
     diagnose,
     diagnosis_from_json,
@@ -16,7 +16,7 @@ from reprodiag.diagnose import (
     load_diagnosis,
     write_diagnosis,
 )
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.errors import InputError
 from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.manifest.model import Manifest, Metric, Results, Skipped, SnapshotRef

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from reprodiag.diagnose.diff import diff_manifests, fields_by_path
-from reprodiag.diagnose.model import ManifestDiff
+from reprodiag.diagnosis.diff import diff_manifests, fields_by_path
+from reprodiag.diagnosis.model import ManifestDiff
 from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.manifest.model import AXES, Skipped, SnapshotRef
 
@@ -179,7 +179,7 @@ def test_a_moved_training_table_alone_is_still_one_family() -> None:
 def test_a_real_cpu_capture_diffed_with_itself_has_no_unversioned_gpu_fact(tmp_path) -> None:
     """The not-applicable rules must match the reasons the real probes record on a GPU-less host."""
     import reprodiag
-    from reprodiag.diagnose.diff import diff_manifests
+    from reprodiag.diagnosis.diff import diff_manifests
     from reprodiag.manifest import load_manifest
 
     with reprodiag.capture(

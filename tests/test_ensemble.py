@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reprodiag.diagnose.confirm import RetrainOptions
+from reprodiag.diagnosis.confirm import RetrainOptions
 from reprodiag.retrain import InProcessExecutor, RetrainResult, RetrainSpec, SerialExecutor
 from reprodiag.retrain.ensemble import find_ensemble, has_ensemble_form
 from reprodiag.retrain.spec import RetrainSpecError, ensemble_spec, member_spec
@@ -285,7 +285,7 @@ def test_an_ensemble_killed_as_a_whole_fails_every_seed_with_the_reason(
 
 def test_seed_replay_stays_solo(tables: dict[str, Any], tmp_path: Path) -> None:
     """confirm() builds its counterfactuals (the seed replay among them) as one-seed specs."""
-    from reprodiag.diagnose import confirm
+    from reprodiag.diagnosis import confirm
 
     options = RetrainOptions(executor=Recording(), workdir=tmp_path)
     replay = confirm._spec(

@@ -24,7 +24,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from reprodiag.cli import main
-from reprodiag.diagnose import diagnose
+from reprodiag.diagnosis import diagnose
 from reprodiag.errors import InputError
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.codec import write_manifest

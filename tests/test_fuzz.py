@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from reprodiag.cli import main
-from reprodiag.diagnose import diagnose
-from reprodiag.diagnose.diff import diff_manifests
+from reprodiag.diagnosis import diagnose
+from reprodiag.diagnosis.diff import diff_manifests
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import canonical_json, to_jsonable
 from reprodiag.manifest.factory import example_manifest

@@ -23,8 +23,8 @@ from report_samples import hostile
 
 from reprodiag.cli import main
 from reprodiag.cli.compare import _safe_name, slug
-from reprodiag.diagnose import diagnose
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis import diagnose
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Manifest, Metric, Skipped
@@ -440,7 +440,7 @@ def test_report_rerender_writes_only_into_its_folder(
 
 def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     """Retrain folders are built from fixed check keys and integer seeds, never user text."""
-    from reprodiag.diagnose.confirm import _spec
+    from reprodiag.diagnosis.confirm import _spec
     from reprodiag.retrain.interface import RetrainSpecError
 
     workdir = (tmp_path / "retrains").resolve()

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from reprodiag.capture.seeds import LIBRARY_SEEDING_ENV, probe_randomness
-from reprodiag.diagnose import diagnose
-from reprodiag.diagnose.diff import diff_manifests, fields_by_path
+from reprodiag.probes.seeds import LIBRARY_SEEDING_ENV, probe_randomness
+from reprodiag.diagnosis import diagnose
+from reprodiag.diagnosis.diff import diff_manifests, fields_by_path
 from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Manifest, RandomnessAxis, Skipped
 

@@ -267,7 +267,7 @@ def test_cli_default_uri_is_named_and_bad_direction_is_usage(
 
 
 def test_log_manifest_and_diagnosis(store: Store, tmp_path: Path) -> None:
-    from reprodiag.diagnose.engine import diagnose
+    from reprodiag.diagnosis.engine import diagnose
     from reprodiag.integrations import log_to_mlflow
     from reprodiag.manifest import canonical_json
     from reprodiag.manifest.factory import example_manifest, example_snapshot

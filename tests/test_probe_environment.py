@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from reprodiag.capture import environment as env_probe
-from reprodiag.capture.environment import (
+from reprodiag.probes import environment as env_probe
+from reprodiag.probes.environment import (
     GPU_FACTS,
     LIBRARIES,
     NO_DRIVER,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from importlib import metadata
 
-from reprodiag.capture import lock
-from reprodiag.capture.lock import normalize_name, probe_lock
+from reprodiag.probes import lock
+from reprodiag.probes.lock import normalize_name, probe_lock
 from reprodiag.manifest.model import LockRef, Skipped
 
 

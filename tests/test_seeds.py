@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from reprodiag.capture.seeds import (
+from reprodiag.probes.seeds import (
     CUBLAS_DETERMINISTIC,
     NOT_RECORDED,
     TORCH_MISSING,

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from reprodiag.cli import main
-from reprodiag.diagnose.model import Check, Gap, NoiseBand
-from reprodiag.diagnose.verdicts import judge_counterfactual
+from reprodiag.diagnosis.model import Check, Gap, NoiseBand
+from reprodiag.diagnosis.verdicts import judge_counterfactual
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -102,8 +102,8 @@ def capture(
     Run it before training with --tier to gate the run, and after training with --metric to
     record its results; data given by path is pinned to its current version.
     """
-    from reprodiag.capture import shell
-    from reprodiag.capture.run import capture as start_capture
+    from reprodiag.cli import _shell_facts as shell
+    from reprodiag.probes.run import capture as start_capture
     from reprodiag.snapshots import open_snapshot
 
     params = shell.read_params_file(params_file) if params_file else {}

@@ -11,7 +11,7 @@ import click
 from reprodiag.cli.retrain_options import build_options, retrain_options
 
 if TYPE_CHECKING:
-    from reprodiag.diagnose.model import Diagnosis
+    from reprodiag.diagnosis.model import Diagnosis
 
 AXES = ("data", "code", "environment", "randomness", "intent")
 FORMATS = ("html", "md", "json")
@@ -87,7 +87,7 @@ def compare(
 ) -> None:
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
     that would confirm it (or run them with --retrain); write the report (html, md, json)."""
-    from reprodiag.diagnose import diagnose
+    from reprodiag.diagnosis import diagnose
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
 
@@ -120,7 +120,7 @@ def compare(
         else Path("reports") / (name or slug(result.candidate.run_name or result.candidate.run_id))
     )
     if retrain:
-        from reprodiag.diagnose.confirm import confirm
+        from reprodiag.diagnosis.confirm import confirm
 
         workdir = Path(retrain_args.pop("workdir") or folder / "retrains")
         options = build_options(workdir=workdir, max_retrains=max_retrains, **retrain_args)

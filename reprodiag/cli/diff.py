@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from reprodiag.diagnose.model import FieldDiff, ManifestDiff
+    from reprodiag.diagnosis.model import FieldDiff, ManifestDiff
 
 
 @click.command("diff")
@@ -27,7 +27,7 @@ def diff(baseline: str, candidate: str, as_json: bool, show_noise: bool, show_al
     Noise fields (run ids, timestamps, output folders, hostnames) are never causes; they are
     hidden unless --show-noise is given. Exits 0 whatever differs.
     """
-    from reprodiag.diagnose.diff import diff_manifests
+    from reprodiag.diagnosis.diff import diff_manifests
     from reprodiag.manifest import canonical_json, load_manifest
 
     result = diff_manifests(load_manifest(baseline), load_manifest(candidate))
@@ -42,7 +42,7 @@ def diff_lines(
     result: ManifestDiff, *, show_noise: bool = False, show_all: bool = False
 ) -> list[str]:
     """The plain-text table: a row per axis, then its fields; unversioned rows show the reason."""
-    from reprodiag.diagnose.notes import show
+    from reprodiag.diagnosis.notes import show
 
     rows = [("axis", "field", "status", "baseline → candidate", "note")]
     for axis in result.axes:

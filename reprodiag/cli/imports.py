@@ -44,7 +44,7 @@ def mlflow_command(
     tier: str | None,
 ) -> None:
     """Write the manifest of the MLflow run RUN_ID."""
-    from reprodiag.capture.shell import parse_pairs
+    from reprodiag.cli._shell_facts import parse_pairs
     from reprodiag.integrations.mlflow_import import import_mlflow_run
     from reprodiag.manifest import Skipped, iter_facts, write_manifest
     from reprodiag.manifest.model import Direction

@@ -135,7 +135,7 @@ def build_options(
     address: str | None = None,
     no_ensemble: bool = False,
 ) -> Any:
-    from reprodiag.diagnose.confirm import RetrainOptions
+    from reprodiag.diagnosis.confirm import RetrainOptions
     from reprodiag.retrain.executor import make_executor
 
     if address is not None and executor != "ray":

@@ -125,7 +125,7 @@ def _python(found: Mapping[str, tuple[str, bytes]]) -> str | None:
 
 def _pins(data: bytes) -> dict[str, str]:
     """``name==version`` lines, names normalised (PEP 503); ranges and URLs are not pins."""
-    from reprodiag.capture.lock import normalize_name
+    from reprodiag.probes.lock import normalize_name
 
     pins = {}
     for line in data.decode("utf-8", "replace").splitlines():

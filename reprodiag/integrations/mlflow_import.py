@@ -187,7 +187,7 @@ def _params(run: Any) -> dict[str, Any]:
 
 
 def code_axis(tags: Mapping[str, str], lock: Any) -> CodeAxis:
-    from reprodiag.capture.git import strip_credentials
+    from reprodiag.probes.git import strip_credentials
 
     remote = tags.get("mlflow.source.git.repoURL") or tags.get("mlflow.gitRepoURL")
     return CodeAxis(
@@ -359,7 +359,7 @@ def data_axis(run: Any, warnings: list[str]) -> DataAxis:
 
 
 def snapshot_ref(source_type: str, source: str, digest: str | None) -> SnapshotRef:
-    from reprodiag.capture.git import strip_credentials
+    from reprodiag.probes.git import strip_credentials
 
     try:
         info = json.loads(source) if source else {}

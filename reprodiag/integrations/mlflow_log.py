@@ -16,8 +16,8 @@ Artifacts: ``reprodiag/manifest.json`` (canonical manifest JSON) and ``reprodiag
 
 from __future__ import annotations
 
-from reprodiag.diagnose.codec import diagnosis_to_json
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.codec import diagnosis_to_json
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.errors import InputError
 from reprodiag.integrations.mlflow_import import get_run, mlflow_client, resolve_tracking_uri
 from reprodiag.manifest.codec import canonical_json

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reprodiag.diagnose.model import SeedResult
+from reprodiag.diagnosis.model import SeedResult
 from reprodiag.manifest.model import Manifest
 from reprodiag.noise.store import BAND_SEED_BASE
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from reprodiag.diagnose.model import SeedResult
+from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError, ReprodiagError
 
 STORE_FORMAT = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reprodiag.diagnose.model import Attribution, AxisRank, Diagnosis, Gap, NoiseBand
+from reprodiag.diagnosis.model import Attribution, AxisRank, Diagnosis, Gap, NoiseBand
 from reprodiag.report import formatting as fmt
 
 

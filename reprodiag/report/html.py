@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.report.interface import RenderError
 from reprodiag.report.svg import attribution_svg, axes_svg, noise_band_svg
 from reprodiag.report.view import build_view

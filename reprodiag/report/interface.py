@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.errors import ReprodiagError
 
 # The version of the human-readable layouts (html, md). Bumped when a section is added, removed or

@@ -1,6 +1,6 @@
 """The JSON report: the Diagnosis itself, in the versioned `reprodiag.diagnosis/v1` format.
 
-The codec in reprodiag.diagnose.codec owns that format. Until it is present in a checkout, a local
+The codec in reprodiag.diagnosis.codec owns that format. Until it is present in a checkout, a local
 fallback writes the same shape (every dataclass field by name, the format tag included) and reads
 it back, so `reprodiag report` can re-render a saved diagnosis either way.
 """
@@ -16,16 +16,16 @@ import typing
 from pathlib import Path
 from typing import Any, Union
 
-from reprodiag.diagnose import model
-from reprodiag.diagnose.model import DIAGNOSIS_FORMAT, Diagnosis
+from reprodiag.diagnosis import model
+from reprodiag.diagnosis.model import DIAGNOSIS_FORMAT, Diagnosis
 from reprodiag.errors import InputError
 
 
 def _codec() -> types.ModuleType | None:
     try:
-        return importlib.import_module("reprodiag.diagnose.codec")
+        return importlib.import_module("reprodiag.diagnosis.codec")
     except ModuleNotFoundError as exc:
-        if exc.name == "reprodiag.diagnose.codec":
+        if exc.name == "reprodiag.diagnosis.codec":
             return None
         raise
 

@@ -11,7 +11,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.report.charts import ChartText
 from reprodiag.report.formatting import one_line
 from reprodiag.report.view import BandView, CheckView, DiffView, ReportView, build_view

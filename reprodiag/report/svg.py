@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from markupsafe import Markup, escape
 
-from reprodiag.diagnose.model import AxisRank, Diagnosis, Gap, NoiseBand
+from reprodiag.diagnosis.model import AxisRank, Diagnosis, Gap, NoiseBand
 from reprodiag.report import formatting as fmt
 from reprodiag.report.charts import ChartText, attributable_gap, attributed, remainder
 

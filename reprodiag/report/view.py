@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reprodiag.diagnose.model import (
+from reprodiag.diagnosis.model import (
     AxisDiff,
     AxisRank,
     Check,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reprodiag._atomic import atomic_write_text
-from reprodiag.diagnose.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.errors import InputError
 
 # The file each format is written to: fixed names, so links and CI artefacts stay stable.

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from reprodiag.diagnose.model import SeedResult
+from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import canonical_json, to_jsonable
 from reprodiag.manifest.model import Fact, Manifest, Skipped, SnapshotRef, is_known

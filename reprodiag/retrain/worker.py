@@ -134,7 +134,7 @@ def retrain_capture(
 ) -> Any:
     """The capture of one retrain (or one ensemble member): never gated by a tier, the code
     recorded as it is where the worker runs."""
-    from reprodiag.capture.run import capture
+    from reprodiag.probes.run import capture
 
     return capture(
         manifest,
@@ -175,7 +175,7 @@ def run_spec(
     """
     if spec.seeds:
         return _run_ensemble(spec, traceback_path, storage_options)
-    from reprodiag.capture.seeds import deterministic_seeds
+    from reprodiag.probes.seeds import deterministic_seeds
     from reprodiag.snapshots import reopen
 
     started = time.monotonic()
@@ -289,7 +289,7 @@ def _member_run(
     """Seed `member.seed`'s capture, started: its manifest says it was one of K replicas."""
     import dataclasses
 
-    from reprodiag.capture.seeds import deterministic_seeds
+    from reprodiag.probes.seeds import deterministic_seeds
 
     Path(member.manifest_out).unlink(missing_ok=True)
     seeds = deterministic_seeds(member.seed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reprodiag.diagnose.model import AxisDiff, AxisRank, Fix, ManifestDiff, TierRule
+from reprodiag.diagnosis.model import AxisDiff, AxisRank, Fix, ManifestDiff, TierRule
 from reprodiag.manifest.model import AXES
 
 _DATA_UNPINNED = Fix(

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from reprodiag._atomic import atomic_write_text
-from reprodiag.diagnose import model
-from reprodiag.diagnose.model import DIAGNOSIS_FORMAT, Diagnosis
+from reprodiag.diagnosis import model
+from reprodiag.diagnosis.model import DIAGNOSIS_FORMAT, Diagnosis
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import canonical_json, to_jsonable
 from reprodiag.manifest.load import read_json_file

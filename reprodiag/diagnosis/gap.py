@@ -10,8 +10,8 @@ Conventions (documented in `reprodiag compare --help`):
 
 from __future__ import annotations
 
-from reprodiag.diagnose.model import Gap
-from reprodiag.diagnose.seeds import join_words
+from reprodiag.diagnosis.model import Gap
+from reprodiag.diagnosis.seeds import join_words
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Direction, Manifest, Metric
 

@@ -3,11 +3,11 @@ would expect, what would falsify it, or why it cannot run."""
 
 from __future__ import annotations
 
-from reprodiag.diagnose.checks import Readability
-from reprodiag.diagnose.diff import fields_by_path
-from reprodiag.diagnose.model import AxisDiff, Check, FieldDiff, Gap, ManifestDiff
-from reprodiag.diagnose.notes import show, snapshot_words
-from reprodiag.diagnose.seeds import SEEDS, SeedFacts, seed_facts
+from reprodiag.diagnosis.checks import Readability
+from reprodiag.diagnosis.diff import fields_by_path
+from reprodiag.diagnosis.model import AxisDiff, Check, FieldDiff, Gap, ManifestDiff
+from reprodiag.diagnosis.notes import show, snapshot_words
+from reprodiag.diagnosis.seeds import SEEDS, SeedFacts, seed_facts
 from reprodiag.manifest.codec import to_jsonable
 from reprodiag.manifest.model import Manifest, SnapshotRef
 

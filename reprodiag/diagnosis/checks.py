@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reprodiag.diagnose.model import AxisDiff, Check, CheckVerdict, FieldDiff, ManifestDiff
-from reprodiag.diagnose.notes import show, snapshot_words
-from reprodiag.diagnose.seeds import SeedFacts, seed_facts
+from reprodiag.diagnosis.model import AxisDiff, Check, CheckVerdict, FieldDiff, ManifestDiff
+from reprodiag.diagnosis.notes import show, snapshot_words
+from reprodiag.diagnosis.seeds import SeedFacts, seed_facts
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import to_jsonable
 from reprodiag.manifest.model import Manifest, SnapshotRef

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprodiag.diagnose.model import FieldDiff
-from reprodiag.diagnose.notes import show
+from reprodiag.diagnosis.model import FieldDiff
+from reprodiag.diagnosis.notes import show
 
 SEEDS = ("python", "numpy", "torch", "cuda")
 FLAGS = (

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reprodiag.diagnose.checks import observe, unrecorded_words
-from reprodiag.diagnose.model import (
+from reprodiag.diagnosis.checks import observe, unrecorded_words
+from reprodiag.diagnosis.model import (
     Attribution,
     AxisDiff,
     AxisRank,
@@ -22,8 +22,8 @@ from reprodiag.diagnose.model import (
     FieldDiff,
     ManifestDiff,
 )
-from reprodiag.diagnose.notes import show, snapshot_words
-from reprodiag.diagnose.seeds import seed_facts
+from reprodiag.diagnosis.notes import show, snapshot_words
+from reprodiag.diagnosis.seeds import seed_facts
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import AXES
 
@@ -67,7 +67,7 @@ def rank_axes(
 ) -> tuple[AxisRank, ...]:
     """One AxisRank per axis, most likely cause first, each with its reason and evidence.
 
-    `verdicts` (axis → reprodiag.diagnose.verdicts.AxisVerdict) carry what retrains showed: the
+    `verdicts` (axis → reprodiag.diagnosis.verdicts.AxisVerdict) carry what retrains showed: the
     verdict's status replaces the manifest placement and its words lead the reason.
     """
     order = resolve_prior(prior)

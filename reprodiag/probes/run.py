@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reprodiag.capture.session import (
+from reprodiag.probes.session import (
     Intent,
     _guard,
     _version,
@@ -33,9 +33,9 @@ from reprodiag.manifest.model import (
 def probe_axes(
     *, code_root: str | Path, entrypoint: str | None, seeds: Any, dataloader_seeding: str | None
 ) -> tuple[CodeAxis, EnvironmentAxis, RandomnessAxis]:
-    from reprodiag.capture.environment import probe_environment
-    from reprodiag.capture.git import probe_code
-    from reprodiag.capture.seeds import probe_randomness
+    from reprodiag.probes.environment import probe_environment
+    from reprodiag.probes.git import probe_code
+    from reprodiag.probes.seeds import probe_randomness
 
     code = _guard(lambda: probe_code(Path(code_root), entrypoint), CodeAxis, "code")
     env = _guard(probe_environment, EnvironmentAxis, "environment")

@@ -18,7 +18,7 @@ import dataclasses
 import math
 from typing import Any
 
-from reprodiag.diagnose.model import Attribution, AxisStatus, Check, Gap, NoiseBand, SeedResult
+from reprodiag.diagnosis.model import Attribution, AxisStatus, Check, Gap, NoiseBand, SeedResult
 
 WORDS = {
     "seed_replay": "seed replay",

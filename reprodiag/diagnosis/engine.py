@@ -10,20 +10,20 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from reprodiag.diagnose.checks import Probe, baseline_readability, free_checks
-from reprodiag.diagnose.diff import diff_manifests
-from reprodiag.diagnose.fixes import policy_rows, structural_fixes
-from reprodiag.diagnose.gap import measure_gap
-from reprodiag.diagnose.model import (
+from reprodiag.diagnosis.checks import Probe, baseline_readability, free_checks
+from reprodiag.diagnosis.diff import diff_manifests
+from reprodiag.diagnosis.fixes import policy_rows, structural_fixes
+from reprodiag.diagnosis.gap import measure_gap
+from reprodiag.diagnosis.model import (
     AxisRank,
     Check,
     Diagnosis,
     Gap,
     RunLabel,
 )
-from reprodiag.diagnose.plan import paid_checks
-from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes
-from reprodiag.diagnose.seeds import join_words
+from reprodiag.diagnosis.plan import paid_checks
+from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
+from reprodiag.diagnosis.seeds import join_words
 from reprodiag.manifest.model import Manifest
 
 MANIFEST_ONLY = "manifest-only: no retrain was run; the plan lists the retrains that confirm"

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reprodiag.capture._probe import FactSkip, run_fact
+from reprodiag.probes._probe import FactSkip, run_fact
 from reprodiag.manifest.model import EnvironmentAxis, Fact, Skipped
 
 TORCH_MISSING = "torch is not installed"

@@ -4,7 +4,7 @@
 lay it out. Nothing here prints.
 """
 
-from reprodiag.diagnose.codec import (
+from reprodiag.diagnosis.codec import (
     READABLE_FORMATS,
     DiagnosisError,
     diagnosis_from_json,
@@ -12,10 +12,10 @@ from reprodiag.diagnose.codec import (
     load_diagnosis,
     write_diagnosis,
 )
-from reprodiag.diagnose.diff import diff_manifests, family_check
-from reprodiag.diagnose.engine import diagnose
-from reprodiag.diagnose.model import DIAGNOSIS_FORMAT, Diagnosis, ManifestDiff
-from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes, resolve_prior
+from reprodiag.diagnosis.diff import diff_manifests, family_check
+from reprodiag.diagnosis.engine import diagnose
+from reprodiag.diagnosis.model import DIAGNOSIS_FORMAT, Diagnosis, ManifestDiff
+from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes, resolve_prior
 
 __all__ = [
     "DEFAULT_PRIOR",

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from reprodiag.diagnose.model import AxisDiff, FieldDiff, FieldStatus, ManifestDiff, Side
-from reprodiag.diagnose.notes import annotate
+from reprodiag.diagnosis.model import AxisDiff, FieldDiff, FieldStatus, ManifestDiff, Side
+from reprodiag.diagnosis.notes import annotate
 from reprodiag.manifest.codec import to_jsonable
 from reprodiag.manifest.model import AXES, NOISE_FIELDS, Manifest
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reprodiag.diagnose.model import Check, Diagnosis, Gap, SeedResult
-from reprodiag.diagnose.verdicts import (
+from reprodiag.diagnosis.model import Check, Diagnosis, Gap, SeedResult
+from reprodiag.diagnosis.verdicts import (
     AxisVerdict,
     band_verdict,
     judge_counterfactual,
@@ -214,9 +214,9 @@ def confirm(
     prior: Sequence[str] | None = None,
 ) -> Diagnosis:
     """Run the planned retrains within the budget and return the diagnosis with what they showed."""
-    from reprodiag.diagnose.engine import open_questions, summarize
-    from reprodiag.diagnose.fixes import structural_fixes
-    from reprodiag.diagnose.ranking import DEFAULT_PRIOR, rank_axes
+    from reprodiag.diagnosis.engine import open_questions, summarize
+    from reprodiag.diagnosis.fixes import structural_fixes
+    from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
 
     try:
         a = baseline_value(diagnosis.gap)
