@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from reprodiag.probes.seeds import LIBRARY_SEEDING_ENV, probe_randomness
 from reprodiag.diagnosis import diagnose
 from reprodiag.diagnosis.diff import diff_manifests, fields_by_path
 from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Manifest, RandomnessAxis, Skipped
+from reprodiag.probes.seeds import LIBRARY_SEEDING_ENV, probe_randomness
 
 NOW = "2026-11-25T12:00:00+00:00"
 HF_DETERMINISM = {

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from reprodiag.manifest.model import Skipped
 from reprodiag.probes import environment as env_probe
 from reprodiag.probes.environment import (
     GPU_FACTS,
@@ -25,7 +26,6 @@ from reprodiag.probes.environment import (
     os_name,
     probe_environment,
 )
-from reprodiag.manifest.model import Skipped
 
 GPU_FIELDS = tuple(name for name, _ in GPU_FACTS)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from importlib import metadata
 
+from reprodiag.manifest.model import LockRef, Skipped
 from reprodiag.probes import lock
 from reprodiag.probes.lock import normalize_name, probe_lock
-from reprodiag.manifest.model import LockRef, Skipped
 
 
 def _sha(data: bytes) -> str:

@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from reprodiag.errors import InputError
+from reprodiag.manifest.model import RandomnessAxis, Skipped
 from reprodiag.probes.seeds import (
     CUBLAS_DETERMINISTIC,
     NOT_RECORDED,
@@ -24,8 +26,6 @@ from reprodiag.probes.seeds import (
     probe_randomness,
     seed_worker,
 )
-from reprodiag.errors import InputError
-from reprodiag.manifest.model import RandomnessAxis, Skipped
 
 ENV_VARS = ("CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED", "PL_GLOBAL_SEED", "PL_SEED_WORKERS")
 

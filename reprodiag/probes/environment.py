@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reprodiag.probes._probe import FactSkip, run_fact
 from reprodiag.manifest.model import EnvironmentAxis, Fact, Skipped
+from reprodiag.probes._probe import FactSkip, run_fact
 
 TORCH_MISSING = "torch is not installed"
 NO_DRIVER = "no NVIDIA driver: NVML library not found"

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from reprodiag.manifest.model import CodeAxis, Fact, Skipped
 from reprodiag.probes._probe import FactSkip, run_fact
 from reprodiag.probes.lock import probe_lock
-from reprodiag.manifest.model import CodeAxis, Fact, Skipped
 
 GIT_TIMEOUT_S = 20.0
 T = TypeVar("T")

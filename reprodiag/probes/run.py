@@ -8,14 +8,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reprodiag.probes.session import (
-    Intent,
-    _guard,
-    _version,
-    metric_record,
-    snapshot_fact,
-    utc_now,
-)
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.model import (
     CodeAxis,
@@ -27,6 +19,14 @@ from reprodiag.manifest.model import (
     Results,
     RunInfo,
     Skipped,
+)
+from reprodiag.probes.session import (
+    Intent,
+    _guard,
+    _version,
+    metric_record,
+    snapshot_fact,
+    utc_now,
 )
 
 
