@@ -15,10 +15,12 @@ from reprodiag.manifest.model import (
     CodeAxis,
     DataAxis,
     EnvironmentAxis,
+    FileDigest,
     IntentAxis,
     LockRef,
     Manifest,
     Metric,
+    OutputDigests,
     RandomnessAxis,
     Results,
     RunInfo,
@@ -32,12 +34,21 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Skipped):
         return {"skipped": value.reason}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not _omitted(f, getattr(value, f.name))
+        }
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def _omitted(f: dataclasses.Field[Any], value: Any) -> bool:
+    """An optional fact added after v1 (model.OMIT_WHEN_DEFAULT) is left out while unset."""
+    return bool(f.metadata.get("omit_when_default")) and value == f.default
 
 
 def canonical_json(data: Any) -> str:
@@ -86,7 +97,11 @@ def from_jsonable(raw: Mapping[str, Any]) -> Manifest:
     """Build a Manifest from data that already passed the JSON Schema."""
     results = raw["results"]
     metrics = {
-        name: Metric(value=float(m["value"]), direction=m.get("direction", "higher"))
+        name: Metric(
+            value=float(m["value"]),
+            direction=m.get("direction", "higher"),
+            resolution=_optional_float(m.get("resolution")),
+        )
         for name, m in results["metrics"].items()
     }
     return Manifest(
@@ -103,6 +118,25 @@ def from_jsonable(raw: Mapping[str, Any]) -> Manifest:
             started_at=_fact(results["started_at"]),
             finished_at=_fact(results["finished_at"]),
             error=results.get("error"),
+            primary_metric=results.get("primary_metric"),
+            outputs=_outputs(results.get("outputs")),
+        ),
+    )
+
+
+def _optional_float(raw: Any) -> float | None:
+    return None if raw is None else float(raw)
+
+
+def _outputs(raw: Mapping[str, Any] | None) -> OutputDigests | None:
+    if raw is None:
+        return None
+    return OutputDigests(
+        weights=raw.get("weights"),
+        predictions=raw.get("predictions"),
+        files=tuple(
+            FileDigest(name=f["name"], sha256=f["sha256"], size=int(f["size"]))
+            for f in raw.get("files", ())
         ),
     )
 

@@ -137,10 +137,43 @@ class IntentAxis:
 Direction = Literal["higher", "lower"]
 
 
+# Field metadata for an optional fact added after v1 shipped: it is written to JSON only when set,
+# so a manifest that does not use it is byte-identical to one written before it existed (the
+# fixtures/ manifests, manifests of older reprodiag versions) and both load alike.
+OMIT_WHEN_DEFAULT: Mapping[str, bool] = {"omit_when_default": True}
+
+
 @dataclass(frozen=True)
 class Metric:
     value: float
     direction: Direction = "higher"
+    # The smallest step the metric can take, in its units, when the user states it (accuracy on
+    # 2,000 rows moves in steps of 0.05 points): a gap below it is no gap.
+    resolution: float | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """One output file: its name (relative to the run's output folder when it is inside it),
+    "sha256:<hex>" of its bytes, and its size in bytes."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class OutputDigests:
+    """What the run produced, as sha256 digests: equal digests are the bit-exact bar.
+
+    weights: "sha256:<hex>" of the tensors (names sorted; dtype, shape and bytes of each);
+    predictions: "sha256:<hex>" of the evaluation predictions (dtype, shape, C-order bytes);
+    files: output files by name. None or an empty tuple: not recorded by this run.
+    """
+
+    weights: str | None = None
+    predictions: str | None = None
+    files: tuple[FileDigest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +183,9 @@ class Results:
     started_at: Fact[str]
     finished_at: Fact[str]
     error: str | None = None
+    # The metric the run is judged on, as the user named it at capture (or the only one logged).
+    primary_metric: str | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+    outputs: OutputDigests | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
 
 
 @dataclass(frozen=True)

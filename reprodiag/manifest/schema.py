@@ -111,8 +111,28 @@ def build_schema() -> dict[str, Any]:
     )
     intent["required"] = sorted([*intent["required"], "params", "ablations", "tags"])
     metric = _obj(
-        {"value": {"type": "number"}, "direction": {"enum": ["higher", "lower"]}},
-        optional=("direction",),
+        {
+            "value": {"type": "number"},
+            "direction": {"enum": ["higher", "lower"]},
+            "resolution": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "description": "the smallest step of the metric, when the user stated it",
+            },
+        },
+        optional=("direction", "resolution"),
+    )
+    digest = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
+    outputs = _obj(
+        {
+            "weights": {"anyOf": [digest, {"type": "null"}]},
+            "predictions": {"anyOf": [digest, {"type": "null"}]},
+            "files": {
+                "type": "array",
+                "items": _obj({"name": _STR, "sha256": digest, "size": {**_INT, "minimum": 0}}),
+            },
+        },
+        optional=("weights", "predictions", "files"),
     )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -158,8 +178,13 @@ def build_schema() -> dict[str, Any]:
                     "started_at": _fact(_STR, "a timestamp"),
                     "finished_at": _fact(_STR, "a timestamp"),
                     "error": _NULLABLE_STR,
+                    "primary_metric": _NULLABLE_STR,
+                    "outputs": {
+                        "anyOf": [outputs, {"type": "null"}],
+                        "description": "output digests: the bit-exact bar",
+                    },
                 },
-                optional=("error",),
+                optional=("error", "primary_metric", "outputs"),
             ),
         },
         "required": [

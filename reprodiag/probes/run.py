@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reprodiag.errors import InputError
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.model import (
     CodeAxis,
@@ -15,6 +16,7 @@ from reprodiag.manifest.model import (
     EnvironmentAxis,
     Manifest,
     Metric,
+    OutputDigests,
     RandomnessAxis,
     Results,
     RunInfo,
@@ -28,6 +30,9 @@ from reprodiag.probes.session import (
     snapshot_fact,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from reprodiag.probes.outputs import FilesArg
 
 
 def probe_axes(
@@ -64,6 +69,7 @@ class Run:
         output_dir: str | Path | None = None,
         policy: Any = None,
         captured_by: str = "api",
+        primary_metric: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.run_id = uuid.uuid4().hex
@@ -72,18 +78,90 @@ class Run:
         self._output_dir = output_dir
         self._captured_by = captured_by
         self._metrics: dict[str, Metric] = {}
+        self._primary = primary_metric
+        self._outputs: OutputDigests | None = None
         self._started = Skipped("the run was not started")
         self.manifest: Manifest | None = None
         self._axes: tuple[CodeAxis, EnvironmentAxis, RandomnessAxis] | None = None
 
-    def log_metric(self, name: str, value: float, direction: str = "higher") -> None:
-        self._metrics[str(name)] = metric_record(str(name), value, direction)
+    def log_metric(
+        self,
+        name: str,
+        value: float,
+        direction: str = "higher",
+        *,
+        resolution: float | None = None,
+    ) -> None:
+        """Record one metric; `resolution` is its smallest step, in its units, when known."""
+        self._metrics[str(name)] = metric_record(str(name), value, direction, resolution)
 
     def log_metrics(
-        self, metrics: Mapping[str, float], directions: Mapping[str, str] | None = None
+        self,
+        metrics: Mapping[str, float],
+        directions: Mapping[str, str] | None = None,
+        *,
+        primary: str | None = None,
+        resolution: Mapping[str, float] | None = None,
     ) -> None:
+        """Record metrics. `primary` names the one the run is judged on (diagnoses default to
+        it; with one metric logged in all, that one is the primary); `resolution` maps a metric
+        to its smallest step, e.g. {"accuracy": 100 / len(test_rows)} for accuracy in percent."""
+        unknown = sorted(set(resolution or {}) - set(metrics))
+        if unknown:
+            raise InputError(
+                f"resolution given for {', '.join(map(repr, unknown))}, which is not among the "
+                f"metrics logged here ({', '.join(sorted(metrics)) or 'none'})",
+                hint="give a metric's resolution in the same log_metrics call as its value",
+            )
         for name, value in metrics.items():
-            self.log_metric(name, value, (directions or {}).get(name, "higher"))
+            self.log_metric(
+                name,
+                value,
+                (directions or {}).get(name, "higher"),
+                resolution=(resolution or {}).get(name),
+            )
+        if primary is not None:
+            self.set_primary_metric(primary)
+
+    def set_primary_metric(self, name: str) -> None:
+        """Name the metric the run is judged on; it must be logged by the time the run ends."""
+        if name not in self._metrics:
+            raise InputError(
+                f"primary metric {name!r} is not among the logged metrics "
+                f"({', '.join(sorted(self._metrics)) or 'none yet'})",
+                hint="log the metric first, or name one of the logged metrics as primary",
+            )
+        self._primary = str(name)
+
+    def log_outputs(
+        self,
+        weights: Any = None,
+        predictions: Any = None,
+        files: FilesArg = (),
+    ) -> OutputDigests:
+        """Record sha256 digests of what the run produced: the bit-exact reproducibility bar.
+
+        weights: a torch module, a state_dict, a mapping of arrays (a scikit-learn estimator's
+        fitted arrays: {"coef_": est.coef_, "intercept_": est.intercept_}), one array, or a
+        digest already computed ("sha256:<hex>"). predictions: the evaluation predictions as an
+        array or tensor (any device), or a digest. files: output file paths (named relative to
+        the run's output folder when inside it) or a mapping name -> path; streamed, never read
+        whole. Call it again to add files; a later weights or predictions digest replaces the
+        earlier one. Returns everything recorded so far.
+        """
+        from reprodiag.probes.outputs import output_digests
+
+        root = Path(self._output_dir) if self._output_dir else None
+        return self.record_outputs(
+            output_digests(weights=weights, predictions=predictions, files=files, root=root)
+        )
+
+    def record_outputs(self, digests: OutputDigests) -> OutputDigests:
+        """Merge digests computed elsewhere (a retrain's TrainContext) into this run's record."""
+        from reprodiag.probes.outputs import merge_outputs
+
+        self._outputs = merge_outputs(self._outputs, digests)
+        return self._outputs
 
     def start(self) -> Run:
         """Probe the axes and enforce the tier before training: refuse early, not after hours."""
@@ -125,8 +203,15 @@ class Run:
                 started_at=self._started,
                 finished_at=finished,
                 error=error,
+                primary_metric=self._primary_metric(),
+                outputs=self._outputs,
             ),
         )
+
+    def _primary_metric(self) -> str | None:
+        if self._primary is not None:
+            return self._primary
+        return next(iter(self._metrics)) if len(self._metrics) == 1 else None
 
     def finish(self, error: BaseException | None = None) -> Manifest:
         status = "failed" if error is not None else "finished"
@@ -170,13 +255,16 @@ def capture(
     output_dir: str | Path | None = None,
     policy: Any = None,
     captured_by: str = "api",
+    primary_metric: str | None = None,
 ) -> Run:
     """Record all five axes of a training run into the manifest at `path`.
 
     train / eval: a Snapshot from reprodiag.snapshots.open_snapshot (pinned), a SnapshotRef, or a
     table path (opened and pinned to its current version now). seeds: the Seeds record returned by
     reprodiag.deterministic_seeds. tier: "shipped", "experimental" or "debug"; the run is refused
-    before training when it lacks a fact its tier requires (PolicyViolation).
+    before training when it lacks a fact its tier requires (PolicyViolation). primary_metric:
+    the metric the run is judged on (also `run.log_metrics(..., primary=NAME)`); when exactly one
+    metric is logged, it is the primary.
     """
     data = DataAxis(
         train=snapshot_fact(train, "training"),
@@ -208,4 +296,5 @@ def capture(
         output_dir=output_dir,
         policy=policy,
         captured_by=captured_by,
+        primary_metric=primary_metric,
     )

@@ -111,7 +111,8 @@ class Intent:
         )
 
 
-def metric_record(name: str, value: Any, direction: str) -> Metric:
+def metric_record(name: str, value: Any, direction: str, resolution: Any = None) -> Metric:
+    """A finite metric with its direction and, when stated, its positive finite resolution."""
     if direction not in ("higher", "lower"):
         raise InputError(f"metric {name!r}: direction {direction!r} is not 'higher' or 'lower'")
     try:
@@ -123,4 +124,20 @@ def metric_record(name: str, value: Any, direction: str) -> Metric:
             f"metric {name!r} is {number}: a manifest records finite metrics only",
             hint="a NaN or infinite metric means the run diverged; fix it or record it as failed",
         )
-    return Metric(number, direction)  # type: ignore[arg-type]
+    return Metric(number, direction, _resolution(name, resolution))  # type: ignore[arg-type]
+
+
+def _resolution(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"metric {name!r}: resolution {value!r} is not a number") from None
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(
+            f"metric {name!r}: resolution {value!r} is not a positive finite number",
+            hint="the resolution is the metric's smallest step, e.g. 100 / 2000 = 0.05 points "
+            "for accuracy in percent on 2,000 evaluation rows",
+        )
+    return number
