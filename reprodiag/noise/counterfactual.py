@@ -1,0 +1,369 @@
+"""Counterfactual checks judged as two pipelines: explains, excluded, can't tell yet.
+
+A counterfactual is the candidate pipeline with one axis swapped back to the baseline's (pinned
+snapshot, intent, code or environment swap), replicated over seeds. It is compared with the
+candidate's own seed band as the difference of two pipelines (shared/STATS.md "Counterfactual
+checks"): e = mean(swapped) − mean(band), oriented so that e > 0 moves the metric toward the
+baseline, with a Welch interval [lo, hi]. With one swap run the band's s stands for both arms.
+
+* **explains** when lo > 0; it "closes the gap" when hi reaches the baseline's distance from the
+  band mean (the swapped pipeline is consistent with scoring the baseline's value).
+* **excluded** only by equivalence: hi < ρ·gap (ρ = 0.25 by default, stated in every sentence).
+* **can't tell yet** otherwise, with n ≈ 2·(z + z₀.₈)²·σ²/(ρ·gap)² seeds per arm to settle it.
+
+Interval level. Checks are re-judged after every batch (the band grows for all of them), so one
+check sees up to about ten looks; the level is set by simulation (tests/test_confirm_policy.py).
+
+The baseline's percentile in its own pipeline's seed distribution is t-predictive: the share of
+new seeds that would score better than the baseline, P(Y > a) with (Y − ȳ)/(s·√(1 + 1/n)) ~
+t(n − 1). Everything here is pure: numbers in, frozen records with numbers and words out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+from scipy import special
+
+from reprodiag.noise.stats import Direction, NoiseSampleError, SeedValues
+
+SwapOutcome = Literal["explains", "excluded", "cant_tell"]
+DEFAULT_RHO = 0.25
+LOOK_ALPHA = 0.01  # two-sided, at every look: see the module docstring for the figures
+POWER = 0.8
+LUCKY_TOP = 0.10  # a baseline in the top 10 % of its pipeline's seeds is called lucky
+MAX_SETTLE = 100_000
+
+
+def format_number(value: float, scale: float) -> str:
+    """`value` to 3 digits of `scale` (the gap): 0.0249 → "0.0249", 0.8 → "0.800"."""
+    if not math.isfinite(value):
+        return str(value)
+    size = abs(scale) if scale and math.isfinite(scale) else abs(value) or 1.0
+    decimals = min(8, max(0, 2 - math.floor(math.log10(size))))
+    text = f"{value:.{decimals}f}"
+    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
+
+
+def count_words(n: int, noun: str) -> str:
+    """'1 retrain', '3 retrains': the count and the noun, singular or plural."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with sensible precision: 0.042 → '4.2 %', 0.78 → '78 %'."""
+    value = 100.0 * share
+    if abs(value) < 0.001:  # 1e-15 % is rounding, not a share
+        return "under 0.001 %" if value > 1e-9 else "0 %"
+    return f"{value:.2g} %" if abs(value) < 10 else f"{value:.0f} %"
+
+
+def within_resolution(a: float, b: float, resolution: float) -> bool:
+    """Whether two metric values are equal to the metric's resolution (0: exactly equal)."""
+    # A few ulps of slack: 0.1 + 0.2 against 0.3 is a reproduction, not a gap.
+    slack = 4 * math.ulp(max(abs(a), abs(b), 1.0))
+    return abs(a - b) <= max(resolution, 0.0) + slack
+
+
+def _values(values: SeedValues, what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).ravel()
+    if not np.all(np.isfinite(arr)):
+        raise NoiseSampleError(f"{what}: values must be finite, got {arr.tolist()!r}")
+    return arr
+
+
+def _mean_var(arr: np.ndarray) -> tuple[float, float | None]:
+    if arr.size == 0:
+        raise NoiseSampleError("an arm needs at least one finished retrain")
+    if arr.min() == arr.max():  # identical seeds: their value exactly, and no spread
+        return float(arr[0]), 0.0 if arr.size > 1 else None
+    return float(arr.mean()), float(arr.var(ddof=1))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(swapped) − mean(reference), oriented toward the baseline, with its (1 − α) interval.
+
+    `sigma` is the seed std used for both arms (pooled when both have one), `df` the Welch
+    degrees of freedom (the band's n − 1 when one swap run borrows the band's s).
+    """
+
+    points: float
+    low: float
+    high: float
+    se: float
+    df: float
+    sigma: float
+    n_reference: int
+    n_swapped: int
+    level: float
+
+
+def _se_df(n_r: int, v_r: float | None, n_s: int, v_s: float | None) -> tuple[float, float, float]:
+    if v_r is None and v_s is None:
+        raise NoiseSampleError("two single runs have no seed spread: retrain one arm twice")
+    if v_s is None or v_r is None:  # one run on one side: the other arm's s stands for both
+        v = v_r if v_s is None else v_s
+        assert v is not None
+        df = float((n_r if v_s is None else n_s) - 1)
+        return math.sqrt(v * (1.0 / n_r + 1.0 / n_s)), df, math.sqrt(v)
+    a, b = v_r / n_r, v_s / n_s
+    pooled = math.sqrt(((n_r - 1) * v_r + (n_s - 1) * v_s) / (n_r + n_s - 2))
+    if a + b == 0.0:
+        return 0.0, float(n_r + n_s - 2), 0.0
+    df = (a + b) ** 2 / (a**2 / (n_r - 1) + b**2 / (n_s - 1))
+    return math.sqrt(a + b), df, pooled
+
+
+def difference(
+    reference: SeedValues, swapped: SeedValues, *, toward: float, alpha: float = LOOK_ALPHA
+) -> Difference:
+    """Welch difference of two arms, times `toward` (+1 or −1: the sign toward the baseline)."""
+    ref, swp = _values(reference, "reference arm"), _values(swapped, "swapped arm")
+    (m_r, v_r), (m_s, v_s) = _mean_var(ref), _mean_var(swp)
+    se, df, sigma = _se_df(int(ref.size), v_r, int(swp.size), v_s)
+    points = toward * (m_s - m_r)
+    half = float(special.stdtrit(df, 1.0 - alpha / 2.0)) * se if se > 0 else 0.0
+    return Difference(
+        points=points,
+        low=points - half,
+        high=points + half,
+        se=se,
+        df=df,
+        sigma=sigma,
+        n_reference=int(ref.size),
+        n_swapped=int(swp.size),
+        level=1.0 - alpha,
+    )
+
+
+def seeds_to_settle(
+    sigma: float, margin: float, alpha: float = LOOK_ALPHA, power: float = POWER
+) -> int:
+    """Seeds per arm to tell an effect of `margin` from none: 2·(z_{1−α/2} + z_power)²·σ²/margin².
+
+    STATS.md gives the 95 % version (z₀.₉₇₅); this uses the level the checks are judged at.
+    """
+    if not (math.isfinite(margin) and margin > 0):
+        raise NoiseSampleError(f"the margin must be a positive number of points, got {margin!r}")
+    z = float(special.ndtri(1.0 - alpha / 2.0)) + float(special.ndtri(power))
+    need = 2.0 * z * z * sigma * sigma / (margin * margin)
+    return int(min(MAX_SETTLE, max(2, math.ceil(need))))
+
+
+@dataclass(frozen=True)
+class SwapJudgement:
+    """What one counterfactual arm shows against the candidate band, in numbers and words.
+
+    `points` [`low`, `high`] is e at the `level` interval, in the metric's units, oriented toward
+    the baseline; `share*` divide them by `gap` (the positive gap between baseline and candidate).
+    `margin` = ρ·gap is the equivalence bound for "excluded". `closes_gap`: explains and `high`
+    reaches the baseline. `minor`: explains, yet less than the margin. `more_per_arm` (can't tell
+    yet only) is about how many more retrains per arm would settle it at σ ≈ `sigma`.
+    """
+
+    outcome: SwapOutcome
+    points: float
+    low: float
+    high: float
+    share: float
+    share_low: float
+    share_high: float
+    gap: float
+    margin: float
+    rho: float
+    level: float
+    n_reference: int
+    n_swapped: int
+    sigma: float
+    closes_gap: bool
+    minor: bool
+    more_per_arm: int | None
+    words: str
+
+
+def toward_baseline(gap: float, direction: Direction) -> float:
+    """+1 or −1: the sign that turns a raw metric difference into points toward the baseline.
+
+    `gap` is how much better the baseline scores than the candidate, in the metric's better
+    direction (negative when the candidate scores better).
+    """
+    better = 1.0 if direction == "higher" else -1.0
+    return better if gap >= 0 else -better
+
+
+def _outcome(d: Difference, margin: float) -> SwapOutcome:
+    if d.low > 0:
+        return "explains"
+    return "excluded" if d.high < margin else "cant_tell"
+
+
+def _snap(d: Difference, resolution: float) -> Difference:
+    # With no seed spread at all (deterministic arms), a difference under the resolution is none.
+    if d.se == 0.0 and abs(d.points) <= resolution:
+        return Difference(0.0, 0.0, 0.0, 0.0, d.df, d.sigma, d.n_reference, d.n_swapped, d.level)
+    return d
+
+
+def judge_swap(
+    reference: SeedValues,
+    swapped: SeedValues,
+    gap: float,
+    direction: Direction,
+    *,
+    baseline: float | None = None,
+    rho: float = DEFAULT_RHO,
+    alpha: float = LOOK_ALPHA,
+    resolution: float = 0.0,
+    metric: str = "",
+) -> SwapJudgement:
+    """Judge one counterfactual arm (`swapped`) against the candidate band (`reference`).
+
+    `gap`: how much better the baseline scores than the candidate (metric's better direction).
+    `baseline`: the baseline's value, for "closes the gap" (without it, the gap itself is used).
+    """
+    if not (math.isfinite(gap) and gap != 0.0):
+        raise NoiseSampleError(f"a swap needs a non-zero gap to explain, got {gap!r}")
+    if not 0.0 < rho < 1.0:
+        raise NoiseSampleError(f"rho must lie strictly between 0 and 1, got {rho!r}")
+    toward = toward_baseline(gap, direction)
+    d = _snap(difference(reference, swapped, toward=toward, alpha=alpha), resolution)
+    size, margin = abs(gap), rho * abs(gap)
+    ref_mean = float(np.mean(np.asarray(reference, dtype=float)))
+    reach = toward * (baseline - ref_mean) if baseline is not None else size
+    outcome = _outcome(d, margin)
+    more = None
+    if outcome == "cant_tell":
+        need = seeds_to_settle(d.sigma, margin, alpha)
+        more = max(1, need - min(d.n_reference, d.n_swapped))
+    judgement = SwapJudgement(
+        outcome=outcome,
+        points=d.points,
+        low=d.low,
+        high=d.high,
+        share=d.points / size,
+        share_low=d.low / size,
+        share_high=d.high / size,
+        gap=size,
+        margin=margin,
+        rho=rho,
+        level=d.level,
+        n_reference=d.n_reference,
+        n_swapped=d.n_swapped,
+        sigma=d.sigma,
+        closes_gap=outcome == "explains" and d.high >= reach,
+        minor=outcome == "explains" and d.high < margin,
+        more_per_arm=more,
+        words="",
+    )
+    return _with_words(judgement, metric)
+
+
+def rho_words(rho: float) -> str:
+    """ρ in words, before 'the gap': 'a quarter of' for the default, else '0.1 of'."""
+    return "a quarter of" if rho == DEFAULT_RHO else f"{rho:g} of"
+
+
+def _with_words(j: SwapJudgement, metric: str) -> SwapJudgement:
+    def num(x: float) -> str:
+        return format_number(x, j.gap)
+
+    of_gap = f"of the {num(j.gap)} gap" + (f" in {metric}" if metric else "")
+    level = f"{100 * j.level:g} %"
+    measured = (
+        f"{num(j.points)} {of_gap} ({percent(j.share)}), {level} interval "
+        f"[{num(j.low)}, {num(j.high)}]; {count_words(j.n_swapped, 'swapped run')} against "
+        f"{count_words(j.n_reference, 'band seed')}"
+    )
+    bound = f"{num(j.margin)} ({rho_words(j.rho)} the gap)"
+    if j.outcome == "explains":
+        words = f"explains {measured}"
+        if j.closes_gap:
+            words += "; it closes the gap: the interval reaches the baseline"
+        if j.minor:
+            words += f"; a minor share: with {level} confidence less than {bound}"
+    elif j.outcome == "excluded":
+        words = f"excluded: it explains {measured}; with {level} confidence less than {bound}"
+        if j.high < 0:
+            words += "; it moves the metric away from the baseline"
+    else:
+        more = j.more_per_arm or 0
+        words = (
+            f"can't tell yet: it explains {measured}; the interval holds both 0 and {bound}; "
+            f"about {count_words(more, 'more retrain')} per arm would settle it "
+            f"(σ ≈ {num(j.sigma)})"
+        )
+    return replace(j, words=words)
+
+
+@dataclass(frozen=True)
+class BaselinePercentile:
+    """Where one value sits in its own pipeline's seed distribution (t-predictive).
+
+    `top_share` is the share of new seeds of that pipeline that would score better than `value`
+    (0.04: the value is in the top 4 %); `lucky` is top_share ≤ LUCKY_TOP.
+    """
+
+    value: float
+    n: int
+    mean: float
+    std: float
+    top_share: float
+    lucky: bool
+    words: str
+
+
+def _top_share(value: float, mean: float, std: float, n: int, direction: Direction) -> float:
+    better = 1.0 if direction == "higher" else -1.0
+    if std == 0.0:
+        return 0.5 if value == mean else (0.0 if better * (value - mean) > 0 else 1.0)
+    t = better * (value - mean) / (std * math.sqrt(1.0 + 1.0 / n))
+    return float(special.stdtr(n - 1, -t))
+
+
+def baseline_percentile(
+    value: float, seeds: SeedValues, direction: Direction, resolution: float = 0.0
+) -> BaselinePercentile:
+    """The share of its pipeline's seeds that would beat `value`, from n ≥ 2 seeds of it."""
+    arr = _values(seeds, "the baseline pipeline's seeds")
+    if arr.size < 2:
+        raise NoiseSampleError(f"a percentile needs at least 2 seeds, got {arr.size}")
+    mean, var = _mean_var(arr)
+    std = math.sqrt(var or 0.0)
+    if std == 0.0 and within_resolution(value, mean, resolution):
+        value_for_rank = mean
+    else:
+        value_for_rank = value
+    top = _top_share(value_for_rank, mean, std, int(arr.size), direction)
+    scale = std or abs(mean) or 1.0
+    basis = (
+        f"t-predictive from {count_words(int(arr.size), 'seed')}, mean "
+        f"{format_number(mean, scale)}, s {format_number(std, scale)}"
+    )
+    if top <= LUCKY_TOP:
+        words = (
+            f"the baseline was a lucky seed: it lies in the top {percent(top)} of its "
+            f"pipeline's seed distribution ({basis})"
+        )
+    elif top <= 0.5:
+        words = (
+            f"the baseline lies in the top {percent(top)} of its pipeline's seed distribution "
+            f"({basis}): an ordinary draw"
+        )
+    else:
+        words = (
+            f"the baseline lies in the bottom {percent(1.0 - top)} of its pipeline's seed "
+            f"distribution ({basis}): if anything an unlucky draw"
+        )
+    return BaselinePercentile(
+        value=float(value),
+        n=int(arr.size),
+        mean=mean,
+        std=std,
+        top_share=top,
+        lucky=top <= LUCKY_TOP,
+        words=words,
+    )
