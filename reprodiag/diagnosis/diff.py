@@ -16,7 +16,8 @@ Rules (DESIGN.md "The diagnosis, as data flows"):
   with a note: nothing differs and nothing was lost. `NOT_APPLICABLE` lists these rules; a fact
   skipped on both sides for any other reason (git not found) stays unversioned;
 - noise (NOISE_FIELDS and everything under run.* and results.*) goes to `ManifestDiff.noise` when it
-  differs and never into an axis; metrics (results.metrics.*) are the gap, not a diff field.
+  differs and never into an axis; metrics (results.metrics.*) are the gap and output digests
+  (results.outputs.*) the bit-exact bar (diagnosis/outputs.py), not diff fields.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from reprodiag.manifest.model import AXES, NOISE_FIELDS, Manifest
 
 _ABSENT: Any = object()  # a key one side does not have (typed Any: it travels with JSON values)
 _NOISE_ROOTS = ("run", "results")
-_NOT_FACTS = ("schema", "results.metrics")
+_NOT_FACTS = ("schema", "results.metrics", "results.outputs")
 # Mappings that hold everything the trainer was given: a missing key is "not set" (see module doc).
 _COMPLETE_MAPS = ("intent.params", "intent.ablations")
 _SNAPSHOTS = ("data.train", "data.eval")
@@ -143,7 +144,7 @@ def _axis_diff(axis: str, fields: list[FieldDiff]) -> AxisDiff:
 def _classify(baseline: Manifest, candidate: Manifest) -> Iterator[FieldDiff]:
     pinned = {p: (_pinned(baseline, p), _pinned(candidate, p)) for p in _SNAPSHOTS}
     for path, b, c in _pair_walk("", to_jsonable(baseline), to_jsonable(candidate)):
-        if path in _NOT_FACTS or path.startswith("results.metrics."):
+        if path in _NOT_FACTS or path.startswith(("results.metrics.", "results.outputs.")):
             continue
         row = _field(path, b, c)
         if path.endswith((".version", ".table_id")) and path.rsplit(".", 1)[0] in pinned:

@@ -1,7 +1,9 @@
 """The gap being diagnosed: which metric, how far apart, and which way is worse.
 
 Conventions (documented in `reprodiag compare --help`):
-- the metric defaults to one both manifests hold; with several, the alphabetically first;
+- the metric defaults to the baseline's recorded primary metric (`results.primary_metric`, named
+  at capture), else the candidate's, else the alphabetically first metric both manifests hold;
+  when that choice was not the only possible one, a warning says which rule chose it;
 - `worse_by` is positive when the candidate is worse, given the metric's direction
   (higher-is-better: candidate lower; lower-is-better: candidate higher);
 - `--gap G` states "the candidate is worse by G" in the metric's units; it is used as given, and
@@ -9,6 +11,8 @@ Conventions (documented in `reprodiag compare --help`):
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from reprodiag.diagnosis.model import Gap
 from reprodiag.diagnosis.seeds import join_words
@@ -28,7 +32,8 @@ def measure_gap(
     """The Gap and any warnings about it; InputError when it cannot be stated honestly."""
     b_all, c_all = dict(baseline.results.metrics), dict(candidate.results.metrics)
     listing = f"{baseline_file} has {_names(b_all)}; {candidate_file} has {_names(c_all)}"
-    name = metric or _default_metric(b_all, c_all, gap)
+    choice = None if metric else default_metric(baseline, candidate, gap_given=gap is not None)
+    name = metric or (choice.name if choice else None)
     if name is None:
         raise InputError(
             f"the manifests share no metric: {listing}",
@@ -38,23 +43,102 @@ def measure_gap(
     if (b is None or c is None) and gap is None:
         missing = [f for f, m in ((baseline_file, b), (candidate_file, c)) if m is None]
         lacking = join_words(missing) + (" lack" if len(missing) > 1 else " lacks")
+        why = f" ({choice.rule})" if choice else ""
         raise InputError(
-            f"{lacking} the metric {name!r}: {listing}",
+            f"{lacking} the metric {name!r}{why}: {listing}",
             hint=f"choose a metric both have with --metric, or give the gap with "
             f"--gap POINTS (positive = the candidate is worse in {name})",
         )
     direction = _direction(name, b, c, baseline_file, candidate_file)
+    chosen = [choice.warning] if choice and choice.warning else []
     if b is not None and c is not None:
         delta = c.value - b.value
         worse_by = -delta if direction == "higher" else delta
         if gap is None:
-            return Gap(name, direction, b.value, c.value, delta, worse_by, "manifests"), _better(
-                worse_by, name
-            )
+            return Gap(
+                name, direction, b.value, c.value, delta, worse_by, "manifests"
+            ), chosen + _better(worse_by, name)
         _check_sign(gap, worse_by, name, direction, b, c)
     if gap is None:  # unreachable: a side without the metric and no --gap raised above
         raise InputError(f"no gap to diagnose in {name}: {listing}")
-    return _from_option(name, direction, b, c, gap)
+    measured, warnings = _from_option(name, direction, b, c, gap)
+    return measured, chosen + warnings
+
+
+@dataclass(frozen=True)
+class MetricChoice:
+    """The metric a diagnosis uses when none is named, and the rule that chose it, in words."""
+
+    name: str
+    rule: str  # "the baseline's recorded primary metric", ...
+    ambiguous: bool  # another rule or another metric could have given a different answer
+
+    @property
+    def warning(self) -> str | None:
+        """What a report says about the choice; None when there was no other choice."""
+        if not self.ambiguous:
+            return None
+        return (
+            f"no metric named: the diagnosis compares {self.name}, {self.rule}; "
+            "pass --metric NAME to compare another"
+        )
+
+
+def default_metric(
+    baseline: Manifest, candidate: Manifest, *, gap_given: bool = False
+) -> MetricChoice | None:
+    """The metric two runs are compared on when none is named, or None when there is none.
+
+    In order: the baseline's recorded primary metric, the candidate's, the alphabetically first
+    metric both hold, and (only when the gap is given by hand) the first one either side holds.
+    """
+    b, c = dict(baseline.results.metrics), dict(candidate.results.metrics)
+    b_primary, c_primary = baseline.results.primary_metric, candidate.results.primary_metric
+    others = len(set(b) | set(c)) > 1
+    if b_primary is not None:
+        rule = "the baseline's recorded primary metric"
+        if c_primary not in (None, b_primary):
+            rule += f" (the candidate records {c_primary} as its primary metric)"
+        return MetricChoice(b_primary, rule, others or c_primary not in (None, b_primary))
+    if c_primary is not None:
+        rule = "the candidate's recorded primary metric (the baseline records none)"
+        return MetricChoice(c_primary, rule, others)
+    shared = sorted(set(b) & set(c))
+    if shared:
+        rule = (
+            f"the alphabetically first of the metrics both runs hold ({', '.join(shared)}); "
+            "neither run records a primary metric"
+        )
+        return MetricChoice(shared[0], rule, others)
+    if gap_given:  # the gap was given: name the metric after whichever side has one
+        either = sorted(b) or sorted(c)
+        if either:
+            return MetricChoice(either[0], "the first metric one run holds", others)
+        return MetricChoice("metric", "no run records a metric", False)
+    return None
+
+
+def default_metric_of(manifest: Manifest) -> MetricChoice | None:
+    """The metric one run is judged on when none is named (noise-band, `--against`): its
+    recorded primary metric, else the alphabetically first it holds; None when it holds none."""
+    metrics = sorted(manifest.results.metrics)
+    primary = manifest.results.primary_metric
+    if primary is not None:
+        return MetricChoice(primary, "the run's recorded primary metric", len(metrics) > 1)
+    if metrics:
+        rule = (
+            f"the alphabetically first of its metrics ({', '.join(metrics)}); "
+            "the run records no primary metric"
+        )
+        return MetricChoice(metrics[0], rule, len(metrics) > 1)
+    return None
+
+
+def metric_resolution(manifest: Manifest, metric: str) -> float | None:
+    """The smallest step of `metric` recorded at capture (its resolution), or None when the
+    run does not hold the metric or its resolution was not given."""
+    recorded = manifest.results.metrics.get(metric)
+    return recorded.resolution if recorded is not None else None
 
 
 def _check_sign(
@@ -88,16 +172,6 @@ def _from_option(
 
 def _names(metrics: dict[str, Metric]) -> str:
     return ", ".join(sorted(metrics)) if metrics else "no metrics"
-
-
-def _default_metric(b: dict[str, Metric], c: dict[str, Metric], gap: float | None) -> str | None:
-    shared = sorted(set(b) & set(c))
-    if shared:
-        return shared[0]
-    if gap is not None:  # the gap was given: name the metric after whichever side has one
-        either = sorted(b) or sorted(c)
-        return either[0] if either else "metric"
-    return None
 
 
 def _direction(
