@@ -22,6 +22,7 @@ t(n − 1). Everything here is pure: numbers in, frozen records with numbers and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -138,6 +139,36 @@ def difference(
         n_swapped=int(swp.size),
         level=1.0 - alpha,
     )
+
+
+def linear_half_width(
+    terms: Sequence[tuple[float, SeedValues]],
+    *,
+    alpha: float = LOOK_ALPHA,
+    sigma: float | None = None,
+) -> float | None:
+    """Half-width of the (1 − α) interval of Σ cᵢ·mean(armᵢ) over independent arms.
+
+    Var = Σ cᵢ²·sᵢ²/nᵢ; an arm of one value borrows `sigma` (the band's s); df is the smallest
+    nᵢ − 1 among the arms with a spread, a conservative stand-in for Welch–Satterthwaite.
+    None when no arm has a spread and no `sigma` is given.
+    """
+    var, dfs = 0.0, []
+    for coef, values in terms:
+        arr = _values(values, "an arm")
+        if coef == 0.0 or arr.size == 0:
+            continue
+        spread = _mean_var(arr)[1]
+        if spread is None:
+            if sigma is None:
+                return None
+            spread = sigma * sigma
+        else:
+            dfs.append(arr.size - 1)
+        var += coef * coef * spread / arr.size
+    if not dfs:
+        return None if var > 0 or sigma is None else 0.0
+    return float(special.stdtrit(min(dfs), 1.0 - alpha / 2.0)) * math.sqrt(var)
 
 
 def seeds_to_settle(
