@@ -1,28 +1,13 @@
-"""Shared test set-up: a git identity for the real repositories tests create."""
+"""Shared fixtures: real git repositories (identity and helper in tests/helpers/git.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "reprodiag tests",
-    "GIT_AUTHOR_EMAIL": "tests@reprodiag.invalid",
-    "GIT_COMMITTER_NAME": "reprodiag tests",
-    "GIT_COMMITTER_EMAIL": "tests@reprodiag.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(
-        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True, env=env
-    ).stdout.strip()
+from tests.helpers.git import git
 
 
 @pytest.fixture

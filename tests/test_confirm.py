@@ -19,7 +19,7 @@ from reprodiag.retrain.executor import InProcessExecutor, SerialExecutor
 from reprodiag.snapshots import open_snapshot
 
 pytestmark = pytest.mark.slow
-TESTS = str(Path(__file__).parent)
+ROOT = str(Path(__file__).resolve().parents[1])  # workers import tests.helpers from here
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +104,12 @@ def test_a_learning_rate_change_is_confirmed_as_intent(world, tmp_path: Path) ->
 def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(
     world, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.syspath_prepend(TESTS)
+    monkeypatch.syspath_prepend(ROOT)
     diagnosis = _confirm(
         _run(world, tmp_path / "a.json", seed=1),
         _run(world, tmp_path / "b.json", seed=2),
         tmp_path,
-        trainer={"entrypoint": "fixtures_trainers:flaky"},
+        trainer={"entrypoint": "tests.helpers.trainers:flaky"},
         max_retrains=6,
     )
     band = diagnosis.band
@@ -126,19 +126,21 @@ def _family(tmp_path: Path) -> tuple[str]:
     from reprodiag.noise.fingerprint import band_key
 
     return (
-        band_key(load_manifest(tmp_path / "b.json"), {"entrypoint": "fixtures_trainers:flaky"}),
+        band_key(
+            load_manifest(tmp_path / "b.json"), {"entrypoint": "tests.helpers.trainers:flaky"}
+        ),
     )
 
 
 def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_path: Path) -> None:
-    env_path = {"PYTHONPATH": TESTS + ":" + ":".join(sys.path)}
+    env_path = {"PYTHONPATH": ROOT + ":" + ":".join(sys.path)}
     executor = SerialExecutor(tmp_path / "w", env=env_path)
     diagnosis = _confirm(
         _run(world, tmp_path / "a.json", seed=1),
         _run(world, tmp_path / "b.json", seed=2),
         tmp_path,
         executor=executor,
-        trainer={"entrypoint": "fixtures_trainers:crashes"},
+        trainer={"entrypoint": "tests.helpers.trainers:crashes"},
         max_retrains=12,
     )
     assert diagnosis.band is None or diagnosis.band.n == 0

@@ -3,7 +3,8 @@ statistical equivalence of K=8 ensemble replicas with 8 solo runs, and the wirin
 specs, the worker's per-seed results and manifests, the band's grouping, failures per seed).
 
 The fake trainers below (`fake`, `fake_ensemble`, `boom_ensemble`) are entrypoints
-`test_ensemble:fake`; worker subprocesses import them with tests/ on PYTHONPATH.
+`tests.test_ensemble:fake`; worker subprocesses import them with the repository root on
+PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from reprodiag.retrain.ensemble import find_ensemble, has_ensemble_form
 from reprodiag.retrain.spec import RetrainSpecError, ensemble_spec, member_spec
 from reprodiag.snapshots import open_snapshot
 
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 MLP = {"entrypoint": "reprodiag.family.mlp:train"}
 FAKE = {"entrypoint": f"{__name__}:fake"}
 
@@ -200,7 +201,7 @@ def test_one_nan_replica_fails_only_its_seed_and_each_seed_has_its_manifest(
 def test_an_ensemble_that_raises_fails_all_its_seeds_through_a_worker_process(
     tables: dict[str, Any], tmp_path: Path
 ) -> None:
-    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     executor = SerialExecutor(tmp_path / "work", cwd=tmp_path, env={"PYTHONPATH": path})
     ok = ensemble_spec(solo_spec(tables, tmp_path, 20), [20, 21], tmp_path / "ok")
     bad = ensemble_spec(

@@ -37,8 +37,8 @@ from reprodiag.retrain import (
 )
 from reprodiag.retrain.pool import default_workers, visible_gpus
 
-TESTS = Path(__file__).resolve().parent
-PYTHONPATH = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
+PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 ENV = {"PYTHONPATH": PYTHONPATH}
 
 
@@ -62,7 +62,7 @@ def _capture(root: Path, name: str, auc: float) -> Path:
         params={"epochs": 1},
         family="executor-tests",
         run_name=name,
-        entrypoint="fixtures_trainers:fast",
+        entrypoint="tests.helpers.trainers:fast",
         code_root=root,
     ) as run:
         run.log_metrics({"auc": auc})
@@ -161,9 +161,9 @@ def test_executor_contract(
     restore_torch_flags: None,
 ) -> None:
     specs = [
-        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
-        spec(world, tmp_path, "nan", "fixtures_trainers:returns_nan"),
-        spec(world, tmp_path, "raises", "fixtures_trainers:raises", seed=12),
+        spec(world, tmp_path, "fast", "tests.helpers.trainers:fast", seed=1003),
+        spec(world, tmp_path, "nan", "tests.helpers.trainers:returns_nan"),
+        spec(world, tmp_path, "raises", "tests.helpers.trainers:raises", seed=12),
     ]
     started: list[str] = []
     finished: list[RetrainResult] = []
@@ -239,7 +239,9 @@ def test_visible_gpus_follow_cuda_visible_devices_then_nvml() -> None:
 @pytest.mark.slow
 def test_processes_run_side_by_side_with_their_thread_budget(world: World, tmp_path: Path) -> None:
     specs = [
-        spec(world, tmp_path, f"sleep {i}", "fixtures_executors:sleeps_briefly", seed=i)
+        spec(
+            world, tmp_path, f"sleep {i}", "tests.helpers.executor_trainers:sleeps_briefly", seed=i
+        )
         for i in range(4)
     ]
     executor = ProcessExecutor(tmp_path / "work", workers=2, cwd=tmp_path, env=ENV)
@@ -255,7 +257,9 @@ def test_processes_run_side_by_side_with_their_thread_budget(world: World, tmp_p
 
     # The budget comes from the pool size, not from how many specs a call brings: one spec
     # alone still gets floor(cores / 2) threads, and its manifest records that.
-    (one,) = executor.run([spec(world, tmp_path, "threads", "fixtures_executors:reports_threads")])
+    (one,) = executor.run(
+        [spec(world, tmp_path, "threads", "tests.helpers.executor_trainers:reports_threads")]
+    )
     budget = max(1, len(os.sched_getaffinity(0)) // 2)
     assert (one.metrics["threads"], one.metrics["omp"]) == (budget, budget), one.reason
     assert load_manifest(str(one.manifest_path)).environment.threads == budget
@@ -278,9 +282,9 @@ def test_a_crashed_or_hung_worker_is_a_failed_seed_in_the_pool(
     world: World, tmp_path: Path
 ) -> None:
     specs = [
-        spec(world, tmp_path, "crashes", "fixtures_trainers:crashes"),
-        spec(world, tmp_path, "sleeps", "fixtures_trainers:sleeps", timeout_s=2),
-        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
+        spec(world, tmp_path, "crashes", "tests.helpers.trainers:crashes"),
+        spec(world, tmp_path, "sleeps", "tests.helpers.trainers:sleeps", timeout_s=2),
+        spec(world, tmp_path, "fast", "tests.helpers.trainers:fast", seed=1003),
     ]
     results = ProcessExecutor(tmp_path / "work", workers=2, cwd=tmp_path, env=ENV).run(specs)
     crash, hung, fast = results
@@ -301,8 +305,8 @@ def test_a_dying_ray_task_is_a_failed_seed_and_home_stays_empty(
     import ray
 
     specs = [
-        spec(world, tmp_path, "kills", "fixtures_executors:kills_its_ray_worker"),
-        spec(world, tmp_path, "fast", "fixtures_trainers:fast", seed=1003),
+        spec(world, tmp_path, "kills", "tests.helpers.executor_trainers:kills_its_ray_worker"),
+        spec(world, tmp_path, "fast", "tests.helpers.trainers:fast", seed=1003),
     ]
     killed, fast = ray_executor.run(specs)
     assert killed.status == "failed" and str(killed.reason).startswith("ray task failed: "), (
@@ -395,7 +399,7 @@ def test_cli_compare_retrains_in_a_process_pool(
             "--max-retrains",
             "3",
             "--trainer",
-            "fixtures_trainers:fast",
+            "tests.helpers.trainers:fast",
             "--no-band-store",
             "--out",
             str(out),
@@ -428,7 +432,7 @@ def test_cli_noise_band_runs_on_ray(
             "--seeds",
             "3",
             "--trainer",
-            "fixtures_trainers:fast",
+            "tests.helpers.trainers:fast",
             "--no-band-store",
             "--out",
             str(out),

@@ -35,8 +35,7 @@ from reprodiag.report import write_reports
 from reprodiag.snapshots import open_snapshot
 from reprodiag.snapshots.delta import DeltaProvider
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 
 
 def _table(path: Path, rows: int = 50, mode: str = "error") -> None:
@@ -64,7 +63,7 @@ def _manifest_on(tmp_path: Path, name: str = "m.json") -> Path:
 
 
 def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [
             sys.executable,
@@ -75,7 +74,7 @@ def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subpr
             "--seeds",
             str(seeds),
             "--trainer",
-            "fixtures_trainers:fast",
+            "tests.helpers.trainers:fast",
             "--band-store",
             str(store),
             "--out",
@@ -93,7 +92,7 @@ def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subpr
 
 def _key(manifest: Path) -> str:
     """The store key of the band _noise_band() fills: its --trainer and --device are part of it."""
-    return band_key(load_manifest(manifest), {"entrypoint": "fixtures_trainers:fast"}, "cpu")
+    return band_key(load_manifest(manifest), {"entrypoint": "tests.helpers.trainers:fast"}, "cpu")
 
 
 def _printed_seeds(stdout: str) -> dict[int, float]:
@@ -193,7 +192,7 @@ def test_a_newer_band_store_format_is_refused_through_the_cli(
                 "--seeds",
                 "3",
                 "--trainer",
-                "fixtures_trainers:fast",
+                "tests.helpers.trainers:fast",
                 "--band-store",
                 str(store),
                 "--out",
@@ -387,9 +386,8 @@ def test_write_reports_failure_keeps_files_written_before_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second file fails: the first is whole, the second absent, no temporary file left."""
-    from report_samples import with_band
-
     import reprodiag._atomic as atomic
+    from tests.helpers.report_samples import with_band
 
     calls = {"n": 0}
     real = atomic.os.replace

@@ -19,7 +19,6 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_samples import hostile
 
 from reprodiag.cli import main
 from reprodiag.cli.compare import _safe_name, slug
@@ -31,10 +30,11 @@ from reprodiag.manifest.model import Manifest, Metric, Skipped
 from reprodiag.report import renderer_for, write_reports
 from reprodiag.retrain import parse_command, render
 from reprodiag.retrain.spec import slug as retrain_slug
+from tests.helpers.report_samples import hostile
 
 TESTS = Path(__file__).resolve().parent
 TEMPLATES = TESTS.parent / "reprodiag" / "report"
-ECHO = str(TESTS / "fixtures_trainers.py")
+ECHO = str(TESTS / "helpers" / "trainers.py")
 EVIL = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
     '<a href="javascript:window.__pwned=3">x</a> " \' ` | # [l](javascript:y) ** '

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from reprodiag.manifest.model import LockRef, Skipped
 from reprodiag.probes import git as git_probe
 from reprodiag.probes.git import EMPTY_DIFF_SHA256, probe_code, strip_credentials
+from tests.helpers.git import git
 
 GIT_FIELDS = ("commit", "branch", "remote", "dirty", "diff_sha256")
 

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
-from report_samples import SAMPLES
 
 from reprodiag.report import renderer_for
+from tests.helpers.report_samples import SAMPLES
 
 GOLD = Path(__file__).parent / "gold"
 REFRESH = os.environ.get("REPRODIAG_REFRESH_GOLD") == "1"

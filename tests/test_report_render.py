@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from report_samples import EVIL, IMG, SAMPLES, SCRIPT, hostile, manifest_only, with_band
 
 from reprodiag.cli import main
 from reprodiag.errors import InputError
@@ -23,6 +22,15 @@ from reprodiag.report import (
 )
 from reprodiag.report import formatting as fmt
 from reprodiag.report.view import SECTIONS
+from tests.helpers.report_samples import (
+    EVIL,
+    IMG,
+    SAMPLES,
+    SCRIPT,
+    hostile,
+    manifest_only,
+    with_band,
+)
 
 TITLES = [title for _, title in SECTIONS]
 HTML, MD = HtmlRenderer(), MarkdownRenderer()

@@ -17,7 +17,7 @@ from reprodiag.retrain.executor import SerialExecutor
 from reprodiag.snapshots import open_snapshot
 
 TESTS = Path(__file__).resolve().parent
-ECHO = str(TESTS / "fixtures_trainers.py")
+ECHO = str(TESTS / "helpers" / "trainers.py")
 # Each of these would do something else if it ever passed through a shell or got re-split.
 EVIL = "a b 'q' \"dq\" ; $(touch pwned) `touch pwned2` | > out.txt & \\ \n{seed} $HOME *"
 VALUES = {name: f"<{name}>" for name in PLACEHOLDERS}

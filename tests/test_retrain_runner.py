@@ -1,7 +1,7 @@
 """The retrain runner: specs as JSON, the worker, and executors, on real subprocesses and torch.
 
 The reference family trains on a small real Delta table (2 days x 600 rows, 2 epochs); faults are
-the small trainers in fixtures_trainers.py, each in its own worker process.
+the small trainers in tests/helpers/trainers.py, each in its own worker process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from reprodiag.retrain import (
 from reprodiag.retrain.worker import STORAGE_OPTIONS_ENV, check_metrics, storage_options_from_env
 from reprodiag.snapshots import open_snapshot, unversioned_ref
 
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 MLP = {"entrypoint": "reprodiag.family.mlp:train"}
 
 
@@ -75,8 +75,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def executor(tmp: Path) -> SerialExecutor:
-    # cwd outside any repository keeps the code probe cheap; tests/ holds fixtures_trainers.
-    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    # cwd outside any repository keeps the code probe cheap; the repo root holds tests.helpers.
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return SerialExecutor(tmp / "work", cwd=tmp, env={"PYTHONPATH": path})
 
 
@@ -89,7 +89,7 @@ def spec(
         label=label,
         out_dir=out / slug(label),
         metric="auc",
-        trainer=trainer or {"entrypoint": "fixtures_trainers:fast"},
+        trainer=trainer or {"entrypoint": "tests.helpers.trainers:fast"},
         device="auto",
         source=str(world.manifest_path),
         **kwargs,
@@ -268,7 +268,10 @@ def test_executor_contract(
 ) -> None:
     specs = [
         spec(
-            world, tmp_path, "returns_nan", trainer={"entrypoint": "fixtures_trainers:returns_nan"}
+            world,
+            tmp_path,
+            "returns_nan",
+            trainer={"entrypoint": "tests.helpers.trainers:returns_nan"},
         ),
         spec(world, tmp_path, "seed 1003", seed=1003),
     ]
@@ -325,7 +328,11 @@ def test_faults_are_failed_seeds_and_the_other_specs_still_finish(
 ) -> None:
     def fixture(name: str, **kwargs: Any) -> RetrainSpec:
         return spec(
-            world, tmp_path, name, trainer={"entrypoint": f"fixtures_trainers:{name}"}, **kwargs
+            world,
+            tmp_path,
+            name,
+            trainer={"entrypoint": f"tests.helpers.trainers:{name}"},
+            **kwargs,
         )
 
     specs = [
@@ -341,7 +348,7 @@ def test_faults_are_failed_seeds_and_the_other_specs_still_finish(
     assert [r.status for r in results] == ["failed"] * 3 + ["ok"]
     assert raises.reason == "ValueError: boom: the trainer failed on purpose"
     traceback_file = tmp_path / "work" / "000-raises.result.traceback.txt"
-    assert "fixtures_trainers.py" in traceback_file.read_text()
+    assert "tests/helpers/trainers.py" in traceback_file.read_text()
     assert load_manifest(str(raises.manifest_path)).results.error == (
         "ValueError: boom: the trainer failed on purpose"
     )

@@ -12,8 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
-from test_snapshots_dvc import dvc_commit, dvc_repo
-from test_snapshots_iceberg import catalog_options
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Skipped
@@ -28,6 +26,7 @@ from reprodiag.snapshots import (
     reopen,
     unversioned_ref,
 )
+from tests.helpers.snapshots import catalog_options, dvc_commit, dvc_repo
 
 ROWS = pa.table({"id": [1, 2, 3], "label": ["a", "b", "c"]})
 MORE = pa.table({"id": [4], "label": ["d"]})

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, git
 
 from reprodiag.snapshots import (
     DvcProvider,
@@ -20,37 +17,11 @@ from reprodiag.snapshots import (
     open_snapshot,
     reopen,
 )
+from tests.helpers.git import git
+from tests.helpers.snapshots import dvc, dvc_commit, dvc_repo
 
 FIRST = "id,label\n1,a\n2,b\n3,c\n"
 SECOND = FIRST + "4,d\n"
-
-
-def dvc(root: Path, *args: str) -> None:
-    env = {**os.environ, **GIT_ENV, "DVC_NO_ANALYTICS": "1"}
-    subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=root, check=True, capture_output=True, env=env
-    )
-
-
-def dvc_repo(root: Path) -> Path:
-    """A git + DVC repository with no remote; analytics off so nothing leaves the machine."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    dvc(root, "init", "-q")
-    dvc(root, "config", "core.analytics", "false")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "dvc init")
-    return root
-
-
-def dvc_commit(path: Path, text: str | bytes, message: str) -> str:
-    """Write path, `dvc add` it, commit the .dvc file; the new commit."""
-    path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    root = path.parent
-    dvc(root, "add", "-q", path.name)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from reprodiag.snapshots import (
     reopen,
 )
 from reprodiag.snapshots.iceberg import parse_uri
+from tests.helpers.snapshots import catalog_options
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -28,15 +29,6 @@ if TYPE_CHECKING:
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "label": ["a", "b", "c"]})
 MORE = pa.table({"id": pa.array([4], pa.int64()), "label": ["d"]})
-
-
-def catalog_options(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "warehouse").mkdir(exist_ok=True)
-    return {
-        "type": "sql",
-        "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
-        "warehouse": f"file://{tmp_path / 'warehouse'}",
-    }
 
 
 def make_table(tmp_path: Path, name: str = "ml.train") -> tuple[str, dict[str, str], Table]:

@@ -1,7 +1,8 @@
 """Small trainers for the retrain runner's tests: one per way a retrain ends.
 
-Entrypoints are `fixtures_trainers:<name>`; the executors run with tests/ on PYTHONPATH. Run as a
-script, this module is the command-template trainer that echoes its argv (see echo_argv).
+Entrypoints are `tests.helpers.trainers:<name>`; the executors run with the repository root on
+PYTHONPATH. Run as a script, this module is the command-template trainer that echoes its argv
+(see echo_argv).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def flaky(ctx: Any) -> Mapping[str, float]:
 
 
 def echo_argv(argv: list[str]) -> None:
-    """`python fixtures_trainers.py ECHO_FILE ... --params P --metrics M ...`.
+    """`python tests/helpers/trainers.py ECHO_FILE ... --params P --metrics M ...`.
 
     Writes its argv and the params file's content to ECHO_FILE, then 61.5 as auc to M.
     """

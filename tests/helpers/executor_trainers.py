@@ -1,6 +1,7 @@
 """Small trainers for the executor contract tests: concurrency, thread budgets, a dying Ray task.
 
-Entrypoints are `fixtures_executors:<name>`; the executors run with tests/ on PYTHONPATH.
+Entrypoints are `tests.helpers.executor_trainers:<name>`; the executors run with the repository
+root on PYTHONPATH.
 """
 
 from __future__ import annotations

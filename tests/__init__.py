@@ -1,0 +1,1 @@
+"""reprodiag's tests: a package, so that helpers import as `tests.helpers.*`."""
