@@ -17,7 +17,6 @@ from deltalake.exceptions import CommitFailedError
 
 from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError, ReprodiagError
-from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.noise.fingerprint import family_fingerprint, fingerprint_facts
 from reprodiag.noise.store import (
     BAND_SEED_BASE,
@@ -26,6 +25,7 @@ from reprodiag.noise.store import (
     band_schema,
     commit_with_retries,
 )
+from tests.helpers.manifests import example_manifest, example_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = "sha256:" + "f" * 64

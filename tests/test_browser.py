@@ -19,7 +19,7 @@ import pytest
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.report import diagnosis_to_json, write_reports
 from reprodiag.report import formatting as fmt
-from reprodiag.report.browser import INSTALL_HINT, Chromium, PageLoad, find_chromium
+from tests.helpers.browser import INSTALL_HINT, Chromium, PageLoad, find_chromium
 from tests.helpers.report_samples import hostile, manifest_only, with_band
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

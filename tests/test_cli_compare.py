@@ -14,8 +14,8 @@ from reprodiag.cli.compare import compare, slug
 from reprodiag.cli.diff import diff
 from reprodiag.diagnosis import load_diagnosis
 from reprodiag.manifest import write_manifest
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Skipped, SnapshotRef
+from tests.helpers.manifests import example_manifest
 
 
 def _pair(tmp_path: Path) -> tuple[str, str]:

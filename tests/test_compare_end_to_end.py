@@ -11,7 +11,7 @@ import pytest
 
 from reprodiag.cli import main
 from reprodiag.manifest import write_manifest
-from reprodiag.manifest.factory import example_manifest
+from tests.helpers.manifests import example_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -18,8 +18,8 @@ from reprodiag.diagnosis import (
 )
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.errors import InputError
-from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.manifest.model import Manifest, Metric, Results, Skipped, SnapshotRef
+from tests.helpers.manifests import example_manifest, example_snapshot
 
 NOW = "2026-11-25T12:00:00+00:00"
 NOT_RECORDED = Skipped("not recorded")

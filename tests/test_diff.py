@@ -7,8 +7,8 @@ from typing import Any
 
 from reprodiag.diagnosis.diff import diff_manifests, fields_by_path
 from reprodiag.diagnosis.model import ManifestDiff
-from reprodiag.manifest.factory import example_manifest, example_snapshot
 from reprodiag.manifest.model import AXES, Skipped, SnapshotRef
+from tests.helpers.manifests import example_manifest, example_snapshot
 
 
 def _pair(**candidate_axes: Any) -> ManifestDiff:

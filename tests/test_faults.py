@@ -28,12 +28,12 @@ from reprodiag.diagnosis import diagnose
 from reprodiag.errors import InputError
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.codec import write_manifest
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import STORE_FORMAT, BandStore, band_schema
 from reprodiag.report import write_reports
 from reprodiag.snapshots import open_snapshot
 from reprodiag.snapshots.delta import DeltaProvider
+from tests.helpers.manifests import example_manifest
 
 ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 

@@ -25,10 +25,10 @@ from reprodiag.diagnosis import diagnose
 from reprodiag.diagnosis.diff import diff_manifests
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import canonical_json, to_jsonable
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.load import load_manifest, manifest_from_json, parse_json_text
 from reprodiag.manifest.model import Manifest
 from reprodiag.report import renderer_for
+from tests.helpers.manifests import example_manifest
 
 BASE: dict[str, Any] = to_jsonable(example_manifest())
 CANDIDATE: dict[str, Any] = to_jsonable(example_manifest(seed=99, auc=76.5, run_id="run-b"))

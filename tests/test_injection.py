@@ -25,11 +25,11 @@ from reprodiag.cli.compare import _safe_name, slug
 from reprodiag.diagnosis import diagnose
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.manifest.codec import write_manifest
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Manifest, Metric, Skipped
 from reprodiag.report import renderer_for, write_reports
 from reprodiag.retrain import parse_command, render
 from reprodiag.retrain.spec import slug as retrain_slug
+from tests.helpers.manifests import example_manifest
 from tests.helpers.report_samples import hostile
 
 TESTS = Path(__file__).resolve().parent
@@ -202,7 +202,7 @@ def test_markdown_has_no_raw_html_and_tables_keep_their_columns(which: int, tmp_
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_report_from_hostile_manifests_runs_no_script_in_chromium(tmp_path: Path) -> None:
-    from reprodiag.report.browser import INSTALL_HINT, Chromium, find_chromium
+    from tests.helpers.browser import INSTALL_HINT, Chromium, find_chromium
 
     if find_chromium() is None:
         if os.environ.get("REPRODIAG_SKIP_BROWSER") == "1":

@@ -13,9 +13,9 @@ import pytest
 
 from reprodiag.diagnosis import diagnose
 from reprodiag.diagnosis.diff import diff_manifests, fields_by_path
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.model import Manifest, RandomnessAxis, Skipped
 from reprodiag.probes.seeds import LIBRARY_SEEDING_ENV, probe_randomness
+from tests.helpers.manifests import example_manifest
 
 NOW = "2026-11-25T12:00:00+00:00"
 HF_DETERMINISM = {

@@ -17,8 +17,8 @@ from reprodiag.manifest import (
     load_manifest,
     write_manifest,
 )
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.manifest.schema import build_schema, shipped_schema
+from tests.helpers.manifests import example_manifest
 
 
 def _doc() -> dict:

@@ -270,7 +270,7 @@ def test_log_manifest_and_diagnosis(store: Store, tmp_path: Path) -> None:
     from reprodiag.diagnosis.engine import diagnose
     from reprodiag.integrations import log_to_mlflow
     from reprodiag.manifest import canonical_json
-    from reprodiag.manifest.factory import example_manifest, example_snapshot
+    from tests.helpers.manifests import example_manifest, example_snapshot
 
     baseline = example_manifest(run_id="run-a")
     candidate = example_manifest(run_id="run-b", auc=76.0)
@@ -294,7 +294,7 @@ def test_log_manifest_and_diagnosis(store: Store, tmp_path: Path) -> None:
 def test_log_refuses_nothing_and_missing_run(store: Store) -> None:
     from reprodiag.errors import InputError
     from reprodiag.integrations import log_to_mlflow
-    from reprodiag.manifest.factory import example_manifest
+    from tests.helpers.manifests import example_manifest
 
     with pytest.raises(InputError, match="nothing to log"):
         log_to_mlflow(store.full, tracking_uri=store.uri)

@@ -9,8 +9,8 @@ import pytest
 
 from reprodiag.errors import EXIT_GATE_FAILED, InputError, PolicyViolation
 from reprodiag.manifest import Skipped, iter_facts, load_manifest
-from reprodiag.manifest.factory import example_manifest
 from reprodiag.policy import check_manifest, default_policy, load_policy, require_for_tier
+from tests.helpers.manifests import example_manifest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ALL_AXES = ("data", "code", "environment", "randomness", "intent")

@@ -3,7 +3,9 @@
 Drives Debian's /usr/bin/chromium over the Chrome DevTools Protocol with `websocket-client` (a dev
 dependency, imported here only): no driver binary whose version must match the browser, and the
 protocol's own events tell every request the page tried and every console error.
-Usage: python -m reprodiag.report.browser REPORT.html OUT.png   (scripts/screenshot-report)
+Dev tooling, so it lives in tests/ and not in the wheel (it was reprodiag/report/browser.py).
+Usage, from the repository root: python -m tests.helpers.browser REPORT.html OUT.png
+(scripts/screenshot-report runs it from anywhere).
 """
 
 from __future__ import annotations

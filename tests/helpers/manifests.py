@@ -1,8 +1,13 @@
-"""A fully captured example manifest, for fixtures, tests and documentation.
+"""A fully captured example manifest, for the tests and the fixture manifests.
 
 `example_manifest()` returns a manifest with every fact known (a pinned Delta snapshot, a clean git
 commit, a CPU torch environment, all four seeds); callers replace what their scenario changes with
 `dataclasses.replace`. The values are plausible, not captured from this machine.
+
+Kept out of the wheel on purpose (it was reprodiag/manifest/factory.py): the shipped package never
+builds an example manifest (`reprodiag demo` captures real runs), and its made-up values are no
+public API to keep stable for users' tests, who capture their own runs. Its only users outside
+tests/ are checkout-only: fixtures/make_fixtures.py, run with the repository root on sys.path.
 """
 
 from __future__ import annotations
