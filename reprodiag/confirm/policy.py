@@ -276,6 +276,10 @@ class Investigation:
         self._band: Decision | None = None
         self._pipes: Decision | None = None
         self._stop: str | None = None
+        # Judgements and the conclusion depend only on the runs recorded: memoised until the
+        # next record(), since planning asks for them many times per step.
+        self._memo: dict[str, SwapJudgement | None] = {}
+        self._verdict: Conclusion | None = None
         self._judge()
 
     # ------------------------------------------------------------------ facts
@@ -371,6 +375,8 @@ class Investigation:
             raise PolicyError(f"{len(values)} values for {arm!r}, {request.count} were requested")
         self._runs[arm].extend(_clean(v) for v in values)
         self._pending.remove(request)
+        self._memo.clear()
+        self._verdict = None
         self._judge()
 
     def _judge(self) -> None:
@@ -392,6 +398,11 @@ class Investigation:
                     self._frozen[arm] = judgement
 
     def _judge_arm(self, arm: str) -> SwapJudgement | None:
+        if arm not in self._memo:
+            self._memo[arm] = self._judge_arm_now(arm)
+        return self._memo[arm]
+
+    def _judge_arm_now(self, arm: str) -> SwapJudgement | None:
         band, swapped = self.ok(CANDIDATE_BAND), self.ok(arm)
         if not swapped or len(band) < 2:
             return None
@@ -464,6 +475,9 @@ class Investigation:
         band, other = self.ok(CANDIDATE_BAND), self.ok(arm)
         if not other:
             return math.inf  # never measured: it could be anything
+        judgement = self._judge_arm(arm) if arm != BASELINE_BAND else None
+        if judgement is not None:
+            return judgement.share_high
         try:
             return difference(band, other, toward=self.toward).high / self.size
         except NoiseSampleError:
@@ -612,6 +626,11 @@ class Investigation:
 
     def conclusion(self) -> Conclusion:
         """The overall verdict from the decisions frozen so far (see the module docstring)."""
+        if self._verdict is None:
+            self._verdict = self._conclude()
+        return self._verdict
+
+    def _conclude(self) -> Conclusion:
         if self.zero_gap:
             return Conclusion("reproduces", self._reproduces_words(), False)
         if self._smoke_failed:
@@ -631,11 +650,13 @@ class Investigation:
                 f"({self._pipes.reason})"
             )
         if self._band is not None and self._band.outcome == "consistent with noise":
-            return Conclusion(
-                "within noise",
-                f"the gap lies inside the candidate's seed band ({self._band.reason})",
-                False,
-            )
+            sentence = f"the gap lies inside the candidate's seed band ({self._band.reason})"
+            if self.incident.swaps:
+                sentence += (
+                    "; seeds alone can produce it, so the swaps were not pursued further: this "
+                    "shows no large change, and excludes no small one"
+                )
+            return Conclusion("within noise", sentence, False)
         return self._cant_tell()
 
     def _outcome(self, arm: str) -> SwapOutcome:
