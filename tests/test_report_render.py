@@ -356,15 +356,16 @@ def test_evil_sample_really_is_evil() -> None:
     assert 'onerror="window.__pwned=1"' in EVIL
 
 
-def test_json_fallback_matches_the_codec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_json_report_is_the_codecs_format(tmp_path: Path) -> None:
+    from reprodiag.diagnosis import codec
     from reprodiag.report import jsonreport
 
-    with_codec = jsonreport.diagnosis_to_json(with_band())
-    monkeypatch.setattr(jsonreport, "_codec", lambda: None)
-    assert jsonreport.diagnosis_to_json(with_band()) == with_codec
+    text = jsonreport.diagnosis_to_json(with_band())
+    written = codec.write_diagnosis(with_band(), tmp_path / "written.json")
+    assert text == written.read_text("utf-8")  # the same bytes as the codec writes
     saved = tmp_path / "diagnosis.json"
-    saved.write_text(with_codec, encoding="utf-8")
+    saved.write_text(text, encoding="utf-8")
     assert jsonreport.load_diagnosis(saved) == with_band()
     saved.write_text('{"format": "other/v2"}', encoding="utf-8")
-    with pytest.raises(InputError, match="not a reprodiag.diagnosis/v1"):
+    with pytest.raises(InputError, match=r"\$\.format: expected one of reprodiag\.diagnosis/v1"):
         jsonreport.load_diagnosis(saved)

@@ -28,13 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 def _register() -> None:
     for module_name, attr in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command not built yet in this checkout
-            raise
-        app.add_command(getattr(module, attr))
+        app.add_command(getattr(importlib.import_module(module_name), attr))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -205,11 +205,8 @@ def baseline_readability(
     local = ref.uri.removeprefix("file://")
     if not os.path.exists(local):
         return Readability(False, None, f"not checked: {local} does not exist on this machine")
-    probe = probe or _default_probe()
-    if probe is None:
-        return Readability(False, None, "not checked: reprodiag.snapshots is not available")
     try:
-        probe(ref)
+        (probe or _reopen)(ref)
     except InputError as exc:
         return Readability(True, False, "not readable: " + str(exc).replace("\n  Tip: ", "; tip: "))
     return Readability(
@@ -217,17 +214,8 @@ def baseline_readability(
     )
 
 
-def _default_probe() -> Probe | None:
-    try:
-        from reprodiag.snapshots import reopen
-    except ImportError as exc:  # the snapshots package is optional in a partial checkout
-        if exc.name and exc.name.startswith("reprodiag.snapshots"):
-            return None
-        raise
+def _reopen(ref: SnapshotRef) -> object:
+    """reopen() raises (InputError) when the snapshot can no longer be read."""
+    from reprodiag.snapshots import reopen  # deltalake, pyiceberg, dvc load only when checked
 
-    def probe(ref: SnapshotRef) -> object:
-        snapshot = reopen(ref)
-        check = getattr(snapshot, "check_readable", None)
-        return check() if callable(check) else snapshot
-
-    return probe
+    return reopen(ref)

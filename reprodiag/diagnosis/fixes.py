@@ -8,10 +8,9 @@ always listed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from reprodiag.diagnosis.model import AxisDiff, AxisRank, Fix, ManifestDiff, TierRule
-from reprodiag.manifest.model import AXES
+from reprodiag.policy import Tier, default_policy
 
 _DATA_UNPINNED = Fix(
     axis="data",
@@ -60,29 +59,6 @@ _INTENT = Fix(
     enforcement="`reprodiag check` requires params for every tier",
 )
 
-# DESIGN.md defaults, used when reprodiag.policy is not available in this checkout.
-_DEFAULT_TIERS = (
-    TierRule(
-        "shipped",
-        "serves real traffic",
-        tuple(AXES),
-        "capture(tier='shipped') refuses to start; `reprodiag check --tier shipped` in the "
-        "model registry",
-    ),
-    TierRule(
-        "experimental",
-        "sweeps and research runs",
-        ("data", "code", "intent"),
-        "capture(tier='experimental') refuses to start; `reprodiag check --tier experimental`",
-    ),
-    TierRule(
-        "debug",
-        "local debugging runs",
-        ("code", "intent"),
-        "capture(tier='debug') refuses to start without code and intent",
-    ),
-)
-
 
 def structural_fixes(diff: ManifestDiff, ranking: Sequence[AxisRank]) -> tuple[Fix, ...]:
     """One fix per axis that is not ruled out, in ranking order."""
@@ -103,17 +79,11 @@ def _fix_for(axis: AxisDiff) -> Fix:
 
 
 def policy_rows() -> tuple[TierRule, ...]:
-    """The tier policy from reprodiag.policy when present, else DESIGN.md's defaults."""
-    try:
-        from reprodiag.policy import default_policy
-    except ImportError as exc:  # the policy package is optional in a partial checkout
-        if exc.name and exc.name.startswith("reprodiag.policy"):
-            return _DEFAULT_TIERS
-        raise
+    """The tier policy rows, read from reprodiag/policy/defaults.toml (the one source of tiers)."""
     return tuple(_row(name, tier) for name, tier in default_policy().tiers.items())
 
 
-def _row(name: str, tier: Any) -> TierRule:
+def _row(name: str, tier: Tier) -> TierRule:
     return TierRule(
         tier=name,
         applies_to=str(tier.applies_to),
