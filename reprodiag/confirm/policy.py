@@ -232,7 +232,11 @@ class ArmSpend:
 
 @dataclass(frozen=True)
 class Findings:
-    """Everything the investigation showed, in numbers and words."""
+    """Everything the investigation showed, in numbers and words.
+
+    `gap` is signed (how much better the baseline scores; negative: the candidate scores
+    better); the attribution rows and the remainder, oriented toward the baseline, sum to |gap|.
+    """
 
     gap: float
     gap_words: str
@@ -964,7 +968,7 @@ class Investigation:
             terms.append((1.0, base))
         mean_band = sum(band) / len(band)
         s_band = math.sqrt(sum((v - mean_band) ** 2 for v in band) / (len(band) - 1))
-        half = linear_half_width(terms, sigma=s_band)
+        half = linear_half_width(terms, sigma=s_band, sigma_df=len(band) - 1)
         points = size - sum(r.points for r in rows)
         label = "interaction between axes, changes no swap covers"
         label += "" if with_base else ", the baseline's own seed"

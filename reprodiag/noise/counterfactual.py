@@ -155,12 +155,13 @@ def linear_half_width(
     *,
     alpha: float = LOOK_ALPHA,
     sigma: float | None = None,
+    sigma_df: int = 1,
 ) -> float | None:
     """Half-width of the (1 − α) interval of Σ cᵢ·mean(armᵢ) over independent arms.
 
-    Var = Σ cᵢ²·sᵢ²/nᵢ; an arm of one value borrows `sigma` (the band's s); df is the smallest
-    nᵢ − 1 among the arms with a spread, a conservative stand-in for Welch–Satterthwaite.
-    None when no arm has a spread and no `sigma` is given.
+    Var = Σ cᵢ²·sᵢ²/nᵢ; an arm of one value borrows `sigma` (the band's s, on `sigma_df` degrees
+    of freedom); df is the smallest nᵢ − 1 among the arms, a conservative stand-in for
+    Welch–Satterthwaite. None when an arm has no spread and no `sigma` is given.
     """
     var, dfs = 0.0, []
     for coef, values in terms:
@@ -171,12 +172,13 @@ def linear_half_width(
         if spread is None:
             if sigma is None:
                 return None
-            spread = sigma * sigma
+            spread, df = sigma * sigma, sigma_df
         else:
-            dfs.append(len(arr) - 1)
+            df = len(arr) - 1
+        dfs.append(max(1, df))
         var += coef * coef * spread / len(arr)
     if not dfs:
-        return None if var > 0 or sigma is None else 0.0
+        return 0.0
     return float(special.stdtrit(min(dfs), 1.0 - alpha / 2.0)) * math.sqrt(var)
 
 
@@ -295,7 +297,8 @@ def judge_swap(
         n_reference=d.n_reference,
         n_swapped=d.n_swapped,
         sigma=d.sigma,
-        closes_gap=outcome == "explains" and d.high >= reach,
+        closes_gap=outcome == "explains"
+        and (d.high >= reach or within_resolution(d.high, reach, resolution)),
         minor=outcome == "explains" and d.high < margin,
         more_per_arm=more,
         words="",
