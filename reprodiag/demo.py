@@ -184,8 +184,9 @@ def train_captured(
             eval_data=pipeline.eval_data,
             device="cpu",
             output_dir=output_dir,
+            record_outputs=run.record_outputs,  # the weights and eval-prediction digests
         )
-        run.log_metrics(train(ctx), METRIC_DIRECTIONS)
+        run.log_metrics(train(ctx), METRIC_DIRECTIONS, primary="auc")
     return manifest
 
 

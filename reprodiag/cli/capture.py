@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -69,6 +70,49 @@ import click
     metavar="NAME",
     help="Metrics where lower is better (default: higher is better).",
 )
+@click.option(
+    "--primary-metric",
+    metavar="NAME",
+    help="The metric the run is judged on (compare defaults to it); with one --metric, that one.",
+)
+@click.option(
+    "--metric-resolution",
+    "resolution_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A metric's smallest step in its units, e.g. accuracy=0.05 (percent, 2,000 rows).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="The run's output folder; --output-file paths inside it are named relative to it.",
+)
+@click.option(
+    "--output-file",
+    "output_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Record the sha256 and size of an output file (repeatable; streamed).",
+)
+@click.option(
+    "--predictions-file",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Record the evaluation predictions' digest: of the array in a .npy file (as "
+    "Run.log_outputs computes it), else of the file's bytes.",
+)
+@click.option(
+    "--predictions-digest",
+    metavar="SHA256",
+    help="Record a predictions digest computed elsewhere (64 hex digits, sha256: optional).",
+)
+@click.option(
+    "--weights-digest",
+    metavar="SHA256",
+    help="Record a weights digest computed elsewhere, e.g. by "
+    "reprodiag.probes.outputs.weights_digest(model) in the training script.",
+)
 @click.option("--failed", is_flag=True, help="Record the run as failed.")
 def capture(
     out: str,
@@ -95,12 +139,21 @@ def capture(
     code_root: str,
     metric_pairs: tuple[str, ...],
     lower: tuple[str, ...],
+    primary_metric: str | None,
+    resolution_pairs: tuple[str, ...],
+    output_dir: str | None,
+    output_files: tuple[str, ...],
+    predictions_file: str | None,
+    predictions_digest: str | None,
+    weights_digest: str | None,
     failed: bool,
 ) -> None:
     """Record the five axes of a run into the manifest OUT.
 
     Run it before training with --tier to gate the run, and after training with --metric to
-    record its results; data given by path is pinned to its current version.
+    record its results (--primary-metric, --metric-resolution) and the digests of its outputs
+    (--weights-digest, --predictions-file, --output-file): equal digests are the bit-exact bar.
+    Data given by path is pinned to its current version.
     """
     from reprodiag.cli import _shell_facts as shell
     from reprodiag.probes.run import capture as start_capture
@@ -148,13 +201,49 @@ def capture(
         code_root=code_root,
         policy=policy,
         captured_by="cli",
+        output_dir=output_dir,
+        primary_metric=primary_metric,
     )
     run.start()
-    for name, value in shell.parse_pairs(metric_pairs, "--metric").items():
-        run.log_metric(name, shell.parse_value(value), "lower" if name in lower else "higher")
+    metrics = {
+        name: shell.parse_value(value)
+        for name, value in shell.parse_pairs(metric_pairs, "--metric").items()
+    }
+    resolutions = {
+        name: shell.parse_value(value)
+        for name, value in shell.parse_pairs(resolution_pairs, "--metric-resolution").items()
+    }
+    run.log_metrics(
+        metrics,
+        {name: "lower" for name in lower},
+        primary=primary_metric if metrics else None,
+        resolution=resolutions,
+    )
+    _log_outputs(run, output_files, predictions_file, predictions_digest, weights_digest)
     manifest = run.finish(RuntimeError("recorded as failed by --failed") if failed else None)
     skipped = sum(1 for _ in _skipped(manifest))
     click.echo(f"wrote {out} ({skipped} skipped fact(s); see: reprodiag validate {out})")
+
+
+def _log_outputs(
+    run: Any,
+    files: tuple[str, ...],
+    predictions_file: str | None,
+    predictions_digest: str | None,
+    weights_digest: str | None,
+) -> None:
+    from reprodiag.errors import InputError
+    from reprodiag.probes.outputs import predictions_file_digest
+
+    if predictions_file and predictions_digest:
+        raise InputError(
+            "--predictions-file and --predictions-digest both give the predictions digest",
+            hint="pass one of them",
+        )
+    predictions = predictions_file_digest(predictions_file) if predictions_file else None
+    predictions = predictions or predictions_digest
+    if files or predictions or weights_digest:
+        run.log_outputs(weights=weights_digest, predictions=predictions, files=files)
 
 
 def _skipped(manifest: object) -> list[str]:

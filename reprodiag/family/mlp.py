@@ -217,6 +217,14 @@ def fit_and_evaluate(
     train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int, device: str = "cpu"
 ) -> tuple[dict[str, float], nn.Module]:
     """Fit on ``train_df``, score ``eval_df``; same seed, same host: the same bits."""
+    metrics, model, _ = fit_and_predict(train_df, eval_df, params, seed, device)
+    return metrics, model
+
+
+def fit_and_predict(
+    train_df: pd.DataFrame, eval_df: pd.DataFrame, params: MLPParams, seed: int, device: str = "cpu"
+) -> tuple[dict[str, float], nn.Module, torch.Tensor]:
+    """``fit_and_evaluate`` that also returns the evaluation logits (on the CPU)."""
     seed_everything(seed)
     prep, x, y = prepare(train_df, device)
     model = build_model(prep.n_inputs, params).to(device)
@@ -224,8 +232,8 @@ def fit_and_evaluate(
     _fit(model, x, y, params, generator)
     model.eval()
     with torch.no_grad():
-        logits = model(torch.from_numpy(prep.transform(eval_df)).to(device)).squeeze(1)
-    return binary_metrics(eval_df[LABEL].to_numpy(), logits.cpu().numpy()), model
+        logits = model(torch.from_numpy(prep.transform(eval_df)).to(device)).squeeze(1).cpu()
+    return binary_metrics(eval_df[LABEL].to_numpy(), logits.numpy()), model, logits
 
 
 class _Rows(Protocol):
@@ -254,9 +262,13 @@ class TrainContext(Protocol):
 
 
 def train(ctx: TrainContext) -> dict[str, float]:
-    """The trainer entrypoint: train on ``ctx.data``, score ``ctx.eval_data``, save model.pt."""
+    """The trainer entrypoint: train on ``ctx.data``, score ``ctx.eval_data``, save model.pt.
+
+    When the context can record output digests (``ctx.log_outputs``, as reprodiag's own
+    TrainContext does), the weights and the evaluation logits are recorded in the run's manifest.
+    """
     params = from_mapping(ctx.params)
-    metrics, model = fit_and_evaluate(
+    metrics, model, logits = fit_and_predict(
         ctx.data.to_pandas(),
         ctx.eval_data.to_pandas(),
         params,
@@ -266,6 +278,9 @@ def train(ctx: TrainContext) -> dict[str, float]:
     output_dir = Path(ctx.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), output_dir / "model.pt")
+    log_outputs = getattr(ctx, "log_outputs", None)  # optional: the Protocol stays duck-typed
+    if callable(log_outputs):
+        log_outputs(weights=model, predictions=logits)
     return metrics
 
 

@@ -84,7 +84,8 @@ def _array_parts(value: Any, what: str) -> tuple[str, tuple[int, ...], bytes]:
         )
     if array.dtype.byteorder == ">":  # the same numbers give the same digest on any host
         array = array.astype(array.dtype.newbyteorder("<"))
-    array = np.ascontiguousarray(array)
+    # tobytes(order="C") copies a strided view in C order; ascontiguousarray would make a 0-d
+    # array 1-d (a BatchNorm's num_batches_tracked) and change the shape in the header.
     return array.dtype.name, tuple(int(n) for n in array.shape), array.tobytes(order="C")
 
 
@@ -163,6 +164,25 @@ def _file_name(file: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return file.as_posix()
+
+
+def predictions_file_digest(path: str | os.PathLike[str]) -> str:
+    """The predictions digest of a file a pipeline wrote: for a .npy file, the digest of the
+    array it holds (equal to `predictions_digest` of that array in Python; pickled object
+    arrays are refused); for any other file, the sha256 of its bytes."""
+    file = Path(path)
+    if file.suffix.lower() != ".npy":
+        return file_digest(file).sha256
+    import numpy as np
+
+    try:
+        array = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read the predictions file {file} as a NumPy array: {exc}",
+            hint="write it with numpy.save(path, predictions) (numbers or strings, no objects)",
+        ) from None
+    return array_digest(array)
 
 
 def file_digests(files: FilesArg, root: Path | None = None) -> tuple[FileDigest, ...]:

@@ -4,17 +4,22 @@ A trainer is a Python entrypoint `module:function(ctx) -> {metric: value}`. repr
 the runs it captures in the demo and, later, for seed replays, pinned-snapshot retrains and the
 noise band. It must seed every generator from `ctx.seed` (reprodiag.deterministic_seeds does) and
 read its data only through `ctx.data` and `ctx.eval_data`, so a retrain on another snapshot or seed
-changes exactly one axis.
+changes exactly one axis. It may record digests of what it produced with `ctx.log_outputs(...)`
+(weights, evaluation predictions, files), so the retrain's manifest carries the bit-exact bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reprodiag.errors import InputError, ReprodiagError
+from reprodiag.manifest.model import OutputDigests
+
+if TYPE_CHECKING:
+    from reprodiag.probes.outputs import FilesArg
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,30 @@ class TrainContext:
     eval_data: Any  # the evaluation snapshot, same interface
     device: str = "cpu"  # "cpu" or "cuda:N"
     output_dir: Path = field(default_factory=lambda: Path("."))
+    # Where log_outputs sends its digests: the captured run's Run.record_outputs in a retrain
+    # worker or the demo; None records nothing (a bare context, an ensemble's shared context).
+    record_outputs: Callable[[OutputDigests], Any] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def log_outputs(
+        self, weights: Any = None, predictions: Any = None, files: FilesArg = ()
+    ) -> OutputDigests:
+        """Record sha256 digests of the trained model's outputs in this run's manifest.
+
+        Same arguments as `Run.log_outputs`: weights (a torch module, a state_dict, a mapping
+        of arrays, an array, or a "sha256:<hex>" digest), predictions (the evaluation
+        predictions as an array or tensor, or a digest), files (paths, named relative to
+        `output_dir`, or a mapping name -> path). Returns the digests of this call.
+        """
+        from reprodiag.probes.outputs import output_digests
+
+        digests = output_digests(
+            weights=weights, predictions=predictions, files=files, root=self.output_dir
+        )
+        if self.record_outputs is not None:
+            self.record_outputs(digests)
+        return digests
 
 
 class Trainer(Protocol):

@@ -19,12 +19,13 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from reprodiag._atomic import atomic_write_text
 from reprodiag.errors import InputError, ReprodiagError
+from reprodiag.manifest.model import OutputDigests
 from reprodiag.retrain.interface import RetrainFailed, TrainContext, load_entrypoint
 from reprodiag.retrain.spec import (
     DEVICE_AUTO,
@@ -101,17 +102,28 @@ def _number(value: Any) -> bool:
     return True
 
 
-def _train(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> Mapping[str, Any]:
+def _train(
+    spec: RetrainSpec, data: Any, eval_data: Any, device: str, run: Any
+) -> Mapping[str, Any]:
     if spec.command is not None:
         from reprodiag.retrain.command import run_command
 
         return run_command(spec, device=device)
     trainer = load_entrypoint(str(spec.entrypoint))
-    return trainer(train_context(spec, data, eval_data, device))
+    return trainer(train_context(spec, data, eval_data, device, run.record_outputs))
 
 
-def train_context(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> TrainContext:
-    """What the trainer receives (solo or as an ensemble), its output folder created."""
+def train_context(
+    spec: RetrainSpec,
+    data: Any,
+    eval_data: Any,
+    device: str,
+    record_outputs: Callable[[OutputDigests], Any] | None = None,
+) -> TrainContext:
+    """What the trainer receives (solo or as an ensemble), its output folder created.
+
+    `record_outputs` receives what the trainer logs with `ctx.log_outputs(...)`: the solo
+    retrain's Run.record_outputs, so its manifest carries the output digests."""
     Path(spec.output_dir).mkdir(parents=True, exist_ok=True)
     return TrainContext(
         params=dict(spec.params),
@@ -120,6 +132,7 @@ def train_context(spec: RetrainSpec, data: Any, eval_data: Any, device: str) -> 
         eval_data=eval_data,
         device=device,
         output_dir=Path(spec.output_dir),
+        record_outputs=record_outputs,
     )
 
 
@@ -188,9 +201,10 @@ def run_spec(
         with retrain_capture(
             spec, manifest, spec.run_name, spec.output_dir, data, eval_data, seeds
         ) as run:
-            raw = _train(spec, data, eval_data, device)
+            raw = _train(spec, data, eval_data, device, run)
             metrics = finite_metrics(raw, spec.metric)
-            run.log_metrics(metrics, spec.directions)  # also when `metric` itself is unusable
+            # also when `metric` itself is unusable
+            run.log_metrics(metrics, spec.directions, primary=_primary(metrics, spec.metric))
             value = metric_value(raw, spec.metric)
     except (Exception, SystemExit) as exc:  # a failed seed, not a failed diagnosis
         if traceback_path is not None:
@@ -311,7 +325,7 @@ def _member_result(
 ) -> RetrainResult:
     try:
         metrics = finite_metrics(raw, spec.metric)
-        run.log_metrics(metrics, spec.directions)
+        run.log_metrics(metrics, spec.directions, primary=_primary(metrics, spec.metric))
         value = metric_value(raw, spec.metric)
     except RetrainFailed as exc:  # a NaN in one replica fails that seed only
         run.finish(exc)
@@ -327,6 +341,11 @@ def _member_result(
         seconds=round(seconds, 3),
         manifest_path=member.manifest_out,
     )
+
+
+def _primary(metrics: Mapping[str, float], metric: str) -> str | None:
+    """A retrain is judged on the metric it was run for: its manifest records it as primary."""
+    return metric if metric in metrics else None
 
 
 def reason_of(exc: BaseException) -> str:
