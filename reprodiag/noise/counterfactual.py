@@ -273,16 +273,21 @@ def judge_swap(
         raise NoiseSampleError(f"rho must lie strictly between 0 and 1, got {rho!r}")
     toward = toward_baseline(gap, direction)
     d = _snap(difference(reference, swapped, toward=toward, alpha=alpha), resolution)
-    size, margin = abs(gap), rho * abs(gap)
-    reach = size
+    reach = abs(gap)  # how far the band mean is from the baseline, toward it
     if baseline is not None:
         reach = toward * (baseline - _mean_var(_values(reference, "reference arm"))[0])
+    closes = d.high >= reach or within_resolution(d.high, reach, resolution)
+    return _with_words(_judgement(d, abs(gap), rho, closes, alpha), metric)
+
+
+def _judgement(d: Difference, size: float, rho: float, closes: bool, alpha: float) -> SwapJudgement:
+    margin = rho * size
     outcome = _outcome(d, margin)
     more = None
     if outcome == "cant_tell":
         need = seeds_to_settle(d.sigma, margin, alpha)
         more = max(1, need - min(d.n_reference, d.n_swapped))
-    judgement = SwapJudgement(
+    return SwapJudgement(
         outcome=outcome,
         points=d.points,
         low=d.low,
@@ -297,13 +302,11 @@ def judge_swap(
         n_reference=d.n_reference,
         n_swapped=d.n_swapped,
         sigma=d.sigma,
-        closes_gap=outcome == "explains"
-        and (d.high >= reach or within_resolution(d.high, reach, resolution)),
+        closes_gap=outcome == "explains" and closes,
         minor=outcome == "explains" and d.high < margin,
         more_per_arm=more,
         words="",
     )
-    return _with_words(judgement, metric)
 
 
 def rho_words(rho: float) -> str:
@@ -387,21 +390,7 @@ def baseline_percentile(
         f"t-predictive from {count_words(len(arr), 'seed')}, mean "
         f"{format_number(mean, scale)}, s {format_number(std, scale)}"
     )
-    if top <= LUCKY_TOP:
-        words = (
-            f"the baseline was a lucky seed: it lies in the top {percent(top)} of its "
-            f"pipeline's seed distribution ({basis})"
-        )
-    elif top <= 0.5:
-        words = (
-            f"the baseline lies in the top {percent(top)} of its pipeline's seed distribution "
-            f"({basis}): an ordinary draw"
-        )
-    else:
-        words = (
-            f"the baseline lies in the bottom {percent(1.0 - top)} of its pipeline's seed "
-            f"distribution ({basis}): if anything an unlucky draw"
-        )
+    words = _percentile_words(top, basis)
     return BaselinePercentile(
         value=float(value),
         n=len(arr),
@@ -410,4 +399,21 @@ def baseline_percentile(
         top_share=top,
         lucky=top <= LUCKY_TOP,
         words=words,
+    )
+
+
+def _percentile_words(top: float, basis: str) -> str:
+    if top <= LUCKY_TOP:
+        return (
+            f"the baseline was a lucky seed: it lies in the top {percent(top)} of its "
+            f"pipeline's seed distribution ({basis})"
+        )
+    if top <= 0.5:
+        return (
+            f"the baseline lies in the top {percent(top)} of its pipeline's seed distribution "
+            f"({basis}): an ordinary draw"
+        )
+    return (
+        f"the baseline lies in the bottom {percent(1.0 - top)} of its pipeline's seed "
+        f"distribution ({basis}): if anything an unlucky draw"
     )
