@@ -118,7 +118,8 @@ def arm_naive(incident: dict[str, str], candidate: Any, a: float) -> dict[str, A
 
 
 def arm_default(incident: dict[str, str], candidate: Any, a: float) -> dict[str, Any]:
-    from reprodiag.diagnosis.confirm import RetrainOptions, _Budget, run_band
+    from reprodiag.confirm import RetrainOptions
+    from reprodiag.confirm.retrains import _Budget, run_band
     from reprodiag.noise.store import BandStore
 
     work = Path(incident["work"]) / "default"

@@ -15,7 +15,6 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.noise.fingerprint import family_fingerprint, fingerprint_facts
 from reprodiag.noise.store import (
@@ -25,6 +24,7 @@ from reprodiag.noise.store import (
     band_schema,
     commit_with_retries,
 )
+from reprodiag.retrain.seed_result import SeedResult
 from tests.helpers.manifests import example_manifest, example_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,7 +232,7 @@ def test_commit_conflicts_are_retried_then_reported() -> None:
 
 CHILD = """
 import os, sys, time
-from reprodiag.diagnosis.model import SeedResult
+from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.noise.store import BandStore
 path, family, first, last, go, pause = sys.argv[1:7]
 store = BandStore(path)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reprodiag.demo import Pipeline, default_params, team_repository, train_captured
-from reprodiag.diagnosis.confirm import RetrainOptions, confirm
+from reprodiag.confirm import RetrainOptions, confirm
 from reprodiag.diagnosis.engine import diagnose
 from reprodiag.family import create_table
 from reprodiag.family.data import eval_table_path, train_table_path

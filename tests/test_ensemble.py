@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from reprodiag.diagnosis.confirm import RetrainOptions
+from reprodiag.confirm import RetrainOptions
 from reprodiag.retrain import InProcessExecutor, RetrainResult, RetrainSpec, SerialExecutor
 from reprodiag.retrain.ensemble import find_ensemble, has_ensemble_form
 from reprodiag.retrain.spec import RetrainSpecError, ensemble_spec, member_spec
@@ -223,6 +223,7 @@ class Recording:
 
     def __init__(self, workers: int = 1) -> None:
         self.workers, self.specs = workers, []  # type: ignore[var-annotated]
+        self.threads = None
 
     def run(
         self, specs: Sequence[RetrainSpec], on_result: Any = None, on_start: Any = None
@@ -249,7 +250,7 @@ def test_the_band_groups_new_seeds_into_ensembles_when_allowed(
 ) -> None:
     import reprodiag
     from reprodiag.manifest import load_manifest
-    from reprodiag.noise.band import run_seeds
+    from reprodiag.confirm.band import run_seeds
 
     monkeypatch.chdir(tmp_path)
     with reprodiag.capture(
@@ -275,7 +276,7 @@ def test_the_band_groups_new_seeds_into_ensembles_when_allowed(
 def test_an_ensemble_killed_as_a_whole_fails_every_seed_with_the_reason(
     tables: dict[str, Any], tmp_path: Path
 ) -> None:
-    from reprodiag.noise.band import expand
+    from reprodiag.confirm.band import expand
 
     spec = ensemble_spec(solo_spec(tables, tmp_path, 40), [40, 41, 42], tmp_path / "e")
     killed = RetrainResult.failed(spec, "timed out after 30 s", 30.0)
@@ -286,7 +287,7 @@ def test_an_ensemble_killed_as_a_whole_fails_every_seed_with_the_reason(
 
 def test_seed_replay_stays_solo(tables: dict[str, Any], tmp_path: Path) -> None:
     """confirm() builds its counterfactuals (the seed replay among them) as one-seed specs."""
-    from reprodiag.diagnosis import confirm
+    from reprodiag.confirm import retrains as confirm
 
     options = RetrainOptions(executor=Recording(), workdir=tmp_path)
     replay = confirm._spec(

@@ -440,7 +440,7 @@ def test_report_rerender_writes_only_into_its_folder(
 
 def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     """Retrain folders are built from fixed check keys and integer seeds, never user text."""
-    from reprodiag.diagnosis.confirm import _spec
+    from reprodiag.confirm.retrains import _spec
     from reprodiag.retrain.interface import RetrainSpecError
 
     workdir = (tmp_path / "retrains").resolve()

@@ -9,7 +9,7 @@ import pytest
 
 from reprodiag.cli import main
 from reprodiag.diagnosis.model import Check, Gap, NoiseBand
-from reprodiag.diagnosis.verdicts import judge_counterfactual
+from reprodiag.confirm.verdicts import judge_counterfactual
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

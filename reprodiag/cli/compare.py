@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from reprodiag.cli.retrain_options import build_options, retrain_options
+from reprodiag.cli.retrain_options import RetrainSettings, build_options, retrain_options
 
 if TYPE_CHECKING:
     from reprodiag.diagnosis.model import Diagnosis
@@ -83,7 +83,7 @@ def compare(
     allow_other_family: bool,
     retrain: bool,
     max_retrains: int,
-    **retrain_args: Any,
+    settings: RetrainSettings,
 ) -> None:
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
     that would confirm it (or run them with --retrain); write the report (html, md, json)."""
@@ -120,10 +120,11 @@ def compare(
         else Path("reports") / (name or slug(result.candidate.run_name or result.candidate.run_id))
     )
     if retrain:
-        from reprodiag.diagnosis.confirm import confirm
+        from reprodiag.confirm import confirm
 
-        workdir = Path(retrain_args.pop("workdir") or folder / "retrains")
-        options = build_options(workdir=workdir, max_retrains=max_retrains, **retrain_args)
+        options = build_options(
+            settings, default_workdir=folder / "retrains", max_retrains=max_retrains
+        )
         result = confirm(b, c, result, options, prior=order)
     written, note = write(result, folder, kinds)
     for warning in result.warnings + ((note,) if note else ()):

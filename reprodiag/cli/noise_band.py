@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from reprodiag.cli.retrain_options import build_options, retrain_options
+from reprodiag.cli.retrain_options import RetrainSettings, build_options, retrain_options
+
+if TYPE_CHECKING:
+    from reprodiag.confirm.measure import BandReport
+    from reprodiag.retrain.seed_result import SeedResult
 
 
 @click.command("noise-band")
@@ -36,71 +40,66 @@ def noise_band(
     metric: str | None,
     against: float | None,
     out: str,
-    **retrain_args: Any,
+    settings: RetrainSettings,
 ) -> None:
     """Retrain MANIFEST's pipeline with new seeds until the band holds --seeds results.
 
     Results are kept per seed in the band store: a later run reuses and extends them, and a run
     that was killed resumes where it stopped.
     """
+    from reprodiag.confirm.measure import default_metric, measure_band
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
-    from reprodiag.noise import band_k, sigma_interval
-    from reprodiag.noise.band import ok_values, run_seeds, stored_results
-    from reprodiag.noise.stats import single_baseline
 
     run = load_manifest(manifest)
-    name = metric or (sorted(run.results.metrics)[0] if run.results.metrics else None)
-    if name is None:
-        raise InputError(f"{manifest}: the manifest records no metric", hint="pass --metric NAME")
-    workdir = Path(retrain_args.pop("workdir") or Path(out) / "retrains")
-    options = build_options(workdir=workdir, max_retrains=target, **retrain_args)
-    seen = stored_results(run, name, options)
-    reused = len(ok_values(seen))
-    seen += run_seeds(run, name, options, target - reused, seen)
-    values = ok_values(seen)
-    failed = [r for r in seen if r.status == "failed"]
-    click.echo(f"{name}: {len(values)} seed(s) ({reused} reused from the band store)")
-    for r in sorted(seen, key=lambda r: r.seed):
-        click.echo(
-            f"  seed {r.seed:<6} "
-            + (
-                f"{r.metric:.4f}"
-                if r.status == "ok" and r.metric is not None
-                else f"failed: {r.reason}"
-            )
-        )
-    if len(values) < 3:
+    name = metric or default_metric(run, manifest)
+    options = build_options(settings, default_workdir=Path(out) / "retrains", max_retrains=target)
+    report = measure_band(run, options, seeds=target, metric=name, against=against)
+    for line in band_lines(report):
+        click.echo(line)
+    if report.summary is None:
+        ok = len(report.seeds) - len(report.failed)
         raise InputError(
-            f"only {len(values)} seed retrain(s) finished ({len(failed)} failed): "
+            f"only {ok} seed retrain(s) finished ({len(report.failed)} failed): "
             "a band needs at least 3",
             hint="see the failed seeds' reasons above",
         )
-    _summary(values, name, band_k, sigma_interval)
-    if against is not None:
-        # One test at a fixed n, not a sequential look: the plain 5 % level applies here, the
-        # Pocock boundary only when the band is grown look by look against the value.
-        test = single_baseline(against, values, direction=_direction(run, name))  # type: ignore[arg-type]
-        verdict = "beyond noise" if test.p < 0.05 else "consistent with noise"
-        click.echo(
-            f"against {against}: {verdict}: T = {test.t:.2f}, p = {test.p:.4g} "
+
+
+def band_lines(report: BandReport) -> list[str]:
+    """The band as terminal lines: every seed, then the summary and the test against a value."""
+    ok = len(report.seeds) - len(report.failed)
+    lines = [f"{report.metric}: {ok} seed(s) ({report.reused} reused from the band store)"]
+    lines += [
+        f"  seed {r.seed:<6} "
+        + (
+            f"{r.metric:.4f}"
+            if r.status == "ok" and r.metric is not None
+            else f"failed: {r.reason}"
+        )
+        for r in report.seeds
+    ]
+    band = report.summary
+    if band is None:
+        return lines
+    lines.append(
+        f"mean {band.mean:.4f}, std {band.std:.4f} "
+        f"(95 % CI for σ [{band.sigma_low:.4f}, {band.sigma_high:.4f}])"
+    )
+    lines.append(
+        f"95 % band for one more run: {band.mean:.4f} ± {band.k:.3f}·{band.std:.4f} = "
+        f"[{band.low:.4f}, {band.high:.4f}] (k at n = {band.n})"
+    )
+    test = report.against
+    if test is not None:
+        lines.append(
+            f"against {test.value}: {test.verdict}: T = {test.t:.2f}, p = {test.p:.4g} "
             f"(two-sided, n = {test.n}); {test.rank_text}"
         )
+    return lines
 
 
-def _summary(values: list[float], name: str, band_k: Any, sigma_interval: Any) -> None:
-    import statistics
-
-    n, mean, std = len(values), statistics.fmean(values), statistics.stdev(values)
-    k = band_k(n)
-    low, high = sigma_interval(std, n)
-    click.echo(f"mean {mean:.4f}, std {std:.4f} (95 % CI for σ [{low:.4f}, {high:.4f}])")
-    click.echo(
-        f"95 % band for one more run: {mean:.4f} ± {k:.3f}·{std:.4f} = "
-        f"[{mean - k * std:.4f}, {mean + k * std:.4f}] (k at n = {n})"
-    )
-
-
-def _direction(run: Any, name: str) -> str:
-    metric = run.results.metrics.get(name)
-    return metric.direction if metric is not None else "higher"
+def _value(result: SeedResult) -> str:
+    if result.status == "ok" and result.metric is not None:
+        return f"{result.metric:.4f}"
+    return f"failed: {result.reason}"

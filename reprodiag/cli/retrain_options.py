@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from reprodiag.confirm import RetrainOptions, TrainerChoice
+    from reprodiag.retrain.spec import RetrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,8 +23,40 @@ EXECUTORS = ("serial", "processes", "ray")  # reprodiag.retrain.executor.EXECUTO
 DEFAULT_BAND_STORE = "reports/band-store"
 
 
+@dataclasses.dataclass(frozen=True)
+class RetrainSettings:
+    """The retrain options as parsed from the command line, one typed record."""
+
+    trainer: str | None = None
+    command: str | None = None
+    device: str = "auto"
+    retrain_timeout: float | None = None
+    band_store: str = DEFAULT_BAND_STORE
+    no_band_store: bool = False
+    no_ensemble: bool = False
+    workdir: str | None = None
+    executor: str = "serial"
+    workers: int | None = None
+    address: str | None = None
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(RetrainSettings))
+
+
 def retrain_options(func: F) -> F:
-    """Trainer, device, timeout, band store and executor options, in one place."""
+    """Trainer, device, timeout, band store and executor options, in one place.
+
+    The decorated command receives them as one `settings: RetrainSettings` argument.
+    """
+
+    command = func
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **kwargs: Any) -> Any:
+        parsed = {name: kwargs.pop(name) for name in _FIELDS if name in kwargs}
+        return command(*args, settings=RetrainSettings(**parsed), **kwargs)
+
+    decorated: Callable[..., Any] = with_settings
     options = (
         click.option(
             "--trainer",
@@ -87,26 +125,27 @@ def retrain_options(func: F) -> F:
         ),
     )
     for option in reversed(options):
-        func = option(func)
-    return func
+        decorated = option(decorated)
+    return decorated  # type: ignore[return-value]
 
 
-def trainer_of(trainer: str | None, command: str | None) -> dict[str, Any] | None:
+def trainer_of(trainer: str | None, command: str | None) -> TrainerChoice | None:
+    """The trainer a retrain uses instead of the manifest's entrypoint, if one was given."""
     if trainer and command:
         raise click.UsageError("give --trainer or --command, not both")
     if command:
-        from reprodiag.retrain.command import parse_command
+        from reprodiag.retrain.template import parse_command
 
         return {"command": list(parse_command(command))}
     return {"entrypoint": trainer} if trainer else None
 
 
-def progress_printer() -> Callable[[Any], None] | None:
+def progress_printer() -> Callable[[RetrainResult], None] | None:
     """One line per finished retrain on a terminal; nothing when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
 
-    def show(result: Any) -> None:
+    def show(result: RetrainResult) -> None:
         value = (
             f"{result.metric_value:.4f}"
             if result.metric_value is not None
@@ -121,45 +160,44 @@ def progress_printer() -> Callable[[Any], None] | None:
 
 
 def build_options(
-    *,
-    workdir: Path,
-    max_retrains: int,
-    trainer: str | None,
-    command: str | None,
-    device: str,
-    retrain_timeout: float | None,
-    band_store: str,
-    no_band_store: bool,
-    executor: str = "serial",
-    workers: int | None = None,
-    address: str | None = None,
-    no_ensemble: bool = False,
-) -> Any:
-    from reprodiag.diagnosis.confirm import RetrainOptions
-    from reprodiag.retrain.executor import make_executor
+    settings: RetrainSettings, *, default_workdir: Path, max_retrains: int
+) -> RetrainOptions:
+    """The library's RetrainOptions from the parsed settings: the executor made, the store opened.
 
-    if address is not None and executor != "ray":
+    The retrains' folder is --workdir when given, else `default_workdir`.
+    """
+    from reprodiag.confirm import RetrainOptions
+    from reprodiag.retrain.make import make_executor
+
+    if settings.address is not None and settings.executor != "ray":
         raise click.UsageError("--address needs --executor ray")
-    if workers is not None and executor == "serial":
+    if settings.workers is not None and settings.executor == "serial":
         raise click.UsageError("--workers needs --executor processes or ray")
     env = {}
-    if executor == "ray" and address is None and os.environ.get("PYTHONPATH"):
+    if settings.executor == "ray" and settings.address is None and os.environ.get("PYTHONPATH"):
         # A Ray this process reuses may have started before PYTHONPATH was set; on a cluster
         # (--address) this machine's paths mean nothing, so they are not sent.
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     store = None
-    if not no_band_store:
+    if not settings.no_band_store:
         from reprodiag.noise.store import BandStore
 
-        store = BandStore(band_store)
+        store = BandStore(settings.band_store)
+    workdir = Path(settings.workdir) if settings.workdir else default_workdir
     return RetrainOptions(
-        executor=make_executor(executor, workdir, workers=workers, address=address, env=env),
+        executor=make_executor(
+            settings.executor,
+            workdir,
+            workers=settings.workers,
+            address=settings.address,
+            env=env,
+        ),
         workdir=workdir,
         max_retrains=max_retrains,
-        trainer=trainer_of(trainer, command),
-        device=device,
-        timeout_s=retrain_timeout,
+        trainer=trainer_of(settings.trainer, settings.command),
+        device=settings.device,
+        timeout_s=settings.retrain_timeout,
         store=store,
         on_result=progress_printer(),
-        ensemble=not no_ensemble,
+        ensemble=not settings.no_ensemble,
     )

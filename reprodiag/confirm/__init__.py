@@ -4,3 +4,8 @@ It turns a manifest-only Diagnosis and a retrain budget into retrain specs, runs
 executor, judges what they show against the seed-noise band, and returns the Diagnosis with the
 verdicts. The engine below it (reprodiag.diagnosis) never retrains.
 """
+
+from reprodiag.confirm.options import RetrainOptions, TrainerChoice
+from reprodiag.confirm.retrains import cannot_retrain, confirm
+
+__all__ = ["RetrainOptions", "TrainerChoice", "cannot_retrain", "confirm"]

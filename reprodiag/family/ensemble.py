@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 from reprodiag.errors import InputError
-from reprodiag.family.data import LABEL
-from reprodiag.family.mlp import (
+from reprodiag.family.core import (
     MLPParams,
     TrainContext,
     binary_metrics,
@@ -31,6 +30,7 @@ from reprodiag.family.mlp import (
     from_mapping,
     prepare,
 )
+from reprodiag.family.data import LABEL
 from reprodiag.retrain.ensemble import (
     per_model_clip_,
     seed_generators,

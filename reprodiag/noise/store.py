@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from reprodiag.diagnosis.model import SeedResult
 from reprodiag.errors import InputError, ReprodiagError
+from reprodiag.retrain.seed_result import SeedResult
 
 STORE_FORMAT = 1
 BAND_SEED_BASE = 10_000

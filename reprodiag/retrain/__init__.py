@@ -8,14 +8,7 @@ Nothing heavy is imported here: torch and deltalake load in the worker process, 
 RayExecutor first runs.
 """
 
-from reprodiag.retrain.command import PLACEHOLDERS, check_template, parse_command, render
-from reprodiag.retrain.executor import (
-    EXECUTORS,
-    Executor,
-    InProcessExecutor,
-    SerialExecutor,
-    make_executor,
-)
+from reprodiag.retrain.executor import Executor, InProcessExecutor, SerialExecutor
 from reprodiag.retrain.interface import (
     RetrainFailed,
     RetrainSpecError,
@@ -23,9 +16,11 @@ from reprodiag.retrain.interface import (
     Trainer,
     load_entrypoint,
 )
+from reprodiag.retrain.make import EXECUTORS, make_executor
 from reprodiag.retrain.pool import ProcessExecutor, worker_slots
 from reprodiag.retrain.ray_executor import RayExecutor
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec, slug, spec_from_manifest
+from reprodiag.retrain.template import PLACEHOLDERS, check_template, parse_command, render
 
 __all__ = [
     "EXECUTORS",

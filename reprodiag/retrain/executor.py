@@ -6,7 +6,8 @@ specs still run. `on_result` is called as each retrain finishes, so the caller c
 seed (to the band store) before the next one starts: a crash loses no finished seed.
 `InProcessExecutor` runs specs in the calling process: faster, no isolation and no timeouts.
 `ProcessExecutor` (pool.py) runs several worker processes at once, one per GPU or group of cores;
-`RayExecutor` (ray_executor.py) runs each worker as a Ray task. `make_executor` picks one by name.
+`RayExecutor` (ray_executor.py) runs each worker as a Ray task. `make_executor` (make.py) picks one
+by name.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ KILL_GRACE_S = 5.0  # how long a killed worker gets to be reaped before we stop 
 
 
 class Executor(Protocol):
+    """Runs retrain specs. `workers`: how many retrains run at once (ensembles are split into
+    that many groups); `threads`: the threads each worker is given, part of the band-store key
+    (None when the executor does not set them)."""
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def threads(self) -> int | None: ...
+
     def run(
         self,
         specs: Sequence[RetrainSpec],
@@ -56,6 +67,9 @@ class SerialExecutor:
     axis is probed (default: this process's). env: extra environment variables for the workers.
     storage_options: object-store options, handed over in the environment, never written to disk.
     """
+
+    workers = 1  # one retrain at a time
+    threads: int | None = None  # workers inherit this process's thread settings
 
     def __init__(
         self,
@@ -114,6 +128,9 @@ class InProcessExecutor:
 
     Seeding changes this process's global state (generators, torch's deterministic mode).
     """
+
+    workers = 1  # one retrain at a time
+    threads: int | None = None  # workers inherit this process's thread settings
 
     def __init__(self, storage_options: Mapping[str, str] | None = None) -> None:
         self._storage_options = dict(storage_options or {}) or None
@@ -288,61 +305,3 @@ def _tail(log_file: Path) -> str:
     except OSError:
         return ""
     return data.decode("utf-8", errors="replace").strip()
-
-
-EXECUTORS = ("serial", "processes", "ray")
-
-
-def make_executor(
-    kind: str,
-    workdir: str | Path,
-    *,
-    workers: int | None = None,
-    address: str | None = None,
-    threads: int | None = None,
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    storage_options: Mapping[str, str] | None = None,
-) -> Executor:
-    """The executor the CLI's --executor names: "serial", "processes" or "ray".
-
-    workers: the process pool's size, or the CPUs of a local Ray this starts. address: the Ray
-    cluster to join ("auto", "HOST:PORT", "ray://HOST:PORT"). threads: each retrain's thread
-    budget (default: the serial executor leaves torch's own; see pool.py and ray_executor.py).
-    """
-    from reprodiag.errors import InputError
-
-    if kind not in EXECUTORS:
-        raise InputError(f"unknown executor {kind!r}", hint=f"use one of {', '.join(EXECUTORS)}")
-    if address is not None and kind != "ray":
-        raise InputError(
-            f"--address {address} is for the ray executor, not {kind}",
-            hint="add --executor ray, or leave --address out",
-        )
-    if workers is not None and workers < 1:
-        raise InputError(f"workers must be at least 1, not {workers}")
-    if kind == "processes":
-        from reprodiag.retrain.pool import ProcessExecutor
-
-        return ProcessExecutor(
-            workdir, workers, threads=threads, cwd=cwd, env=env, storage_options=storage_options
-        )
-    if kind == "ray":
-        from reprodiag.retrain.ray_executor import RayExecutor
-
-        return RayExecutor(
-            workdir,
-            address=address,
-            num_cpus=workers,
-            threads=threads,
-            cwd=cwd,
-            env=env,
-            storage_options=storage_options,
-        )
-    if workers not in (None, 1):
-        raise InputError(
-            f"the serial executor runs one retrain at a time, not {workers}",
-            hint="use --executor processes to run several at once",
-        )
-    extra = {**dict(env or {}), **(thread_env(threads) if threads is not None else {})}
-    return SerialExecutor(workdir, cwd=cwd, env=extra, storage_options=storage_options)

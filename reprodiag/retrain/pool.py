@@ -152,6 +152,7 @@ class ProcessExecutor:
         self.slots = worker_slots(self.workers, cores, self.gpus)
         if threads is not None:
             self.slots = [WorkerSlot(s.index, max(1, threads), s.gpu) for s in self.slots]
+        self.threads: int | None = self.slots[0].threads if self.slots else None
         self.python = python or sys.executable
         self.cwd = Path(cwd) if cwd is not None else None
         self._env = dict(env or {})

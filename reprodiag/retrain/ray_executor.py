@@ -74,6 +74,8 @@ class RayExecutor:
     on_start is called as each spec is submitted; on_result from the calling thread as each ends.
     """
 
+    workers = 1  # band seeds form one ensemble per call: Ray spreads the calls, not the seeds
+
     def __init__(
         self,
         workdir: str | Path,

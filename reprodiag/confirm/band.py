@@ -1,6 +1,6 @@
 """Filling a noise band: seed retrains of one pipeline, each recorded in the band store as it ends.
 
-Used by `compare --retrain` (sequential looks against a baseline) and by `reprodiag noise-band`
+Used by `compare --retrain` (sequential looks against a baseline) and by `measure_band`
 (a fixed number of seeds for a model family). Seeds come from the store's deterministic sequence,
 so a band killed half-way resumes where it stopped and no finished seed is run twice.
 """
@@ -8,26 +8,31 @@ so a band killed half-way resumes where it stopped and no finished seed is run t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from reprodiag.diagnosis.model import SeedResult
+from reprodiag.confirm.options import RetrainOptions
 from reprodiag.manifest.model import Manifest
+from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import BAND_SEED_BASE
+from reprodiag.retrain.ensemble import has_ensemble_form
+from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.retrain.spec import (
+    RetrainResult,
+    RetrainSpec,
+    ensemble_spec,
+    member_spec,
+    spec_from_manifest,
+)
 
 
-def stored_results(manifest: Manifest, metric: str, options: Any) -> list[SeedResult]:
+def stored_results(manifest: Manifest, metric: str, options: RetrainOptions) -> list[SeedResult]:
     if options.store is None:
         return []
     return list(options.store.results(key_for(manifest, options), metric))
 
 
-def key_for(manifest: Manifest, options: Any) -> str:
+def key_for(manifest: Manifest, options: RetrainOptions) -> str:
     """The band-store key of this pipeline trained the way `options` trains it."""
-    from reprodiag.noise.fingerprint import band_key
-
-    slots = getattr(options.executor, "slots", None)
-    threads = slots[0].threads if slots else getattr(options.executor, "threads", None)
-    return band_key(manifest, options.trainer, options.device, threads)
+    return band_key(manifest, options.trainer, options.device, options.executor.threads)
 
 
 def ok_values(results: Sequence[SeedResult]) -> list[float]:
@@ -35,7 +40,7 @@ def ok_values(results: Sequence[SeedResult]) -> list[float]:
 
 
 def run_seeds(
-    manifest: Manifest, metric: str, options: Any, count: int, seen: Sequence[SeedResult]
+    manifest: Manifest, metric: str, options: RetrainOptions, count: int, seen: Sequence[SeedResult]
 ) -> list[SeedResult]:
     """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes.
 
@@ -45,8 +50,6 @@ def run_seeds(
     exception, a timeout, a killed worker) fails all its seeds with that reason; a NaN in one
     replica fails that seed only.
     """
-    from reprodiag.retrain.spec import spec_from_manifest
-
     if count <= 0:
         return []
     family = key_for(manifest, options)
@@ -73,7 +76,7 @@ def run_seeds(
     specs = _grouped(specs, options)
     by_label = {spec.label: spec for spec in specs}
 
-    def record(result: Any) -> None:
+    def record(result: RetrainResult) -> None:
         for one in expand(result, by_label.get(result.label)):
             if options.store is not None:
                 options.store.record(
@@ -94,18 +97,11 @@ def run_seeds(
     ]
 
 
-def _grouped(specs: list[Any], options: Any) -> list[Any]:
+def _grouped(specs: list[RetrainSpec], options: RetrainOptions) -> list[RetrainSpec]:
     """The solo specs as ensemble specs, when allowed and offered; else unchanged."""
-    from reprodiag.retrain.ensemble import has_ensemble_form
-    from reprodiag.retrain.spec import ensemble_spec
-
-    if (
-        not getattr(options, "ensemble", False)
-        or len(specs) < 2
-        or not has_ensemble_form(specs[0].trainer)
-    ):
+    if not options.ensemble or len(specs) < 2 or not has_ensemble_form(specs[0].trainer):
         return specs
-    workers = int(getattr(options.executor, "workers", 1) or 1)
+    workers = max(1, options.executor.workers)
     groups = max(1, min(workers, len(specs) // 2))  # every ensemble has two seeds or more
     size = -(-len(specs) // groups)
     out = []
@@ -116,11 +112,9 @@ def _grouped(specs: list[Any], options: Any) -> list[Any]:
     return out
 
 
-def expand(result: Any, spec: Any) -> tuple[Any, ...]:
+def expand(result: RetrainResult, spec: RetrainSpec | None) -> tuple[RetrainResult, ...]:
     """One result per seed: an ensemble's members, or every seed failed with the ensemble's
     reason when it failed as a whole (timed out, killed) before it could report its members."""
-    from reprodiag.retrain.spec import RetrainResult, member_spec
-
     if spec is None or not spec.seeds or result.members:
         return result.per_seed()
     reason = f"the ensemble of {len(spec.seeds)} seeds failed as one: {result.reason}"

@@ -16,9 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
-from reprodiag.diagnosis.model import Attribution, AxisStatus, Check, Gap, NoiseBand, SeedResult
+from reprodiag.diagnosis.model import (
+    Attribution,
+    AxisStatus,
+    Check,
+    CheckVerdict,
+    Gap,
+    NoiseBand,
+)
+from reprodiag.noise.sequential import Decision
+from reprodiag.noise.stats import SingleBaseline
+from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.retrain.spec import RetrainResult
 
 WORDS = {
     "seed_replay": "seed replay",
@@ -44,7 +54,7 @@ def _fmt(value: float) -> str:
 
 
 def judge_counterfactual(
-    check: Check, result: Any, band: Any, gap: Gap, baseline_value: float
+    check: Check, result: RetrainResult, band: NoiseBand | None, gap: Gap, baseline_value: float
 ) -> tuple[Check, AxisVerdict | None]:
     """Turn one counterfactual RetrainResult into a done Check and, when judged, an axis verdict."""
     what = WORDS.get(check.key, check.key)
@@ -110,19 +120,19 @@ def judge_counterfactual(
     ), verdict
 
 
-def _done(check: Check, observed: str, verdict: str, evidence: tuple[str, ...]) -> Check:
+def _done(check: Check, observed: str, verdict: CheckVerdict, evidence: tuple[str, ...]) -> Check:
     return dataclasses.replace(
         check,
         status="done",
         observed=observed,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         evidence=check.evidence + evidence,
     )
 
 
-def noise_band_record(decision: Any, seeds: list[SeedResult], gap: Gap) -> NoiseBand | None:
+def noise_band_record(decision: Decision, seeds: list[SeedResult], gap: Gap) -> NoiseBand | None:
     test = decision.test
-    if test is None:
+    if not isinstance(test, SingleBaseline):  # None before 3 seeds; the band is a single-value test
         return None
     failed = sum(1 for s in seeds if s.status == "failed")
     note = f"{failed} seed retrain(s) failed and are not counted: n = {test.n}" if failed else None
@@ -148,9 +158,10 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def band_verdict(decision: Any, check: Check) -> tuple[Check, AxisVerdict]:
+def band_verdict(decision: Decision, check: Check) -> tuple[Check, AxisVerdict]:
     """The noise band's Check and what it says of the randomness axis."""
     outcome = decision.outcome or "inconclusive"
+    result: CheckVerdict
     if outcome == "consistent with noise":
         verdict = AxisVerdict(
             "randomness",

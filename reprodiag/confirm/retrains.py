@@ -13,35 +13,29 @@ never by comparing variances.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
-from reprodiag.diagnosis.model import Check, Diagnosis, Gap, SeedResult
-from reprodiag.diagnosis.verdicts import (
+from reprodiag.confirm.band import ok_values, run_seeds, stored_results
+from reprodiag.confirm.options import RetrainOptions
+from reprodiag.confirm.verdicts import (
     AxisVerdict,
     band_verdict,
     judge_counterfactual,
     noise_band_record,
 )
+from reprodiag.diagnosis.engine import open_questions, summarize
+from reprodiag.diagnosis.fixes import structural_fixes
+from reprodiag.diagnosis.model import Check, Diagnosis, Gap
+from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest, SnapshotRef
+from reprodiag.noise.sequential import LOOKS, Decision, decide_single, next_look
+from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.retrain.spec import RetrainResult, RetrainSpec, spec_from_manifest
 
 COUNTERFACTUALS = ("seed_replay", "pinned_snapshot", "intent_swap")
 BAND_RESERVE = 3
-
-
-@dataclasses.dataclass(frozen=True)
-class RetrainOptions:
-    executor: Any  # reprodiag.retrain.executor.Executor
-    workdir: Path
-    max_retrains: int = 20
-    trainer: Mapping[str, Any] | None = None  # {"entrypoint": ...} or {"command": [...]}
-    device: str = "auto"
-    timeout_s: float | None = None
-    store: Any = None  # reprodiag.noise.store.BandStore, or None for no reuse
-    on_result: Callable[[Any], None] | None = None
-    ensemble: bool = True  # band seeds as vmapped ensembles when the trainer offers that form
 
 
 @dataclasses.dataclass
@@ -64,9 +58,7 @@ def _spec(
     train: SnapshotRef | None = None,
     eval_ref: SnapshotRef | None = None,
     params: Mapping[str, Any] | None = None,
-) -> Any:
-    from reprodiag.retrain.spec import spec_from_manifest
-
+) -> RetrainSpec:
     label = f"{key.replace('_', '-')}-seed-{seed}"
     return spec_from_manifest(
         candidate,
@@ -97,9 +89,9 @@ def _counterfactual_specs(
     checks: Sequence[Check],
     options: RetrainOptions,
     metric: str,
-) -> list[tuple[Check, Any]]:
+) -> list[tuple[Check, RetrainSpec]]:
     seed = _candidate_seed(candidate)
-    out: list[tuple[Check, Any]] = []
+    out: list[tuple[Check, RetrainSpec]] = []
     for check in checks:
         if check.status != "planned" or check.key not in COUNTERFACTUALS:
             continue
@@ -159,12 +151,9 @@ def run_band(
     metric: str,
     options: RetrainOptions,
     budget: _Budget,
-    direction: str = "higher",
-) -> tuple[Any, list[SeedResult]]:
+    direction: Literal["higher", "lower"] = "higher",
+) -> tuple[Decision, list[SeedResult]]:
     """Seed retrains of the candidate pipeline until the sequential rule decides."""
-    from reprodiag.noise.band import ok_values, run_seeds, stored_results
-    from reprodiag.noise.sequential import LOOKS, decide_single, next_look
-
     seen = stored_results(candidate, metric, options)
     while True:
         ok = ok_values(seen)
@@ -214,10 +203,6 @@ def confirm(
     prior: Sequence[str] | None = None,
 ) -> Diagnosis:
     """Run the planned retrains within the budget and return the diagnosis with what they showed."""
-    from reprodiag.diagnosis.engine import open_questions, summarize
-    from reprodiag.diagnosis.fixes import structural_fixes
-    from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
-
     try:
         a = baseline_value(diagnosis.gap)
         _spec(candidate, options, key="noise_band", seed=0, metric=diagnosis.gap.metric)
@@ -228,7 +213,7 @@ def confirm(
     planned = _counterfactual_specs(baseline, candidate, diagnosis.checks, options, gap.metric)
     room = max(0, budget.left - BAND_RESERVE)
     count = budget.take(min(room, len(planned)))
-    ran = [
+    ran: list[tuple[Check, RetrainResult]] = [
         (check, options.executor.run([spec], on_result=options.on_result)[0])
         for check, spec in planned[:count]
     ]
@@ -311,7 +296,7 @@ def _merge(earlier: AxisVerdict | None, later: AxisVerdict) -> AxisVerdict:
     )
 
 
-def _stop_reason(decision: Any, used: int, budget: int, not_run: Sequence[Check]) -> str:
+def _stop_reason(decision: Decision, used: int, budget: int, not_run: Sequence[Check]) -> str:
     words = f"{used} of {budget} retrains used; {decision.reason}"
     if decision.outcome == "inconclusive" and used >= budget:
         words += f"; the budget (--max-retrains {budget}) was spent before the band decided"

@@ -1,0 +1,111 @@
+"""`measure_band`: the seed-noise band of one pipeline, for `reprodiag noise-band` and notebooks.
+
+Seeds already in the band store count; new seeds are retrained until the band holds `seeds`
+results. An optional historical value is tested against the finished band once, at the plain 5 %
+level: the Pocock boundary (STATS.md) applies only when a band is grown look by look against the
+value, as `compare --retrain` does.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Literal
+
+from reprodiag.confirm.band import ok_values, run_seeds, stored_results
+from reprodiag.confirm.options import RetrainOptions
+from reprodiag.errors import InputError
+from reprodiag.manifest.model import Manifest
+from reprodiag.noise.stats import band_k, sigma_interval, single_baseline
+from reprodiag.retrain.seed_result import SeedResult
+
+AGAINST_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class BandSummary:
+    """Mean, std and the 95 % band for one more run, from n ≥ 3 finished seeds."""
+
+    n: int
+    mean: float
+    std: float
+    sigma_low: float  # 95 % CI for σ
+    sigma_high: float
+    k: float  # band half-width in stds at this n
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class AgainstTest:
+    """One historical value tested against the finished band (prediction interval, 5 %)."""
+
+    value: float
+    verdict: Literal["beyond noise", "consistent with noise"]
+    t: float
+    p: float
+    n: int
+    rank_text: str
+
+
+@dataclass(frozen=True)
+class BandReport:
+    """What `measure_band` measured: every seed (ok or failed), and the band when n ≥ 3."""
+
+    metric: str
+    seeds: tuple[SeedResult, ...]
+    reused: int  # finished seeds taken from the band store
+    summary: BandSummary | None  # None when fewer than 3 seeds finished
+    against: AgainstTest | None = None
+
+    @property
+    def failed(self) -> tuple[SeedResult, ...]:
+        """The seeds whose retrain failed, with their reasons."""
+        return tuple(r for r in self.seeds if r.status == "failed")
+
+
+def default_metric(manifest: Manifest, source: str) -> str:
+    """The metric a band measures when none is named: the first, sorted, the manifest holds."""
+    if not manifest.results.metrics:
+        raise InputError(f"{source}: the manifest records no metric", hint="pass --metric NAME")
+    return sorted(manifest.results.metrics)[0]
+
+
+def measure_band(
+    manifest: Manifest,
+    options: RetrainOptions,
+    *,
+    seeds: int,
+    metric: str,
+    against: float | None = None,
+) -> BandReport:
+    """Retrain `manifest`'s pipeline with new seeds until the band holds `seeds` results."""
+    seen = stored_results(manifest, metric, options)
+    reused = len(ok_values(seen))
+    seen += run_seeds(manifest, metric, options, seeds - reused, seen)
+    values = ok_values(seen)
+    ordered = tuple(sorted(seen, key=lambda r: r.seed))
+    if len(values) < 3:
+        return BandReport(metric, ordered, reused, None)
+    summary = _summary(values)
+    test = None
+    if against is not None:
+        metric_record = manifest.results.metrics.get(metric)
+        direction = metric_record.direction if metric_record is not None else "higher"
+        one = single_baseline(against, values, direction=direction)
+        test = AgainstTest(
+            value=against,
+            verdict="beyond noise" if one.p < AGAINST_ALPHA else "consistent with noise",
+            t=one.t,
+            p=one.p,
+            n=one.n,
+            rank_text=one.rank_text,
+        )
+    return BandReport(metric, ordered, reused, summary, test)
+
+
+def _summary(values: list[float]) -> BandSummary:
+    n, mean, std = len(values), statistics.fmean(values), statistics.stdev(values)
+    k = band_k(n)
+    low, high = sigma_interval(std, n)
+    return BandSummary(n, mean, std, low, high, k, mean - k * std, mean + k * std)
