@@ -1,144 +1,46 @@
-"""Manifests to and from canonical JSON (sorted keys, fixed separators, UTF-8)."""
+"""Manifests to and from canonical JSON (sorted keys, fixed separators, UTF-8).
+
+The records in model.py are the format: reprodiag/_records.py writes and reads them and derives the
+published JSON Schema from them (schema.py), so a new field needs no change here.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from reprodiag import _records
 from reprodiag._atomic import atomic_write_text
-from reprodiag.manifest.model import (
-    CodeAxis,
-    DataAxis,
-    EnvironmentAxis,
-    FileDigest,
-    IntentAxis,
-    LockRef,
+from reprodiag._records import RecordFormat, canonical_json
+from reprodiag.manifest.model import READABLE_SCHEMAS, SCHEMA_ID, Manifest, Skipped
+
+__all__ = ["MANIFEST_FORMAT", "canonical_json", "iter_facts", "to_jsonable", "write_manifest"]
+
+# reprodiag.manifest/v1: the five axes and the results. Optional facts added since, written only
+# when set so older files stay byte-identical (model.OMIT_WHEN_DEFAULT): results.primary_metric,
+# results.outputs, results.metrics.*.resolution.
+MANIFEST_FORMAT = RecordFormat(
+    SCHEMA_ID,
     Manifest,
-    Metric,
-    OutputDigests,
-    RandomnessAxis,
-    Results,
-    RunInfo,
-    Skipped,
-    SnapshotRef,
+    key="schema",
+    readable=READABLE_SCHEMAS,
+    hint="this reprodiag reads "
+    + ", ".join(READABLE_SCHEMAS)
+    + "; upgrade reprodiag to read a newer manifest, or re-capture the run",
 )
 
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data for a record: a Skipped fact becomes {"skipped": reason}."""
-    if isinstance(value, Skipped):
-        return {"skipped": value.reason}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: to_jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not _omitted(f, getattr(value, f.name))
-        }
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def _omitted(f: dataclasses.Field[Any], value: Any) -> bool:
-    """An optional fact added after v1 (model.OMIT_WHEN_DEFAULT) is left out while unset."""
-    return bool(f.metadata.get("omit_when_default")) and value == f.default
-
-
-def canonical_json(data: Any) -> str:
-    """Stable text: sorted keys, two-space indent, no NaN (JSON has none), trailing newline."""
-    return (
-        json.dumps(to_jsonable(data), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-        + "\n"
-    )
+    return _records.to_json(value)
 
 
 def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> Path:
+    """Write a manifest as canonical JSON, atomically."""
     return atomic_write_text(path, canonical_json(manifest))
-
-
-def _fact(raw: Any, build: Any = None) -> Any:
-    if isinstance(raw, dict) and set(raw) == {"skipped"}:
-        return Skipped(str(raw["skipped"]))
-    if build is not None and raw is not None:
-        return build(raw)
-    return raw
-
-
-def _facts(cls: type, raw: Mapping[str, Any], nested: Mapping[str, Any] | None = None) -> Any:
-    nested = nested or {}
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            continue
-        kwargs[f.name] = _fact(raw[f.name], nested.get(f.name))
-    return cls(**kwargs)
-
-
-def _snapshot(raw: Mapping[str, Any]) -> SnapshotRef:
-    return _facts(SnapshotRef, raw)  # type: ignore[no-any-return]
-
-
-def _lock(raw: Mapping[str, Any]) -> LockRef:
-    return LockRef(kind=raw["kind"], path=raw.get("path"), sha256=raw["sha256"])
-
-
-def _tuple(raw: Any) -> tuple[Any, ...]:
-    return tuple(raw)
-
-
-def from_jsonable(raw: Mapping[str, Any]) -> Manifest:
-    """Build a Manifest from data that already passed the JSON Schema."""
-    results = raw["results"]
-    metrics = {
-        name: Metric(
-            value=float(m["value"]),
-            direction=m.get("direction", "higher"),
-            resolution=_optional_float(m.get("resolution")),
-        )
-        for name, m in results["metrics"].items()
-    }
-    return Manifest(
-        schema=raw["schema"],
-        run=_facts(RunInfo, raw["run"]),
-        data=_facts(DataAxis, raw["data"], {"train": _snapshot, "eval": _snapshot}),
-        code=_facts(CodeAxis, raw["code"], {"lock": _lock}),
-        environment=_facts(EnvironmentAxis, raw["environment"], {"gpu_uuids": _tuple}),
-        randomness=_facts(RandomnessAxis, raw["randomness"]),
-        intent=_facts(IntentAxis, raw["intent"]),
-        results=Results(
-            metrics=metrics,
-            status=results["status"],
-            started_at=_fact(results["started_at"]),
-            finished_at=_fact(results["finished_at"]),
-            error=results.get("error"),
-            primary_metric=results.get("primary_metric"),
-            outputs=_outputs(results.get("outputs")),
-        ),
-    )
-
-
-def _optional_float(raw: Any) -> float | None:
-    return None if raw is None else float(raw)
-
-
-def _outputs(raw: Mapping[str, Any] | None) -> OutputDigests | None:
-    if raw is None:
-        return None
-    return OutputDigests(
-        weights=raw.get("weights"),
-        predictions=raw.get("predictions"),
-        files=tuple(
-            FileDigest(name=f["name"], sha256=f["sha256"], size=int(f["size"]))
-            for f in raw.get("files", ())
-        ),
-    )
 
 
 def iter_facts(manifest: Manifest) -> Iterator[tuple[str, Any]]:

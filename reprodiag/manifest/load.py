@@ -12,20 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from reprodiag._records import RecordError, from_json
 from reprodiag.errors import InputError
-from reprodiag.manifest.codec import from_jsonable
 from reprodiag.manifest.model import READABLE_SCHEMAS, Manifest
 from reprodiag.manifest.schema import shipped_schema
 
 
-class ManifestError(InputError):
+class ManifestError(RecordError):
     """A manifest file that cannot be read or does not follow its schema."""
-
-    def __init__(
-        self, file: str, json_path: str, expected: str, found: str, *, hint: str | None = None
-    ) -> None:
-        self.file, self.json_path, self.expected, self.found = file, json_path, expected, found
-        super().__init__(f"{file}: {json_path}: expected {expected}, found {found}", hint=hint)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -220,8 +214,9 @@ def validate_document(doc: Any, file: str) -> None:
 
 
 def manifest_from_json(doc: Any, file: str = "<manifest>") -> Manifest:
+    """Validate a parsed manifest against the published schema, then rebuild its records."""
     validate_document(doc, file)
-    return from_jsonable(doc)
+    return from_json(Manifest, doc, file=file, error=ManifestError)
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+from reprodiag._records import schema
 
 SCHEMA_ID = "reprodiag.manifest/v1"
 READABLE_SCHEMAS = (SCHEMA_ID,)
@@ -21,6 +23,8 @@ class Skipped:
     """A fact that could not be captured, with the reason in the user's words."""
 
     reason: str
+    # Written as {"skipped": reason} in every format (reprodiag/_records.py reads the tag).
+    json_tag: ClassVar[str] = "skipped"
 
 
 T = TypeVar("T")
@@ -37,7 +41,7 @@ def is_known(value: object) -> bool:
 class SnapshotRef:
     """Where a data set was read from, pinned well enough to read it again."""
 
-    format: str  # delta, iceberg, files, dvc, or unversioned
+    format: str = field(metadata=schema(description="delta, iceberg, files, dvc or unversioned"))
     uri: str
     version: Fact[
         int | str
@@ -141,6 +145,7 @@ Direction = Literal["higher", "lower"]
 # so a manifest that does not use it is byte-identical to one written before it existed (the
 # fixtures/ manifests, manifests of older reprodiag versions) and both load alike.
 OMIT_WHEN_DEFAULT: Mapping[str, bool] = {"omit_when_default": True}
+SHA256_DIGEST = "^sha256:[0-9a-f]{64}$"
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,16 @@ class Metric:
     direction: Direction = "higher"
     # The smallest step the metric can take, in its units, when the user states it (accuracy on
     # 2,000 rows moves in steps of 0.05 points): a gap below it is no gap.
-    resolution: float | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+    resolution: float | None = field(
+        default=None,
+        metadata={
+            **OMIT_WHEN_DEFAULT,
+            **schema(
+                exclusiveMinimum=0,
+                description="the smallest step of the metric, when the user stated it",
+            ),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -158,8 +172,8 @@ class FileDigest:
     "sha256:<hex>" of its bytes, and its size in bytes."""
 
     name: str
-    sha256: str
-    size: int
+    sha256: str = field(metadata=schema(pattern=SHA256_DIGEST))
+    size: int = field(metadata=schema(minimum=0))
 
 
 @dataclass(frozen=True)
@@ -171,21 +185,24 @@ class OutputDigests:
     files: output files by name. None or an empty tuple: not recorded by this run.
     """
 
-    weights: str | None = None
-    predictions: str | None = None
+    weights: str | None = field(default=None, metadata=schema(pattern=SHA256_DIGEST))
+    predictions: str | None = field(default=None, metadata=schema(pattern=SHA256_DIGEST))
     files: tuple[FileDigest, ...] = ()
 
 
 @dataclass(frozen=True)
 class Results:
     metrics: Mapping[str, Metric]
-    status: str  # finished, failed, running
+    status: str = field(metadata=schema(enum=["finished", "failed", "running"]))
     started_at: Fact[str]
     finished_at: Fact[str]
     error: str | None = None
     # The metric the run is judged on, as the user named it at capture (or the only one logged).
     primary_metric: str | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
-    outputs: OutputDigests | None = field(default=None, metadata=OMIT_WHEN_DEFAULT)
+    outputs: OutputDigests | None = field(
+        default=None,
+        metadata={**OMIT_WHEN_DEFAULT, **schema(description="output digests: the bit-exact bar")},
+    )
 
 
 @dataclass(frozen=True)
@@ -196,7 +213,7 @@ class RunInfo:
     created_at: str
     output_dir: Fact[str]
     reprodiag_version: str
-    captured_by: str  # api, cli, import
+    captured_by: str = field(metadata=schema(enum=["api", "cli", "import", "fixture"]))
 
 
 @dataclass(frozen=True)
