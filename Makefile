@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check reprodiag tests
 	$(BIN)/mypy reprodiag
+	$(BIN)/lint-imports
 
 gold: $(STAMP)
 	REPRODIAG_REFRESH_GOLD=1 $(BIN)/python -m pytest -q tests -k gold
