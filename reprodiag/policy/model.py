@@ -70,3 +70,50 @@ class PolicyResult:
     @property
     def failed_axes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(v.axis for v in self.violations))
+
+
+CHECK_FORMAT = "reprodiag.check/v1"
+
+
+@dataclass(frozen=True)
+class ManifestCheck:
+    """One manifest's outcome in a CheckReport: where it was read from, and its tier's result."""
+
+    path: str  # the file given, or "run <run id>" for a manifest passed as a record
+    tier: str
+    passed: bool
+    checked: int  # how many required facts were checked
+    axes: tuple[str, ...]  # the axes the tier enforces
+    violations: tuple[Violation, ...]
+
+    @classmethod
+    def of(cls, path: str, result: PolicyResult) -> ManifestCheck:
+        """The outcome of `result` for the manifest at `path`."""
+        return cls(
+            path=path,
+            tier=result.tier,
+            passed=result.passed,
+            checked=result.checked,
+            axes=result.axes,
+            violations=result.violations,
+        )
+
+    @property
+    def result(self) -> PolicyResult:
+        """The tier's result, as check_manifest returns it."""
+        return PolicyResult(self.passed, self.tier, self.violations, self.checked, self.axes)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Manifests gated on their tier (`reprodiag check`): the policy used and each outcome."""
+
+    policy: str  # where the policy was read from, e.g. "built-in defaults"
+    passed: bool  # every manifest meets its tier
+    manifests: tuple[ManifestCheck, ...]
+    format: str = CHECK_FORMAT
+
+    @property
+    def failed(self) -> tuple[ManifestCheck, ...]:
+        """The manifests that violate their tier."""
+        return tuple(m for m in self.manifests if not m.passed)
