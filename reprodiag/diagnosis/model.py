@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reprodiag.retrain.seed_result import SeedResult
+
 DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v1"
 
 FieldStatus = Literal["same", "differs", "unversioned"]
@@ -129,15 +131,6 @@ class TierRule:
     applies_to: str  # what counts as this tier, e.g. "serves real traffic"
     axes: tuple[str, ...]  # enforced axes
     enforcement: str  # the enforcement point
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    seed: int
-    metric: float | None
-    status: Literal["ok", "failed"]
-    reason: str | None = None
-    seconds: float | None = None
 
 
 @dataclass(frozen=True)
