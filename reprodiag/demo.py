@@ -201,7 +201,7 @@ def compare_with_retrains(
     band_store: Path,
 ) -> Any:
     """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
-    from reprodiag.diagnosis.confirm import RetrainOptions, confirm
+    from reprodiag.confirm import RetrainOptions, confirm
     from reprodiag.diagnosis.engine import diagnose
     from reprodiag.manifest import load_manifest
     from reprodiag.noise.store import BandStore

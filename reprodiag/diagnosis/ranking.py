@@ -67,7 +67,7 @@ def rank_axes(
 ) -> tuple[AxisRank, ...]:
     """One AxisRank per axis, most likely cause first, each with its reason and evidence.
 
-    `verdicts` (axis → reprodiag.diagnosis.verdicts.AxisVerdict) carry what retrains showed: the
+    `verdicts` (axis → reprodiag.confirm.verdicts.AxisVerdict) carry what retrains showed: the
     verdict's status replaces the manifest placement and its words lead the reason.
     """
     order = resolve_prior(prior)
