@@ -212,9 +212,13 @@ def test_exact_seed_replay_means_the_seed_never_beyond_noise() -> None:
 def test_identical_pipelines_band_beyond_noise_is_a_lucky_draw_or_unrecorded() -> None:
     incident = Incident(baseline=0.9, candidate=0.78, identical_pipelines=True)
     lucky = investigate(incident, _from_streams({CANDIDATE_BAND: [0.80, 0.81, 0.79]}))
-    assert (
-        lucky.conclusion.kind == "lucky baseline" and lucky.band.outcome == "unusual baseline draw"
-    )
+    assert lucky.conclusion.kind == "lucky baseline"
+    assert lucky.band.outcome == "unusual baseline draw"
+    assert lucky.remainder.points == pytest.approx(0.0, abs=1e-12) and lucky.remainder.high == 0.0
+    assert [r.label.split(" (")[0] for r in lucky.attribution] == [
+        "the candidate run's own seed",
+        "the baseline run's own seed",
+    ]
     far = investigate(incident, _from_streams({CANDIDATE_BAND: [0.800, 0.801, 0.799]}))
     assert far.conclusion.kind == "can't tell yet" and "unrecorded" in far.conclusion.sentence
     assert far.band.outcome == "beyond noise"

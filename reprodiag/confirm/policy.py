@@ -694,7 +694,8 @@ class Investigation:
                 False,
             )
         if d.outcome == "consistent with noise":
-            return Conclusion("within noise", f"{same}, and {d.reason}; {pct.words}", False)
+            inside = f"the baseline lies inside its seed band (n = {d.n})"
+            return Conclusion("within noise", f"{same}, and {inside}; {pct.words}", False)
         if min(pct.top_share, 1.0 - pct.top_share) < IMPLAUSIBLE_TOP:
             return Conclusion(
                 "can't tell yet",
@@ -704,7 +705,8 @@ class Investigation:
                 False,
             )
         kind: ConclusionKind = "lucky baseline" if pct.lucky else "within noise"
-        return Conclusion(kind, f"{same} ({d.reason}): the gap is the seed; {pct.words}", False)
+        band = f"its seed band at n = {d.n}: {d.outcome}"
+        return Conclusion(kind, f"{same} ({band}): the gap is the seed; {pct.words}", False)
 
     def _explained(self, arms: list[str]) -> Conclusion:
         judged = sorted(((self._frozen[a], a) for a in arms), key=lambda p: -p[0].points)
@@ -812,8 +814,8 @@ class Investigation:
         side = "worse" if inc.gap >= 0 else "better"
         return (
             f"the candidate scores {self._num(self.size)} {side} in {inc.metric} than the baseline "
-            f"({self._num(inc.candidate)} against {self._num(inc.baseline)}, "
-            f"{'higher' if inc.direction == 'higher' else 'lower'} is better)"
+            f"(candidate {self._num(inc.candidate)}, baseline {self._num(inc.baseline)}; "
+            f"{inc.direction} is better)"
         )
 
     def _check_finding(self, axis: Axis, arm: str, verdict: Conclusion) -> CheckFinding:
@@ -854,7 +856,7 @@ class Investigation:
                 "; yet the baseline's own pipeline scores no better: the baseline is an unusual "
                 "draw of it, not evidence of a regression"
             )
-        elif outcome == "beyond noise" and not self._has_baseline_band:
+        elif outcome == "beyond noise" and not (self._has_baseline_band or inc.identical_pipelines):
             words += "; with the baseline's own spread unknown this alone shows no regression"
         return BandFinding(outcome, len(band), mean, std, self._band, words)
 
@@ -940,8 +942,10 @@ class Investigation:
                 "measured",
             )
         )
-        base = self.ok(BASELINE_BAND)
-        if self._has_baseline_band and len(base) >= 2:
+        base = self.ok(BASELINE_BAND) if self._has_baseline_band else []
+        if inc.identical_pipelines:  # the candidate band is the baseline pipeline's own
+            base = band
+        if len(base) >= 2:
             mean_base = sum(base) / len(base)
             rows.append(
                 self._row(
@@ -957,14 +961,16 @@ class Investigation:
     def _with_remainder(
         self, rows: list[AttributionRow], checks: tuple[CheckFinding, ...], band: list[float]
     ) -> tuple[tuple[AttributionRow, ...], AttributionRow, str]:
-        size = self.size
+        size, inc = self.size, self.incident
         swapped = [self.ok(c.arm) for c in checks if self.ok(c.arm)]
         # R = toward·(a or ȳ_baseline + (K − 1)·ȳ − Σ mean(swap k)): only the means are random.
-        terms: list[tuple[float, Sequence[float]]] = [(len(swapped) - 1.0, band)]
+        # With identical pipelines ȳ_baseline is ȳ itself, so its coefficients add up (to 0).
+        identical = inc.identical_pipelines and len(band) >= 2
+        terms: list[tuple[float, Sequence[float]]] = [(len(swapped) - 1.0 + identical, band)]
         terms += [(-1.0, arm) for arm in swapped]
         base = self.ok(BASELINE_BAND)
-        with_base = self._has_baseline_band and len(base) >= 2
-        if with_base:
+        with_base = identical or (self._has_baseline_band and len(base) >= 2)
+        if with_base and not identical:
             terms.append((1.0, base))
         mean_band = sum(band) / len(band)
         s_band = math.sqrt(sum((v - mean_band) ** 2 for v in band) / (len(band) - 1))
@@ -972,6 +978,8 @@ class Investigation:
         points = size - sum(r.points for r in rows)
         label = "interaction between axes, changes no swap covers"
         label += "" if with_base else ", the baseline's own seed"
+        if identical:
+            label = "nothing: the two runs are draws of one pipeline"
         rest = self._row(label, None, points, half, "remainder")
         return tuple(rows), rest, self._remainder_words(rest)
 
