@@ -14,15 +14,16 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from reprodiag.diagnosis.model import SeedResult
+from reprodiag._records import OMIT_WHEN_DEFAULT, RecordError, RecordFormat
 from reprodiag.errors import InputError
-from reprodiag.manifest.codec import canonical_json, to_jsonable
 from reprodiag.manifest.model import Fact, Manifest, Skipped, SnapshotRef, is_known
 from reprodiag.retrain.interface import RetrainSpecError
+from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.retrain.template import check_template
 
 SPEC_FORMAT = "reprodiag.retrain-spec/v1"
 RESULT_FORMAT = "reprodiag.retrain-result/v1"
@@ -55,8 +56,9 @@ class RetrainSpec:
     owner: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     # An ensemble spec: these seeds (seed == seeds[0]) trained at once as independent vmapped
-    # replicas by the trainer's ensemble form (reprodiag.retrain.ensemble); () is a solo retrain.
-    seeds: tuple[int, ...] = ()
+    # replicas by the trainer's ensemble form (reprodiag.retrain.ensemble); () is a solo retrain,
+    # whose file leaves the field out (it stays exactly what it was before ensembles).
+    seeds: tuple[int, ...] = field(default=(), metadata={OMIT_WHEN_DEFAULT: True})
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, list):  # JSON has no tuples
@@ -77,27 +79,13 @@ class RetrainSpec:
         return tuple(command) if command is not None else None
 
     def to_json(self) -> str:
-        raw = to_jsonable(self)
-        if not self.seeds:  # a solo spec's file stays exactly what it was before ensembles
-            raw.pop("seeds")
-        return canonical_json({"format": SPEC_FORMAT, **raw})
+        """The spec file's text: canonical JSON of the `reprodiag.retrain-spec/v1` format."""
+        return SPEC.dumps(self)
 
     @classmethod
     def from_json(cls, text: str, source: str = "retrain spec") -> RetrainSpec:
-        raw = _load(text, source, SPEC_FORMAT)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise _error(source, unknown[0], "a known field", "an unknown field")
-        for name in ("train", "eval"):
-            if name in raw:
-                raw[name] = _snapshot(raw[name], source, name)
-        try:
-            return cls(**raw)
-        except TypeError as exc:  # a required field is missing
-            raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "spec")) from None
-        except InputError as exc:  # a field that fails validation
-            raise RetrainSpecError(f"{source}: {exc.message}", hint=exc.hint) from None
+        """Read a spec file's text; RetrainSpecError names `source` and the field."""
+        return _read(SPEC, text, source)
 
 
 @dataclass(frozen=True)
@@ -111,8 +99,8 @@ class RetrainResult:
     seconds: float
     manifest_path: str | None
     # An ensemble spec's result: one result per seed, in seed order. The outer result only
-    # summarises them ("7 of 8 seeds ok") and is never a seed itself.
-    members: tuple[RetrainResult, ...] = ()
+    # summarises them ("7 of 8 seeds ok") and is never a seed itself. Left out of a solo's file.
+    members: tuple[RetrainResult, ...] = field(default=(), metadata={OMIT_WHEN_DEFAULT: True})
 
     def to_seed_result(self) -> SeedResult:
         return SeedResult(
@@ -124,10 +112,8 @@ class RetrainResult:
         )
 
     def to_json(self) -> str:
-        raw = asdict(self)
-        if not self.members:
-            raw.pop("members")
-        return canonical_json({"format": RESULT_FORMAT, **raw})
+        """The result file's text: canonical JSON of the `reprodiag.retrain-result/v1` format."""
+        return RESULT.dumps(self)
 
     def per_seed(self) -> tuple[RetrainResult, ...]:
         """The seed results this result stands for: its members, or itself for a solo retrain."""
@@ -135,7 +121,8 @@ class RetrainResult:
 
     @classmethod
     def from_json(cls, text: str, source: str = "retrain result") -> RetrainResult:
-        return _result(_load(text, source, RESULT_FORMAT), source)
+        """Read a result file's text; RetrainSpecError names `source` and the field."""
+        return _read(RESULT, text, source)
 
     @classmethod
     def failed(
@@ -153,60 +140,31 @@ class RetrainResult:
         )
 
 
-def _result(raw: dict[str, Any], source: str) -> RetrainResult:
-    members = raw.pop("members", [])
-    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
-        raise _error(source, "members", "a list of results", repr(members)[:80])
-    try:
-        result = RetrainResult(
-            **raw, members=tuple(_result(dict(m), f"{source} member") for m in members)
-        )
-    except TypeError as exc:
-        raise RetrainSpecError(f"{source}: {exc}".replace("__init__()", "result")) from None
-    if result.status not in ("ok", "failed"):
-        raise _error(source, "status", '"ok" or "failed"', repr(result.status))
-    return result
+_HINT = "retrain specs are written by reprodiag; re-plan the retrain rather than editing the file"
+
+# reprodiag.retrain-spec/v1: one retrain's inputs (RetrainSpec). Since: `seeds` (ensembles),
+# written only when set.
+SPEC = RecordFormat(SPEC_FORMAT, RetrainSpec, hint=_HINT)
+# reprodiag.retrain-result/v1: what one retrain gave (RetrainResult). Since: `members`
+# (ensembles), written only when set.
+RESULT = RecordFormat(RESULT_FORMAT, RetrainResult, hint=_HINT)
 
 
-def _error(source: str, name: str, expected: str, found: str) -> RetrainSpecError:
-    return RetrainSpecError(
-        f"{source}: field {name!r}: expected {expected}, found {found}",
-        hint="retrain specs are written by reprodiag; re-plan the retrain "
-        "rather than editing the file",
-    )
-
-
-def _load(text: str, source: str, expected_format: str) -> dict[str, Any]:
+def _read(form: RecordFormat[Any], text: str, source: str) -> Any:
+    """Decode a spec or result file; every error is a RetrainSpecError naming source and field."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RetrainSpecError(f"{source}: not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise _error(source, "$", "a JSON object", type(raw).__name__)
-    found = raw.pop("format", None)
-    if found != expected_format:
-        raise _error(source, "format", repr(expected_format), repr(found))
-    return raw
-
-
-def _snapshot(raw: Any, source: str, name: str) -> SnapshotRef:
-    if not isinstance(raw, dict) or not {"format", "uri", "version"} <= set(raw):
-        raise _error(source, name, "a snapshot with format, uri and version", repr(raw)[:80])
-    allowed = {f.name for f in fields(SnapshotRef)}
-    if set(raw) - allowed:
-        raise _error(
-            source,
-            f"{name}.{sorted(set(raw) - allowed)[0]}",
-            "a snapshot field",
-            "an unknown field",
-        )
-
-    def fact(value: Any) -> Any:
-        if isinstance(value, dict) and set(value) == {"skipped"}:
-            return Skipped(str(value["skipped"]))
-        return value
-
-    return SnapshotRef(**{key: fact(value) for key, value in raw.items()})
+    try:
+        return form.from_json(raw, file=source)
+    except RecordError as exc:
+        name = exc.json_path.removeprefix("$.")
+        raise RetrainSpecError(
+            f"{source}: field {name!r}: expected {exc.expected}, found {exc.found}", hint=_HINT
+        ) from None
+    except InputError as exc:  # an invariant RetrainSpec checks itself (_check_spec)
+        raise RetrainSpecError(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
 def _check_spec(spec: RetrainSpec) -> None:
@@ -275,8 +233,6 @@ def check_trainer(trainer: Any) -> None:
                 :300
             ]
         )
-    from reprodiag.retrain.command import check_template
-
     check_template(command)
 
 
