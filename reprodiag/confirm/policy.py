@@ -917,46 +917,29 @@ class Investigation:
 
     def _rows(self, checks: tuple[CheckFinding, ...], band: list[float]) -> list[AttributionRow]:
         inc, k = self.incident, self.toward
-        mean_band = sum(band) / len(band)
         rows = []
         for check in checks:
             arm = self.ok(check.arm)
             if arm:
                 d = difference(band, arm, toward=k)
+                label = f"{check.axis} ({check.arm})"
                 rows.append(
-                    self._row(
-                        f"{check.axis} ({check.arm})",
-                        check.axis,
-                        d.points,
-                        d.high - d.points,
-                        check.outcome,
-                    )
+                    self._row(label, check.axis, d.points, d.high - d.points, check.outcome)
                 )
-        half = linear_half_width([(1.0, band)])
-        rows.append(
-            self._row(
-                "the candidate run's own seed (its distance from its band mean)",
-                "randomness",
-                k * (mean_band - inc.candidate),
-                half,
-                "measured",
-            )
-        )
+        rows.append(self._seed_row("the candidate run's own seed", inc.candidate, band, -k))
         base = self.ok(BASELINE_BAND) if self._has_baseline_band else []
         if inc.identical_pipelines:  # the candidate band is the baseline pipeline's own
             base = band
         if len(base) >= 2:
-            mean_base = sum(base) / len(base)
-            rows.append(
-                self._row(
-                    "the baseline run's own seed (its distance from its band mean)",
-                    "randomness",
-                    k * (inc.baseline - mean_base),
-                    linear_half_width([(1.0, base)]),
-                    "measured",
-                )
-            )
+            rows.append(self._seed_row("the baseline run's own seed", inc.baseline, base, k))
         return rows
+
+    def _seed_row(self, who: str, value: float, seeds: list[float], k: float) -> AttributionRow:
+        """How far one run sits from its pipeline's band mean, as points toward the baseline."""
+        points = k * (value - sum(seeds) / len(seeds))
+        half = linear_half_width([(1.0, seeds)])
+        label = f"{who} (its distance from its band mean)"
+        return self._row(label, "randomness", points, half, "measured")
 
     def _with_remainder(
         self, rows: list[AttributionRow], checks: tuple[CheckFinding, ...], band: list[float]
