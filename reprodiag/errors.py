@@ -13,6 +13,9 @@ EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_RUNTIME = 4
+# The report was written, but the trainer failed its smoke retrain (or every retrain of the
+# investigation failed): the verdicts could not be measured. CI must not read this as success.
+EXIT_RETRAINS_FAILED = 5
 
 
 class ReprodiagError(Exception):
@@ -41,3 +44,9 @@ class PolicyViolation(ReprodiagError):
     """A run or manifest does not meet the facts its tier requires."""
 
     exit_code = EXIT_GATE_FAILED
+
+
+class RetrainsFailed(ReprodiagError):
+    """The trainer could not run: the report says what failed, and no verdict was measured."""
+
+    exit_code = EXIT_RETRAINS_FAILED

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from reprodiag.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE
+from reprodiag.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GATE_FAILED,
+    EXIT_OK,
+    EXIT_RETRAINS_FAILED,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+)
 
 EPILOG = f"""\b
 Exit codes:
@@ -13,6 +20,8 @@ Exit codes:
   {EXIT_USAGE}  usage error: unknown option, missing argument
   {EXIT_BAD_INPUT}  unreadable or invalid input: a manifest, snapshot, policy or diagnosis file
   {EXIT_RUNTIME}  a runtime failure inside reprodiag or a trainer
+  {EXIT_RETRAINS_FAILED}  `compare --retrain`: the report is written, but the trainer failed its
+     smoke retrain, so no verdict could be measured (the report says why)
 """
 
 

@@ -21,11 +21,22 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 @click.command("compare")
 @click.argument("baseline", type=click.Path(dir_okay=False))
 @click.argument("candidate", type=click.Path(dir_okay=False))
-@click.option("--metric", help="Metric to diagnose (default: the first, sorted, both runs have).")
+@click.option(
+    "--metric",
+    help="Metric to diagnose (default: the baseline's recorded primary metric, else the "
+    "candidate's, else the first, sorted, both runs have).",
+)
 @click.option(
     "--gap",
     type=float,
     help="How much worse the candidate is, in the metric's units (positive = worse).",
+)
+@click.option(
+    "--accept-at",
+    "threshold",
+    type=float,
+    help="Your acceptance threshold in the metric's units: when both runs fall on the same side "
+    "of it, the pair is at least conclusion-equivalent.",
 )
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Report folder (default reports/NAME)."
@@ -75,6 +86,7 @@ def compare(
     candidate: str,
     metric: str | None,
     gap: float | None,
+    threshold: float | None,
     out: str | None,
     name: str | None,
     formats: str,
@@ -107,6 +119,7 @@ def compare(
         candidate_path=candidate,
         prior=order,
         check_snapshots=not no_snapshot_check,
+        threshold=threshold,
     )
     if not result.diff.same_family and not allow_other_family:
         raise InputError(
@@ -131,6 +144,13 @@ def compare(
         click.echo(f"warning: {warning}", err=True)
     for line in summary_lines(result) + ["", "Wrote:"] + [f"  {p}" for p in written]:
         click.echo(line)
+    if result.conclusion is not None and result.conclusion.kind == "trainer failed":
+        from reprodiag.errors import RetrainsFailed
+
+        raise RetrainsFailed(
+            f"the trainer failed its smoke retrain: {result.conclusion.sentence}",
+            hint="fix the trainer (run it by hand on one seed), then run compare --retrain again",
+        )
 
 
 def _split(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -165,7 +185,14 @@ def write(
 
 def summary_lines(result: Diagnosis) -> list[str]:
     """Title, summary, the ranked axes, and the paid checks still to run."""
-    lines = [result.title, "", result.summary, "", "Ranking:"]
+    lines = [result.title, "", result.summary, ""]
+    if result.conclusion is not None:
+        lines += [f"Conclusion: {result.conclusion.kind}: {result.conclusion.sentence}"]
+    if result.bar is not None:
+        lines += [f"Reproducibility bar: {result.bar.level}: {result.bar.reason}"]
+    if result.conclusion is not None or result.bar is not None:
+        lines += [""]
+    lines += ["Ranking:"]
     lines += [f"  {r.rank}. {r.axis:<12} {r.status:<12} {r.reason}" for r in result.ranking]
     paid = [c for c in result.checks if c.retrains > 0]
     done = [c for c in paid if c.status == "done"]

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seed retrains the band should hold (stored ones count).",
 )
-@click.option("--metric", help="Metric (default: the first, sorted, the manifest holds).")
+@click.option(
+    "--metric",
+    help="Metric (default: the run's recorded primary metric, else the first, sorted, it holds).",
+)
 @click.option("--against", type=float, help="A historical metric value to test against the band.")
 @click.option(
     "--out",
@@ -52,7 +55,11 @@ def noise_band(
     from reprodiag.manifest import load_manifest
 
     run = load_manifest(manifest)
-    name = metric or default_metric(run, manifest)
+    if metric is None:
+        choice = default_metric(run, manifest)
+        if choice.warning:
+            click.echo(f"warning: {choice.warning}", err=True)
+    name = metric or choice.name
     options = build_options(settings, default_workdir=Path(out) / "retrains", max_retrains=target)
     report = measure_band(run, options, seeds=target, metric=name, against=against)
     for line in band_lines(report):

@@ -7,7 +7,7 @@ so a band killed half-way resumes where it stopped and no finished seed is run t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.manifest.model import Manifest
@@ -40,15 +40,19 @@ def ok_values(results: Sequence[SeedResult]) -> list[float]:
 
 
 def run_seeds(
-    manifest: Manifest, metric: str, options: RetrainOptions, count: int, seen: Sequence[SeedResult]
+    manifest: Manifest,
+    metric: str,
+    options: RetrainOptions,
+    count: int,
+    seen: Sequence[SeedResult],
+    *,
+    label: str = "noise-band",
 ) -> list[SeedResult]:
     """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes.
 
-    When the trainer offers an ensemble form (reprodiag.retrain.ensemble) and `options.ensemble`
-    allows it, the new seeds train as vmapped ensembles: one per executor worker (one in all for
-    a serial executor), each of at least two seeds. An ensemble that fails as a whole (an
-    exception, a timeout, a killed worker) fails all its seeds with that reason; a NaN in one
-    replica fails that seed only.
+    Seeds come from the band store's sequence for this pipeline (or from BAND_SEED_BASE without
+    a store), never one in `seen`; each is recorded in the store under this pipeline's key.
+    `label` prefixes the retrains' folders ("noise-band", "baseline-band").
     """
     if count <= 0:
         return []
@@ -64,8 +68,8 @@ def run_seeds(
         spec_from_manifest(
             manifest,
             seed=s,
-            label=f"noise-band-seed-{s}",
-            out_dir=options.workdir / f"noise-band-seed-{s}",
+            label=f"{label}-seed-{s}",
+            out_dir=options.workdir / f"{label}-seed-{s}",
             metric=metric,
             trainer=options.trainer,
             device=options.device,
@@ -73,31 +77,53 @@ def run_seeds(
         )
         for s in seeds
     ]
-    specs = _grouped(specs, options)
-    by_label = {spec.label: spec for spec in specs}
+
+    def keep(one: RetrainResult) -> None:
+        if options.store is not None:
+            options.store.record(
+                family,
+                metric,
+                one.to_seed_result(),
+                run_id=manifest.run.run_id,
+                manifest_path=one.manifest_path,
+            )
+
+    return [r.to_seed_result() for r in run_specs(specs, options, label=label, keep=keep)]
+
+
+def run_specs(
+    specs: list[RetrainSpec],
+    options: RetrainOptions,
+    *,
+    label: str,
+    keep: Callable[[RetrainResult], None] | None = None,
+) -> list[RetrainResult]:
+    """Run solo seed specs of one pipeline, one result per seed, each handed to `keep` (the band
+    store) and `options.on_result` (progress) as it finishes.
+
+    When the trainer offers an ensemble form (reprodiag.retrain.ensemble) and `options.ensemble`
+    allows it, the seeds train as vmapped ensembles: one per executor worker (one in all for a
+    serial executor), each of at least two seeds. An ensemble that fails as a whole (an exception,
+    a timeout, a killed worker) fails all its seeds with that reason; a NaN in one replica fails
+    that seed only.
+    """
+    grouped = _grouped(specs, options, label)
+    by_label = {spec.label: spec for spec in grouped}
 
     def record(result: RetrainResult) -> None:
         for one in expand(result, by_label.get(result.label)):
-            if options.store is not None:
-                options.store.record(
-                    family,
-                    metric,
-                    one.to_seed_result(),
-                    run_id=manifest.run.run_id,
-                    manifest_path=one.manifest_path,
-                )
+            if keep is not None:
+                keep(one)
             if options.on_result is not None:
                 options.on_result(one)
 
-    results = options.executor.run(specs, on_result=record)
+    results = options.executor.run(grouped, on_result=record)
     return [
-        one.to_seed_result()
-        for result, spec in zip(results, specs, strict=True)
-        for one in expand(result, spec)
+        one for result, spec in zip(results, grouped, strict=True) for one in expand(result, spec)
     ]
 
 
-def _grouped(specs: list[RetrainSpec], options: RetrainOptions) -> list[RetrainSpec]:
+def _grouped(specs: list[RetrainSpec], options: RetrainOptions, label: str) -> list[RetrainSpec]:
     """The solo specs as ensemble specs, when allowed and offered; else unchanged."""
     if not options.ensemble or len(specs) < 2 or not has_ensemble_form(specs[0].trainer):
         return specs
@@ -107,7 +133,7 @@ def _grouped(specs: list[RetrainSpec], options: RetrainOptions) -> list[RetrainS
     out = []
     for chunk in (specs[i : i + size] for i in range(0, len(specs), size)):
         seeds = [spec.seed for spec in chunk]
-        folder = options.workdir / f"noise-band-ensemble-{seeds[0]}-k{len(seeds)}"
+        folder = options.workdir / f"{label}-ensemble-{seeds[0]}-k{len(seeds)}"
         out.append(ensemble_spec(chunk[0], seeds, folder) if len(chunk) > 1 else chunk[0])
     return out
 

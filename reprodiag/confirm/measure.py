@@ -14,6 +14,7 @@ from typing import Literal
 
 from reprodiag.confirm.band import ok_values, run_seeds, stored_results
 from reprodiag.confirm.options import RetrainOptions
+from reprodiag.diagnosis.gap import MetricChoice, default_metric_of
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
 from reprodiag.noise.stats import band_k, sigma_interval, single_baseline
@@ -64,11 +65,13 @@ class BandReport:
         return tuple(r for r in self.seeds if r.status == "failed")
 
 
-def default_metric(manifest: Manifest, source: str) -> str:
-    """The metric a band measures when none is named: the first, sorted, the manifest holds."""
-    if not manifest.results.metrics:
+def default_metric(manifest: Manifest, source: str) -> MetricChoice:
+    """The metric a band measures when none is named: the run's recorded primary metric, else
+    the alphabetically first it holds (the choice says which rule, for a warning)."""
+    choice = default_metric_of(manifest)
+    if choice is None:
         raise InputError(f"{source}: the manifest records no metric", hint="pass --metric NAME")
-    return sorted(manifest.results.metrics)[0]
+    return choice
 
 
 def measure_band(

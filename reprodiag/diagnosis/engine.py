@@ -6,10 +6,12 @@ as a plan → fixes and the tier policy → summary. Nothing is printed; the CLI
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
+from reprodiag.diagnosis.bar import is_zero_gap, manifest_bar, resolution
 from reprodiag.diagnosis.checks import Probe, baseline_readability, free_checks
 from reprodiag.diagnosis.diff import diff_manifests
 from reprodiag.diagnosis.fixes import policy_rows, structural_fixes
@@ -17,6 +19,7 @@ from reprodiag.diagnosis.gap import measure_gap
 from reprodiag.diagnosis.model import (
     AxisRank,
     Check,
+    Conclusion,
     Diagnosis,
     Gap,
     RunLabel,
@@ -26,6 +29,14 @@ from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
 from reprodiag.diagnosis.seeds import join_words
 from reprodiag.manifest.model import Manifest
 
+VERDICT_WORDS = {
+    "explains": "explains",
+    "excluded": "excluded",
+    "cant_tell": "can't tell yet",
+    "confirms": "confirms",
+    "rules_out": "rules out",
+    "inconclusive": "inconclusive",
+}
 MANIFEST_ONLY = "manifest-only: no retrain was run; the plan lists the retrains that confirm"
 
 
@@ -42,10 +53,15 @@ def diagnose(
     title: str | None = None,
     now: Callable[[], str] | None = None,
     snapshot_probe: Probe | None = None,
+    threshold: float | None = None,
 ) -> Diagnosis:
     """Diagnose why `candidate` no longer reproduces `baseline`, from their manifests alone.
 
-    `metric` defaults to the metrics both manifests hold (sorted, first); `gap` is how much
+    `threshold` is the user's acceptance threshold in the metric's units (the bar is
+    conclusion-equivalent when both runs fall on the same side of it). A gap within the metric's
+    resolution needs no retrain: the plan is empty and the conclusion is "reproduces".
+    `metric` defaults to the baseline's recorded primary metric, else the candidate's, else
+    the first (sorted) both manifests hold; `gap` is how much
     worse the candidate is, in the metric's units (positive = worse). `snapshot_probe` replaces
     `reprodiag.snapshots.reopen` for the readability check (tests; other storage).
     Raises InputError for a missing metric or a gap whose sign contradicts the manifests.
@@ -66,6 +82,27 @@ def diagnose(
         baseline, diff, measured, readability
     )
     ranking = rank_axes(diff, prior=prior)
+    step = resolution(baseline, candidate, measured.metric)
+    measured = dataclasses.replace(measured, threshold=threshold)
+    bar = manifest_bar(baseline, candidate, measured, step)
+    if is_zero_gap(measured, step):
+        return _reproduces(
+            Diagnosis(
+                title=title or _title(baseline, candidate, measured),
+                created_at=(now or _utc_now)(),
+                baseline=_label("baseline", baseline, baseline_path),
+                candidate=_label("candidate", candidate, candidate_path),
+                gap=measured,
+                diff=diff,
+                checks=checks,
+                ranking=ranking,
+                fixes=structural_fixes(diff, ranking),
+                policy=policy_rows(),
+                summary="",
+                warnings=tuple(warnings),
+                bar=bar,
+            )
+        )
     return Diagnosis(
         title=title or _title(baseline, candidate, measured),
         created_at=(now or _utc_now)(),
@@ -81,6 +118,35 @@ def diagnose(
         conclusion_open=open_questions(ranking, checks),
         stop_reason=MANIFEST_ONLY,
         warnings=tuple(warnings),
+        bar=bar,
+    )
+
+
+def _reproduces(diagnosis: Diagnosis) -> Diagnosis:
+    """A zero gap: every retrain is unneeded, and the summary says so with the bar reached."""
+    bar = diagnosis.bar
+    assert bar is not None  # noqa: S101 - set by the caller for this case
+    sentence = f"The candidate reproduces the baseline at the {bar.level} bar: {bar.reason}."
+    differing = [a.axis for a in diagnosis.diff.axes if a.status == "differs"]
+    if differing:
+        sentence += (
+            f" The recorded differences ({join_words(differing)}) left the metric unchanged in "
+            "this pair."
+        )
+    why = (
+        "not needed: the gap is zero (within the metric's resolution), so no retrain can explain it"
+    )
+    checks = tuple(
+        dataclasses.replace(c, status="skipped", observed=why) if c.status == "planned" else c
+        for c in diagnosis.checks
+    )
+    return dataclasses.replace(
+        diagnosis,
+        checks=checks,
+        summary=sentence + " No retrain is needed.",
+        conclusion=Conclusion("reproduces", sentence),
+        conclusion_open=(),
+        stop_reason="the gap is zero: no retrain was planned or run",
     )
 
 
@@ -147,10 +213,10 @@ def summarize(gap: Gap, ranking: Sequence[AxisRank], checks: Sequence[Check]) ->
 
 
 def _plan_sentence(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
-    planned = [c.title.split(":")[0] for c in checks if c.status == "planned"]
+    planned = [c.name for c in checks if c.status == "planned"]
     live = {r.axis for r in ranking if r.status != "ruled_out"}
     blocked = [
-        f"the {c.title.split(':')[0]} cannot run: {c.observed.split(':')[0]}"
+        f"the {c.name} cannot run: {c.observed.split(':')[0]}"
         for c in checks
         if c.status == "skipped" and c.axis in live and c.observed and c.key == "pinned_snapshot"
     ]
@@ -158,7 +224,7 @@ def _plan_sentence(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
     if done:
         return (
             "Retrains: "
-            + "; ".join(f"{c.title.split(':')[0]} {c.verdict.replace('_', ' ')}" for c in done)
+            + "; ".join(f"{c.name} {VERDICT_WORDS.get(c.verdict, c.verdict)}" for c in done)
             + "."
         )
     text = "No retrain was run"
@@ -171,7 +237,13 @@ def _plan_sentence(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> str:
 
 
 def _first_clause(reason: str) -> str:
-    return reason.split("; ")[0]
+    """The reason up to its first "; " outside parentheses (a p-value's "(T = …; …)" stays)."""
+    depth = 0
+    for i, char in enumerate(reason):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth == 0 and reason.startswith("; ", i):
+            return reason[:i]
+    return reason
 
 
 def open_questions(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> tuple[str, ...]:
@@ -186,11 +258,7 @@ def open_questions(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> tupl
             "planned checks confirm or rule out each candidate against the seed-noise band."
         ]
     )
-    found += [
-        f"The {c.title.split(':')[0]} stays open: {c.observed}"
-        for c in ran
-        if c.verdict == "inconclusive"
-    ]
+    found += [f"The {c.name} stays open: {c.observed}" for c in ran if c.verdict == "inconclusive"]
     pinned = by_key.get("pinned_snapshot")
     data = next((r for r in ranking if r.axis == "data"), None)
     if pinned is not None and pinned.status == "skipped" and data and data.status != "ruled_out":

@@ -21,12 +21,63 @@ Side = Literal["baseline", "candidate", "both"]
 #   unversioned a fact is missing on one side or both: cannot be ruled out; placed by the
 #               prior order
 #   noise       the gap lies inside the noise band: randomness alone can explain it
-#   ruled_out   versioned on both sides and identical (or a retrain showed it explains nothing)
-AxisStatus = Literal["confirmed", "candidate", "unversioned", "noise", "ruled_out"]
-CheckStatus = Literal["done", "planned", "skipped"]
-CheckVerdict = Literal[
-    "confirms", "candidate", "unversioned", "rules_out", "inconclusive", "not_run"
+#   ruled_out   versioned on both sides and identical (the manifests alone rule it out)
+# and, from retrains judged as two pipelines (STATS.md "Counterfactual checks"):
+#   excluded    its swap explains less than a stated share of the gap (an equivalence test)
+#   cant_tell   its swap was run but cannot decide yet (the interval holds 0 and a real share)
+AxisStatus = Literal[
+    "confirmed", "candidate", "unversioned", "noise", "ruled_out", "excluded", "cant_tell"
 ]
+CheckStatus = Literal["done", "planned", "skipped"]
+# A free check says candidate / unversioned / rules_out (facts of the manifests); a retrain check
+# says one of the three outcomes: explains / excluded / cant_tell. "confirms", "inconclusive"
+# remain readable in diagnoses written by reprodiag 0.1.
+CheckVerdict = Literal[
+    "confirms",
+    "candidate",
+    "unversioned",
+    "rules_out",
+    "inconclusive",
+    "not_run",
+    "explains",
+    "excluded",
+    "cant_tell",
+]
+# The single-number test of the candidate band, as the investigation reconciled it: "unusual
+# baseline draw" where the test alone says "beyond noise" but the seed replay, identical pipelines
+# or the baseline's own band show that the gap is the baseline's seed.
+BandOutcome = Literal[
+    "beyond noise", "consistent with noise", "inconclusive", "unusual baseline draw"
+]
+# The overall verdict of an investigation by retrains (None in manifest-only mode).
+ConclusionKind = Literal[
+    "reproduces", "explained", "within noise", "lucky baseline", "can't tell yet", "trainer failed"
+]
+# The reproducibility bar a pair meets (DESIGN.md "Reports"; the lesson's question "reproducible
+# to what bar?"). "undetermined": the evidence at hand cannot place the pair yet.
+BarLevel = Literal[
+    "bit-exact",
+    "metric-exact",
+    "statistically equivalent",
+    "conclusion-equivalent",
+    "not reproduced",
+    "undetermined",
+]
+
+
+# Short names of the checks, by key: sentences use these, never a title cut at its colon.
+CHECK_NAMES = {
+    "code": "code comparison",
+    "environment": "environment comparison",
+    "intent": "intent comparison",
+    "data": "snapshot comparison",
+    "randomness": "seed comparison",
+    "seed_replay": "seed replay",
+    "pinned_snapshot": "pinned-snapshot retrain",
+    "noise_band": "noise band",
+    "intent_swap": "intent swap",
+    "baseline_band": "baseline band",
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +127,7 @@ class Gap:
     delta: float  # candidate - baseline, in the metric's units
     worse_by: float  # positive when the candidate is worse, given the metric's direction
     source: Literal["manifests", "option"]
+    threshold: float | None = None  # the user's acceptance threshold (compare --accept-at)
 
 
 @dataclass(frozen=True)
@@ -94,6 +146,11 @@ class Check:
     observed: str | None  # what was seen; None while planned
     verdict: CheckVerdict
     evidence: tuple[str, ...] = ()  # field paths or retrain ids behind the observation
+
+    @property
+    def name(self) -> str:
+        """The check's short name in words ("pinned-snapshot retrain"), for sentences."""
+        return CHECK_NAMES.get(self.key, self.key.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -144,13 +201,29 @@ class NoiseBand:
     low: float
     high: float
     k: float
-    outcome: Literal["beyond noise", "consistent with noise", "inconclusive"]
+    outcome: BandOutcome
     statistic: float | None
     p_value: float | None
     baseline_rank: str | None
     min_detectable_effect: float | None
     seeds: tuple[SeedResult, ...] = ()
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """The overall verdict of the retrains, in one kind and one sentence with its numbers."""
+
+    kind: ConclusionKind
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    """The reproducibility bar the pair meets, and the evidence that places it there."""
+
+    level: BarLevel
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -171,4 +244,7 @@ class Diagnosis:
     stop_reason: str | None = None
     warnings: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)  # incident title, owner, timeline
+    conclusion: Conclusion | None = None  # None in manifest-only mode
+    bar: Bar | None = None
+    spending: tuple[str, ...] = ()  # where the retrain budget went, and why, in order
     format: str = DIAGNOSIS_FORMAT

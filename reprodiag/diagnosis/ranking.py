@@ -11,7 +11,7 @@ environment > code > intent by default, configurable.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Protocol
 
 from reprodiag.diagnosis.checks import observe, unrecorded_words
 from reprodiag.diagnosis.model import (
@@ -28,11 +28,26 @@ from reprodiag.errors import InputError
 from reprodiag.manifest.model import AXES
 
 DEFAULT_PRIOR: tuple[str, ...] = ("data", "randomness", "environment", "code", "intent")
+
+
+class AxisVerdictLike(Protocol):
+    """What a retrain showed of one axis (reprodiag.confirm.verdicts.AxisVerdict fits)."""
+
+    @property
+    def status(self) -> AxisStatus: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def attribution(self) -> Attribution | None: ...
+
+
 STATUS_ORDER: tuple[AxisStatus, ...] = (
     "confirmed",
     "noise",
     "candidate",
+    "cant_tell",  # a retrain ran and could not decide: still as live as an untested candidate
     "unversioned",
+    "excluded",  # a retrain showed it explains less than the stated share of the gap
     "ruled_out",
 )
 _STATUS: dict[str, AxisStatus] = {
@@ -63,7 +78,7 @@ def rank_axes(
     *,
     prior: Sequence[str] = DEFAULT_PRIOR,
     attributions: Mapping[str, Attribution] | None = None,
-    verdicts: Mapping[str, Any] | None = None,
+    verdicts: Mapping[str, AxisVerdictLike] | None = None,
 ) -> tuple[AxisRank, ...]:
     """One AxisRank per axis, most likely cause first, each with its reason and evidence.
 
@@ -125,7 +140,7 @@ def _place(axis: AxisDiff, attribution: Attribution | None) -> AxisRank:
 _PENDING = ("noise band needed", "cannot be ruled out from the manifests")
 
 
-def _apply(rank: AxisRank, verdict: Any) -> AxisRank:
+def _apply(rank: AxisRank, verdict: AxisVerdictLike | None) -> AxisRank:
     if verdict is None:
         return rank
     facts = "; ".join(c for c in rank.reason.split("; ") if not any(p in c for p in _PENDING))

@@ -30,6 +30,8 @@ AXIS_STATUS = {
     "unversioned": Status("unversioned: cannot be ruled out", "st-unversioned"),
     "noise": Status("within the noise band", "st-noise"),
     "ruled_out": Status("ruled out", "st-ruled-out"),
+    "excluded": Status("excluded by a retrain", "st-ruled-out"),
+    "cant_tell": Status("can't tell yet", "st-inconclusive"),
 }
 CHECK_STATUS = {
     "done": Status("done", "st-done"),
@@ -43,6 +45,9 @@ VERDICT = {
     "rules_out": Status("rules out", "st-ruled-out"),
     "inconclusive": Status("inconclusive", "st-inconclusive"),
     "not_run": Status("not run yet", "st-planned"),
+    "explains": Status("explains", "st-confirmed"),
+    "excluded": Status("excluded", "st-ruled-out"),
+    "cant_tell": Status("can't tell yet", "st-inconclusive"),
 }
 FIELD_STATUS = {
     "same": Status("same", "st-same"),
@@ -53,6 +58,7 @@ BAND_OUTCOME = {
     "beyond noise": Status("beyond noise", "st-beyond"),
     "consistent with noise": Status("consistent with noise", "st-noise"),
     "inconclusive": Status("inconclusive", "st-inconclusive"),
+    "unusual baseline draw": Status("the baseline is an unusual draw", "st-noise"),
 }
 SEED_STATUS = {"ok": Status("ok", "st-done"), "failed": Status("failed", "st-failed")}
 CSS_CLASSES = frozenset(

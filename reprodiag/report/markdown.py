@@ -79,8 +79,14 @@ def _header(view: ReportView) -> list[str]:
 
 def _summary(view: ReportView) -> list[str]:
     lines = ["## Summary", ""] + _para(view.summary) + [""]
+    if view.conclusion:
+        lines += _para(view.conclusion, "**Conclusion:** ") + [""]
+    if view.bar:
+        lines += _para(view.bar, "**Reproducibility bar:** ") + [""]
     if view.stop_reason:
         lines += _para(view.stop_reason, "**Why the checks stopped:** ") + [""]
+    if view.spending:
+        lines += ["**Where the retrains went:**", ""] + _bullets(view.spending) + [""]
     if view.warnings:
         lines += ["### Warnings", ""] + _bullets(view.warnings) + [""]
     if view.timeline:

@@ -155,7 +155,10 @@ class ReportView:
     sections: tuple[tuple[str, str], ...]
     header: HeaderView
     summary: str
+    conclusion: str | None  # "lucky baseline: …", only after retrains (or a zero gap)
+    bar: str | None  # "statistically equivalent: …", the reproducibility bar the pair meets
     stop_reason: str | None
+    spending: tuple[str, ...]  # where the retrain budget went, and why
     warnings: tuple[str, ...]
     open_items: tuple[str, ...]
     timeline: tuple[TimelineEntry, ...]
@@ -181,7 +184,14 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         sections=SECTIONS,
         header=_header(diagnosis),
         summary=diagnosis.summary,
+        conclusion=(
+            f"{diagnosis.conclusion.kind}: {diagnosis.conclusion.sentence}"
+            if diagnosis.conclusion
+            else None
+        ),
+        bar=f"{diagnosis.bar.level}: {diagnosis.bar.reason}" if diagnosis.bar else None,
         stop_reason=diagnosis.stop_reason,
+        spending=diagnosis.spending,
         warnings=diagnosis.warnings,
         open_items=diagnosis.conclusion_open,
         timeline=_timeline(diagnosis.metadata.get("timeline")),

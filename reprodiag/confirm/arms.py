@@ -1,0 +1,179 @@
+"""The arms of an investigation as real retrains, and the facts the policy needs from manifests.
+
+An arm is one pipeline retrained over seeds: the candidate band (the candidate pipeline as it
+ran), the baseline band (the baseline pipeline, when it can be retrained as it ran), the seed
+replay (the candidate pipeline with the baseline's seeds: one retrain), and one swap arm per
+axis that differs and can be put back (the candidate pipeline with the baseline's pinned
+snapshot, or with its hyperparameters). reprodiag.confirm.policy decides how many retrains each
+arm gets; this module turns a request into retrain specs, runs them and hands back the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprodiag.confirm.band import run_seeds, run_specs, stored_results
+from reprodiag.confirm.options import RetrainOptions
+from reprodiag.confirm.policy import BASELINE_BAND, CANDIDATE_BAND, SEED_REPLAY, Axis, Incident
+from reprodiag.diagnosis.bar import resolution
+from reprodiag.diagnosis.model import Diagnosis
+from reprodiag.diagnosis.seeds import seed_facts
+from reprodiag.manifest.model import Manifest, SnapshotRef
+from reprodiag.noise.store import BAND_SEED_BASE
+from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.retrain.spec import RetrainSpec, spec_from_manifest
+
+SWAPS: Mapping[str, Axis] = {"pinned_snapshot": "data", "intent_swap": "intent"}
+
+
+def baseline_seed(manifest: Manifest) -> int | None:
+    """The seed a run recorded (torch, else Python, else NumPy), or None."""
+    rnd = manifest.randomness
+    for value in (rnd.torch_seed, rnd.python_seed, rnd.numpy_seed):
+        if isinstance(value, int):
+            return value
+    return None
+
+
+@dataclass
+class Arms:
+    """The arms of one incident: builds each arm's specs, runs them, keeps every result."""
+
+    baseline: Manifest
+    candidate: Manifest
+    metric: str
+    options: RetrainOptions
+    planned: frozenset[str]  # keys of the diagnosis' planned retrain checks
+    results: dict[str, list[SeedResult]] = field(default_factory=dict)
+    paths: dict[str, list[str]] = field(default_factory=dict)  # retrain manifests per arm
+
+    def swaps(self) -> dict[Axis, str]:
+        """The swap arms that can run: axis → arm (the check's key)."""
+        out: dict[Axis, str] = {}
+        if "pinned_snapshot" in self.planned and isinstance(self.baseline.data.train, SnapshotRef):
+            out["data"] = "pinned_snapshot"
+        if "intent_swap" in self.planned:
+            out["intent"] = "intent_swap"
+        return out
+
+    def stored_band(self) -> list[SeedResult]:
+        """Candidate-band seeds already in the band store (they count without a retrain)."""
+        stored = stored_results(self.candidate, self.metric, self.options)
+        self.results[CANDIDATE_BAND] = list(stored)
+        return stored
+
+    def run(self, arm: str, count: int) -> list[SeedResult]:
+        """Run `count` retrains of `arm`; their results, one per seed, in seed order."""
+        seen = self.results.setdefault(arm, [])
+        if arm == CANDIDATE_BAND:
+            new = run_seeds(self.candidate, self.metric, self.options, count, seen)
+        elif arm == BASELINE_BAND:
+            new = run_seeds(
+                self.baseline, self.metric, self.options, count, seen, label="baseline-band"
+            )
+        else:
+            specs = [self._spec(arm, seed) for seed in self._seeds(arm, seen, count)]
+            done = run_specs(specs, self.options, label=arm.replace("_", "-"))
+            self.paths.setdefault(arm, []).extend(r.manifest_path for r in done if r.manifest_path)
+            new = [r.to_seed_result() for r in done]
+        seen.extend(new)
+        return new
+
+    def _seeds(self, arm: str, seen: list[SeedResult], count: int) -> list[int]:
+        if arm == SEED_REPLAY:
+            replay = baseline_seed(self.baseline)
+            return [replay] if replay is not None else []
+        # The swap arms use the band's seed sequence: the same seeds as the candidate band's
+        # first retrains (common random numbers; judging them as independent is conservative).
+        tried = {r.seed for r in seen}
+        return [s for s in range(BAND_SEED_BASE, BAND_SEED_BASE + 200) if s not in tried][:count]
+
+    def _spec(self, arm: str, seed: int) -> RetrainSpec:
+        return arm_spec(self.baseline, self.candidate, arm, seed, self.metric, self.options)
+
+
+def arm_spec(
+    baseline: Manifest,
+    candidate: Manifest,
+    arm: str,
+    seed: int,
+    metric: str,
+    options: RetrainOptions,
+) -> RetrainSpec:
+    """The candidate pipeline with `arm`'s axis put back to the baseline's, at `seed`."""
+    train: SnapshotRef | None = None
+    eval_ref: SnapshotRef | None = None
+    params: Mapping[str, Any] | None = None  # hyperparameters are free-form JSON values
+    if arm == "pinned_snapshot" and isinstance(baseline.data.train, SnapshotRef):
+        # The whole data axis goes back: training set and, when it is pinned, evaluation set
+        # (an evaluation set that moved is a data change too).
+        train = baseline.data.train
+        if isinstance(baseline.data.eval, SnapshotRef) and baseline.data.eval.pinned:
+            eval_ref = baseline.data.eval
+    elif arm == "intent_swap":
+        params = dict(baseline.intent.params)
+    label = f"{arm.replace('_', '-')}-seed-{seed}"
+    return spec_from_manifest(
+        candidate,
+        seed=seed,
+        label=label,
+        out_dir=options.workdir / label,
+        train=train,
+        eval=eval_ref,
+        params=params,
+        trainer=options.trainer,
+        metric=metric,
+        device=options.device,
+        timeout_s=options.timeout_s,
+    )
+
+
+def incident_for(
+    baseline: Manifest,
+    candidate: Manifest,
+    diagnosis: Diagnosis,
+    arms: Arms,
+    values: tuple[float, float],
+) -> Incident:
+    """The policy's view of the incident: values, resolution, budget and which arms exist."""
+    gap = diagnosis.gap
+    axes = {a.axis: a for a in diagnosis.diff.axes}
+    seeds = seed_facts(axes["randomness"].fields)
+    others_same = all(a.status == "same" for name, a in axes.items() if name != "randomness")
+    swaps = arms.swaps()
+    retrainable = (
+        not others_same
+        and axes["code"].status == "same"
+        and axes["environment"].status == "same"
+        and isinstance(baseline.data.train, SnapshotRef)
+        and baseline.data.train.pinned
+        and not _unreadable(diagnosis)
+    )
+    stored = [r.metric for r in arms.stored_band() if r.status == "ok" and r.metric is not None]
+    return Incident(
+        baseline=values[0],
+        candidate=values[1],
+        direction=gap.direction,
+        metric=gap.metric,
+        resolution=resolution(baseline, candidate, gap.metric),
+        budget=arms.options.max_retrains,
+        swaps={} if others_same else swaps,
+        seed_replay="seed_replay" in arms.planned and baseline_seed(baseline) is not None,
+        deterministic=seeds.deterministic or _no_torch(baseline, candidate),
+        baseline_retrainable=retrainable,
+        identical_pipelines=others_same,
+        stored_band=tuple(stored),
+    )
+
+
+def _unreadable(diagnosis: Diagnosis) -> bool:
+    check = next((c for c in diagnosis.checks if c.key == "pinned_snapshot"), None)
+    return check is not None and check.status == "skipped"
+
+
+def _no_torch(baseline: Manifest, candidate: Manifest) -> bool:
+    # The determinism flags are torch's; a run that used no torch (scikit-learn, XGBoost, a plain
+    # script) is deterministic for a fixed seed unless it says otherwise.
+    return not any(isinstance(m.environment.torch_version, str) for m in (baseline, candidate))

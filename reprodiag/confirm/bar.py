@@ -1,0 +1,49 @@
+"""The reproducibility bar after retrains: statistically equivalent, not reproduced, or still open.
+
+The manifests alone place a zero gap (bit-exact or metric-exact) and a shared side of the user's
+acceptance threshold (conclusion-equivalent); retrains add the rest. "Statistically equivalent"
+is said only where an equivalence argument holds: the two pipelines' seed bands pass TOST, or the
+runs differ only in their seeds (two draws of one pipeline) and the gap lies within its band.
+One baseline value inside the candidate's band is not equivalence: the bar stays open then.
+"""
+
+from __future__ import annotations
+
+from reprodiag.confirm.policy import Findings, Incident
+from reprodiag.diagnosis.bar import threshold_words
+from reprodiag.diagnosis.model import Bar, Diagnosis
+
+
+def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) -> Bar | None:
+    """The bar the pair meets given what the retrains showed."""
+    kind = findings.conclusion.kind
+    if kind in ("reproduces", "trainer failed"):
+        return diagnosis.bar
+    same_side = threshold_words(diagnosis.gap)
+    pipelines = findings.pipelines
+    if kind in ("lucky baseline", "within noise"):
+        if pipelines is not None and pipelines.outcome == "equivalent":
+            return Bar("statistically equivalent", pipelines.words)
+        if incident.identical_pipelines:
+            return Bar(
+                "statistically equivalent",
+                "the two runs differ only in their seeds, so both are draws of one pipeline, "
+                f"and {findings.band.words}",
+            )
+        open_words = (
+            "the gap is within the candidate pipeline's seed noise, but one baseline value "
+            "cannot show the two pipelines equivalent; retraining the baseline pipeline "
+            "(its pinned snapshot, the same code) would"
+        )
+        if same_side:
+            return Bar("conclusion-equivalent", f"{same_side}; {open_words}")
+        return Bar("undetermined", open_words)
+    differ = pipelines is not None and pipelines.outcome == "differ"
+    if kind == "explained" or differ:
+        reason = findings.conclusion.sentence
+        if same_side:
+            return Bar("conclusion-equivalent", f"{same_side}, although {reason}")
+        return Bar("not reproduced", reason)
+    if same_side:
+        return Bar("conclusion-equivalent", f"{same_side}; {findings.conclusion.sentence}")
+    return Bar("undetermined", findings.conclusion.sentence)

@@ -1,0 +1,309 @@
+"""What the investigation showed, written into the Diagnosis: checks, verdicts, band, bar, words.
+
+Every retrain check ends in one of three outcomes (explains / excluded / can't tell yet); the
+candidate band's single-number test is shown as the investigation reconciled it, so the band and
+a counterfactual never contradict each other in one report; the summary states the conclusion,
+the attribution (with what is left over) and why the budget went where it went.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from reprodiag.confirm.arms import Arms
+from reprodiag.confirm.bar import retrain_bar
+from reprodiag.confirm.policy import CANDIDATE_BAND, CheckFinding, Findings, Incident
+from reprodiag.confirm.verdicts import AxisVerdict, noise_band_record
+from reprodiag.diagnosis.engine import gap_words, open_questions
+from reprodiag.diagnosis.fixes import structural_fixes
+from reprodiag.diagnosis.model import (
+    Attribution,
+    AxisRank,
+    AxisStatus,
+    BandOutcome,
+    Check,
+    CheckVerdict,
+    Conclusion,
+    Diagnosis,
+)
+from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
+from reprodiag.diagnosis.seeds import join_words
+
+CHECK_VERDICT: dict[str, CheckVerdict] = {
+    "explains": "explains",
+    "excluded": "excluded",
+    "cant_tell": "cant_tell",
+}
+AXIS_STATUS: dict[str, AxisStatus] = {
+    "explains": "confirmed",
+    "excluded": "excluded",
+    "cant_tell": "cant_tell",
+}
+VERDICT_WORDS = {"explains": "explains", "excluded": "excluded", "cant_tell": "can't tell yet"}
+BAND_CHECK_VERDICT: dict[str, CheckVerdict] = {
+    "consistent with noise": "explains",
+    "unusual baseline draw": "explains",
+    "beyond noise": "excluded",
+    "inconclusive": "cant_tell",
+    "undecided": "cant_tell",
+}
+
+
+def apply_findings(
+    diagnosis: Diagnosis,
+    findings: Findings,
+    arms: Arms,
+    incident: Incident,
+    prior: Sequence[str] | None,
+) -> Diagnosis:
+    """The diagnosis with every retrain check judged, the axes re-ranked and the words written."""
+    checks = {c.key: c for c in diagnosis.checks}
+    verdicts: dict[str, AxisVerdict] = {}
+    stopped = findings.stop_reason or "the investigation stopped"
+    for finding in findings.checks:
+        check = checks.get(finding.arm)
+        if check is None:
+            continue
+        checks[finding.arm], verdict = _swap_check(check, finding, arms, stopped)
+        if verdict is not None:
+            verdicts[finding.axis] = verdict
+    _replay(checks, findings, stopped)
+    band_outcome = _band_outcome(findings)
+    _band(checks, findings, band_outcome, stopped)
+    if findings.pipelines is not None:
+        checks["baseline_band"] = _baseline_band_check(findings)
+    randomness = _randomness(findings, band_outcome)
+    if randomness is not None:
+        verdicts["randomness"] = randomness
+    ranking = rank_axes(diagnosis.diff, prior=prior or DEFAULT_PRIOR, verdicts=verdicts)
+    ordered = tuple(sorted(checks.values(), key=lambda c: (c.status != "done", c.order)))
+    conclusion = Conclusion(findings.conclusion.kind, _sentence(findings, arms))
+    band = noise_band_record(
+        findings.band.decision,
+        arms.results.get(CANDIDATE_BAND, []),
+        diagnosis.gap,
+        band_outcome,
+        findings.band.words,
+    )
+    return dataclasses.replace(
+        diagnosis,
+        checks=ordered,
+        ranking=ranking,
+        band=band,
+        fixes=structural_fixes(diagnosis.diff, ranking),
+        summary=_summary(diagnosis, findings, conclusion),
+        conclusion=conclusion,
+        conclusion_open=_open(findings, ranking, ordered),
+        bar=retrain_bar(diagnosis, findings, incident),
+        stop_reason=f"{findings.retrains} of {incident.budget} retrains used; {stopped}",
+        spending=tuple(f"{r.count} × {_arm_words(r.arm)}: {r.why}" for r in findings.log),
+    )
+
+
+def _done(check: Check, observed: str, verdict: CheckVerdict, retrains: int) -> Check:
+    return dataclasses.replace(
+        check,
+        status="done",
+        observed=observed,
+        verdict=verdict,
+        cost=f"{retrains} retrain{'s' if retrains != 1 else ''}",
+        retrains=max(retrains, check.retrains),
+    )
+
+
+def _not_run(check: Check, why: str) -> Check:
+    return dataclasses.replace(check, status="skipped", observed=f"not run: {why}")
+
+
+def _swap_check(
+    check: Check, finding: CheckFinding, arms: Arms, stopped: str
+) -> tuple[Check, AxisVerdict | None]:
+    if finding.retrains == 0:
+        return _not_run(check, stopped), None
+    done = _done(check, finding.words, CHECK_VERDICT[finding.outcome], finding.retrains)
+    done = dataclasses.replace(
+        done, evidence=check.evidence + tuple(arms.paths.get(finding.arm, [])[:3])
+    )
+    judged = finding.judgement
+    attribution = None
+    if finding.outcome == "explains" and judged is not None:
+        attribution = Attribution(
+            axis=finding.axis,
+            points=judged.points,
+            low=judged.low,
+            high=judged.high,
+            check=finding.arm,
+        )
+    status = AXIS_STATUS[finding.outcome]
+    what = check.name
+    reason = f"the {what}: {finding.words}"
+    return done, AxisVerdict(finding.axis, status, reason, attribution)
+
+
+def _replay(checks: dict[str, Check], findings: Findings, stopped: str) -> None:
+    check = checks.get("seed_replay")
+    if check is None or check.status != "planned":
+        return
+    replay = findings.replay
+    if replay is None:
+        checks["seed_replay"] = _not_run(check, stopped)
+        return
+    checks["seed_replay"] = _done(check, replay.words, CHECK_VERDICT[replay.outcome], 1)
+
+
+def _band_outcome(findings: Findings) -> BandOutcome:
+    outcome = findings.band.outcome
+    return "inconclusive" if outcome == "undecided" else outcome
+
+
+def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, stopped: str) -> None:
+    check = checks.get("noise_band")
+    if check is None:
+        return
+    if findings.band.n == 0:
+        checks["noise_band"] = _not_run(check, stopped)
+        return
+    observed = findings.band.words
+    checks["noise_band"] = _done(
+        check, observed, BAND_CHECK_VERDICT[findings.band.outcome], findings.band.n
+    )
+    del outcome  # the check's verdict follows the reconciled outcome above
+
+
+def _baseline_band_check(findings: Findings) -> Check:
+    pipelines = findings.pipelines
+    assert pipelines is not None  # noqa: S101 - the caller checked
+    words = pipelines.words
+    if findings.percentile is not None:
+        words = f"{words}; {findings.percentile.words}"
+    verdict: CheckVerdict = (
+        "explains"
+        if findings.conclusion.kind == "lucky baseline"
+        else "excluded"
+        if pipelines.outcome == "differ"
+        else "cant_tell"
+    )
+    runs = next((s.retrains for s in findings.spent if s.arm == "baseline_band"), 0)
+    return Check(
+        order=12,
+        key="baseline_band",
+        title="baseline band: the baseline pipeline's own seeds, against the candidate's",
+        axis="randomness",
+        cost=f"{runs} retrain{'s' if runs != 1 else ''}",
+        retrains=runs,
+        status="done",
+        expected="if the baseline was a lucky seed, the baseline pipeline's own seeds score like "
+        "the candidate pipeline's, and the baseline value lies at the top of its own band",
+        falsified_by="the two pipelines' seed distributions differ (Welch, sequential looks)",
+        observed=words,
+        verdict=verdict,
+    )
+
+
+def _randomness(findings: Findings, band: BandOutcome) -> AxisVerdict | None:
+    kind = findings.conclusion.kind
+    sentence = findings.conclusion.sentence
+    if kind in ("reproduces", "trainer failed"):
+        return None
+    if kind == "lucky baseline":
+        return AxisVerdict("randomness", "confirmed", sentence)
+    if kind == "within noise":
+        return AxisVerdict("randomness", "noise", sentence)
+    if findings.pipelines is not None and findings.pipelines.outcome == "differ":
+        return AxisVerdict(
+            "randomness",
+            "excluded",
+            f"the two pipelines' seed distributions differ: {findings.pipelines.words}",
+        )
+    if band == "beyond noise" and findings.pipelines is None and kind == "explained":
+        return AxisVerdict(
+            "randomness",
+            "excluded",
+            f"seed noise alone cannot explain the gap: {findings.band.words}",
+        )
+    return AxisVerdict("randomness", "cant_tell", f"can't tell yet: {findings.band.words}")
+
+
+def _arm_words(arm: str) -> str:
+    return arm.replace("_", " ")
+
+
+def _sentence(findings: Findings, arms: Arms) -> str:
+    sentence = findings.conclusion.sentence
+    if findings.conclusion.kind == "trainer failed":
+        failed = [r for r in arms.results.get(CANDIDATE_BAND, []) if r.status == "failed"]
+        if failed and failed[0].reason:
+            sentence += f" The smoke retrain's error: {failed[0].reason}"
+    return sentence
+
+
+def _summary(diagnosis: Diagnosis, findings: Findings, conclusion: Conclusion) -> str:
+    parts = [f"The candidate scores {gap_words(diagnosis.gap)}.", _end(conclusion.sentence)]
+    if any(f.outcome == "explains" for f in findings.checks):
+        parts.append(_end(findings.attribution_words))
+    harmless = _harmless(diagnosis, findings)
+    if harmless:
+        parts.append(harmless)
+    decided = [
+        f"{(f.arm.replace('_', ' '))} {VERDICT_WORDS[f.outcome]}"
+        for f in findings.checks
+        if f.retrains > 0
+    ]
+    if decided:
+        parts.append(f"Counterfactual retrains: {'; '.join(decided)}.")
+    return " ".join(p for p in parts if p)
+
+
+def _harmless(diagnosis: Diagnosis, findings: Findings) -> str | None:
+    """Name the recorded differences when the gap is within noise (class 4 of issue 12)."""
+    if findings.conclusion.kind not in ("within noise", "lucky baseline"):
+        return None
+    differing = [a for a in diagnosis.diff.axes if a.status == "differs" and a.axis != "randomness"]
+    if not differing:
+        return None
+    named = []
+    for axis in differing:
+        first = next(f for f in axis.fields if f.status == "differs")
+        named.append(f"{first.path} {_value(first.baseline)} → {_value(first.candidate)}")
+    decision = findings.band.decision
+    test = decision.test if decision is not None else None
+    mde = getattr(test, "min_detectable_effect", None)
+    n = findings.band.n
+    limit = (
+        f"; effects smaller than about {mde:.3g} cannot be detected at n = {n}"
+        if isinstance(mde, float) and mde == mde
+        else ""
+    )
+    return (
+        f"The recorded difference{'s' if len(named) > 1 else ''} ({join_words(named)}) "
+        f"show{'' if len(named) > 1 else 's'} no detectable effect: the gap is within the seed "
+        f"noise{limit}."
+    )
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _end(text: str) -> str:
+    text = text.strip()
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
+def _open(
+    findings: Findings, ranking: Sequence[AxisRank], checks: Sequence[Check]
+) -> tuple[str, ...]:
+    found = [
+        f"The {f.arm.replace('_', ' ')} can't tell yet: {f.words}"
+        for f in findings.checks
+        if f.outcome == "cant_tell" and f.retrains > 0
+    ]
+    if findings.pipelines is None and findings.conclusion.kind not in (
+        "reproduces",
+        "trainer failed",
+    ):
+        found.append(findings.baseline_spread)
+    rest = [q for q in open_questions(ranking, checks) if "stays open" not in q]
+    return tuple(dict.fromkeys(found + rest))
