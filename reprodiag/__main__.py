@@ -1,3 +1,5 @@
+"""`python -m reprodiag`: the same command line as `reprodiag`."""
+
 from reprodiag.cli import main
 
 main()

@@ -23,6 +23,10 @@ MARKER = ".reprodiag-demo"
 
 @dataclass(frozen=True)
 class DemoSettings:
+    """The demo's knobs: the synthetic table's world seed and size, the drift and label
+    correction between Monday and Wednesday, both training seeds, the hyperparameters and the
+    retrain budget."""
+
     seed: int = 20261123  # the table's world; Monday's training seed is derived below
     days: int = 5
     rows_per_day: int = 4_000
@@ -38,6 +42,9 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class DemoResult:
+    """What the demo wrote: Monday's and Wednesday's manifests, the report files, and the
+    diagnosis of each incident (pinned, and had Monday read its data as latest)."""
+
     monday: Path
     wednesday: Path
     reports: tuple[Path, ...]
@@ -229,6 +236,8 @@ def run_demo(
     settings: DemoSettings = DemoSettings(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
+    """Run the whole demo under `out`: build the table, train Monday and Wednesday, diagnose with
+    retrains; progress lines go to `progress`. Takes minutes on a laptop CPU."""
     from reprodiag.family import append_days, correct_labels, create_table
     from reprodiag.family.data import eval_table_path, train_table_path
     from reprodiag.snapshots import open_snapshot, unversioned_ref

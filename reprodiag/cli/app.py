@@ -37,4 +37,5 @@ def app() -> None:
 
 
 def echo_error(message: str) -> None:
+    """Write "reprodiag: error: <message>" to stderr."""
     click.echo(f"reprodiag: error: {message}", err=True)

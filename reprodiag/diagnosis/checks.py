@@ -83,6 +83,8 @@ class Readability:
 def free_checks(
     baseline: Manifest, candidate: Manifest, diff: ManifestDiff, readability: Readability
 ) -> tuple[Check, ...]:
+    """The checks that need no retrain, one per axis, in report order: what each axis's diff
+    shows and whether it rules the axis out."""
     axes = {a.axis: a for a in diff.axes}
     seeds = seed_facts(axes["randomness"].fields)
     checks = []

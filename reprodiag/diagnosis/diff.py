@@ -122,6 +122,8 @@ DESCRIPTIVE_NOTE = "descriptive: does not change what is trained"
 
 
 def is_descriptive(path: str) -> bool:
+    """True for a dotted path that describes the run (experiment, hypothesis, tier, owner, tags)
+    without changing what is trained."""
     return any(path == d or path.startswith(d + ".") for d in DESCRIPTIVE)
 
 

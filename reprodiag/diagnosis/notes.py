@@ -73,6 +73,8 @@ def _minor(version: Any) -> str:
 
 
 def torch_version(fd: FieldDiff) -> str | None:
+    """A note when the torch version differs: bitwise-identical results are not promised across
+    versions."""
     if not _differs(fd, "environment.torch_version"):
         return None
     b, c = _minor(fd.baseline), _minor(fd.candidate)
@@ -81,6 +83,8 @@ def torch_version(fd: FieldDiff) -> str | None:
 
 
 def cpu_bits(fd: FieldDiff) -> str | None:
+    """A note when the CPU thread count or kernel level (AVX512 vs default) differs: CPU results
+    change bits with either."""
     if _differs(fd, "environment.threads"):
         return f"on the CPU, bits change with the thread count ({_arrow(fd)})"
     if _differs(fd, "environment.cpu_capability"):
@@ -89,12 +93,15 @@ def cpu_bits(fd: FieldDiff) -> str | None:
 
 
 def gpu_generation(fd: FieldDiff) -> str | None:
+    """A note when the GPU model differs: reduction orders and kernels change with it."""
     if not _differs(fd, "environment.gpu_name"):
         return None
     return f"a different GPU generation changes reduction orders and kernels ({_arrow(fd)})"
 
 
 def cuda_stack(fd: FieldDiff) -> str | None:
+    """A note when the CUDA, cuDNN or NCCL version differs: kernels and reduction orders can
+    change."""
     names = {"environment.cuda": "CUDA", "environment.cudnn": "cuDNN", "environment.nccl": "NCCL"}
     if fd.status != "differs" or fd.path not in names:
         return None
@@ -102,6 +109,7 @@ def cuda_stack(fd: FieldDiff) -> str | None:
 
 
 def precision(fd: FieldDiff) -> str | None:
+    """A note when TF32 or the float32 matmul precision differs: that alone changes results."""
     if _differs(fd, "environment.tf32_matmul", "environment.tf32_cudnn"):
         return (
             f"TF32 {_arrow(fd)}: TF32 rounds matmul inputs to a 10-bit mantissa; "
@@ -113,6 +121,8 @@ def precision(fd: FieldDiff) -> str | None:
 
 
 def nondeterministic(fd: FieldDiff) -> str | None:
+    """A note when deterministic algorithms were off on either side: equal seeds then need not
+    give equal results."""
     if fd.path != "randomness.deterministic_algorithms":
         return None
     off = [
@@ -128,12 +138,15 @@ def nondeterministic(fd: FieldDiff) -> str | None:
 
 
 def lock_file(fd: FieldDiff) -> str | None:
+    """A note when the dependency lock changed: installed library versions can differ."""
     if not _differs(fd, "code.lock.sha256", "code.lock"):
         return None
     return "the dependency lock changed: installed library versions can differ"
 
 
 def dirty_tree(fd: FieldDiff) -> str | None:
+    """A note when either side had uncommitted changes: the commit alone does not describe its
+    code."""
     if fd.path != "code.dirty":
         return None
     dirty = [
@@ -146,12 +159,15 @@ def dirty_tree(fd: FieldDiff) -> str | None:
 
 
 def container_image(fd: FieldDiff) -> str | None:
+    """A note when the container image differs: any library or system package in it can differ."""
     if not _differs(fd, "environment.container_image"):
         return None
     return "a different image: any library or system package in it can differ"
 
 
 def snapshot_version(fd: FieldDiff) -> str | None:
+    """A note on a training or evaluation snapshot version: read as latest (the rows cannot be
+    identified), or how many versions apart the two sides are."""
     if fd.path not in ("data.train.version", "data.eval.version"):
         return None
     if fd.status == "unversioned":
@@ -173,12 +189,15 @@ def snapshot_version(fd: FieldDiff) -> str | None:
 
 
 def snapshot_missing(fd: FieldDiff) -> str | None:
+    """A note when a side recorded no snapshot at all: its data cannot be identified or read
+    again."""
     if fd.path not in ("data.train", "data.eval") or fd.status != "unversioned":
         return None
     return "no snapshot recorded: the data this run read cannot be identified or read again"
 
 
 def eval_moved(fd: FieldDiff) -> str | None:
+    """A note when the evaluation set's identity differs: the metric was measured on other data."""
     # Once per snapshot identity field; the fingerprint follows the version and would repeat it.
     if fd.status != "differs" or fd.path not in _EVAL_IDENTITY:
         return None
@@ -197,6 +216,8 @@ _HF_DETERMINISM = (
 
 
 def library_seeding(fd: FieldDiff) -> str | None:
+    """A note when a library seeding variable (PL_GLOBAL_SEED, ...) differs between the sides: a
+    different seed for the generators it seeds."""
     # A variable set on one side only is "unversioned" in the diff; it is still a difference.
     prefix = "randomness.library_seeding."
     if not fd.path.startswith(prefix) or fd.status == "same" or fd.baseline == fd.candidate:

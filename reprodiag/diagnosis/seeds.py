@@ -40,6 +40,9 @@ def _known(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class SeedFacts:
+    """The randomness axis's seed rows (python, numpy, torch, cuda), its determinism flag rows,
+    and Lightning's PL_GLOBAL_SEED row when recorded."""
+
     seeds: tuple[FieldDiff, ...]  # python_seed, numpy_seed, torch_seed, cuda_seed
     flags: tuple[FieldDiff, ...]
     lightning: FieldDiff | None = None  # PL_GLOBAL_SEED, left by Lightning's seed_everything
@@ -48,6 +51,7 @@ class SeedFacts:
         return fd.baseline if side == "baseline" else fd.candidate
 
     def recorded(self, side: str) -> list[str]:
+        """The generators whose seed `side` ("baseline" or "candidate") recorded."""
         return [n for n, fd in zip(SEEDS, self.seeds, strict=True) if _known(self._side(fd, side))]
 
     def lightning_seed(self, side: str) -> str | None:
@@ -63,14 +67,19 @@ class SeedFacts:
 
     @property
     def deterministic(self) -> bool:
+        """True when both sides ran with deterministic algorithms on."""
         fd = self.flags[0]  # deterministic_algorithms
         return fd.baseline is True and fd.candidate is True
 
     @property
     def ruled_out(self) -> bool:
+        """True when every seed and flag is the same on both sides and both ran deterministic:
+        seeds cannot explain the gap."""
         return all(f.status == "same" for f in self.seeds + self.flags) and self.deterministic
 
     def words(self) -> str:
+        """The seed facts in one line for the report: what is missing per side, which seeds and
+        flags differ, and determinism."""
         parts = self._per_side(self._missing_seeds)
         parts.extend(self._seed_values())
         parts.extend(self._per_side(self._missing_flags))
@@ -147,6 +156,8 @@ class SeedFacts:
         return ""
 
     def reason(self, status: str) -> str:
+        """Why the randomness axis got `status` ("same", "candidate", "unversioned"), in words,
+        with what would settle it."""
         replay = self.lightning_seed("baseline")
         if status == "unversioned" and replay is not None:
             return self.words() + (

@@ -45,6 +45,8 @@ class MLPParams:
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any]) -> MLPParams:
+        """MLPParams from a manifest's hyperparameters; raises UnknownParamError for a key the
+        family does not have."""
         return from_mapping(params)
 
 
@@ -109,6 +111,7 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, train_df: pd.DataFrame) -> Preprocessor:
+        """Learn the dense columns' mean and standard deviation from the training rows only."""
         dense = tuple(c for c in train_df.columns if c[:1] == "f" and c[1:].isdigit())
         if not dense:
             raise InputError(
@@ -122,9 +125,12 @@ class Preprocessor:
 
     @property
     def n_inputs(self) -> int:
+        """The width of a transformed row: one per dense column plus one per categorical value."""
         return len(self.dense) + sum(n for _, n in self.categorical)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Rows as a float32 matrix: standardised dense columns, then one-hot categoricals (an
+        unknown code is an all-zero block)."""
         values = df[list(self.dense)].to_numpy(np.float64)
         dense = (values - np.array(self.mean)) / np.array(self.std)
         blocks = [dense.astype(np.float32)]
@@ -136,6 +142,7 @@ class Preprocessor:
 
 
 def build_model(n_inputs: int, params: MLPParams) -> nn.Module:
+    """The MLP: Linear, ReLU and Dropout per hidden layer, then one output logit."""
     layers: list[nn.Module] = []
     width = n_inputs
     for hidden in params.hidden:
@@ -249,14 +256,31 @@ class TrainContext(Protocol):
     """
 
     @property
-    def params(self) -> Mapping[str, Any]: ...
+    def params(self) -> Mapping[str, Any]:
+        """The hyperparameters, as recorded in the manifest."""
+        ...
+
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """The base seed every generator is seeded from."""
+        ...
+
     @property
-    def data(self) -> _Rows: ...
+    def data(self) -> _Rows:
+        """The training rows."""
+        ...
+
     @property
-    def eval_data(self) -> _Rows: ...
+    def eval_data(self) -> _Rows:
+        """The evaluation rows."""
+        ...
+
     @property
-    def device(self) -> str: ...
+    def device(self) -> str:
+        """Where to train: "cpu" or "cuda:N"."""
+        ...
+
     @property
-    def output_dir(self) -> Path: ...
+    def output_dir(self) -> Path:
+        """The folder the run writes its files to."""
+        ...

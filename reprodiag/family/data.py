@@ -46,14 +46,17 @@ _CAMPAIGN_SHARE, _BOT_SHARE, _BOT_CLICK_RATE = 0.45, 0.12, 0.7
 
 
 def dense_columns(n_features: int) -> list[str]:
+    """The names of the dense feature columns: f0, f1, ..., f{n_features - 1}."""
     return [f"f{j}" for j in range(n_features)]
 
 
 def train_table_path(root: str | os.PathLike[str]) -> Path:
+    """Where the family's training table lives under `root`."""
     return Path(root) / TRAIN_TABLE
 
 
 def eval_table_path(root: str | os.PathLike[str]) -> Path:
+    """Where the family's evaluation table lives under `root`."""
     return Path(root) / EVAL_TABLE
 
 
@@ -69,6 +72,8 @@ class World:
 
     @classmethod
     def from_seed(cls, world_seed: int, n_features: int) -> World:
+        """The world for (world_seed, n_features); raises ValueError below 4 features (the user
+        and item halves need two each)."""
         if n_features < 4:
             raise ValueError(
                 f"n_features must be at least 4 (user and item halves), got {n_features}"

@@ -34,12 +34,18 @@ _CONDA_PYTHON = re.compile(r"^\s*-\s*python\s*[=<>]=?\s*([0-9][0-9.]*)", re.MULT
 
 @dataclass(frozen=True)
 class EnvFiles:
+    """What a run's logged environment files (requirements.txt, python_env.yaml, conda.yaml)
+    tell: the lock, the Python version and pinned library versions; each skipped with the
+    reason when absent."""
+
     lock: Fact[LockRef] = NO_LOCK
     python: Fact[str] = NO_PYTHON
     libraries: Mapping[str, str] = field(default_factory=dict)
 
 
 def environment_files(client: Any, run: Any, warnings: list[str]) -> EnvFiles:
+    """Read the lock, Python version and library pins from the run's artifacts; a failure to read
+    them becomes skipped facts and a warning, never an exception."""
     try:
         found = _find(client, run)
     except Exception as exc:  # unreadable artifacts lose the environment, never the import

@@ -78,6 +78,7 @@ class MlflowImport:
 
 
 def skipped(what: str) -> Skipped:
+    """A fact MLflow did not record, with what is missing in words."""
     return Skipped(f"{NOT_RECORDED}: {what}")
 
 
@@ -92,6 +93,7 @@ def resolve_tracking_uri(option: str | None) -> tuple[str, str]:
 
 
 def import_mlflow() -> Any:
+    """The mlflow module; raises InputError saying how to install it when it is missing."""
     try:
         import mlflow
     except ImportError:
@@ -116,6 +118,8 @@ def mlflow_client(tracking_uri: str, source: str = "--tracking-uri") -> Any:
 
 
 def get_run(client: Any, run_id: str, tracking_uri: str, source: str = "--tracking-uri") -> Any:
+    """The MLflow run `run_id` from the client; raises InputError naming the run, the tracking
+    URI and the setting it came from when the run is missing or unreadable."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -187,6 +191,8 @@ def _params(run: Any) -> dict[str, Any]:
 
 
 def code_axis(tags: Mapping[str, str], lock: Any) -> CodeAxis:
+    """The code axis from MLflow's git tags (commit, branch, remote without credentials); what
+    MLflow does not record is skipped with the reason."""
     from reprodiag.probes.git import strip_credentials
 
     remote = tags.get("mlflow.source.git.repoURL") or tags.get("mlflow.gitRepoURL")
@@ -204,6 +210,8 @@ def code_axis(tags: Mapping[str, str], lock: Any) -> CodeAxis:
 def environment_axis(
     tags: Mapping[str, str], python: Any, libraries: Mapping[str, str]
 ) -> EnvironmentAxis:
+    """The environment axis from what MLflow keeps (Python, library pins, the docker image);
+    every host fact is skipped, since MLflow does not probe the host."""
     image = "@".join(
         t for t in (tags.get("mlflow.docker.image.name"), tags.get("mlflow.docker.image.id")) if t
     )
@@ -286,6 +294,8 @@ def randomness_axis(params: Mapping[str, Any]) -> RandomnessAxis:
 def intent_axis(
     run: Any, tags: Mapping[str, str], experiment: str | None, tier: str | None
 ) -> IntentAxis:
+    """The intent axis from the run's name, description, params and user tags (reprodiag.family
+    and reprodiag.tier tags when set; `tier` overrides the tag)."""
     user_tags = {
         k: v for k, v in sorted(tags.items()) if not k.startswith(("mlflow.", "reprodiag."))
     }
@@ -306,6 +316,8 @@ def intent_axis(
 
 
 def metric_direction(name: str, overrides: Mapping[str, Direction]) -> Direction:
+    """Whether lower or higher is better for a metric: the override if given, else "lower" for
+    names with a word such as loss or error in them."""
     if name in overrides:
         return overrides[name]
     words = "_" + re.sub(r"[^a-z0-9]+", "_", name.lower()) + "_"
@@ -313,6 +325,8 @@ def metric_direction(name: str, overrides: Mapping[str, Direction]) -> Direction
 
 
 def results(run: Any, overrides: Mapping[str, Direction], warnings: list[str]) -> Results:
+    """The results from the run's metrics (non-finite values left out with a warning), status and
+    start and end times."""
     metrics = {}
     for name, value in sorted(run.data.metrics.items()):
         if not _finite_json(float(value)):
@@ -330,6 +344,8 @@ def results(run: Any, overrides: Mapping[str, Direction], warnings: list[str]) -
 
 
 def data_axis(run: Any, warnings: list[str]) -> DataAxis:
+    """The training and evaluation snapshots from the run's dataset inputs, by their
+    mlflow.data.context tag; an input of neither role is a warning."""
     train: Any = skipped("no dataset input with context 'training'")
     evaluation: Any = skipped("no dataset input with context 'eval', 'evaluation' or 'validation'")
     inputs = run.inputs.dataset_inputs if run.inputs else []
@@ -359,6 +375,8 @@ def data_axis(run: Any, warnings: list[str]) -> DataAxis:
 
 
 def snapshot_ref(source_type: str, source: str, digest: str | None) -> SnapshotRef:
+    """A snapshot ref from an MLflow dataset source: a Delta table keeps its version; any other
+    source is unversioned, identified by the dataset digest."""
     from reprodiag.probes.git import strip_credentials
 
     try:

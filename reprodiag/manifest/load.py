@@ -80,6 +80,9 @@ def parse_json_text(text: str, file: str) -> Any:
 
 
 def read_json_file(path: str | os.PathLike[str]) -> Any:
+    """Read a UTF-8 JSON file strictly (no duplicate keys, NaN or Infinity) and return the parsed
+    value. Raises InputError when the file is missing or unreadable, ManifestError when it is not
+    valid JSON."""
     file = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -175,6 +178,8 @@ def _check_metrics(doc: dict[str, Any], file: str) -> None:
 
 
 def validate_document(doc: Any, file: str) -> None:
+    """Check a parsed manifest document against the shipped schema and the readable schema ids.
+    Raises ManifestError naming the file, the JSON path, what was expected and what was found."""
     _check_depth(doc, file)
     if not isinstance(doc, dict):
         raise ManifestError(file, "$", "a JSON object", _describe_found(doc))

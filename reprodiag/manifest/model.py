@@ -52,11 +52,15 @@ class SnapshotRef:
 
     @property
     def pinned(self) -> bool:
+        """True when the snapshot can be read again as it was: a version is recorded, or, for
+        plain files, their content fingerprint."""
         return is_known(self.version) or (self.format == "files" and is_known(self.fingerprint))
 
 
 @dataclass(frozen=True)
 class DataAxis:
+    """The data axis: the training and evaluation snapshots the run read, pinned where possible."""
+
     train: Fact[SnapshotRef]
     eval: Fact[SnapshotRef]
     feature_store: Fact[str] = Skipped("not given")
@@ -65,6 +69,10 @@ class DataAxis:
 
 @dataclass(frozen=True)
 class LockRef:
+    """The dependency lock file the run was built from: its kind (uv.lock, poetry.lock,
+    requirements, pip-freeze), its path (None when it was not a file) and the sha256 of its
+    bytes."""
+
     kind: str  # uv.lock, poetry.lock, requirements, pip-freeze
     path: str | None
     sha256: str
@@ -72,6 +80,9 @@ class LockRef:
 
 @dataclass(frozen=True)
 class CodeAxis:
+    """The code axis: the git commit, branch and remote, whether the tree was dirty (and the
+    digest of its diff), the entrypoint, and the lock file."""
+
     commit: Fact[str]
     branch: Fact[str]
     remote: Fact[str]
@@ -83,6 +94,9 @@ class CodeAxis:
 
 @dataclass(frozen=True)
 class EnvironmentAxis:
+    """The environment axis: Python, OS and CPU, the torch, CUDA, cuDNN and NCCL builds, the GPUs
+    and driver, the TF32 and matmul-precision settings, and the installed library versions."""
+
     python: Fact[str]
     os: Fact[str]
     kernel: Fact[str]
@@ -109,6 +123,9 @@ class EnvironmentAxis:
 
 @dataclass(frozen=True)
 class RandomnessAxis:
+    """The randomness axis: the seed of each generator, how the seeds were derived, and the
+    determinism flags (deterministic algorithms, cuDNN, cuBLAS workspace, PYTHONHASHSEED)."""
+
     python_seed: Fact[int]
     numpy_seed: Fact[int]
     torch_seed: Fact[int]
@@ -127,6 +144,9 @@ class RandomnessAxis:
 
 @dataclass(frozen=True)
 class IntentAxis:
+    """The intent axis: the model family, experiment, run name and hypothesis, the
+    hyperparameters (free-form JSON values), the ablations, the tier, the tags and the owner."""
+
     family: Fact[str]
     experiment: Fact[str]
     run_name: Fact[str]
@@ -150,6 +170,8 @@ SHA256_DIGEST = "^sha256:[0-9a-f]{64}$"
 
 @dataclass(frozen=True)
 class Metric:
+    """One logged metric: its value and whether higher or lower is better."""
+
     value: float
     direction: Direction = "higher"
     # The smallest step the metric can take, in its units, when the user states it (accuracy on
@@ -192,6 +214,9 @@ class OutputDigests:
 
 @dataclass(frozen=True)
 class Results:
+    """What the run produced: its metrics by name, its status (finished, failed or running), when
+    it started and finished, the error when it failed, and the digests of its outputs."""
+
     metrics: Mapping[str, Metric]
     status: str = field(metadata=schema(enum=["finished", "failed", "running"]))
     started_at: Fact[str]
@@ -218,6 +243,9 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Manifest:
+    """Everything recorded about one training run: its identity, the five reproducibility axes
+    (data, code, environment, randomness, intent) and its results."""
+
     run: RunInfo
     data: DataAxis
     code: CodeAxis
@@ -228,6 +256,8 @@ class Manifest:
     schema: str = SCHEMA_ID
 
     def axis(self, name: str) -> Any:
+        """The record of one axis by name ("data", "code", ...); raises KeyError for any other
+        name."""
         if name not in AXES:
             raise KeyError(name)
         return getattr(self, name)

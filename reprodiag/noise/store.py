@@ -82,6 +82,7 @@ def is_object_store(path: str) -> bool:
 
 
 def seed_sequence(start: int = 0) -> Iterator[int]:
+    """The seeds a noise band trains with, endlessly: 10000 + start, 10001 + start, ..."""
     index = start
     while True:
         yield BAND_SEED_BASE + index

@@ -126,6 +126,8 @@ def _judge(tier: Tier, axis: str, path: str, facts: Mapping[str, Any]) -> str | 
 
 
 def check_facts(tier: Tier, facts: Mapping[str, Any]) -> PolicyResult:
+    """Check a tier against facts by dotted path; the result lists every required fact that is
+    missing, skipped or has a value the tier refuses."""
     violations = []
     for axis, path in tier.required_facts:
         reason = _judge(tier, axis, path, facts)
@@ -141,6 +143,7 @@ def check_facts(tier: Tier, facts: Mapping[str, Any]) -> PolicyResult:
 
 
 def manifest_tier(manifest: Manifest) -> str | None:
+    """The tier the manifest records in intent.tier, or None when it records none."""
     tier = manifest.intent.tier
     return tier if isinstance(tier, str) else None
 
@@ -184,6 +187,7 @@ def next_step(tier: str, violation: Violation) -> str:
 
 
 def next_steps(result: PolicyResult) -> tuple[str, ...]:
+    """What to do about each violation, in words, without repeats."""
     return tuple(dict.fromkeys(next_step(result.tier, v) for v in result.violations))
 
 

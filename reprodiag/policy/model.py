@@ -33,10 +33,13 @@ class Tier:
 
 @dataclass(frozen=True)
 class Policy:
+    """The tier policy in force: the tiers by name, and the file they were read from."""
+
     tiers: Mapping[str, Tier]
     source: str = "built-in defaults"  # the file it was read from, for messages
 
     def tier(self, name: str) -> Tier:
+        """The tier called `name`; raises InputError naming the known tiers when there is none."""
         try:
             return self.tiers[name]
         except KeyError:
@@ -61,6 +64,9 @@ class Violation:
 
 @dataclass(frozen=True)
 class PolicyResult:
+    """The outcome of checking one manifest against a tier: passed, the violations, how many
+    required facts were checked, and the axes the tier enforces."""
+
     passed: bool
     tier: str
     violations: tuple[Violation, ...] = ()
@@ -69,6 +75,7 @@ class PolicyResult:
 
     @property
     def failed_axes(self) -> tuple[str, ...]:
+        """The axes with at least one violation, in the order the violations list them."""
         return tuple(dict.fromkeys(v.axis for v in self.violations))
 
 

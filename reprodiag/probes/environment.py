@@ -50,6 +50,7 @@ def probe_environment(nvml: Any | None = None) -> EnvironmentAxis:
 
 
 def python() -> str:
+    """The interpreter and its version, e.g. "CPython 3.11.9"."""
     return f"{platform.python_implementation()} {platform.python_version()}"
 
 
@@ -64,10 +65,13 @@ def os_name(os_release: Path = Path("/etc/os-release")) -> str:
 
 
 def kernel() -> str:
+    """The OS kernel release, e.g. "6.1.0-18-amd64"."""
     return platform.release()
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name from /proc/cpuinfo (else platform.processor()); skipped when neither
+    says."""
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():
             key, _, value = line.partition(":")
@@ -79,6 +83,7 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 
 def hostname() -> str:
+    """The machine's host name."""
     return socket.gethostname()
 
 
@@ -143,15 +148,18 @@ def _torch() -> Any:
 
 
 def cpu_capability() -> str:
+    """The CPU kernel set torch dispatches to ("AVX512", "AVX2", "DEFAULT")."""
     # AVX512 vs DEFAULT kernels give different bits for the same seed (DEPENDENCIES.md, torch).
     return str(_torch().backends.cpu.get_cpu_capability())
 
 
 def threads() -> int:
+    """How many threads torch uses for CPU ops (torch.get_num_threads())."""
     return int(_torch().get_num_threads())
 
 
 def torch_version() -> str:
+    """The installed torch version, e.g. "2.4.1+cu124"."""
     return str(_torch().__version__)
 
 
@@ -165,6 +173,7 @@ def torch_build() -> str:
 
 
 def cuda() -> str:
+    """The CUDA version torch was built against, e.g. "12.4"; skipped for a build without CUDA."""
     version = _torch().version.cuda
     if not version:
         raise FactSkip("torch is a build without CUDA")
@@ -172,6 +181,7 @@ def cuda() -> str:
 
 
 def cudnn() -> str:
+    """The cuDNN version torch loads, e.g. "9.1.0"; skipped when cuDNN is not available."""
     backend = _torch().backends.cudnn
     if not backend.is_available():
         raise FactSkip("cuDNN is not available to this torch build")
@@ -185,6 +195,7 @@ def cudnn_version_text(version: int) -> str:
 
 
 def nccl() -> str:
+    """The NCCL version torch loads, e.g. "2.20.5"; skipped when CUDA is not available."""
     torch = _torch()
     if not torch.cuda.is_available():
         raise FactSkip("CUDA is not available: no NCCL version to read")
@@ -193,14 +204,17 @@ def nccl() -> str:
 
 
 def tf32_matmul() -> bool:
+    """Whether CUDA matmuls may use TF32 (torch.backends.cuda.matmul.allow_tf32)."""
     return bool(_torch().backends.cuda.matmul.allow_tf32)
 
 
 def tf32_cudnn() -> bool:
+    """Whether cuDNN convolutions may use TF32 (torch.backends.cudnn.allow_tf32)."""
     return bool(_torch().backends.cudnn.allow_tf32)
 
 
 def matmul_precision() -> str:
+    """torch's float32 matmul precision: "highest", "high" or "medium"."""
     return str(_torch().get_float32_matmul_precision())
 
 
@@ -260,21 +274,25 @@ def _text(value: str | bytes) -> str:
 
 
 def gpu_count(nvml: Any) -> int:
+    """How many GPUs NVML sees (0 on a host without any)."""
     return int(nvml.nvmlDeviceGetCount())
 
 
 def gpu_name(nvml: Any) -> str:
+    """The name of GPU 0, e.g. "NVIDIA H100 80GB HBM3"; skipped when NVML sees no GPU."""
     if gpu_count(nvml) == 0:
         raise FactSkip("no GPU visible to NVML")
     return _text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(0)))
 
 
 def gpu_uuids(nvml: Any) -> tuple[str, ...]:
+    """The UUID of every GPU NVML sees, in index order (empty on a host without any)."""
     handles = (nvml.nvmlDeviceGetHandleByIndex(i) for i in range(gpu_count(nvml)))
     return tuple(_text(nvml.nvmlDeviceGetUUID(h)) for h in handles)
 
 
 def driver(nvml: Any) -> str:
+    """The NVIDIA driver version, e.g. "550.54.15"."""
     return _text(nvml.nvmlSystemGetDriverVersion())
 
 

@@ -78,6 +78,7 @@ def git(root: Path, *args: str) -> bytes:
 
 
 def git_text(root: Path, *args: str) -> str:
+    """Run ``git -C root args...`` and return its stdout as stripped text (bad UTF-8 replaced)."""
     return git(root, *args).decode(errors="replace").strip()
 
 
@@ -97,6 +98,7 @@ def repo_toplevel(root: Path) -> Path:
 
 
 def commit(top: Path) -> str:
+    """The full sha of HEAD; raises GitSkip when the repository has no commits yet."""
     try:
         return git_text(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     except GitError as e:
@@ -104,6 +106,7 @@ def commit(top: Path) -> str:
 
 
 def branch(top: Path) -> str:
+    """The checked-out branch's short name; raises GitSkip on a detached HEAD, naming its commit."""
     try:
         return git_text(top, "symbolic-ref", "--quiet", "--short", "HEAD")
     except GitError as e:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 def probe_axes(
     *, code_root: str | Path, entrypoint: str | None, seeds: Any, dataloader_seeding: str | None
 ) -> tuple[CodeAxis, EnvironmentAxis, RandomnessAxis]:
+    """Probe the code, environment and randomness axes, each on its own: one that fails becomes a
+    record of skipped facts with the reason, never an exception."""
     from reprodiag.probes.environment import probe_environment
     from reprodiag.probes.git import probe_code
     from reprodiag.probes.seeds import probe_randomness
@@ -214,6 +216,8 @@ class Run:
         return next(iter(self._metrics)) if len(self._metrics) == 1 else None
 
     def finish(self, error: BaseException | None = None) -> Manifest:
+        """Record the run's end (failed with the error's type and message when one is given, else
+        finished), write the manifest to its path and return it."""
         status = "failed" if error is not None else "finished"
         message = f"{type(error).__name__}: {error}" if error is not None else None
         self.manifest = self._facts(status, message)

@@ -29,6 +29,7 @@ from reprodiag.manifest.model import (
 
 
 def utc_now() -> str:
+    """The current time in UTC as ISO 8601 to the second, e.g. "2024-05-01T12:00:00+00:00"."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -95,6 +96,8 @@ class Intent:
     owner: str | None = None
 
     def to_axis(self) -> IntentAxis:
+        """The intent axis of the manifest; a name not given becomes a skipped fact saying so."""
+
         def fact(value: str | None, name: str) -> Any:
             return value if value is not None else Skipped(f"no {name} given")
 

@@ -44,6 +44,9 @@ def _version(ref: SnapshotRef) -> str:
 def values_for(
     spec: RetrainSpec, *, device: str, params_file: Path, metrics_file: Path
 ) -> dict[str, str]:
+    """The values a command trainer's {placeholders} are filled with: seed, snapshot and eval uri
+    and version, the params and metrics file paths, output_dir and device. A version is ""
+    when unknown."""
     return {
         "seed": str(spec.seed),
         "snapshot_uri": spec.train.uri,

@@ -31,7 +31,12 @@ ENSEMBLE_ATTRIBUTE = "ensemble"
 
 
 class EnsembleTrainer(Protocol):
-    def __call__(self, ctx: Any, seeds: Sequence[int]) -> Sequence[Mapping[str, float]]: ...
+    """A trainer's ensemble form: trains one model per seed in one process and returns each
+    seed's metrics, in seed order."""
+
+    def __call__(self, ctx: Any, seeds: Sequence[int]) -> Sequence[Mapping[str, float]]:
+        """Train one model per seed on ctx's data; the metrics of each, in the order of `seeds`."""
+        ...
 
 
 def find_ensemble(entrypoint: str) -> EnsembleTrainer | None:

@@ -44,10 +44,14 @@ class Executor(Protocol):
     (None when the executor does not set them)."""
 
     @property
-    def workers(self) -> int: ...
+    def workers(self) -> int:
+        """How many retrains run at once."""
+        ...
 
     @property
-    def threads(self) -> int | None: ...
+    def threads(self) -> int | None:
+        """The threads each worker is given, or None when the executor leaves them as they are."""
+        ...
 
     def run(
         self,
@@ -92,11 +96,15 @@ class SerialExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
+        """Run every spec, one worker process after another; results in spec order, failures
+        included."""
         return run_in_order(
             specs, lambda i, spec: self.run_one(spec, worker_name(i, spec)), on_result, on_start
         )
 
     def run_one(self, spec: RetrainSpec, name: str) -> RetrainResult:
+        """Run one spec in a worker process named `name` and wait for its result (a timeout or
+        crash is a failed result)."""
         return start_worker(
             spec, name, self.workdir, self._worker_env(), python=self.python, cwd=self.cwd
         ).wait()
@@ -141,6 +149,8 @@ class InProcessExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
+        """Run every spec in this process, one after another; results in spec order, failures
+        included."""
         # Imported here: `python -m reprodiag.retrain.worker` must not find it already imported.
         from reprodiag.retrain.worker import run_spec
 
@@ -198,6 +208,8 @@ class WorkerProcess:
         return None
 
     def wait(self) -> RetrainResult:
+        """Wait for the worker (killing it past the spec's timeout) and return its result; a
+        Ctrl-C kills it too."""
         try:
             code = self.process.wait(timeout=self.spec.timeout_s)
         except subprocess.TimeoutExpired:
@@ -208,6 +220,7 @@ class WorkerProcess:
         return self._finished(code)
 
     def kill(self) -> None:
+        """Kill the worker and its whole process group (the training it started included)."""
         _kill_group(self.process)
 
     def _timed_out(self) -> RetrainResult:

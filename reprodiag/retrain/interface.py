@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainContext:
+    """What a trainer receives: the hyperparameters, the base seed, the training and evaluation
+    snapshots, the device and the folder to write outputs to."""
+
     params: Mapping[str, Any]  # hyperparameters, as recorded in the manifest's intent
     seed: int  # the base seed; seed every generator from it
     data: Any  # a reprodiag.snapshots.Snapshot: .to_pandas(), .to_arrow(), .ref
@@ -57,7 +60,12 @@ class TrainContext:
 
 
 class Trainer(Protocol):
-    def __call__(self, ctx: TrainContext) -> Mapping[str, float]: ...
+    """A trainer: `module:function` that trains on the context and returns its metrics by name."""
+
+    def __call__(self, ctx: TrainContext) -> Mapping[str, float]:
+        """Train once from ctx (seeding every generator from ctx.seed); the final metrics by
+        name."""
+        ...
 
 
 def load_entrypoint(spec: str) -> Trainer:

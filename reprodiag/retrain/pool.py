@@ -50,6 +50,7 @@ class WorkerSlot:
 
     @property
     def env(self) -> dict[str, str]:
+        """The environment variables that give this worker its thread budget and its GPU."""
         env = thread_env(self.threads)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
@@ -164,6 +165,8 @@ class ProcessExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
+        """Run the specs in up to `workers` worker processes at once; results in spec order,
+        failures included."""
         results: dict[int, RetrainResult] = {}
         waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
         free = list(self.slots[: max(1, min(len(specs), len(self.slots)))])[::-1]

@@ -36,6 +36,7 @@ LOCAL_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def import_ray() -> Any:
+    """The ray module; raises InputError saying how to install it when it is missing."""
     try:
         import ray
     except ImportError:
@@ -108,6 +109,8 @@ class RayExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
+        """Run each spec as a Ray task (on the cluster at `address`, or on a local Ray it
+        starts); results in spec order, failures included."""
         ray = self.connect()
         task = ray.remote(run_on_node).options(
             num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_retries=0

@@ -67,14 +67,18 @@ class RetrainSpec:
 
     @property
     def is_ensemble(self) -> bool:
+        """True when the spec trains one model per seed in `seeds` in one worker."""
         return bool(self.seeds)
 
     @property
     def entrypoint(self) -> str | None:
+        """The trainer's `module:function`, or None for a command trainer."""
         return self.trainer.get("entrypoint")
 
     @property
     def command(self) -> tuple[str, ...] | None:
+        """The trainer's command line (argv with {placeholders}), or None for an entrypoint
+        trainer."""
         command = self.trainer.get("command")
         return tuple(command) if command is not None else None
 
@@ -90,6 +94,9 @@ class RetrainSpec:
 
 @dataclass(frozen=True)
 class RetrainResult:
+    """What one retrain produced: its label and seed, ok or failed (and why), its metrics and the
+    value of the judged metric, how long it took in seconds, and its manifest's path."""
+
     label: str
     seed: int
     status: Literal["ok", "failed"]
@@ -103,6 +110,8 @@ class RetrainResult:
     members: tuple[RetrainResult, ...] = field(default=(), metadata={OMIT_WHEN_DEFAULT: True})
 
     def to_seed_result(self) -> SeedResult:
+        """This result as a noise-band seed: seed, judged metric value, status, reason and
+        seconds."""
         return SeedResult(
             seed=self.seed,
             metric=self.metric_value,
@@ -128,6 +137,8 @@ class RetrainResult:
     def failed(
         cls, spec: RetrainSpec, reason: str, seconds: float, manifest_path: str | None = None
     ) -> RetrainResult:
+        """A failed result for `spec`, with the reason in words and the seconds spent (rounded to
+        ms)."""
         return cls(
             label=spec.label,
             seed=spec.seed,

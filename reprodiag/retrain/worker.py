@@ -49,6 +49,8 @@ def resolve_device(device: str) -> str:
 
 
 def storage_options_from_env() -> dict[str, str] | None:
+    """The object-store options the executor handed over in the environment (removed from it once
+    read), or None when there are none."""
     text = os.environ.pop(STORAGE_OPTIONS_ENV, None)
     if not text:
         return None
@@ -359,6 +361,8 @@ def reason_of(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one spec file and write its result file; the exit status is 0 even for a failed
+    retrain (the result says so) and 2 for bad arguments."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print("usage: python -m reprodiag.retrain.worker SPEC.json RESULT.json", file=sys.stderr)

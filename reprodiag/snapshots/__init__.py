@@ -59,6 +59,8 @@ PROVIDERS: tuple[SnapshotProvider, ...] = (
 
 
 def provider_for(format: str) -> SnapshotProvider:
+    """The built-in provider for a format name ("delta", "iceberg", ...); raises InputError
+    naming the known formats for any other."""
     for provider in PROVIDERS:
         if provider.format == format:
             return provider

@@ -37,9 +37,12 @@ if TYPE_CHECKING:
 
 
 class DeltaProvider:
+    """Delta Lake tables, pinned to a table version (local folders, or object stores by name)."""
+
     format = "delta"
 
     def detects(self, uri: str) -> bool:
+        """True for a local folder with a _delta_log; object stores are never guessed."""
         # Object stores are never guessed: telling needs credentials and a network call, so the
         # caller names format="delta" for them.
         local = local_path(uri)
@@ -53,6 +56,7 @@ class DeltaProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
+        """Pin the table to a version: the one given, the one current at as_of, else the latest."""
         require_one_pin("delta", uri, version, as_of, "a version")
         uri = normalize_uri(uri)
         when = None if as_of is None else parse_as_of(as_of)
@@ -71,6 +75,8 @@ class DeltaProvider:
     def check_readable(
         self, ref: SnapshotRef, storage_options: Mapping[str, str] | None = None
     ) -> None:
+        """Raise SnapshotVacuumed when the pinned version's data files are gone (local tables
+        only; on an object store that shows at read)."""
         dt = _open_pinned(ref, storage_options)
         # Only local files can be checked without a request per file; on an object store a
         # vacuumed version shows up when read_arrow runs.
@@ -88,6 +94,8 @@ class DeltaProvider:
         columns: Sequence[str] | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> pyarrow.Table:
+        """Read the pinned table version as an Arrow table; raises SnapshotVacuumed when a data
+        file is gone."""
         dt = _open_pinned(ref, storage_options)
         try:
             return dt.to_pyarrow_table(columns=None if columns is None else list(columns))

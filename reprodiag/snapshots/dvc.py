@@ -42,9 +42,12 @@ NO_TABLE_ID = Skipped("a DVC path has no table id: the git commit and DVC's cont
 
 
 class DvcProvider:
+    """Files tracked by DVC in a git repository, pinned to a git revision."""
+
     format = "dvc"
 
     def detects(self, uri: str) -> bool:
+        """True for a local path that is (or is inside) an output tracked by DVC."""
         local = local_path(uri)
         if local is None or _dvc_root(local) is None:
             return False
@@ -58,6 +61,8 @@ class DvcProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
+        """Pin the tracked output to a git revision: the one given, the last commit before as_of,
+        else HEAD."""
         require_one_pin("dvc", uri, version, as_of, "a git revision")
         path, pins = _tracked(uri)
         when = None if as_of is None else parse_as_of(as_of)
@@ -85,6 +90,8 @@ class DvcProvider:
     def check_readable(
         self, ref: SnapshotRef, storage_options: Mapping[str, str] | None = None
     ) -> None:
+        """Raise SnapshotVacuumed when the pinned content is in no DVC cache and no remote is
+        configured to fetch it from."""
         path, commit, found = _pinned(ref)
         caches, remote = _caches_and_remote(path)
         missing = _missing_objects(caches, found)
@@ -105,6 +112,7 @@ class DvcProvider:
         columns: Sequence[str] | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> pyarrow.Table:
+        """Read the pinned revision of a single .csv or .parquet output through dvc.api."""
         import dvc.api
 
         path, commit, _ = _pinned(ref)

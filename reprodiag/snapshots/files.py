@@ -27,9 +27,13 @@ READABLE = (".parquet", ".csv", ".jsonl", ".ndjson")
 
 
 class FilesProvider:
+    """Plain local files or folders (.csv, .parquet), pinned by a sha256 fingerprint of their
+    content: they have no versions."""
+
     format = "files"
 
     def detects(self, uri: str) -> bool:
+        """True for any local path that exists."""
         local = local_path(uri)
         return local is not None and os.path.exists(local)
 
@@ -41,6 +45,7 @@ class FilesProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
+        """Fingerprint the file or folder; raises SnapshotError when a version or as_of is given."""
         if version is not None or as_of is not None:
             raise SnapshotError(
                 f"files {uri}: plain files have no versions, so version/as_of cannot be used.",
@@ -58,6 +63,8 @@ class FilesProvider:
     def check_readable(
         self, ref: SnapshotRef, storage_options: Mapping[str, str] | None = None
     ) -> None:
+        """Raise SnapshotError when the path is gone or not readable; whether its bytes changed
+        is verify()'s job (a full read)."""
         # Cheap by design: existence and permission only. Whether the bytes are still the ones
         # recorded costs a full read, which is what verify() is for.
         path = _existing(ref.uri)
@@ -84,6 +91,7 @@ class FilesProvider:
         columns: Sequence[str] | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> pyarrow.Table:
+        """Read the file (.csv, .parquet) or folder of .parquet files as an Arrow table."""
         path = _existing(ref.uri)
         wanted = None if columns is None else list(columns)
         if os.path.isdir(path):

@@ -42,9 +42,13 @@ SCHEME = "iceberg://"
 
 
 class IcebergProvider:
+    """Apache Iceberg tables named by an iceberg:// uri, pinned to a snapshot id."""
+
     format = "iceberg"
 
     def detects(self, uri: str) -> bool:
+        """True only for the iceberg:// scheme: a warehouse folder alone does not say which
+        catalog owns the table."""
         # Only the explicit scheme: a warehouse folder or metadata.json is not enough to know
         # which catalog owns the table, and guessing a catalog would pin the wrong one.
         return uri.startswith(SCHEME)
@@ -57,6 +61,8 @@ class IcebergProvider:
         as_of: str | datetime | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> SnapshotRef:
+        """Pin the table to a snapshot id: the one given, the one current at as_of, else the
+        current one."""
         require_one_pin("iceberg", uri, version, as_of, "a snapshot id")
         tbl = _load_table(uri, storage_options)
         when = None if as_of is None else parse_as_of(as_of)
@@ -78,6 +84,8 @@ class IcebergProvider:
     def check_readable(
         self, ref: SnapshotRef, storage_options: Mapping[str, str] | None = None
     ) -> None:
+        """Raise SnapshotVacuumed when the pinned snapshot's manifest list or data files are gone
+        (local warehouses only; on an object store that shows at read)."""
         tbl, snapshot = _open_pinned(ref, storage_options)
         # Only a local warehouse can be checked without a request per file; on an object store a
         # removed file shows up when read_arrow runs.
@@ -94,6 +102,8 @@ class IcebergProvider:
         columns: Sequence[str] | None = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> pyarrow.Table:
+        """Read the pinned snapshot as an Arrow table; raises SnapshotVacuumed when a data file
+        is gone."""
         tbl, snapshot = _open_pinned(ref, storage_options)
         fields = ("*",) if columns is None else tuple(columns)
         try:

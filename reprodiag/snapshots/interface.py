@@ -93,12 +93,16 @@ class Snapshot:
     storage_options: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pyarrow.Table:
+        """Read exactly the pinned snapshot as an Arrow table (all columns, or those named)."""
         return self.provider.read_arrow(
             self.ref, columns=columns, storage_options=self.storage_options
         )
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> pandas.DataFrame:
+        """Read exactly the pinned snapshot as a pandas DataFrame (all columns, or those named)."""
         return self.to_arrow(columns).to_pandas()
 
     def check_readable(self) -> None:
+        """Raise a SnapshotError when the snapshot can no longer be read again; never reads the
+        data."""
         self.provider.check_readable(self.ref, self.storage_options)
