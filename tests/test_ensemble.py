@@ -287,12 +287,11 @@ def test_an_ensemble_killed_as_a_whole_fails_every_seed_with_the_reason(
 
 def test_seed_replay_stays_solo(tables: dict[str, Any], tmp_path: Path) -> None:
     """confirm() builds its counterfactuals (the seed replay among them) as one-seed specs."""
-    from reprodiag.confirm import retrains as confirm
+    from reprodiag.confirm.arms import arm_spec
 
     options = RetrainOptions(executor=Recording(), workdir=tmp_path)
-    replay = confirm._spec(
-        _manifest(tables, tmp_path), options, key="seed_replay", seed=1234, metric="auc"
-    )
+    manifest = _manifest(tables, tmp_path)
+    replay = arm_spec(manifest, manifest, "seed_replay", 1234, "auc", options)
     assert replay.seeds == () and not replay.is_ensemble
 
 

@@ -440,7 +440,7 @@ def test_report_rerender_writes_only_into_its_folder(
 
 def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     """Retrain folders are built from fixed check keys and integer seeds, never user text."""
-    from reprodiag.confirm.retrains import _spec
+    from reprodiag.confirm.arms import arm_spec
     from reprodiag.retrain.interface import RetrainSpecError
 
     workdir = (tmp_path / "retrains").resolve()
@@ -451,7 +451,7 @@ def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     )
     for key in ("seed_replay", "pinned_snapshot", "intent_swap", "noise_band"):
         for seed in (0, 1, 10_000, 2**63, 2**64 - 1):
-            spec = _spec(candidate, options, key=key, seed=seed, metric="auc")  # type: ignore[arg-type]
+            spec = arm_spec(candidate, candidate, key, seed, "auc", options)  # type: ignore[arg-type]
             for path in (spec.output_dir, spec.manifest_out):
                 resolved = Path(path).resolve()
                 assert resolved.is_relative_to(workdir), path
@@ -460,4 +460,4 @@ def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
             assert "/" not in spec.run_name and ".." not in spec.run_name
         for seed in (-1, 2**64):  # a seed the spec cannot hold is refused, not turned into a path
             with pytest.raises(RetrainSpecError):
-                _spec(candidate, options, key=key, seed=seed, metric="auc")  # type: ignore[arg-type]
+                arm_spec(candidate, candidate, key, seed, "auc", options)  # type: ignore[arg-type]

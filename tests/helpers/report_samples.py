@@ -14,7 +14,9 @@ from reprodiag.diagnosis.model import (
     Attribution,
     AxisDiff,
     AxisRank,
+    Bar,
     Check,
+    Conclusion,
     Diagnosis,
     FieldDiff,
     Fix,
@@ -196,8 +198,10 @@ def _retrain_checks(done: bool) -> tuple[Check, ...]:
             status,
             "the replay lands near the baseline (91.20)",
             "the replay lands near the candidate (87.20)",
-            "87.60: near the candidate, 0.40 pts from it" if done else None,
-            "rules_out" if done else "not_run",
+            "87.60: near the candidate, 0.40 pts from it; one draw, so it cannot tell"
+            if done
+            else None,
+            "cant_tell" if done else "not_run",
             ("retrain-6",) if done else (),
         ),
         Check(
@@ -210,8 +214,8 @@ def _retrain_checks(done: bool) -> tuple[Check, ...]:
             status,
             "the gap closes to within the noise band",
             "the metric stays at the candidate's level",
-            "90.30: closes 3.10 of the 4.00 pts" if done else None,
-            "confirms" if done else "not_run",
+            "90.30: explains 3.10 of the 4.00 pts, 99 % interval [2.20, 4.00]" if done else None,
+            "explains" if done else "not_run",
             ("retrain-7",) if done else (),
         ),
         Check(
@@ -225,7 +229,7 @@ def _retrain_checks(done: bool) -> tuple[Check, ...]:
             "the gap lies inside the band",
             "the baseline lies beyond the band at p < 0.0175",
             "8 seeds: baseline beyond the band, p < 0.001" if done else None,
-            "rules_out" if done else "not_run",
+            "excluded" if done else "not_run",
         ),
     )
 
@@ -390,6 +394,15 @@ def with_band() -> Diagnosis:
             "recorded on the baseline.",
         ),
         stop_reason="the gap is explained and no remaining check could change the ranking",
+        conclusion=Conclusion(
+            "explained",
+            "The data change explains 3.10 of the 4.00 pts (99 % interval [2.20, 4.00]).",
+        ),
+        bar=Bar("not reproduced", "the data change explains 3.10 of the 4.00 pts"),
+        spending=(
+            "3 × candidate band: the candidate band to its first look (n = 3)",
+            "3 × pinned snapshot: the first round of the data swap",
+        ),
         warnings=(),
         metadata={
             "title": "INC-2291: churn model lost 4 pts on retrain",
@@ -438,6 +451,9 @@ def hostile() -> Diagnosis:
         warnings=(EVIL,),
         conclusion_open=(EVIL,),
         stop_reason=EVIL,
+        conclusion=Conclusion("explained", EVIL),
+        bar=Bar("not reproduced", EVIL),
+        spending=(EVIL,),
         band=dataclasses.replace(
             base.band,
             metric=EVIL,
