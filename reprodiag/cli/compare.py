@@ -70,15 +70,16 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 @click.option(
     "--retrain",
     is_flag=True,
-    help="Run the planned retrains (seed replay, pinned snapshot, intent swap, noise "
-    "band) in cost order and judge each against the seed-noise band.",
+    help="Investigate with retrains: a smoke check, the noise band, the seed replay, the "
+    "baseline's own band and the swaps replicated over seeds; each check explains, is excluded "
+    "or can't tell yet. Exit 5 when the trainer fails its smoke retrain.",
 )
 @click.option(
     "--max-retrains",
     type=click.IntRange(3, 200),
     default=24,
     show_default=True,
-    help="Retrain budget; 3 are always kept for the noise band.",
+    help="Retrain budget; a smaller one gives more 'can't tell yet', never another verdict.",
 )
 @retrain_options
 def compare(
