@@ -18,6 +18,7 @@ RENDERERS: tuple[Renderer, ...] = (HtmlRenderer(), MarkdownRenderer(), JsonRende
 
 
 def renderer_for(format: str) -> Renderer:
+    """The renderer for html, md or json; InputError for any other name."""
     for renderer in RENDERERS:
         if renderer.format == format:
             return renderer

@@ -14,6 +14,8 @@ from reprodiag.report import formatting as fmt
 
 @dataclass(frozen=True)
 class ChartText:
+    """A chart's words: title, description and the verdict it draws, for a text alternative."""
+
     key: str  # the chart's id prefix in the page: axes, attribution, noise-band
     title: str
     desc: str
@@ -31,9 +33,11 @@ class Remainder:
 
     @property
     def within_noise(self) -> bool | None:
+        """Whether the gap lies within the band's half-width (None without a band)."""
         return None if self.half_width is None else abs(self.points) <= self.half_width
 
     def verdict(self) -> str:
+        """The chart's reading in one sentence, for screen readers and the Markdown report."""
         if self.half_width is None:
             return "no noise band measured to judge it against"
         side = "inside" if self.within_noise else "beyond"
@@ -62,6 +66,7 @@ def attributable_gap(d: Diagnosis) -> float:
 
 
 def remainder(d: Diagnosis) -> Remainder:
+    """The part of the gap no measured axis accounts for, with the words for it."""
     # Only confirmed axes explain points; a swap that was ruled out explains none of the gap.
     explained = sum(a.points for r, a in attributed(d.ranking) if r.status == "confirmed")
     half = (d.band.high - d.band.low) / 2 if d.band is not None else None
@@ -79,6 +84,7 @@ def _where(value: float | None, band: NoiseBand) -> str:
 
 
 def axes_text(ranking: tuple[AxisRank, ...]) -> ChartText:
+    """The axes chart's text: each axis with its rank and status, in words."""
     rows = tuple(
         (
             fmt.ordinal(r.rank),
@@ -102,6 +108,7 @@ def axes_text(ranking: tuple[AxisRank, ...]) -> ChartText:
 
 
 def attribution_text(d: Diagnosis) -> ChartText | None:
+    """The attribution chart's text, or None when no retrain measured an axis."""
     rows_in = attributed(d.ranking)
     if not rows_in:
         return None
@@ -138,6 +145,7 @@ def attribution_text(d: Diagnosis) -> ChartText | None:
 
 
 def band_text(band: NoiseBand, gap: Gap) -> ChartText:
+    """The noise-band chart's text: the band, the seeds and where the baseline lies."""
     failed = [s for s in band.seeds if s.status == "failed"]
     rows: list[tuple[str, str, str]] = [
         ("baseline", fmt.number(gap.baseline), _where(gap.baseline, band)),

@@ -82,10 +82,12 @@ SIDE = {
 
 
 def status(table: dict[str, Status], value: str) -> Status:
+    """The display words and CSS class of `value` in `table`; unknown values show plainly."""
     return table.get(value, Status(one_line(str(value)), _UNKNOWN))
 
 
 def axis_title(axis: str) -> str:
+    """The axis as a heading word ("Data"); anything else as given."""
     return AXIS_TITLES.get(axis, axis)
 
 
@@ -123,6 +125,7 @@ def points(value: float | None, *, signed: bool = True) -> str:
 
 
 def worse_by(value: float) -> str:
+    """A gap in points with a real minus sign ("−4.00 pts"), better or worse by its sign."""
     if value > 0:
         return f"{points(value, signed=False)} worse"
     if value < 0:
@@ -131,6 +134,7 @@ def worse_by(value: float) -> str:
 
 
 def p_value(value: float | None) -> str:
+    """A p-value with four decimals, "< 0.0001" below that, a dash when absent."""
     if value is None:
         return DASH
     return "< 0.001" if value < 0.001 else f"{value:.3f}"

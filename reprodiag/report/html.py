@@ -42,10 +42,13 @@ def _stylesheet() -> Markup:
 
 
 class HtmlRenderer:
+    """Renders a Diagnosis as one self-contained HTML page (no network, inline SVG charts)."""
+
     format = "html"
     suffix = ".html"
 
     def render(self, diagnosis: Diagnosis) -> str:
+        """The HTML text of `diagnosis`, every value escaped."""
         view = build_view(diagnosis)
         band, attribution = view.band_chart, view.attribution_chart
         try:

@@ -24,4 +24,5 @@ class Renderer(Protocol):
     format: str  # the name given to --format: html, md, json
     suffix: str  # the file suffix, with its dot
 
-    def render(self, diagnosis: Diagnosis) -> str: ...
+    def render(self, diagnosis: Diagnosis) -> str:
+        """The report's text for `diagnosis`; raises RenderError when it cannot be rendered."""

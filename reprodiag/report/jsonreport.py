@@ -21,8 +21,11 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> str:
 
 
 class JsonRenderer:
+    """Renders a Diagnosis as its versioned JSON (reprodiag.diagnosis/v1)."""
+
     format = "json"
     suffix = ".json"
 
     def render(self, diagnosis: Diagnosis) -> str:
+        """The canonical JSON text of `diagnosis`, as `write_diagnosis` writes it."""
         return diagnosis_to_json(diagnosis)

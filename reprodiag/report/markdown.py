@@ -171,6 +171,7 @@ def _band(band: BandView | None, chart: ChartText | None) -> list[str]:
 
 
 def render_view(view: ReportView) -> str:
+    """The Markdown report of a view: it pastes into a ticket."""
     (_, rank_t), (_, conf_t), (_, fix_t), (_, pol_t) = view.sections
     lines = _header(view) + _summary(view) + [f"## {cell(view.open_title)}", ""]
     lines += _bullets(view.open_items) if view.open_items else ["Nothing: the gap is explained."]
@@ -210,8 +211,11 @@ def render_view(view: ReportView) -> str:
 
 
 class MarkdownRenderer:
+    """Renders a Diagnosis as Markdown (report.md)."""
+
     format = "md"
     suffix = ".md"
 
     def render(self, diagnosis: Diagnosis) -> str:
+        """The Markdown text of `diagnosis`."""
         return render_view(build_view(diagnosis))

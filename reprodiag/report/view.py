@@ -37,6 +37,8 @@ _TIMELINE_AT = re.compile(r"^(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)\
 
 @dataclass(frozen=True)
 class RunView:
+    """One run as the report's header shows it: label, name, id, manifest path, time."""
+
     label: str
     name: str
     run_id: str
@@ -46,6 +48,8 @@ class RunView:
 
 @dataclass(frozen=True)
 class HeaderView:
+    """The report's header: title, incident, owner, both runs and the gap in words."""
+
     title: str
     subtitle: str | None  # the diagnosis' own title when an incident title replaces it
     owner: str | None
@@ -63,12 +67,16 @@ class HeaderView:
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One line of the incident's timeline."""
+
     when: str
     what: str
 
 
 @dataclass(frozen=True)
 class RankView:
+    """One ranked axis: its place, status in words and colour, reason and evidence."""
+
     ordinal: str
     axis: str
     status: Status
@@ -79,6 +87,8 @@ class RankView:
 
 @dataclass(frozen=True)
 class CheckView:
+    """One check: cost order, what it expects, what falsifies it, what was seen, verdict."""
+
     order: str
     title: str
     axis: str
@@ -93,6 +103,8 @@ class CheckView:
 
 @dataclass(frozen=True)
 class FixView:
+    """One structural fix: the axis, the fix, its cost and how it is enforced."""
+
     axis: str
     fix: str
     cost: str
@@ -101,6 +113,8 @@ class FixView:
 
 @dataclass(frozen=True)
 class TierView:
+    """One tier of the policy: what counts as it, its axes and where it is enforced."""
+
     tier: str
     applies_to: str
     axes: str
@@ -109,6 +123,8 @@ class TierView:
 
 @dataclass(frozen=True)
 class FieldView:
+    """One field of the classified diff, both values shown as text."""
+
     path: str
     status: Status
     baseline: str
@@ -118,6 +134,8 @@ class FieldView:
 
 @dataclass(frozen=True)
 class AxisDiffView:
+    """One axis of the classified diff and its fields."""
+
     axis: str
     status: Status
     fields: tuple[FieldView, ...]  # only the fields that differ or are unversioned
@@ -126,6 +144,8 @@ class AxisDiffView:
 
 @dataclass(frozen=True)
 class DiffView:
+    """The classified diff: the axes, the noise fields that differ, the family note."""
+
     axes: tuple[AxisDiffView, ...]
     noise: str  # "3 noise fields differ (run ids, times, hosts): never a cause"
     family_note: str | None
@@ -133,6 +153,8 @@ class DiffView:
 
 @dataclass(frozen=True)
 class SeedView:
+    """One seed of the noise band: seed, value or failure reason, seconds."""
+
     seed: str
     metric: str
     status: Status
@@ -141,6 +163,8 @@ class SeedView:
 
 @dataclass(frozen=True)
 class BandView:
+    """The noise band as rows of numbers, its outcome, its seeds and its note."""
+
     metric: str
     outcome: Status
     numbers: tuple[tuple[str, str], ...]  # (what, value) rows, in reading order
@@ -150,6 +174,8 @@ class BandView:
 
 @dataclass(frozen=True)
 class ReportView:
+    """Everything a report shows, as text, in reading order: the templates only lay it out."""
+
     report_format: str
     diagnosis_format: str
     sections: tuple[tuple[str, str], ...]
