@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from reprodiag.demo import Pipeline, default_params, team_repository, train_captured
 from reprodiag.confirm import RetrainOptions, confirm
+from reprodiag.demo import Pipeline, default_params, team_repository, train_captured
 from reprodiag.diagnosis.engine import diagnose
 from reprodiag.family import create_table
 from reprodiag.family.data import eval_table_path, train_table_path
@@ -97,7 +97,7 @@ def test_a_learning_rate_change_is_confirmed_as_intent(world, tmp_path: Path) ->
     assert top.attribution is not None and top.attribution.check == "intent_swap"
     assert top.attribution.low > 0  # the swap recovers points, beyond the band
     checks = {c.key: c for c in diagnosis.checks}
-    assert checks["intent_swap"].status == "done" and checks["intent_swap"].verdict == "confirms"
+    assert checks["intent_swap"].status == "done" and checks["intent_swap"].verdict == "explains"
     assert diagnosis.band.outcome == "beyond noise"
 
 
@@ -144,12 +144,14 @@ def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_pa
         max_retrains=12,
     )
     assert diagnosis.band is None or diagnosis.band.n == 0
-    assert all(c.verdict != "confirms" for c in diagnosis.checks)
-    assert "only 0 seed(s) finished" in diagnosis.stop_reason
-    # A trainer that fails every seed stops the band after one look's worth of failures
-    # instead of burning the whole budget on worker start-ups.
+    assert all(c.verdict not in ("confirms", "explains") for c in diagnosis.checks)
+    assert diagnosis.conclusion is not None and diagnosis.conclusion.kind == "trainer failed"
+    assert "smoke retrain failed" in diagnosis.stop_reason
+    # A trainer that fails its smoke retrain stops the investigation at once instead of burning
+    # the budget on worker start-ups (it used to stop after one look's worth of failures, 3).
     used = int(diagnosis.stop_reason.split(" of 12 retrains used")[0])
-    assert used < 12
+    assert used == 1
     band_check = next(c for c in diagnosis.checks if c.key == "noise_band")
-    assert band_check.verdict == "inconclusive" and "3 failed seed(s)" in band_check.observed
-    assert "killed" in band_check.observed or "exited" in band_check.observed
+    assert band_check.status == "skipped" and "smoke retrain failed" in band_check.observed
+    sentence = diagnosis.conclusion.sentence
+    assert "killed" in sentence or "exited" in sentence

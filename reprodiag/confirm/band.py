@@ -25,6 +25,7 @@ from reprodiag.retrain.spec import (
 
 
 def stored_results(manifest: Manifest, metric: str, options: RetrainOptions) -> list[SeedResult]:
+    """The pipeline's seeds already in the band store for `metric` (none without a store)."""
     if options.store is None:
         return []
     return list(options.store.results(key_for(manifest, options), metric))
@@ -36,6 +37,7 @@ def key_for(manifest: Manifest, options: RetrainOptions) -> str:
 
 
 def ok_values(results: Sequence[SeedResult]) -> list[float]:
+    """The finished values among `results`: failed seeds and missing metrics left out."""
     return [r.metric for r in results if r.status == "ok" and r.metric is not None]
 
 

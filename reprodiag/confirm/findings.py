@@ -154,7 +154,13 @@ def _replay(checks: dict[str, Check], findings: Findings, stopped: str) -> None:
 
 def _band_outcome(findings: Findings) -> BandOutcome:
     outcome = findings.band.outcome
-    return "inconclusive" if outcome == "undecided" else outcome
+    if outcome != "undecided":
+        return outcome
+    # The sequential test had not reached a boundary when the investigation stopped: the baseline
+    # was not beyond the band at this n. When the conclusion is a seed conclusion, that is what
+    # "consistent with noise" says; otherwise the band is still open.
+    seed = findings.conclusion.kind in ("within noise", "lucky baseline")
+    return "consistent with noise" if seed else "inconclusive"
 
 
 def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, stopped: str) -> None:
@@ -164,11 +170,9 @@ def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, st
     if findings.band.n == 0:
         checks["noise_band"] = _not_run(check, stopped)
         return
-    observed = findings.band.words
     checks["noise_band"] = _done(
-        check, observed, BAND_CHECK_VERDICT[findings.band.outcome], findings.band.n
+        check, findings.band.words, BAND_CHECK_VERDICT[outcome], findings.band.n
     )
-    del outcome  # the check's verdict follows the reconciled outcome above
 
 
 def _baseline_band_check(findings: Findings) -> Check:
@@ -305,5 +309,5 @@ def _open(
         "trainer failed",
     ):
         found.append(findings.baseline_spread)
-    rest = [q for q in open_questions(ranking, checks) if "stays open" not in q]
+    rest = list(open_questions(ranking, checks))
     return tuple(dict.fromkeys(found + rest))

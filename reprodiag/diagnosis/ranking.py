@@ -25,20 +25,28 @@ from reprodiag.diagnosis.model import (
 from reprodiag.diagnosis.notes import show, snapshot_words
 from reprodiag.diagnosis.seeds import seed_facts
 from reprodiag.errors import InputError
-from reprodiag.manifest.model import AXES
+from reprodiag.manifest.model import AXES, Axis
 
-DEFAULT_PRIOR: tuple[str, ...] = ("data", "randomness", "environment", "code", "intent")
+DEFAULT_PRIOR: tuple[Axis, ...] = ("data", "randomness", "environment", "code", "intent")
 
 
 class AxisVerdictLike(Protocol):
     """What a retrain showed of one axis (reprodiag.confirm.verdicts.AxisVerdict fits)."""
 
     @property
-    def status(self) -> AxisStatus: ...
+    def status(self) -> AxisStatus:
+        """The axis' status after the retrains."""
+        ...
+
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """What the retrains showed, in words; placed before the manifest facts."""
+        ...
+
     @property
-    def attribution(self) -> Attribution | None: ...
+    def attribution(self) -> Attribution | None:
+        """The points the axis explains, when a retrain measured them."""
+        ...
 
 
 STATUS_ORDER: tuple[AxisStatus, ...] = (
