@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import click
 
 from reprodiag.cli.retrain_options import RetrainSettings, build_options, retrain_options
+from reprodiag.manifest.model import AXES
 
 if TYPE_CHECKING:
     from reprodiag.diagnosis.model import Diagnosis
 
-AXES = ("data", "code", "environment", "randomness", "intent")
 FORMATS = ("html", "md", "json")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 

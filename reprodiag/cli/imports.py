@@ -47,11 +47,11 @@ def mlflow_command(
     from reprodiag.cli._shell_facts import parse_pairs
     from reprodiag.integrations.mlflow_import import import_mlflow_run
     from reprodiag.manifest import Skipped, iter_facts, write_manifest
-    from reprodiag.manifest.model import Direction
+    from reprodiag.manifest.model import DIRECTIONS, Direction
 
     overrides: dict[str, Direction] = {}
     for name, value in parse_pairs(directions, "--metric-direction").items():
-        if value not in ("lower", "higher"):
+        if value not in DIRECTIONS:
             raise click.BadParameter(
                 f"{name}={value}: give NAME=lower or NAME=higher", param_hint="--metric-direction"
             )

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reprodiag.manifest.model import Axis
 from reprodiag.noise.counterfactual import (
     DEFAULT_RHO,
     BaselinePercentile,
@@ -53,7 +54,6 @@ from reprodiag.noise.sequential import (
 )
 from reprodiag.noise.stats import Direction, NoiseSampleError, TwoSample
 
-Axis = Literal["data", "code", "environment", "randomness", "intent"]
 ConclusionKind = Literal[
     "reproduces", "explained", "within noise", "lucky baseline", "can't tell yet", "trainer failed"
 ]

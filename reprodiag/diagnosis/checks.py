@@ -15,12 +15,12 @@ from reprodiag.diagnosis.notes import show, snapshot_words
 from reprodiag.diagnosis.seeds import SeedFacts, seed_facts
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import to_jsonable
-from reprodiag.manifest.model import Manifest, SnapshotRef
+from reprodiag.manifest.model import Axis, Manifest, SnapshotRef
 
 Probe = Callable[[SnapshotRef], object]
 
 # What each free check expects if its axis is the cause, and what would falsify it.
-_FREE: dict[str, tuple[int, str, str, str]] = {
+_FREE: dict[Axis, tuple[int, str, str, str]] = {
     "code": (
         1,
         "compare code commit, lock digest, dirty diff",

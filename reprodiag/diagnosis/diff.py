@@ -24,12 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, get_args
 
-from reprodiag.diagnosis.model import AxisDiff, FieldDiff, FieldStatus, ManifestDiff, Side
+from reprodiag.diagnosis.model import (
+    AxisDiff,
+    FieldDiff,
+    FieldRoot,
+    FieldStatus,
+    ManifestDiff,
+    Side,
+)
 from reprodiag.diagnosis.notes import annotate
 from reprodiag.manifest.codec import to_jsonable
-from reprodiag.manifest.model import AXES, NOISE_FIELDS, Manifest
+from reprodiag.manifest.model import AXES, NOISE_FIELDS, Axis, Manifest
 
 _ABSENT: Any = object()  # a key one side does not have (typed Any: it travels with JSON values)
 _NOISE_ROOTS = ("run", "results")
@@ -127,7 +134,7 @@ def is_descriptive(path: str) -> bool:
     return any(path == d or path.startswith(d + ".") for d in DESCRIPTIVE)
 
 
-def _axis_diff(axis: str, fields: list[FieldDiff]) -> AxisDiff:
+def _axis_diff(axis: Axis, fields: list[FieldDiff]) -> AxisDiff:
     fields = [
         replace(f, note=f.note or DESCRIPTIVE_NOTE)
         if is_descriptive(f.path) and f.status != "same"
@@ -184,8 +191,14 @@ def _unknown(value: Any) -> bool:
     return value is _ABSENT or _is_skipped(value)
 
 
+def _root(path: str) -> FieldRoot:
+    """The axis (or "run"/"results") a dotted manifest path lies under."""
+    head = path.split(".", 1)[0]
+    return next(root for root in get_args(FieldRoot) if root == head)
+
+
 def _field(path: str, b: Any, c: Any) -> FieldDiff:
-    axis = path.split(".", 1)[0]
+    axis = _root(path)
     noise = path in NOISE_FIELDS or axis in _NOISE_ROOTS
     b_out, c_out = (None if b is _ABSENT else b), (None if c is _ABSENT else c)
     if _is_skipped(b) and b == c and _not_applicable(path, b["skipped"]):

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reprodiag.manifest.model import Axis, Direction
 from reprodiag.retrain.seed_result import SeedResult
 
 DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v1"
 
 FieldStatus = Literal["same", "differs", "unversioned"]
+# Where a diff row belongs: one of the five axes, or "run"/"results" for the noise fields.
+FieldRoot = Literal["data", "code", "environment", "randomness", "intent", "run", "results"]
 Side = Literal["baseline", "candidate", "both"]
 # How an axis is placed (DESIGN.md "Ranking"):
 #   confirmed   a counterfactual retrain closed the gap (points_explained set)
@@ -83,7 +86,7 @@ CHECK_NAMES = {
 @dataclass(frozen=True)
 class FieldDiff:
     path: str  # dotted manifest path, e.g. "environment.torch_version"
-    axis: str  # data, code, environment, randomness, intent; "run"/"results" for noise fields
+    axis: FieldRoot
     status: FieldStatus
     baseline: Any  # the JSON value, or None when absent; a skipped fact as {"skipped": reason}
     candidate: Any
@@ -96,7 +99,7 @@ class FieldDiff:
 
 @dataclass(frozen=True)
 class AxisDiff:
-    axis: str
+    axis: Axis
     status: FieldStatus  # differs if any field differs; else unversioned if any is; else same
     fields: tuple[FieldDiff, ...]  # every non-noise field of the axis, in path order
 
@@ -121,7 +124,7 @@ class RunLabel:
 @dataclass(frozen=True)
 class Gap:
     metric: str
-    direction: Literal["higher", "lower"]
+    direction: Direction
     baseline: float | None
     candidate: float | None
     delta: float  # candidate - baseline, in the metric's units
@@ -137,7 +140,7 @@ class Check:
     # noise_band
     key: str
     title: str
-    axis: str
+    axis: Axis
     cost: str  # in words: "free", "1 retrain", "3..20 retrains"
     retrains: int  # upper bound of retrains it costs
     status: CheckStatus
@@ -155,7 +158,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Attribution:
-    axis: str
+    axis: Axis
     points: float  # metric points this axis explains (same units as the gap)
     low: float  # interval on the points explained
     high: float
@@ -165,7 +168,7 @@ class Attribution:
 @dataclass(frozen=True)
 class AxisRank:
     rank: int  # 1 = most likely cause
-    axis: str
+    axis: Axis
     status: AxisStatus
     reason: str  # the placement, in words
     evidence: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ from reprodiag.diagnosis.model import AxisDiff, Check, FieldDiff, Gap, ManifestD
 from reprodiag.diagnosis.notes import show, snapshot_words
 from reprodiag.diagnosis.seeds import SEEDS, SeedFacts, seed_facts
 from reprodiag.manifest.codec import to_jsonable
-from reprodiag.manifest.model import Manifest, SnapshotRef
+from reprodiag.manifest.model import Axis, Manifest, SnapshotRef
 
 
 def paid_checks(
@@ -46,7 +46,7 @@ def _planned(
     order: int,
     key: str,
     title: str,
-    axis: str,
+    axis: Axis,
     cost: str,
     retrains: int,
     expected: str,

@@ -4,11 +4,14 @@ from reprodiag.manifest.codec import canonical_json, iter_facts, to_jsonable, wr
 from reprodiag.manifest.load import ManifestError, load_manifest, manifest_from_json
 from reprodiag.manifest.model import (
     AXES,
+    DIRECTIONS,
     NOISE_FIELDS,
     READABLE_SCHEMAS,
     SCHEMA_ID,
+    Axis,
     CodeAxis,
     DataAxis,
+    Direction,
     EnvironmentAxis,
     IntentAxis,
     LockRef,
@@ -24,11 +27,14 @@ from reprodiag.manifest.model import (
 
 __all__ = [
     "AXES",
+    "DIRECTIONS",
     "NOISE_FIELDS",
     "READABLE_SCHEMAS",
     "SCHEMA_ID",
+    "Axis",
     "CodeAxis",
     "DataAxis",
+    "Direction",
     "EnvironmentAxis",
     "IntentAxis",
     "LockRef",

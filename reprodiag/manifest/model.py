@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args
 
 from reprodiag._records import schema
 
 SCHEMA_ID = "reprodiag.manifest/v1"
 READABLE_SCHEMAS = (SCHEMA_ID,)
 
-AXES = ("data", "code", "environment", "randomness", "intent")
+# The closed vocabularies, declared once: every other module (and click.Choice) imports these.
+# The five reproducibility axes, in the order reports list them.
+Axis = Literal["data", "code", "environment", "randomness", "intent"]
+AXES: tuple[Axis, ...] = get_args(Axis)
+# Whether a larger or a smaller value of a metric is better.
+Direction = Literal["higher", "lower"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,6 @@ class IntentAxis:
     tier: Fact[str]
     tags: Mapping[str, str]
     owner: Fact[str]
-
-
-Direction = Literal["higher", "lower"]
 
 
 # Field metadata for an optional fact added after v1 shipped: it is written to JSON only when set,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reprodiag.manifest.model import Direction
 from reprodiag.noise.stats import (
     MIN_SEEDS,
     SeedValues,
@@ -171,7 +172,7 @@ def _judge_single(test: SingleBaseline, final: bool) -> Decision:
 
 
 def decide_single(
-    baseline: float, seeds: SeedValues, *, final: bool = False, direction: str = "higher"
+    baseline: float, seeds: SeedValues, *, final: bool = False, direction: Direction = "higher"
 ) -> Decision:
     """Sequential decision for one historical baseline value against the seeds finished so far.
 
@@ -187,7 +188,7 @@ def decide_single(
     n = len(values)
     if n < MIN_SEEDS:
         return _too_few(n, final)
-    test = single_baseline(baseline, values, direction=direction)  # type: ignore[arg-type]
+    test = single_baseline(baseline, values, direction=direction)
     return _judge_single(test, final) if _is_look(n, final) else _between_looks(n, test)
 
 

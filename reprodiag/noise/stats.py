@@ -18,15 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
 from reprodiag.errors import InputError
+from reprodiag.manifest.model import Direction
 
-Direction = Literal["higher", "lower"]
 # Seed metrics as a list, a tuple or a float array (a band-store column).
 SeedValues: TypeAlias = Sequence[float] | npt.NDArray[np.floating]
 MIN_SEEDS = 3  # below this neither s nor its t quantile says anything useful

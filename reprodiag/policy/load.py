@@ -248,7 +248,7 @@ def _build_tier(
             "a new tier must list its axes",
             hint=f"add axes = [...] with any of: {_AXES_TEXT}",
         )
-    axes = tuple(a for a in AXES if a in spec["axes"])
+    axes: tuple[str, ...] = tuple(a for a in AXES if a in spec["axes"])
     extra: dict[str, list[str]] = spec.get("require", {})
     for axis in extra:
         if axis not in axes:

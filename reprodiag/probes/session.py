@@ -21,6 +21,7 @@ from typing import Any
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import (
+    DIRECTIONS,
     IntentAxis,
     Metric,
     Skipped,
@@ -116,7 +117,7 @@ class Intent:
 
 def metric_record(name: str, value: Any, direction: str, resolution: Any = None) -> Metric:
     """A finite metric with its direction and, when stated, its positive finite resolution."""
-    if direction not in ("higher", "lower"):
+    if direction not in DIRECTIONS:
         raise InputError(f"metric {name!r}: direction {direction!r} is not 'higher' or 'lower'")
     try:
         number = float(value)

@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 from reprodiag._records import OMIT_WHEN_DEFAULT, RecordError, RecordFormat
 from reprodiag.errors import InputError
-from reprodiag.manifest.model import Fact, Manifest, Skipped, SnapshotRef, is_known
+from reprodiag.manifest.model import (
+    DIRECTIONS,
+    Direction,
+    Fact,
+    Manifest,
+    Skipped,
+    SnapshotRef,
+    is_known,
+)
 from reprodiag.retrain.interface import RetrainSpecError
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.retrain.template import check_template
@@ -46,8 +54,8 @@ class RetrainSpec:
     manifest_out: str  # every retrain writes its own manifest here
     device: str = DEVICE_AUTO  # "auto" (cuda:0 when available, else cpu), "cpu", "cuda:N"
     timeout_s: float | None = None
-    direction: Literal["higher", "lower"] = "higher"
-    directions: Mapping[str, str] = field(default_factory=dict)  # of every metric, from the source
+    direction: Direction = "higher"
+    directions: Mapping[str, Direction] = field(default_factory=dict)  # of every metric
     # Intent copied from the source manifest. No tier: retrains are never gated.
     family: str | None = None
     experiment: str | None = None
@@ -204,7 +212,7 @@ def _check_spec(spec: RetrainSpec) -> None:
         or spec.timeout_s <= 0
     ):
         raise bad("timeout_s", "a positive number of seconds or null", spec.timeout_s)
-    if spec.direction not in ("higher", "lower"):
+    if spec.direction not in DIRECTIONS:
         raise bad("direction", '"higher" or "lower"', spec.direction)
     for name in ("train", "eval"):
         ref = getattr(spec, name)
@@ -295,7 +303,7 @@ def spec_from_manifest(
         device=device,
         timeout_s=timeout_s,
         direction=directions.get(metric, "higher"),
-        directions=directions,  # type: ignore[arg-type]
+        directions=directions,
         family=_known(intent.family),
         experiment=_known(intent.experiment),
         run_name=run_name or f"retrain:{slug(label)}",
