@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from reprodiag.diagnosis.model import Diagnosis
 
 
 @click.command("demo")
@@ -37,12 +40,16 @@ def demo(out: str, rows_per_day: int, max_retrains: int) -> None:
         click.echo(f"report:    {path}")
 
 
-def _verdict(heading: str, diagnosis: Any) -> None:
+def _verdict(heading: str, diagnosis: Diagnosis) -> None:
     gap, band = diagnosis.gap, diagnosis.band
     click.echo(
         f"\n{heading}: {gap.metric} {gap.baseline:.2f} → {gap.candidate:.2f} "
         f"({gap.worse_by:.2f} points worse)"
     )
+    if diagnosis.conclusion is not None:
+        click.echo(f"  conclusion: {diagnosis.conclusion.kind}: {diagnosis.conclusion.sentence}")
+    if diagnosis.bar is not None:
+        click.echo(f"  reproducibility bar: {diagnosis.bar.level}")
     for rank in diagnosis.ranking:
         click.echo(f"  {rank.rank}. {rank.axis:<12} {rank.status:<12} {rank.reason[:150]}")
     if band is not None:
