@@ -71,7 +71,8 @@ def test_twenty_seeds_undecided_is_inconclusive_with_the_mde() -> None:
     d = decide_single(1.8, _unit_normal(20))  # T = 1.76, p = 0.0951
     assert (d.outcome, d.stop, d.next_n) == ("inconclusive", True, None)
     assert d.reason.startswith("n = 20 reached undecided: inconclusive (T = 1.76, p = 0.0951)")
-    assert "the minimum detectable effect is 3.03 points" in d.reason
+    # Not "3.03 points": the decision does not know the metric, and "1 points" reads broken.
+    assert "the minimum detectable effect is 3.03 in the metric's units" in d.reason
 
 
 def test_between_looks_keeps_going() -> None:

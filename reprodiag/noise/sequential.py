@@ -155,8 +155,8 @@ def _judge_single(test: SingleBaseline, final: bool) -> Decision:
             n,
             (
                 f"{_end_text(n)}: inconclusive ({stats}); the minimum detectable effect is "
-                f"{test.min_detectable_effect:.3g} points; one baseline value cannot resolve "
-                "shifts under about 3σ: retrain the baseline configuration if its axes are pinned"
+                f"{test.min_detectable_effect:.3g} in the metric's units; one baseline value "
+                "cannot resolve shifts under about 3σ: retrain the baseline configuration if its axes are pinned"
             ),
             test,
         )
@@ -222,7 +222,7 @@ def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
             (
                 f"{_end_text(n, ' per arm')}: inconclusive ({welch}, TOST p = "
                 f"{_fmt_p(test.tost_p)}; {diff}); the minimum detectable difference is "
-                f"{test.min_detectable_effect:.3g} points"
+                f"{test.min_detectable_effect:.3g} in the metric's units"
             ),
             test,
         )
