@@ -156,7 +156,8 @@ def _judge_single(test: SingleBaseline, final: bool) -> Decision:
             (
                 f"{_end_text(n)}: inconclusive ({stats}); the minimum detectable effect is "
                 f"{test.min_detectable_effect:.3g} in the metric's units; one baseline value "
-                "cannot resolve shifts under about 3σ: retrain the baseline configuration if its axes are pinned"
+                "cannot resolve shifts under about 3σ: retrain the baseline configuration if its "
+                "axes are pinned"
             ),
             test,
         )
