@@ -85,25 +85,7 @@ def diagnose(
     step = resolution(baseline, candidate, measured.metric)
     measured = dataclasses.replace(measured, threshold=threshold)
     bar = manifest_bar(baseline, candidate, measured, step)
-    if is_zero_gap(measured, step):
-        return _reproduces(
-            Diagnosis(
-                title=title or _title(baseline, candidate, measured),
-                created_at=(now or _utc_now)(),
-                baseline=_label("baseline", baseline, baseline_path),
-                candidate=_label("candidate", candidate, candidate_path),
-                gap=measured,
-                diff=diff,
-                checks=checks,
-                ranking=ranking,
-                fixes=structural_fixes(diff, ranking),
-                policy=policy_rows(),
-                summary="",
-                warnings=tuple(warnings),
-                bar=bar,
-            )
-        )
-    return Diagnosis(
+    diagnosis = Diagnosis(
         title=title or _title(baseline, candidate, measured),
         created_at=(now or _utc_now)(),
         baseline=_label("baseline", baseline, baseline_path),
@@ -120,6 +102,7 @@ def diagnose(
         warnings=tuple(warnings),
         bar=bar,
     )
+    return _reproduces(diagnosis) if is_zero_gap(measured, step) else diagnosis
 
 
 def _reproduces(diagnosis: Diagnosis) -> Diagnosis:
