@@ -370,3 +370,50 @@ def test_codec_refuses_unknown_versions_and_names_the_json_path() -> None:
     del bad["summary"]
     with pytest.raises(DiagnosisError, match=r"\$\.summary"):
         diagnosis_from_json(bad, "d.json")
+
+
+def _with_outputs(manifest: Manifest, weights: str) -> Manifest:
+    from reprodiag.manifest.model import OutputDigests
+
+    outputs = OutputDigests(weights=weights, predictions="sha256:" + "b" * 64)
+    return replace(manifest, results=replace(manifest.results, outputs=outputs))
+
+
+def test_a_zero_gap_reproduces_at_a_named_bar_and_plans_no_retrain() -> None:
+    """Issue 12: an identical re-run needs no retrain; the bar says how far it reproduces."""
+    base = example_manifest(auc=80.0, run_id="a")
+    same = example_manifest(auc=80.0, run_id="b")
+    d = _diagnose(base, same)
+    assert d.conclusion is not None and d.conclusion.kind == "reproduces"
+    assert d.bar is not None and d.bar.level == "metric-exact"
+    assert "no output digests" in d.bar.reason or "neither run" in d.bar.reason
+    assert not [c for c in d.checks if c.status == "planned"]  # nothing left to run
+    band = next(c for c in d.checks if c.key == "noise_band")
+    assert band.status == "skipped" and "not needed: the gap is zero" in (band.observed or "")
+    assert "reproduces the baseline" in d.summary and "No retrain is needed" in d.summary
+    digest = "sha256:" + "a" * 64
+    bit = _diagnose(_with_outputs(base, digest), _with_outputs(same, digest))
+    assert bit.bar is not None and bit.bar.level == "bit-exact"
+    other = _diagnose(_with_outputs(base, digest), _with_outputs(same, "sha256:" + "c" * 64))
+    assert other.bar is not None and other.bar.level == "metric-exact"
+    assert "weights" in other.bar.reason
+
+
+def test_a_metric_resolution_makes_a_tiny_gap_zero() -> None:
+    base = example_manifest(auc=80.0, run_id="a")
+    close = example_manifest(auc=80.004, run_id="b")
+    assert _diagnose(base, close).conclusion is None  # 0.004 is a real gap without a resolution
+    metric = replace(close.results.metrics["auc"], resolution=0.01)
+    coarse = replace(close, results=replace(close.results, metrics={"auc": metric}))
+    d = _diagnose(base, coarse)
+    assert d.conclusion is not None and d.conclusion.kind == "reproduces"
+    assert "resolution 0.01" in d.bar.reason  # type: ignore[union-attr]
+
+
+def test_a_shared_side_of_the_acceptance_threshold_is_conclusion_equivalent() -> None:
+    base, cand = example_manifest(auc=84.0, run_id="a"), example_manifest(auc=82.0, run_id="b")
+    assert _diagnose(base, cand).bar.level == "undetermined"  # type: ignore[union-attr]
+    d = _diagnose(base, cand, threshold=80.0)
+    assert d.bar is not None and d.bar.level == "conclusion-equivalent"
+    assert "both runs pass the acceptance threshold 80" in d.bar.reason
+    assert _diagnose(base, cand, threshold=83.0).bar.level == "undetermined"  # type: ignore[union-attr]

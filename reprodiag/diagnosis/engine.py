@@ -117,7 +117,7 @@ def _reproduces(diagnosis: Diagnosis) -> Diagnosis:
             "this pair."
         )
     why = (
-        "not needed: the gap is zero (within the metric's resolution), so no retrain can explain it"
+        "not needed: the gap is zero (within the metric's resolution): there is nothing to explain"
     )
     checks = tuple(
         dataclasses.replace(c, status="skipped", observed=why) if c.status == "planned" else c
