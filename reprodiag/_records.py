@@ -226,12 +226,13 @@ def _satisfies(keyword: str, limit: Any, value: Any) -> bool:
         return not isinstance(value, str) or re.search(limit, value) is not None
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return True
-    return {
+    within: bool = {  # limit is a JSON number here: the comparison is a bool
         "minimum": value >= limit,
         "exclusiveMinimum": value > limit,
         "maximum": value <= limit,
         "exclusiveMaximum": value < limit,
     }[keyword]
+    return within
 
 
 def _candidates(args: tuple[Any, ...], value: Any) -> list[Any]:

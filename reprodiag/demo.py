@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reprodiag.errors import InputError
+from reprodiag.manifest.model import JSONValue
 
 FAMILY = "reference-mlp"
 EXPERIMENT = "ctr-weekly-retrain"
@@ -36,7 +37,7 @@ class DemoSettings:
     label_fraction: float = 0.05
     monday_seed: int = 1234
     wednesday_seed: int = 99
-    params: Mapping[str, Any] | None = None
+    params: Mapping[str, JSONValue] | None = None
     max_retrains: int = 12
 
 
@@ -120,7 +121,7 @@ def team_repository(folder: Path) -> Path:
     return folder
 
 
-def default_params() -> dict[str, Any]:
+def default_params() -> dict[str, JSONValue]:
     """Every hyperparameter the trainer will use, resolved: what a manifest should record."""
     import dataclasses
 
@@ -136,7 +137,7 @@ def default_params() -> dict[str, Any]:
 class Pipeline:
     """What Monday's and Wednesday's runs share: the job, its params, the evaluation snapshot."""
 
-    params: Mapping[str, Any]
+    params: Mapping[str, JSONValue]
     code_root: Path
     eval_data: Any
     hypothesis: str = "weekly retrain"

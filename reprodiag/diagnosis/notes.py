@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from reprodiag.diagnosis.model import FieldDiff
+from reprodiag.manifest.model import JSONValue
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -51,8 +52,13 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def snapshot_words(ref: dict[str, Any]) -> str:
-    """`delta /data/events v3`, or `delta /data/events (read as latest)` with no version."""
+def snapshot_words(ref: JSONValue) -> str:
+    """`delta /data/events v3`, or `delta /data/events (read as latest)` with no version.
+
+    ref: a SnapshotRef as to_jsonable writes it; raises TypeError for any other JSON value.
+    """
+    if not isinstance(ref, Mapping):
+        raise TypeError(f"not a snapshot ref: {ref!r}")
     version = ref.get("version")
     if version is None or isinstance(version, dict):
         return f"{ref.get('format')} {ref.get('uri')} (read as latest)"

@@ -22,6 +22,7 @@ from torch import nn
 
 from reprodiag.errors import InputError
 from reprodiag.family.data import CATEGORICAL_CARDINALITY, LABEL
+from reprodiag.manifest.model import JSONValue
 
 METRIC_DIRECTIONS: dict[str, str] = {"auc": "higher", "accuracy": "higher", "log_loss": "lower"}
 
@@ -44,13 +45,13 @@ class MLPParams:
     dropout: float = 0.0
 
     @classmethod
-    def from_mapping(cls, params: Mapping[str, Any]) -> MLPParams:
+    def from_mapping(cls, params: Mapping[str, JSONValue]) -> MLPParams:
         """MLPParams from a manifest's hyperparameters; raises UnknownParamError for a key the
         family does not have."""
         return from_mapping(params)
 
 
-def from_mapping(params: Mapping[str, Any]) -> MLPParams:
+def from_mapping(params: Mapping[str, JSONValue]) -> MLPParams:
     """MLPParams from a manifest's hyperparameters; keys the family does not know are refused."""
     allowed = [f.name for f in fields(MLPParams)]
     unknown = sorted(set(params) - set(allowed))
@@ -60,7 +61,7 @@ def from_mapping(params: Mapping[str, Any]) -> MLPParams:
             + (f" (and {unknown[1:]})" if len(unknown) > 1 else ""),
             hint=f"allowed keys: {', '.join(allowed)}",
         )
-    values = dict(params)
+    values: dict[str, Any] = dict(params)  # JSON values, converted and checked below
     try:
         if "hidden" in values:
             values["hidden"] = tuple(int(h) for h in values["hidden"])
@@ -256,7 +257,7 @@ class TrainContext(Protocol):
     """
 
     @property
-    def params(self) -> Mapping[str, Any]:
+    def params(self) -> Mapping[str, JSONValue]:
         """The hyperparameters, as recorded in the manifest."""
         ...
 

@@ -129,7 +129,8 @@ def _logits(world: World, rows: dict[str, np.ndarray], campaign: np.ndarray) -> 
         + world.country_bias[rows["country"]]
         + 0.6 * (night & (device == _MOBILE))
     )
-    return world.intercept + x @ world.linear + affinity + nonlinear + context
+    logits: np.ndarray = world.intercept + x @ world.linear + affinity + nonlinear + context
+    return logits
 
 
 def generate_events(

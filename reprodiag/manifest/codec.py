@@ -10,12 +10,11 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from reprodiag import _records
 from reprodiag._atomic import atomic_write_text
 from reprodiag._records import RecordFormat, canonical_json
-from reprodiag.manifest.model import READABLE_SCHEMAS, SCHEMA_ID, Manifest, Skipped
+from reprodiag.manifest.model import READABLE_SCHEMAS, SCHEMA_ID, JSONValue, Manifest, Skipped
 
 __all__ = ["MANIFEST_FORMAT", "canonical_json", "iter_facts", "to_jsonable", "write_manifest"]
 
@@ -33,9 +32,10 @@ MANIFEST_FORMAT = RecordFormat(
 )
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: object) -> JSONValue:
     """Plain JSON data for a record: a Skipped fact becomes {"skipped": reason}."""
-    return _records.to_json(value)
+    data: JSONValue = _records.to_json(value)
+    return data
 
 
 def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> Path:
@@ -43,7 +43,7 @@ def write_manifest(manifest: Manifest, path: str | os.PathLike[str]) -> Path:
     return atomic_write_text(path, canonical_json(manifest))
 
 
-def iter_facts(manifest: Manifest) -> Iterator[tuple[str, Any]]:
+def iter_facts(manifest: Manifest) -> Iterator[tuple[str, JSONValue | Skipped]]:
     """Every leaf fact as (dotted path, value); params, tags and libraries are walked per key.
 
     A Skipped fact is yielded as the Skipped record itself, so callers can tell
@@ -52,7 +52,7 @@ def iter_facts(manifest: Manifest) -> Iterator[tuple[str, Any]]:
     yield from _walk("", to_jsonable(manifest))
 
 
-def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+def _walk(prefix: str, value: JSONValue) -> Iterator[tuple[str, JSONValue | Skipped]]:
     if isinstance(value, dict):
         if set(value) == {"skipped"}:
             yield prefix, Skipped(str(value["skipped"]))

@@ -139,7 +139,7 @@ def _expected(error: Any) -> str:
         return json.dumps(schema["const"])
     if validator == "type":
         return f"type {schema['type']}"
-    return error.message
+    return str(error.message)
 
 
 def _check_depth(doc: Any, file: str) -> None:

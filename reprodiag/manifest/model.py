@@ -6,9 +6,9 @@ a fact is never silently dropped (DESIGN.md, "The five axes").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args
 
 from reprodiag._records import schema
 
@@ -35,7 +35,18 @@ class Skipped:
 
 T = TypeVar("T")
 Fact = Union[T, Skipped]  # noqa: UP007 (a generic alias: mypy reads Union here, not T | X)
-JSONValue = Any
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # A JSON value, such as a hyperparameter: what json.loads returns (Sequence and Mapping so
+    # that tuples and read-only mappings written by the user fit too). mypy checks its uses.
+    JSONValue: TypeAlias = (
+        None | bool | int | float | str | Sequence["JSONValue"] | Mapping[str, "JSONValue"]
+    )
+else:
+    # At run time the record codec reads `object` as "any JSON value" (reprodiag/_records.py:
+    # decode and _kinds), exactly as it read Any: the manifest schema and decoding do not change.
+    JSONValue = object
 
 
 def is_known(value: object) -> bool:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reprodiag.manifest.codec import iter_facts
-from reprodiag.manifest.model import AXES, NOISE_FIELDS, Manifest, Skipped
+from reprodiag.manifest.model import AXES, NOISE_FIELDS, JSONValue, Manifest, Skipped
 
 # Bump when the rule for what goes in changes, so fingerprints of two rules never match by accident.
 FINGERPRINT_FORMAT = "reprodiag.family/v1"
@@ -91,7 +91,7 @@ def family_fingerprint(manifest: Manifest) -> str:
 
 def band_key(
     manifest: Manifest,
-    trainer: Mapping[str, Any] | None = None,
+    trainer: Mapping[str, JSONValue] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> str:

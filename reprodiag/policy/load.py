@@ -308,7 +308,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the policy file: {exc}") from None
     try:
-        return _toml.loads(text)
+        doc: dict[str, Any] = _toml.loads(text)  # a TOML document: free-form until read_layer
+        return doc
     except _toml.TOMLDecodeError as exc:
         raise InputError(
             f"{path}: not valid TOML: {exc}", hint="fix the TOML syntax at the line shown"

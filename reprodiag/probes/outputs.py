@@ -199,8 +199,8 @@ def file_digests(files: FilesArg, root: Path | None = None) -> tuple[FileDigest,
 
 def output_digests(
     *,
-    weights: Any = None,
-    predictions: Any = None,
+    weights: object = None,  # told apart by probes below: torch stays unimported until needed
+    predictions: object = None,
     files: FilesArg = (),
     root: str | os.PathLike[str] | None = None,
 ) -> OutputDigests:

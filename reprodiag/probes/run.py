@@ -14,6 +14,7 @@ from reprodiag.manifest.model import (
     CodeAxis,
     DataAxis,
     EnvironmentAxis,
+    JSONValue,
     Manifest,
     Metric,
     OutputDigests,
@@ -242,7 +243,7 @@ def capture(
     train: Any = None,
     eval: Any = None,
     seeds: Any = None,  # noqa: A002
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, JSONValue] | None = None,
     family: str | None = None,
     experiment: str | None = None,
     run_name: str | None = None,

@@ -23,6 +23,7 @@ from reprodiag.errors import InputError
 from reprodiag.manifest.model import (
     DIRECTIONS,
     IntentAxis,
+    JSONValue,
     Metric,
     Skipped,
     SnapshotRef,
@@ -90,7 +91,7 @@ class Intent:
     experiment: str | None = None
     run_name: str | None = None
     hypothesis: str | None = None
-    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    params: Mapping[str, JSONValue] = dataclasses.field(default_factory=dict)
     ablations: Mapping[str, bool] = dataclasses.field(default_factory=dict)
     tier: str | None = None
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from reprodiag.manifest.model import JSONValue
+
 ENSEMBLE_SUFFIX = "_ensemble"
 ENSEMBLE_ATTRIBUTE = "ensemble"
 
@@ -57,7 +59,7 @@ def find_ensemble(entrypoint: str) -> EnsembleTrainer | None:
     return form if callable(form) else None
 
 
-def has_ensemble_form(trainer: Mapping[str, Any] | None) -> bool:
+def has_ensemble_form(trainer: Mapping[str, JSONValue] | None) -> bool:
     """Whether a spec's trainer ({"entrypoint": ...}) offers an ensemble form; commands do not."""
     entrypoint = (trainer or {}).get("entrypoint")
     return isinstance(entrypoint, str) and find_ensemble(entrypoint) is not None

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from reprodiag.errors import InputError, ReprodiagError
-from reprodiag.manifest.model import OutputDigests
+from reprodiag.manifest.model import JSONValue, OutputDigests
 
 if TYPE_CHECKING:
     from reprodiag.probes.outputs import FilesArg
+    from reprodiag.snapshots.interface import Snapshot
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,20 @@ class TrainContext:
     """What a trainer receives: the hyperparameters, the base seed, the training and evaluation
     snapshots, the device and the folder to write outputs to."""
 
-    params: Mapping[str, Any]  # hyperparameters, as recorded in the manifest's intent
+    params: Mapping[str, JSONValue]  # hyperparameters, as recorded in the manifest's intent
     seed: int  # the base seed; seed every generator from it
-    data: Any  # a reprodiag.snapshots.Snapshot: .to_pandas(), .to_arrow(), .ref
-    eval_data: Any  # the evaluation snapshot, same interface
+    data: Snapshot  # .to_pandas(), .to_arrow(), .ref
+    eval_data: Snapshot  # the evaluation snapshot
     device: str = "cpu"  # "cpu" or "cuda:N"
     output_dir: Path = field(default_factory=lambda: Path("."))
     # Where log_outputs sends its digests: the captured run's Run.record_outputs in a retrain
     # worker or the demo; None records nothing (a bare context, an ensemble's shared context).
-    record_outputs: Callable[[OutputDigests], Any] | None = field(
+    record_outputs: Callable[[OutputDigests], object] | None = field(
         default=None, repr=False, compare=False
     )
 
     def log_outputs(
-        self, weights: Any = None, predictions: Any = None, files: FilesArg = ()
+        self, weights: object = None, predictions: object = None, files: FilesArg = ()
     ) -> OutputDigests:
         """Record sha256 digests of the trained model's outputs in this run's manifest.
 

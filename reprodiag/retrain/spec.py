@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from reprodiag._records import OMIT_WHEN_DEFAULT, RecordError, RecordFormat
 from reprodiag.errors import InputError
@@ -24,6 +24,7 @@ from reprodiag.manifest.model import (
     DIRECTIONS,
     Direction,
     Fact,
+    JSONValue,
     Manifest,
     Skipped,
     SnapshotRef,
@@ -44,8 +45,8 @@ class RetrainSpec:
     """One retrain: the source run's pipeline with one axis (data, params or seed) swapped."""
 
     label: str  # "noise band seed 1003", "pinned-snapshot retrain"
-    trainer: Mapping[str, Any]  # {"entrypoint": "module:function"} or {"command": [argv...]}
-    params: Mapping[str, Any]
+    trainer: Mapping[str, JSONValue]  # {"entrypoint": "module:function"} or {"command": [argv...]}
+    params: Mapping[str, JSONValue]
     seed: int
     train: SnapshotRef
     eval: SnapshotRef
@@ -81,14 +82,15 @@ class RetrainSpec:
     @property
     def entrypoint(self) -> str | None:
         """The trainer's `module:function`, or None for a command trainer."""
-        return self.trainer.get("entrypoint")
+        entrypoint = self.trainer.get("entrypoint")  # a str: check_trainer ran in __post_init__
+        return entrypoint if isinstance(entrypoint, str) else None
 
     @property
     def command(self) -> tuple[str, ...] | None:
         """The trainer's command line (argv with {placeholders}), or None for an entrypoint
         trainer."""
-        command = self.trainer.get("command")
-        return tuple(command) if command is not None else None
+        command = self.trainer.get("command")  # a list of str: check_trainer ran in __post_init__
+        return tuple(str(arg) for arg in command) if isinstance(command, Sequence) else None
 
     def to_json(self) -> str:
         """The spec file's text: canonical JSON of the `reprodiag.retrain-spec/v1` format."""
@@ -159,6 +161,7 @@ class RetrainResult:
         )
 
 
+_R = TypeVar("_R", "RetrainSpec", "RetrainResult")
 _HINT = "retrain specs are written by reprodiag; re-plan the retrain rather than editing the file"
 
 # reprodiag.retrain-spec/v1: one retrain's inputs (RetrainSpec). Since: `seeds` (ensembles),
@@ -169,7 +172,7 @@ SPEC = RecordFormat(SPEC_FORMAT, RetrainSpec, hint=_HINT)
 RESULT = RecordFormat(RESULT_FORMAT, RetrainResult, hint=_HINT)
 
 
-def _read(form: RecordFormat[Any], text: str, source: str) -> Any:
+def _read(form: RecordFormat[_R], text: str, source: str) -> _R:
     """Decode a spec or result file; every error is a RetrainSpecError naming source and field."""
     try:
         raw = json.loads(text)
@@ -227,7 +230,7 @@ def _check_spec(spec: RetrainSpec) -> None:
     check_trainer(spec.trainer)
 
 
-def check_trainer(trainer: Any) -> None:
+def check_trainer(trainer: object) -> None:
     """{"entrypoint": "module:function"} or {"command": [argv template...]}, exactly one."""
     if not isinstance(trainer, Mapping) or len(trainer) != 1:
         raise RetrainSpecError(
@@ -267,8 +270,8 @@ def spec_from_manifest(
     metric: str,
     train: SnapshotRef | None = None,
     eval: SnapshotRef | None = None,  # noqa: A002
-    params: Mapping[str, Any] | None = None,
-    trainer: Mapping[str, Any] | None = None,
+    params: Mapping[str, JSONValue] | None = None,
+    trainer: Mapping[str, JSONValue] | None = None,
     device: str = DEVICE_AUTO,
     timeout_s: float | None = None,
     run_name: str | None = None,
@@ -385,7 +388,7 @@ def _pinned(ref: Fact[SnapshotRef], name: str, role: str) -> SnapshotRef:
     return ref
 
 
-def _trainer(manifest: Manifest, name: str) -> dict[str, Any]:
+def _trainer(manifest: Manifest, name: str) -> dict[str, JSONValue]:
     entrypoint = manifest.code.entrypoint
     if isinstance(entrypoint, str) and _ENTRYPOINT.match(entrypoint):
         return {"entrypoint": entrypoint}
