@@ -85,6 +85,8 @@ CHECK_NAMES = {
 
 @dataclass(frozen=True)
 class FieldDiff:
+    """One manifest field compared between the two runs: same, differs, or unversioned."""
+
     path: str  # dotted manifest path, e.g. "environment.torch_version"
     axis: FieldRoot
     status: FieldStatus
@@ -99,6 +101,8 @@ class FieldDiff:
 
 @dataclass(frozen=True)
 class AxisDiff:
+    """One axis of the classified diff: its status and every non-noise field."""
+
     axis: Axis
     status: FieldStatus  # differs if any field differs; else unversioned if any is; else same
     fields: tuple[FieldDiff, ...]  # every non-noise field of the axis, in path order
@@ -106,6 +110,8 @@ class AxisDiff:
 
 @dataclass(frozen=True)
 class ManifestDiff:
+    """The classified diff of two manifests, axis by axis, and whether they are one family."""
+
     axes: tuple[AxisDiff, ...]  # in AXES order
     noise: tuple[FieldDiff, ...]  # noise fields that differ (hidden unless asked for)
     same_family: bool
@@ -114,6 +120,8 @@ class ManifestDiff:
 
 @dataclass(frozen=True)
 class RunLabel:
+    """One of the two runs as a report names it."""
+
     label: str  # "baseline" / "candidate" or the user's name for it
     path: str | None  # where the manifest was read from (scrubbed in golden files)
     run_id: str
@@ -123,6 +131,8 @@ class RunLabel:
 
 @dataclass(frozen=True)
 class Gap:
+    """The gap being diagnosed: the metric, both values, and how much worse the candidate is."""
+
     metric: str
     direction: Direction
     baseline: float | None
@@ -135,6 +145,8 @@ class Gap:
 
 @dataclass(frozen=True)
 class Check:
+    """One check in cost order: what it expects, what falsifies it, what it observed, verdict."""
+
     order: int  # cost order (DESIGN.md table)
     # code, environment, intent, data, randomness, seed_replay, pinned_snapshot, intent_swap,
     # noise_band
@@ -158,6 +170,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Attribution:
+    """Points of the gap one axis explains, with their interval, and the check that measured it."""
+
     axis: Axis
     points: float  # metric points this axis explains (same units as the gap)
     low: float  # interval on the points explained
@@ -167,6 +181,8 @@ class Attribution:
 
 @dataclass(frozen=True)
 class AxisRank:
+    """One axis placed in the ranking, with its status, reason in words and evidence."""
+
     rank: int  # 1 = most likely cause
     axis: Axis
     status: AxisStatus
@@ -177,6 +193,8 @@ class AxisRank:
 
 @dataclass(frozen=True)
 class Fix:
+    """The structural fix for one axis, its cost and how the platform enforces it."""
+
     axis: str
     fix: str  # the structural fix, e.g. "read training data through a pinned Delta version"
     cost: (
@@ -187,6 +205,8 @@ class Fix:
 
 @dataclass(frozen=True)
 class TierRule:
+    """One tier of the reproducibility policy and the axes it enforces."""
+
     tier: str
     applies_to: str  # what counts as this tier, e.g. "serves real traffic"
     axes: tuple[str, ...]  # enforced axes
@@ -231,6 +251,8 @@ class Bar:
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """Everything a report shows, computed before any renderer runs (reprodiag.diagnosis/v1)."""
+
     title: str
     created_at: str
     baseline: RunLabel
