@@ -102,9 +102,9 @@ def _seed_replay(seeds: SeedFacts, gap: Gap) -> Check:
         "1 retrain",
         1,
         f"if randomness is the cause, the candidate pipeline with the baseline's seeds{partial} "
-        f"scores near the baseline ({b})",
-        f"it scores within the noise band around the candidate ({c}): the seeds explain none of "
-        "the gap",
+        f"reproduces the baseline ({b}) exactly, when training is deterministic",
+        "with deterministic training, any other value: something besides the seed differs; "
+        "without it, one replay is one more draw and decides nothing by itself",
         skip,
     )
 
@@ -131,12 +131,13 @@ def _pinned_retrain(
         "pinned_snapshot",
         "pinned-snapshot retrain: candidate pipeline on the baseline's snapshot",
         "data",
-        "1 retrain",
-        1,
+        "3..20 retrains, replicated over seeds",
+        20,
         f"if data is the cause, the candidate pipeline trained on {where} scores near the baseline "
         f"({b}); the points it recovers are the data's share of the gap",
-        f"it scores within the noise band around the candidate ({c}): the data change explains "
-        "none of the gap",
+        f"excluded when the interval of the points it recovers (against the band around the "
+        f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
+        "share of the gap is can't tell yet",
         skip,
     )
 
@@ -165,10 +166,11 @@ def _intent_swap(swapped: list[FieldDiff], gap: Gap) -> Check:
         "intent_swap",
         "intent swap: candidate pipeline with the baseline's params",
         "intent",
-        "1 retrain",
-        1,
+        "3..20 retrains, replicated over seeds",
+        20,
         f"if intent is the cause, the candidate pipeline with the baseline's {params} scores near "
         f"the baseline ({b})",
-        f"it scores within the noise band around the candidate ({c}): the params explain none of "
-        "the gap",
+        f"excluded when the interval of the points it recovers (against the band around the "
+        f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
+        "share of the gap is can't tell yet",
     )
