@@ -160,8 +160,8 @@ def test_equal_recorded_seeds_with_deterministic_kernels_rule_randomness_out() -
     assert dict(_rank(d))["randomness"] == "ruled_out"
     assert _rank(d)[0] == ("intent", "candidate")
     assert "intent.params.lr 0.001 → 0.01" in d.ranking[0].reason
-    swap = _check(d, "intent_swap")
-    assert (swap.status, swap.order, swap.retrains) == ("planned", 9, 20)  # replicated over seeds, up to the last look
+    swap = _check(d, "intent_swap")  # replicated over seeds, up to the last look (20)
+    assert (swap.status, swap.order, swap.retrains) == ("planned", 9, 20)
     assert "lr 0.001" in swap.expected
 
 
