@@ -102,8 +102,9 @@ def axes_text(ranking: tuple[AxisRank, ...]) -> ChartText:
         ("rank", "axis", "status", "mark"),
         rows,
         "Marks: filled circle, confirmed cause; triangle, candidate; dashed square, "
-        "unversioned (cannot be ruled out); diamond, within the noise band; crossed "
-        "circle, ruled out.",
+        "unversioned (cannot be ruled out); diamond, within the noise band; open circle "
+        "with a bar, can't tell yet; crossed square, excluded by a retrain; crossed circle, "
+        "ruled out by the manifests.",
     )
 
 

@@ -95,6 +95,18 @@ def _marker(status: str, cx: float, cy: float) -> str:
             f'stroke-width="2"/><path d="M{cx - 6} {cy - 6}L{cx + 6} {cy + 6}M{cx + 6} '
             f'{cy - 6}L{cx - 6} {cy + 6}" stroke="{GREEN}" stroke-width="2"/>'
         )
+    if status == "excluded":  # a retrain showed it explains under a quarter of the gap
+        return (
+            f'<rect x="{cx - 9}" y="{cy - 9}" width="18" height="18" fill="none" '
+            f'stroke="{GREEN}" stroke-width="2"/><path d="M{cx - 6} {cy - 6}L{cx + 6} '
+            f'{cy + 6}M{cx + 6} {cy - 6}L{cx - 6} {cy + 6}" stroke="{GREEN}" stroke-width="2"/>'
+        )
+    if status == "cant_tell":  # a retrain ran and could not decide yet
+        return (
+            f'<circle cx="{cx}" cy="{cy}" r="9" fill="none" stroke="{ORANGE}" '
+            f'stroke-width="2.5"/><path d="M{cx - 5} {cy}L{cx + 5} {cy}" stroke="{INK}" '
+            'stroke-width="2"/>'
+        )
     return f'<circle cx="{cx}" cy="{cy}" r="5" fill="{GREY}"/>'
 
 
@@ -104,6 +116,8 @@ _SHORT = {
     "unversioned": "unversioned",
     "noise": "within noise",
     "ruled_out": "ruled out",
+    "excluded": "excluded",
+    "cant_tell": "can't tell yet",
 }
 
 
