@@ -5,8 +5,9 @@ FORMAT_VERSION habit); `RecordFormat` ties the three together. The type hints of
 the only description of the JSON:
 
 - `to_json(record)` gives plain JSON data: fields as they are, tuples as lists, mapping keys as
-  strings, and a *tagged* record (a class with `json_tag = "skipped"` and one field, the manifest's
-  `Skipped`) as the one-key object `{"skipped": reason}`.
+  strings, and a *tagged* record (a class with `json_tag = "skipped"`, the manifest's `Skipped`)
+  as the object `{"skipped": reason}`: its first field under the tag, and any other field (all of
+  them optional) only where it differs from the record built from the first field alone.
 - `from_json(cls, data, file=...)` rebuilds the record strictly from the hints (nested records,
   tuples, lists, Literals, Optional, unions such as `Fact[T] = T | Skipped`, mappings); an error
   names the file, the JSON path, what was expected and what was found.
@@ -69,7 +70,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         tag = _tag(type(value))
         if tag is not None:
-            return {tag: to_json(getattr(value, dataclasses.fields(value)[0].name))}
+            return _tagged(value, tag)
         return {
             f.name: to_json(getattr(value, f.name))
             for f in dataclasses.fields(value)
@@ -80,6 +81,22 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     return value
+
+
+def _tagged(value: Any, tag: str) -> dict[str, Any]:
+    """`{tag: first field}`, plus each other field whose value differs from the one the record
+    built from the first field alone holds (`Skipped(reason)` implies its kind)."""
+    first, *rest = (f for f in dataclasses.fields(value) if f.init)
+    head = getattr(value, first.name)
+    data = {tag: to_json(head)}
+    if rest:
+        plain = type(value)(head)
+        data.update(
+            (f.name, to_json(getattr(value, f.name)))
+            for f in rest
+            if getattr(value, f.name) != getattr(plain, f.name)
+        )
+    return data
 
 
 def canonical_json(data: Any) -> str:
@@ -404,9 +421,9 @@ def _json_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
     fields = [f for f in dataclasses.fields(cls) if f.init]
     tag = _tag(cls)
     if tag is not None:
-        if len(fields) != 1:
-            raise TypeError(f"{cls.__name__}: a tagged record holds exactly one field")
-        return {tag: fields[0]}
+        if any(f.default is dataclasses.MISSING for f in fields[1:]):
+            raise TypeError(f"{cls.__name__}: a tagged record's other fields are optional")
+        return {tag: fields[0], **{f.name: f for f in fields[1:]}}
     return {f.name: f for f in fields}
 
 

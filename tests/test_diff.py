@@ -42,6 +42,23 @@ def test_gpu_facts_skipped_for_the_same_reason_on_both_sides_are_not_applicable(
     assert row.note and "not applicable on either side" in row.note
 
 
+def test_not_applicable_is_decided_by_the_kind_of_the_skip_not_its_words() -> None:
+    base = example_manifest()
+    no_gpu = Skipped("NVML sees no device here", "not_applicable")  # no word the old rule knew
+    unread = Skipped("no NVIDIA driver: NVML library not found", "failed")  # the old words
+    given = Skipped("nobody wrote one down", "not_given")
+    manifest = replace(
+        base,
+        environment=replace(base.environment, gpu_name=no_gpu, driver=unread),
+        intent=replace(base.intent, hypothesis=given),
+    )
+    rows = fields_by_path(diff_manifests(manifest, replace(manifest)))
+    assert rows["environment.gpu_name"].status == "same"
+    assert rows["environment.gpu_name"].note == f"not applicable on either side: {no_gpu.reason}"
+    assert rows["environment.driver"].status == "unversioned"
+    assert rows["intent.hypothesis"].status == "same"
+
+
 def test_hostname_change_is_noise_never_an_environment_difference() -> None:
     base = example_manifest()
     diff = _pair(environment=replace(base.environment, hostname="trainer-9"))
@@ -177,7 +194,7 @@ def test_a_moved_training_table_alone_is_still_one_family() -> None:
 
 
 def test_a_real_cpu_capture_diffed_with_itself_has_no_unversioned_gpu_fact(tmp_path) -> None:
-    """The not-applicable rules must match the reasons the real probes record on a GPU-less host."""
+    """The real probes mark a GPU-less host's GPU facts not_applicable, so they are not holes."""
     import reprodiag
     from reprodiag.diagnosis.diff import diff_manifests
     from reprodiag.manifest import load_manifest

@@ -53,6 +53,43 @@ def test_skipped_fact_round_trips_with_its_reason(tmp_path: Path) -> None:
     assert ("data.train", Skipped("read as latest")) in list(iter_facts(loaded))
 
 
+def test_a_skip_without_a_kind_takes_the_kind_its_reason_implies_and_writes_back_unchanged(
+    tmp_path: Path,
+) -> None:
+    # A manifest written before kinds existed: {"skipped": reason} and nothing else.
+    doc = _doc()
+    doc["data"]["feature_store"] = {"skipped": "not given"}
+    doc["environment"]["cuda"] = {"skipped": "CPU build of torch"}
+    doc["code"]["remote"] = {"skipped": "no git remote configured"}
+    loaded = load_manifest(_write(tmp_path, doc))
+    assert loaded.data.feature_store == Skipped("not given", "not_given")
+    assert loaded.environment.cuda == Skipped("CPU build of torch", "not_applicable")
+    assert loaded.code.remote == Skipped("no git remote configured", "not_recorded")
+    assert json.loads(canonical_json(loaded)) == doc
+
+
+def test_a_kind_set_at_the_source_is_written_only_when_the_reason_does_not_imply_it(
+    tmp_path: Path,
+) -> None:
+    base = example_manifest()
+    code = dataclasses.replace(
+        base.code,
+        remote=Skipped("no git remote configured", "not_applicable"),
+        branch=Skipped("no branch given", "not_given"),
+    )
+    path = write_manifest(example_manifest(code=code), tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    assert doc["code"]["remote"] == {
+        "skipped": "no git remote configured",
+        "kind": "not_applicable",
+    }
+    assert doc["code"]["branch"] == {"skipped": "no branch given"}
+    assert load_manifest(path).code == code
+    assert ("code.remote", code.remote) in list(iter_facts(load_manifest(path)))
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(build_schema()).validate(doc)
+
+
 def test_iter_facts_walks_params_per_key() -> None:
     facts = dict(iter_facts(example_manifest()))
     assert facts["intent.params.lr"] == 0.001

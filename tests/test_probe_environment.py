@@ -148,22 +148,22 @@ def test_nvml_init_failures():
         def nvmlInit(self) -> None:  # noqa: N802
             raise self.NVMLError("Driver/library version mismatch")
 
-    assert gpu_facts(NoLibrary())["gpu_name"] == Skipped(NO_DRIVER)
+    assert gpu_facts(NoLibrary())["gpu_name"] == Skipped(NO_DRIVER, "not_applicable")
     reason = "NVML could not start: NVMLError: Driver/library version mismatch"
-    assert gpu_facts(Broken())["driver"] == Skipped(reason)
+    assert gpu_facts(Broken())["driver"] == Skipped(reason, "failed")
 
 
 def test_nvidia_ml_py_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` fail, as when absent
     reason = "nvidia-ml-py is not installed (import pynvml failed)"
-    assert gpu_facts()["gpu_count"] == Skipped(reason)
+    assert gpu_facts()["gpu_count"] == Skipped(reason, "failed")
 
 
 def test_torch_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail, as when absent
     env = probe_environment(nvml=FakeNVML())
     for name, _ in TORCH_FACTS:
-        assert getattr(env, name) == Skipped(TORCH_MISSING)
+        assert getattr(env, name) == Skipped(TORCH_MISSING, "failed")
     assert env.python == f"{platform.python_implementation()} {platform.python_version()}"
     assert env.gpu_count == 2
 

@@ -20,7 +20,7 @@ def test_clean_repository(git_repo):
     code = probe_code(root, "train:main")
     assert code.commit == git(root, "rev-parse", "HEAD")
     assert code.branch == "main"
-    assert code.remote == Skipped("no git remote configured")
+    assert code.remote == Skipped("no git remote configured", "not_applicable")
     assert code.dirty is False
     assert code.diff_sha256 == EMPTY_DIFF_SHA256 == f"sha256:{hashlib.sha256(b'').hexdigest()}"
     assert code.entrypoint == "train:main"
@@ -28,7 +28,7 @@ def test_clean_repository(git_repo):
 
 
 def test_no_entrypoint_is_skipped(git_repo):
-    assert probe_code(git_repo()).entrypoint == Skipped("no entrypoint given")
+    assert probe_code(git_repo()).entrypoint == Skipped("no entrypoint given", "not_given")
 
 
 def test_subfolder_probes_the_repository_and_its_root_lock(git_repo):
@@ -49,7 +49,7 @@ def test_detached_head_is_skipped_with_the_commit(git_repo):
     sha = git(root, "rev-parse", "HEAD")
     git(root, "checkout", "-q", "--detach")
     code = probe_code(root)
-    assert code.branch == Skipped(f"detached HEAD at {sha}")
+    assert code.branch == Skipped(f"detached HEAD at {sha}", "not_applicable")
     assert code.commit == sha
 
 
@@ -135,8 +135,8 @@ def test_repository_with_no_commits(tmp_path):
     git(root, "init", "-q", "-b", "main")
     (root / "train.py").write_text("x = 1\n")
     code = probe_code(root)
-    assert code.commit == Skipped("repository has no commits yet")
-    assert code.diff_sha256 == Skipped("repository has no commits yet")
+    assert code.commit == Skipped("repository has no commits yet", "not_applicable")
+    assert code.diff_sha256 == Skipped("repository has no commits yet", "not_applicable")
     assert code.branch == "main"
     assert code.dirty is True
 
@@ -145,14 +145,14 @@ def test_folder_that_is_not_a_repository(tmp_path):
     (tmp_path / "requirements.txt").write_text("numpy==2.0\n")
     code = probe_code(tmp_path, "train.py")
     for name in GIT_FIELDS:
-        assert getattr(code, name) == Skipped(f"not a git repository: {tmp_path}")
+        assert getattr(code, name) == Skipped(f"not a git repository: {tmp_path}", "failed")
     assert code.entrypoint == "train.py"
     assert code.lock == LockRef("requirements", "requirements.txt", _sha(b"numpy==2.0\n"))
 
 
 def test_missing_folder(tmp_path):
     missing = tmp_path / "nowhere"
-    assert probe_code(missing).commit == Skipped(f"folder does not exist: {missing}")
+    assert probe_code(missing).commit == Skipped(f"folder does not exist: {missing}", "failed")
 
 
 def test_missing_git_binary(git_repo, monkeypatch, tmp_path):
@@ -162,7 +162,9 @@ def test_missing_git_binary(git_repo, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(empty_bin))  # git really is absent from this PATH
     code = probe_code(root)
     for name in GIT_FIELDS:
-        assert getattr(code, name) == Skipped("git is not installed (no `git` executable on PATH)")
+        assert getattr(code, name) == Skipped(
+            "git is not installed (no `git` executable on PATH)", "failed"
+        )
 
 
 def test_one_failing_probe_does_not_sink_the_others(git_repo, monkeypatch):
@@ -173,7 +175,7 @@ def test_one_failing_probe_does_not_sink_the_others(git_repo, monkeypatch):
     monkeypatch.setattr(git_probe, "GIT_FACTS", facts)
     root = git_repo()
     code = probe_code(root)
-    assert code.remote == Skipped("probe failed: RuntimeError: remote exploded")
+    assert code.remote == Skipped("probe failed: RuntimeError: remote exploded", "failed")
     assert code.commit == git(root, "rev-parse", "HEAD")
     assert code.dirty is False
 

@@ -156,9 +156,11 @@ def test_probe_without_seeds_reads_flags_and_library_seeders(monkeypatch):
     monkeypatch.setenv("PL_SEED_WORKERS", "1")
     axis = probe_randomness(None)
     for name in ("python_seed", "numpy_seed", "torch_seed", "cuda_seed", "derivation"):
-        assert getattr(axis, name) == Skipped(NOT_RECORDED)
+        assert getattr(axis, name) == Skipped(NOT_RECORDED, "not_recorded")
     assert (axis.deterministic_algorithms, axis.warn_only) == (True, True)
-    assert axis.cublas_workspace_config == Skipped("CUBLAS_WORKSPACE_CONFIG is not set")
+    assert axis.cublas_workspace_config == Skipped(
+        "CUBLAS_WORKSPACE_CONFIG is not set", "not_given"
+    )
     assert isinstance(axis.dataloader_seeding, Skipped)
     assert axis.library_seeding == {"PL_GLOBAL_SEED": "42", "PL_SEED_WORKERS": "1"}
 
@@ -177,10 +179,10 @@ def test_without_torch_only_python_and_numpy_are_seeded(monkeypatch):
         "cudnn_benchmark",
         "fill_uninitialized_memory",
     ):
-        assert getattr(seeds, name) == Skipped(TORCH_MISSING)
+        assert getattr(seeds, name) == Skipped(TORCH_MISSING, "failed")
     deterministic_seeds(3)
     assert (np.random.rand(3).tolist(), random.random()) == first
-    assert seeds.to_axis().torch_seed == Skipped(TORCH_MISSING)
+    assert seeds.to_axis().torch_seed == Skipped(TORCH_MISSING, "failed")
 
 
 def test_seed_worker_seeds_numpy_and_random_from_torch():

@@ -18,7 +18,8 @@ from reprodiag.manifest.model import RandomnessAxis, Skipped
 GENERATORS = ("python", "numpy", "torch", "cuda")
 NOT_VISIBLE = Skipped(
     "captured from a shell: the training process's flags are not visible; "
-    "use reprodiag.capture in the training code to record them"
+    "use reprodiag.capture in the training code to record them",
+    "not_recorded",
 )
 
 
@@ -81,7 +82,7 @@ def seeds_from_options(seeds: Iterable[str]) -> dict[str, int]:
 def shell_randomness(
     seeds: dict[str, int], deterministic: bool | None, pythonhashseed: str | None
 ) -> RandomnessAxis:
-    missing = Skipped("seed not recorded: pass --seed")
+    missing = Skipped("seed not recorded: pass --seed", "not_given")
 
     def seed(name: str) -> Any:
         return seeds.get(name, missing)
@@ -100,7 +101,7 @@ def shell_randomness(
         cublas_workspace_config=NOT_VISIBLE,
         pythonhashseed=pythonhashseed
         if pythonhashseed is not None
-        else Skipped("PYTHONHASHSEED not set"),
+        else Skipped("PYTHONHASHSEED not set", "not_given"),
         fill_uninitialized_memory=NOT_VISIBLE,
         dataloader_seeding=NOT_VISIBLE,
     )

@@ -13,8 +13,9 @@ Rules (DESIGN.md "The diagnosis, as data flows"):
   a files snapshot pinned by its content fingerprint has no version to compare: that row is same;
 - not applicable: a fact that exists only for some runs (a GPU on a CPU run, a feature store that
   was not given, a hypothesis nobody stated), skipped on *both* sides for the *same* reason, is same
-  with a note: nothing differs and nothing was lost. `NOT_APPLICABLE` lists these rules; a fact
-  skipped on both sides for any other reason (git not found) stays unversioned;
+  with a note: nothing differs and nothing was lost. `NOT_APPLICABLE` lists these rules by the
+  skip's kind (not_given, not_applicable), never by its words; a fact skipped on both sides for
+  any other kind (failed: git not found) stays unversioned;
 - noise (NOISE_FIELDS and everything under run.* and results.*) goes to `ManifestDiff.noise` when it
   differs and never into an axis; metrics (results.metrics.*) are the gap and output digests
   (results.outputs.*) the bit-exact bar (diagnosis/outputs.py), not diff fields.
@@ -22,7 +23,7 @@ Rules (DESIGN.md "The diagnosis, as data flows"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, get_args
 
@@ -35,8 +36,16 @@ from reprodiag.diagnosis.model import (
     Side,
 )
 from reprodiag.diagnosis.notes import annotate
-from reprodiag.manifest.codec import to_jsonable
-from reprodiag.manifest.model import AXES, NOISE_FIELDS, Axis, Manifest
+from reprodiag.manifest.codec import skipped_of, to_jsonable
+from reprodiag.manifest.model import (
+    AXES,
+    NOISE_FIELDS,
+    SKIP_KINDS,
+    Axis,
+    Manifest,
+    SkipKind,
+    Skipped,
+)
 
 _ABSENT: Any = object()  # a key one side does not have (typed Any: it travels with JSON values)
 _NOISE_ROOTS = ("run", "results")
@@ -62,43 +71,21 @@ _STATED_INTENT = tuple(
 )
 
 
-def _not_given(reason: str) -> bool:
-    return reason == "not given" or (reason.startswith("no ") and reason.endswith(" given"))
-
-
-# The reasons capture/environment.py records when a run has no GPU or a CPU build of torch; a
-# test diffs a real capture of this (GPU-less) machine against itself to keep the two in step.
-_NO_GPU_MARKERS = (
-    "no NVIDIA driver",
-    "CPU build",
-    "build without CUDA",
-    "CUDA is not available",
-    "cuDNN is not available",
-    "no GPU visible",
-)
-
-
-def _no_gpu(reason: str) -> bool:
-    return any(marker in reason for marker in _NO_GPU_MARKERS)
-
-
 # Descriptive code facts: the commit and the diff digest identify the code; where it was pushed
 # or which branch pointed at it does not change a bit of it. Missing on both sides, they are not
 # a hole in the code axis.
 _DESCRIPTIVE_CODE = ("code.remote", "code.branch")
 
 
-def _any_reason(reason: str) -> bool:
-    return True
-
-
-# (paths, reason test): a fact skipped on both sides for the same reason that passes the test is
-# not applicable to either run (see the module docstring).
-NOT_APPLICABLE: tuple[tuple[tuple[str, ...], Callable[[str], bool]], ...] = (
-    (("data.feature_store", "data.labeling_pipeline"), _not_given),
-    (_GPU_FACTS, _no_gpu),
-    (_STATED_INTENT, _not_given),
-    (_DESCRIPTIVE_CODE, _any_reason),
+# (paths, kinds): a fact skipped on both sides for the same reason, with a kind listed here, is
+# not applicable to either run (see the module docstring). The probes set the kind where they
+# skip (a GPU fact on a host without one is not_applicable); a manifest written before kinds
+# existed gets the kind its reason implies (manifest.model.implied_kind).
+NOT_APPLICABLE: tuple[tuple[tuple[str, ...], frozenset[SkipKind]], ...] = (
+    (("data.feature_store", "data.labeling_pipeline"), frozenset({"not_given"})),
+    (_GPU_FACTS, frozenset({"not_applicable"})),
+    (_STATED_INTENT, frozenset({"not_given"})),
+    (_DESCRIPTIVE_CODE, frozenset(SKIP_KINDS)),
 )
 
 
@@ -184,7 +171,7 @@ def _is_tree(value: Any) -> bool:
 
 
 def _is_skipped(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"skipped"}
+    return skipped_of(value) is not None
 
 
 def _unknown(value: Any) -> bool:
@@ -201,7 +188,8 @@ def _field(path: str, b: Any, c: Any) -> FieldDiff:
     axis = _root(path)
     noise = path in NOISE_FIELDS or axis in _NOISE_ROOTS
     b_out, c_out = (None if b is _ABSENT else b), (None if c is _ABSENT else c)
-    if _is_skipped(b) and b == c and _not_applicable(path, b["skipped"]):
+    skipped = skipped_of(b)
+    if skipped is not None and skipped == skipped_of(c) and _not_applicable(path, skipped):
         return FieldDiff(
             path,
             axis,
@@ -209,7 +197,7 @@ def _field(path: str, b: Any, c: Any) -> FieldDiff:
             b,
             c,
             noise=noise,
-            note=f"not applicable on either side: {b['skipped']}",
+            note=f"not applicable on either side: {skipped.reason}",
         )
     if _unknown(b) or _unknown(c):
         if (
@@ -228,8 +216,8 @@ def _field(path: str, b: Any, c: Any) -> FieldDiff:
     return FieldDiff(path, axis, "same" if b == c else "differs", b_out, c_out, noise=noise)
 
 
-def _not_applicable(path: str, reason: str) -> bool:
-    return any(path in paths and test(reason) for paths, test in NOT_APPLICABLE)
+def _not_applicable(path: str, skipped: Skipped) -> bool:
+    return any(path in paths and skipped.kind in kinds for paths, kinds in NOT_APPLICABLE)
 
 
 def _in_complete_map(path: str) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from reprodiag.diagnosis.model import FieldDiff
+from reprodiag.manifest.codec import skipped_of
 from reprodiag.manifest.model import JSONValue
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -31,8 +32,8 @@ def show(value: Any, limit: int = 60) -> str:
     """A fact's value in words, short enough for a table cell or a reason."""
     if value is None:
         return "absent"
-    if isinstance(value, dict) and set(value) == {"skipped"}:
-        return f"not recorded ({value['skipped']})"
+    if (skipped := skipped_of(value)) is not None:
+        return f"not recorded ({skipped.reason})"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value == {} or value == []:

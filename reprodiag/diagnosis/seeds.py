@@ -13,6 +13,7 @@ from typing import Any
 
 from reprodiag.diagnosis.model import FieldDiff
 from reprodiag.diagnosis.notes import show
+from reprodiag.manifest.codec import skipped_of
 
 SEEDS = ("python", "numpy", "torch", "cuda")
 FLAGS = (
@@ -35,7 +36,7 @@ def join_words(items: Sequence[str]) -> str:
 
 
 def _known(value: Any) -> bool:
-    return value is not None and not (isinstance(value, dict) and set(value) == {"skipped"})
+    return value is not None and skipped_of(value) is None
 
 
 @dataclass(frozen=True)

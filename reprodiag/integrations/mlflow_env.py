@@ -21,11 +21,13 @@ from reprodiag.manifest.model import Fact, LockRef, Skipped
 ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
 NO_LOCK = Skipped(
     "not recorded by MLflow: the run logged no requirements.txt or conda.yaml "
-    "(neither as an artifact nor with a logged model)"
+    "(neither as an artifact nor with a logged model)",
+    "not_recorded",
 )
 NO_PYTHON = Skipped(
     "not recorded by MLflow: the run logged no python_env.yaml or conda.yaml "
-    "naming the python version"
+    "naming the python version",
+    "not_recorded",
 )
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 _PYTHON_ENV = re.compile(r"^\s*python:\s*['\"]?([0-9][0-9.]*)", re.MULTILINE)
@@ -51,7 +53,7 @@ def environment_files(client: Any, run: Any, warnings: list[str]) -> EnvFiles:
     except Exception as exc:  # unreadable artifacts lose the environment, never the import
         warnings.append(f"could not read the run's artifacts: {type(exc).__name__}: {exc}")
         reason = Skipped(
-            f"not recorded: the run's artifacts could not be read ({type(exc).__name__})"
+            f"not recorded: the run's artifacts could not be read ({type(exc).__name__})", "failed"
         )
         return EnvFiles(lock=reason, python=reason)
     lock: Fact[LockRef] = NO_LOCK

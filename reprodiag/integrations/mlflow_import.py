@@ -1,8 +1,8 @@
 """An MLflow run as a reprodiag manifest: what MLflow recorded, and why the rest is missing.
 
 MLflow records less than a reprodiag capture. Every fact it did not record is a `Skipped` record
-whose reason starts with "not recorded by MLflow", so `reprodiag check` and `reprodiag compare` see
-the hole instead of a made-up value. Where the facts come from:
+whose reason starts with "not recorded by MLflow" (kind not_recorded), so `reprodiag check` and
+`reprodiag compare` see the hole instead of a made-up value. Where the facts come from:
 
 - code: the tags mlflow.source.git.commit / .branch / .repoURL (credentials stripped) and
   mlflow.source.name (the entrypoint); the lock is a logged requirements.txt (or conda.yaml) found
@@ -79,7 +79,7 @@ class MlflowImport:
 
 def skipped(what: str) -> Skipped:
     """A fact MLflow did not record, with what is missing in words."""
-    return Skipped(f"{NOT_RECORDED}: {what}")
+    return Skipped(f"{NOT_RECORDED}: {what}", "not_recorded")
 
 
 def resolve_tracking_uri(option: str | None) -> tuple[str, str]:
@@ -403,7 +403,7 @@ def snapshot_ref(source_type: str, source: str, digest: str | None) -> SnapshotR
     return SnapshotRef(
         format="unversioned",
         uri=strip_credentials(uri) if uri else f"mlflow:{source_type}",
-        version=Skipped("MLflow recorded a digest, not a version"),
+        version=Skipped("MLflow recorded a digest, not a version", "not_recorded"),
         table_id=skipped(f"a {source_type} source has no table id"),
         fingerprint=fingerprint,
     )

@@ -16,7 +16,14 @@ from reprodiag._atomic import atomic_write_text
 from reprodiag._records import RecordFormat, canonical_json
 from reprodiag.manifest.model import READABLE_SCHEMAS, SCHEMA_ID, JSONValue, Manifest, Skipped
 
-__all__ = ["MANIFEST_FORMAT", "canonical_json", "iter_facts", "to_jsonable", "write_manifest"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "canonical_json",
+    "iter_facts",
+    "skipped_of",
+    "to_jsonable",
+    "write_manifest",
+]
 
 # reprodiag.manifest/v1: the five axes and the results. Optional facts added since, written only
 # when set so older files stay byte-identical (model.OMIT_WHEN_DEFAULT): results.primary_metric,
@@ -52,10 +59,19 @@ def iter_facts(manifest: Manifest) -> Iterator[tuple[str, JSONValue | Skipped]]:
     yield from _walk("", to_jsonable(manifest))
 
 
+def skipped_of(value: object) -> Skipped | None:
+    """The Skipped fact a JSON value holds (`{"skipped": reason}`, with "kind" beside it when the
+    kind is not the one its reason implies), else None."""
+    if isinstance(value, dict) and "skipped" in value and set(value) <= {"skipped", "kind"}:
+        skipped: Skipped = _records.from_json(Skipped, value)
+        return skipped
+    return None
+
+
 def _walk(prefix: str, value: JSONValue) -> Iterator[tuple[str, JSONValue | Skipped]]:
     if isinstance(value, dict):
-        if set(value) == {"skipped"}:
-            yield prefix, Skipped(str(value["skipped"]))
+        if (skipped := skipped_of(value)) is not None:
+            yield prefix, skipped
             return
         if not value and prefix:
             yield prefix, {}

@@ -24,13 +24,68 @@ Direction = Literal["higher", "lower"]
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 
-@dataclass(frozen=True)
+# Why a fact is missing, set where it is skipped (the probes, the importers):
+#   not_given       nobody stated it: an input the user can pass and did not (a hypothesis, a
+#                   feature store, the entrypoint, a snapshot, a seed on the command line)
+#   not_applicable  the fact does not exist for this run (GPU facts on a host without a GPU or
+#                   with a CPU build of torch, the version of a plain-files snapshot, the branch
+#                   of a detached HEAD)
+#   failed          a probe ran and could not read it (an error, a timeout, a missing tool or
+#                   library)
+#   not_recorded    the source the manifest was built from did not record it (an MLflow run, a
+#                   capture from a shell, training code that reported no seeds, data read as
+#                   latest); also every skip written before kinds existed that implies no other
+SkipKind = Literal["not_given", "not_applicable", "failed", "not_recorded"]
+SKIP_KINDS: tuple[SkipKind, ...] = get_args(SkipKind)
+
+
+@dataclass(frozen=True, init=False)
 class Skipped:
-    """A fact that could not be captured, with the reason in the user's words."""
+    """A fact that could not be captured: the reason in the user's words, and its kind
+    (not_given, not_applicable, failed or not_recorded).
+
+    Without a kind (every manifest written before kinds existed), it takes the kind its reason
+    implies; the kind is written only when it differs from that.
+    """
 
     reason: str
-    # Written as {"skipped": reason} in every format (reprodiag/_records.py reads the tag).
+    # The default only makes the key optional in JSON: __init__ fills in the implied kind.
+    kind: SkipKind = "not_recorded"
+    # Written as {"skipped": reason} in every format (reprodiag/_records.py reads the tag), with
+    # "kind" beside it only when the kind is not the one the reason implies: a manifest written
+    # before kinds existed reads back and writes out byte-identical.
     json_tag: ClassVar[str] = "skipped"
+
+    def __init__(self, reason: str, kind: SkipKind | None = None) -> None:
+        """A skipped fact; `kind` None means the kind `reason` implies (`implied_kind`)."""
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "kind", implied_kind(reason) if kind is None else kind)
+
+
+# The reasons reprodiag's probes gave a host without a GPU, or a CPU build of torch, before kinds
+# existed (diagnosis/diff.py matched these words then; the probes now set the kind themselves).
+_NO_GPU_WORDS = (
+    "no NVIDIA driver",
+    "CPU build",
+    "build without CUDA",
+    "CUDA is not available",
+    "cuDNN is not available",
+    "no GPU visible",
+)
+
+
+def implied_kind(reason: str) -> SkipKind:
+    """The kind a skip recorded without one has, read from its reason: "not given" and "no ...
+    given" are not_given; the no-GPU reasons are not_applicable; "probe failed: ..." is failed;
+    anything else is not_recorded. Only for records written before kinds existed: the probes set
+    the kind where they skip."""
+    if reason == "not given" or (reason.startswith("no ") and reason.endswith(" given")):
+        return "not_given"
+    if any(words in reason for words in _NO_GPU_WORDS):
+        return "not_applicable"
+    if reason.startswith("probe failed:"):
+        return "failed"
+    return "not_recorded"
 
 
 T = TypeVar("T")
@@ -80,8 +135,8 @@ class DataAxis:
 
     train: Fact[SnapshotRef]
     eval: Fact[SnapshotRef]
-    feature_store: Fact[str] = Skipped("not given")
-    labeling_pipeline: Fact[str] = Skipped("not given")
+    feature_store: Fact[str] = Skipped("not given", "not_given")
+    labeling_pipeline: Fact[str] = Skipped("not given", "not_given")
 
 
 @dataclass(frozen=True)

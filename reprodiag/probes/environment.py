@@ -79,7 +79,9 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
                 return value.strip()
     if platform.processor():
         return platform.processor()
-    raise FactSkip("CPU model reported neither by /proc/cpuinfo nor by platform.processor()")
+    raise FactSkip(
+        "CPU model reported neither by /proc/cpuinfo nor by platform.processor()", "failed"
+    )
 
 
 def hostname() -> str:
@@ -101,7 +103,7 @@ def container_image(environ: Mapping[str, str] | None = None) -> str:
     where = in_container()
     hint = f" (in a container: {where})" if where else ""
     fix = f"; set REPRODIAG_CONTAINER_IMAGE=<image>@sha256:<digest> in the job spec{hint}"
-    raise FactSkip(NO_IMAGE + detail + (fix if where or tags else ""))
+    raise FactSkip(NO_IMAGE + detail + (fix if where or tags else ""), "not_recorded")
 
 
 def in_container() -> str | None:
@@ -143,7 +145,7 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as e:
-        raise FactSkip(TORCH_MISSING) from e
+        raise FactSkip(TORCH_MISSING, "failed") from e
     return torch
 
 
@@ -240,11 +242,13 @@ def gpu_facts(nvml: Any | None = None) -> dict[str, Fact[Any]]:
     try:
         nvml = importlib.import_module("pynvml") if nvml is None else nvml
     except ImportError:
-        return _all_gpu_facts(Skipped("nvidia-ml-py is not installed (import pynvml failed)"))
+        return _all_gpu_facts(
+            Skipped("nvidia-ml-py is not installed (import pynvml failed)", "failed")
+        )
     try:
         nvml.nvmlInit()
     except Exception as e:
-        return _all_gpu_facts(Skipped(_nvml_init_failure(nvml, e)))
+        return _all_gpu_facts(_nvml_init_failure(nvml, e))
     try:
         return {name: run_fact(probe, nvml) for name, probe in GPU_FACTS}
     finally:
@@ -258,14 +262,16 @@ def _all_gpu_facts(skipped: Skipped) -> dict[str, Fact[Any]]:
     return {name: skipped for name, _ in GPU_FACTS}
 
 
-def _nvml_init_failure(nvml: Any, error: Exception) -> str:
+def _nvml_init_failure(nvml: Any, error: Exception) -> Skipped:
+    # No driver (library missing or not loaded): the host has no usable GPU, so GPU facts do not
+    # apply. Any other NVML error: the GPUs may be there, unread.
     not_found = getattr(nvml, "NVMLError_LibraryNotFound", None)
     if not_found is not None and isinstance(error, not_found):
-        return NO_DRIVER
+        return Skipped(NO_DRIVER, "not_applicable")
     not_loaded = getattr(nvml, "NVMLError_DriverNotLoaded", None)
     if not_loaded is not None and isinstance(error, not_loaded):
-        return f"no NVIDIA driver loaded: {error}"
-    return f"NVML could not start: {type(error).__name__}: {error}"
+        return Skipped(f"no NVIDIA driver loaded: {error}", "not_applicable")
+    return Skipped(f"NVML could not start: {type(error).__name__}: {error}", "failed")
 
 
 def _text(value: str | bytes) -> str:

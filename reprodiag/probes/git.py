@@ -35,7 +35,13 @@ _DIFF_ARGS = (
 
 
 class GitSkip(FactSkip):
-    """A git fact that cannot be captured; the message is the reason recorded in the manifest."""
+    """A git fact that cannot be captured; the message is the reason recorded in the manifest.
+
+    By default git could not answer (kind failed); a fact the repository does not have (no remote,
+    no commit yet, no branch on a detached HEAD) is not_applicable.
+    """
+
+    default_kind = "failed"
 
 
 class GitError(GitSkip):
@@ -57,7 +63,7 @@ def probe_code(root: str | Path, entrypoint: str | None = None) -> CodeAxis:
         facts = {name: run_fact(probe, top) for name, probe in GIT_FACTS}
     return CodeAxis(
         **facts,  # type: ignore[arg-type]
-        entrypoint=entrypoint if entrypoint else Skipped("no entrypoint given"),
+        entrypoint=entrypoint if entrypoint else Skipped("no entrypoint given", "not_given"),
         lock=probe_lock(root if isinstance(top, Skipped) else top),
     )
 
@@ -102,7 +108,7 @@ def commit(top: Path) -> str:
     try:
         return git_text(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     except GitError as e:
-        raise GitSkip("repository has no commits yet") from e
+        raise GitSkip("repository has no commits yet", "not_applicable") from e
 
 
 def branch(top: Path) -> str:
@@ -112,14 +118,14 @@ def branch(top: Path) -> str:
     except GitError as e:
         if e.returncode != 1:  # 1 is "HEAD is not a symbolic ref", i.e. detached
             raise
-        raise GitSkip(f"detached HEAD at {commit(top)}") from e
+        raise GitSkip(f"detached HEAD at {commit(top)}", "not_applicable") from e
 
 
 def remote(top: Path) -> str:
     """The URL of ``origin``, else of the first remote, with any credentials stripped."""
     names = git_text(top, "remote").split()
     if not names:
-        raise GitSkip("no git remote configured")
+        raise GitSkip("no git remote configured", "not_applicable")
     name = "origin" if "origin" in names else names[0]
     return strip_credentials(git_text(top, "remote", "get-url", name))
 

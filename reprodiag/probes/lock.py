@@ -42,7 +42,7 @@ def probe_lock(root: Path) -> LockRef | Skipped:
         root = Path(root)
         return _lock_file(root) or _requirements(root) or _installed_distributions()
     except Exception as e:  # a failing probe never sinks the manifest
-        return Skipped(f"probe failed: {type(e).__name__}: {e}")
+        return Skipped(f"probe failed: {type(e).__name__}: {e}", "failed")
 
 
 def _lock_file(root: Path) -> LockRef | None:

@@ -83,7 +83,7 @@ class Run:
         self._metrics: dict[str, Metric] = {}
         self._primary = primary_metric
         self._outputs: OutputDigests | None = None
-        self._started = Skipped("the run was not started")
+        self._started = Skipped("the run was not started", "not_recorded")
         self.manifest: Manifest | None = None
         self._axes: tuple[CodeAxis, EnvironmentAxis, RandomnessAxis] | None = None
 
@@ -184,14 +184,18 @@ class Run:
     def _facts(self, status: str, error: str | None = None) -> Manifest:
         assert self._axes is not None, "Run.start() was not called"
         code, env, rnd = self._axes
-        finished = utc_now() if status != "running" else Skipped("the run has not finished")
+        finished = (
+            utc_now()
+            if status != "running"
+            else Skipped("the run has not finished", "not_applicable")
+        )
         return Manifest(
             run=RunInfo(
                 run_id=self.run_id,
                 created_at=self._started if isinstance(self._started, str) else utc_now(),
                 output_dir=str(self._output_dir)
                 if self._output_dir
-                else Skipped("no output folder given"),
+                else Skipped("no output folder given", "not_given"),
                 reprodiag_version=_version(),
                 captured_by=self._captured_by,
             ),
@@ -274,10 +278,12 @@ def capture(
     data = DataAxis(
         train=snapshot_fact(train, "training"),
         eval=snapshot_fact(eval, "evaluation"),
-        feature_store=feature_store if feature_store is not None else Skipped("not given"),
+        feature_store=feature_store
+        if feature_store is not None
+        else Skipped("not given", "not_given"),
         labeling_pipeline=labeling_pipeline
         if labeling_pipeline is not None
-        else Skipped("not given"),
+        else Skipped("not given", "not_given"),
     )
     intent = Intent(
         family=family,

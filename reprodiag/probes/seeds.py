@@ -83,7 +83,9 @@ class Seeds:
             cudnn_benchmark=self.cudnn_benchmark,
             cublas_workspace_config=cublas,
             pythonhashseed=_env_fact("PYTHONHASHSEED", self.pythonhashseed),
-            fill_uninitialized_memory=fill if fill is not None else Skipped("not read"),
+            fill_uninitialized_memory=fill
+            if fill is not None
+            else Skipped("not read", "not_recorded"),
             dataloader_seeding=_dataloader_fact(dataloader_seeding),
         )
 
@@ -125,7 +127,7 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
     try:
         import torch
     except ImportError:
-        return {name: Skipped(TORCH_MISSING) for name in ("torch", "cuda", *_FLAG_NAMES)}
+        return {name: Skipped(TORCH_MISSING, "failed") for name in ("torch", "cuda", *_FLAG_NAMES)}
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
     if deterministic:
@@ -144,7 +146,7 @@ def torch_flags() -> dict[str, Fact[bool]]:
     try:
         import torch
     except ImportError:
-        return {name: Skipped(TORCH_MISSING) for name in _FLAG_NAMES}
+        return {name: Skipped(TORCH_MISSING, "failed") for name in _FLAG_NAMES}
     return {name: _read(reader, torch) for name, reader in _FLAG_READERS}
 
 
@@ -152,7 +154,7 @@ def _read(reader: Callable[[Any], bool], torch: Any) -> Fact[bool]:
     try:
         return bool(reader(torch))
     except Exception as e:
-        return Skipped(f"probe failed: {type(e).__name__}: {e}")
+        return Skipped(f"probe failed: {type(e).__name__}: {e}", "failed")
 
 
 def _fill_uninitialized_memory(torch: Any) -> bool:
@@ -178,11 +180,11 @@ def probe_randomness(seeds: Seeds | None, dataloader_seeding: str | None = None)
     else:
         flags = torch_flags()
         axis = RandomnessAxis(
-            python_seed=Skipped(NOT_RECORDED),
-            numpy_seed=Skipped(NOT_RECORDED),
-            torch_seed=Skipped(NOT_RECORDED),
-            cuda_seed=Skipped(NOT_RECORDED),
-            derivation=Skipped(NOT_RECORDED),
+            python_seed=Skipped(NOT_RECORDED, "not_recorded"),
+            numpy_seed=Skipped(NOT_RECORDED, "not_recorded"),
+            torch_seed=Skipped(NOT_RECORDED, "not_recorded"),
+            cuda_seed=Skipped(NOT_RECORDED, "not_recorded"),
+            derivation=Skipped(NOT_RECORDED, "not_recorded"),
             deterministic_algorithms=flags["deterministic"],
             warn_only=flags["warn_only"],
             cudnn_deterministic=flags["cudnn_deterministic"],
@@ -202,7 +204,7 @@ def library_seeding() -> dict[str, str]:
 
 def _env_fact(name: str, value: str | None = None) -> Fact[str]:
     value = os.environ.get(name) if value is None else value
-    return value if value is not None else Skipped(f"{name} is not set")
+    return value if value is not None else Skipped(f"{name} is not set", "not_given")
 
 
 def _dataloader_fact(dataloader_seeding: str | None) -> Fact[str]:
@@ -211,7 +213,8 @@ def _dataloader_fact(dataloader_seeding: str | None) -> Fact[str]:
     return Skipped(
         "DataLoader seeding not given: pass worker_init_fn=reprodiag.seed_worker and "
         "generator=reprodiag.dataloader_generator(seeds) to the DataLoader, and "
-        "dataloader_seeding=... to capture"
+        "dataloader_seeding=... to capture",
+        "not_given",
     )
 
 

@@ -45,14 +45,15 @@ def _version() -> str:
 
 
 def all_skipped(cls: type, reason: str) -> Any:
-    """An axis record whose every fact is skipped: what a probe that crashed outright leaves."""
+    """An axis record whose every fact is skipped (kind failed): what a probe that crashed
+    outright leaves."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         has_default = (
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         )
         if not has_default:
-            values[f.name] = Skipped(reason)
+            values[f.name] = Skipped(reason, "failed")
     return cls(**values)
 
 
@@ -66,7 +67,7 @@ def _guard(probe: Callable[[], Any], cls: type, what: str) -> Any:
 def snapshot_fact(value: Any, role: str) -> SnapshotRef | Skipped:
     """A Snapshot handle, a SnapshotRef, a uri (opened and pinned now) or None."""
     if value is None:
-        return Skipped(f"no {role} snapshot given to capture")
+        return Skipped(f"no {role} snapshot given to capture", "not_given")
     if isinstance(value, (SnapshotRef, Skipped)):
         return value
     ref = getattr(value, "ref", None)
@@ -101,7 +102,7 @@ class Intent:
         """The intent axis of the manifest; a name not given becomes a skipped fact saying so."""
 
         def fact(value: str | None, name: str) -> Any:
-            return value if value is not None else Skipped(f"no {name} given")
+            return value if value is not None else Skipped(f"no {name} given", "not_given")
 
         return IntentAxis(
             family=fact(self.family, "model family"),

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from reprodiag.manifest.codec import skipped_of
+
 MINUS = "\u2212"  # a real minus sign: "−4.00 pts" reads (and prints) better than a hyphen
 DASH = "\u2014"  # shown where a value is absent
 _MAX_VALUE_CHARS = 160
@@ -144,8 +146,8 @@ def fact(value: Any) -> str:
     """A manifest value from the diff, on one line: absent, skipped-with-reason, or compact JSON."""
     if value is None:
         return "absent"
-    if isinstance(value, dict) and set(value) == {"skipped"}:
-        text = f"skipped: {value['skipped']}"
+    if (skipped := skipped_of(value)) is not None:
+        text = f"skipped: {skipped.reason}"
     elif isinstance(value, str):
         text = value
     elif isinstance(value, bool):

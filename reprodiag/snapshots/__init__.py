@@ -99,8 +99,9 @@ def reopen(ref: SnapshotRef, storage_options: Mapping[str, str] | None = None) -
 
 
 def unversioned_ref(uri: str | os.PathLike[str], reason: str) -> SnapshotRef:
-    """A ref for data read outside any provider: where it came from, and why nothing pins it."""
-    skipped = Skipped(reason)
+    """A ref for data read outside any provider: where it came from, and why nothing pins it
+    (kind not_recorded)."""
+    skipped = Skipped(reason, "not_recorded")
     return SnapshotRef(
         format="unversioned",
         uri=normalize_uri(uri),

@@ -38,7 +38,9 @@ from reprodiag.snapshots.interface import (
 if TYPE_CHECKING:
     import pyarrow
 
-NO_TABLE_ID = Skipped("a DVC path has no table id: the git commit and DVC's content hash pin it")
+NO_TABLE_ID = Skipped(
+    "a DVC path has no table id: the git commit and DVC's content hash pin it", "not_applicable"
+)
 
 
 class DvcProvider:

@@ -55,8 +55,10 @@ class FilesProvider:
         return SnapshotRef(
             format=self.format,
             uri=path,
-            version=Skipped("plain files have no versions; the content fingerprint pins them"),
-            table_id=Skipped("plain files have no table id"),
+            version=Skipped(
+                "plain files have no versions; the content fingerprint pins them", "not_applicable"
+            ),
+            table_id=Skipped("plain files have no table id", "not_applicable"),
             fingerprint=fingerprint(path),
         )
 
