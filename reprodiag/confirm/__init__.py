@@ -5,7 +5,8 @@ executor, judges what they show against the seed-noise band, and returns the Dia
 verdicts. The engine below it (reprodiag.diagnosis) never retrains.
 """
 
+from reprodiag.confirm.consistency import contradictions
 from reprodiag.confirm.options import RetrainOptions, TrainerChoice
 from reprodiag.confirm.retrains import cannot_retrain, confirm
 
-__all__ = ["RetrainOptions", "TrainerChoice", "cannot_retrain", "confirm"]
+__all__ = ["RetrainOptions", "TrainerChoice", "cannot_retrain", "confirm", "contradictions"]

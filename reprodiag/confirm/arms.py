@@ -169,8 +169,14 @@ def incident_for(
 
 
 def _unreadable(diagnosis: Diagnosis) -> bool:
+    # Only the skip for an unreadable snapshot counts: the check is skipped too when both runs
+    # read the same pinned snapshot, and then the baseline pipeline is as retrainable as can be.
     check = next((c for c in diagnosis.checks if c.key == "pinned_snapshot"), None)
-    return check is not None and check.status == "skipped"
+    return (
+        check is not None
+        and check.status == "skipped"
+        and "cannot be read again" in (check.observed or "")
+    )
 
 
 def _no_torch(baseline: Manifest, candidate: Manifest) -> bool:
