@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from reprodiag.cli import main
 from reprodiag.cli.compare import _safe_name, slug
 from reprodiag.diagnosis import diagnose
-from reprodiag.diagnosis.model import Diagnosis
+from reprodiag.diagnosis.model import Diagnosis, IncidentInfo
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.model import Manifest, Metric, Skipped
 from reprodiag.report import renderer_for, write_reports
@@ -96,7 +96,7 @@ def hostile_diagnosis(tmp_path: Path) -> Diagnosis:
     )
     return dataclasses.replace(
         result,
-        metadata={"title": EVIL, "owner": EVIL, "timeline": [f"2026-11-25 09:00 {EVIL}", EVIL]},
+        incident=IncidentInfo(EVIL, EVIL, (f"2026-11-25 09:00 {EVIL}", EVIL)),
     )
 
 
@@ -409,16 +409,10 @@ def test_slugs_are_single_safe_folder_names(text: str) -> None:
 def test_report_rerender_writes_only_into_its_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A saved diagnosis whose metadata and paths try path tricks cannot redirect the writes."""
+    """A saved diagnosis whose incident and paths try path tricks cannot redirect the writes."""
     diagnosis = dataclasses.replace(
         hostile_diagnosis(tmp_path),
-        metadata={
-            "title": "../../../x",
-            "owner": "/etc/passwd",
-            "out": "/var/elsewhere",
-            "folder": "../..",
-            "timeline": ["../../y"],
-        },
+        incident=IncidentInfo(title="../../../x", owner="/etc/passwd", timeline=("../../y",)),
         baseline=dataclasses.replace(hostile_diagnosis(tmp_path).baseline, path="../../../z"),
     )
     saved = tmp_path / "case" / "inner"

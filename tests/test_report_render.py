@@ -339,8 +339,8 @@ def test_cli_report_rerenders_a_saved_diagnosis(
         assert "ml-platform" in text and "retrain scored 4 pts lower" in text
         assert "rollback" in text and "2026-11-26 10:15" in text
     reloaded = load_diagnosis(out / "diagnosis.json")
-    assert reloaded.metadata["owner"] == "ml-platform"
-    assert dataclasses.replace(reloaded, metadata={}) == manifest_only()
+    assert reloaded.incident is not None and reloaded.incident.owner == "ml-platform"
+    assert dataclasses.replace(reloaded, incident=None) == manifest_only()
 
 
 def test_cli_report_on_a_file_that_is_no_diagnosis(tmp_path: Path) -> None:
@@ -369,3 +369,28 @@ def test_the_json_report_is_the_codecs_format(tmp_path: Path) -> None:
     saved.write_text('{"format": "other/v2"}', encoding="utf-8")
     with pytest.raises(InputError, match=r"\$\.format: expected one of reprodiag\.diagnosis/v1"):
         jsonreport.load_diagnosis(saved)
+
+
+def test_an_older_diagnosis_with_free_form_metadata_reads_as_its_incident(tmp_path: Path) -> None:
+    """diagnosis.json files written before the incident record carry a "metadata" object."""
+    doc = json.loads((write_reports(with_band(), tmp_path, ("json",))[0]).read_text("utf-8"))
+    doc.pop("incident")
+    doc["metadata"] = {
+        "title": "INC-2291: churn model lost 4 pts on retrain",
+        "owner": "ml-platform",
+        "timeline": [
+            "2026-11-23 09:00 baseline trained and shipped",
+            "2026-11-25 09:00 retrain scored 4 pts lower",
+            "2026-11-26 10:15 reprodiag compare run",
+        ],
+    }
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(doc), "utf-8")
+    assert load_diagnosis(older) == with_band()
+    doc["metadata"] = {}
+    older.write_text(json.dumps(doc), "utf-8")
+    assert load_diagnosis(older).incident is None
+    doc["metadata"] = []
+    older.write_text(json.dumps(doc), "utf-8")
+    with pytest.raises(InputError, match=r"\$\.metadata: expected an object"):
+        load_diagnosis(older)

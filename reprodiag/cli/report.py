@@ -42,21 +42,23 @@ def report(
 ) -> None:
     """Write the incident report (html, md, json) for DIAGNOSIS.json.
 
-    Incident title, owner and timeline are stored in the diagnosis' metadata, so a JSON report
-    written with them (--format json) keeps them for the next re-render.
+    Incident title, owner and timeline are stored in the diagnosis' incident record, so a JSON
+    report written with them (--format json) keeps them for the next re-render.
     """
     import dataclasses
 
+    from reprodiag.diagnosis.model import IncidentInfo
     from reprodiag.report import load_diagnosis, write_reports
 
     diagnosis = load_diagnosis(diagnosis_file)
-    metadata = dict(diagnosis.metadata)
-    for key, value in (("title", title), ("owner", owner)):
-        if value is not None:
-            metadata[key] = value
-    if timeline:
-        metadata["timeline"] = list(timeline)
-    diagnosis = dataclasses.replace(diagnosis, metadata=metadata)
+    given = diagnosis.incident or IncidentInfo()
+    incident = IncidentInfo(
+        title=title if title is not None else given.title,
+        owner=owner if owner is not None else given.owner,
+        timeline=timeline or given.timeline,
+    )
+    if incident != IncidentInfo():
+        diagnosis = dataclasses.replace(diagnosis, incident=incident)
     folder = Path(out_dir) if out_dir else Path(diagnosis_file).parent
     for path in write_reports(diagnosis, folder, formats or ("html", "md")):
         click.echo(f"wrote {path}")

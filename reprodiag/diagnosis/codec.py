@@ -4,18 +4,25 @@ The JSON is the record's fields as they are (tuples as lists), in canonical sort
 reprodiag/_records.py writes and reads it from the records' type hints, so an error names the file,
 the JSON path, what was expected and what was found, and an unknown format version is refused with
 the versions read here.
+
+Changes within reprodiag.diagnosis/v1:
+- The incident title, owner and timeline moved from a free-form "metadata" object to the typed
+  "incident" record ({"title", "owner", "timeline"}, or null when none was given; issue #11).
+  Files written before carry "metadata": diagnosis_from_json still reads them and maps the object
+  to "incident" (title and owner as text, timeline lines as text), so saved diagnoses re-render
+  as before. A reprodiag from before the change refuses the new "incident" key.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from reprodiag._atomic import atomic_write_text
 from reprodiag._records import RecordError, RecordFormat, canonical_json
 from reprodiag.diagnosis.model import DIAGNOSIS_FORMAT, Diagnosis
 from reprodiag.manifest.load import read_json_file
+from reprodiag.manifest.model import JSONValue
 
 READABLE_FORMATS = (DIAGNOSIS_FORMAT,)
 
@@ -36,7 +43,7 @@ FORMAT = RecordFormat(
 )
 
 
-def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
+def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, JSONValue]:
     """Plain JSON data (tuples become lists); `canonical_json` turns it into text."""
     return FORMAT.to_json(diagnosis)
 
@@ -51,6 +58,32 @@ def load_diagnosis(path: str | os.PathLike[str]) -> Diagnosis:
     return diagnosis_from_json(read_json_file(path), str(path))
 
 
-def diagnosis_from_json(doc: Any, file: str = "<diagnosis>") -> Diagnosis:
+def diagnosis_from_json(doc: JSONValue, file: str = "<diagnosis>") -> Diagnosis:
     """Rebuild a Diagnosis from parsed JSON; DiagnosisError names the file and JSON path."""
-    return FORMAT.from_json(doc, file=file)
+    return FORMAT.from_json(_incident_from_metadata(doc, file), file=file)
+
+
+def _incident_from_metadata(doc: JSONValue, file: str) -> JSONValue:
+    """An older v1 file's free-form "metadata" object as the "incident" record now written."""
+    if not isinstance(doc, dict) or "metadata" not in doc or "incident" in doc:
+        return doc  # a newer file, or one the decoder refuses with its own message
+    upgraded = {key: value for key, value in doc.items() if key != "metadata"}
+    metadata = doc["metadata"]
+    if not isinstance(metadata, dict):
+        raise DiagnosisError(file, "$.metadata", "an object", repr(metadata)[:80])
+    incident: dict[str, JSONValue] = {
+        key: str(metadata[key])
+        for key in ("title", "owner")
+        if metadata.get(key) not in (None, "")  # the report showed neither
+    }
+    timeline = metadata.get("timeline")
+    if isinstance(timeline, list):  # anything else showed no timeline
+        incident["timeline"] = [_timeline_line(item) for item in timeline]
+    upgraded["incident"] = incident or None
+    return upgraded
+
+
+def _timeline_line(item: JSONValue) -> str:
+    if isinstance(item, dict):  # {"when", "what"}: the report showed the two side by side
+        return f"{item.get('when', '')} {item.get('what', '')}".strip()
+    return str(item)

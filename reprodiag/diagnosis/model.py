@@ -6,7 +6,7 @@ the versioned `reprodiag.diagnosis/v1` format documented in README.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from reprodiag.manifest.model import Axis, Direction
@@ -250,6 +250,16 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class IncidentInfo:
+    """What the person writing the incident report adds: its title, owner and timeline."""
+
+    title: str | None = None
+    owner: str | None = None
+    # Lines as given to --timeline, in order ("2026-11-25 09:00 retrain scored 4 pts lower").
+    timeline: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """Everything a report shows, computed before any renderer runs (reprodiag.diagnosis/v1)."""
 
@@ -268,7 +278,7 @@ class Diagnosis:
     band: NoiseBand | None = None
     stop_reason: str | None = None
     warnings: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)  # incident title, owner, timeline
+    incident: IncidentInfo | None = None  # set by `reprodiag report --title/--owner/--timeline`
     conclusion: Conclusion | None = None  # None in manifest-only mode
     bar: Bar | None = None
     spending: tuple[str, ...] = ()  # where the retrain budget went, and why, in order

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from reprodiag.diagnosis.model import (
     AxisDiff,
@@ -17,6 +16,7 @@ from reprodiag.diagnosis.model import (
     Check,
     Diagnosis,
     FieldDiff,
+    IncidentInfo,
     NoiseBand,
     RunLabel,
 )
@@ -220,7 +220,7 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         spending=diagnosis.spending,
         warnings=diagnosis.warnings,
         open_items=diagnosis.conclusion_open,
-        timeline=_timeline(diagnosis.metadata.get("timeline")),
+        timeline=_timeline(diagnosis.incident.timeline if diagnosis.incident else ()),
         ranking=tuple(_rank(r, places) for r in sorted(diagnosis.ranking, key=lambda r: r.rank)),
         checks_done=tuple(_check(c) for c in diagnosis.checks if c.status != "planned"),
         checks_planned=tuple(_check(c) for c in diagnosis.checks if c.status == "planned"),
@@ -261,12 +261,13 @@ def _run(run: RunLabel) -> RunView:
 
 
 def _header(d: Diagnosis) -> HeaderView:
-    incident = _text(d.metadata.get("title"))
+    info = d.incident or IncidentInfo()
+    incident = _text(info.title)
     gap = d.gap
     return HeaderView(
         title=incident or d.title,
         subtitle=d.title if incident and incident != d.title else None,
-        owner=_text(d.metadata.get("owner")),
+        owner=_text(info.owner),
         created_at=d.created_at,
         metric=gap.metric,
         direction=f"{gap.direction} is better",
@@ -280,24 +281,15 @@ def _header(d: Diagnosis) -> HeaderView:
     )
 
 
-def _text(value: Any) -> str | None:
-    return fmt.one_line(str(value)) or None if value not in (None, "") else None
+def _text(value: str | None) -> str | None:
+    return fmt.one_line(value) or None if value else None
 
 
-def _timeline(raw: Any) -> tuple[TimelineEntry, ...]:
+def _timeline(lines: tuple[str, ...]) -> tuple[TimelineEntry, ...]:
     """Timeline lines as given to --timeline ("2026-11-25 09:00 retrain scored 4 pts lower")."""
-    if not isinstance(raw, (list, tuple)):
-        return ()
     entries = []
-    for item in raw:
-        if isinstance(item, dict):
-            entries.append(
-                TimelineEntry(
-                    fmt.one_line(str(item.get("when", ""))), fmt.one_line(str(item.get("what", "")))
-                )
-            )
-            continue
-        line = fmt.one_line(str(item))
+    for item in lines:
+        line = fmt.one_line(item)
         match = _TIMELINE_AT.match(line)
         entries.append(TimelineEntry(*match.groups()) if match else TimelineEntry("", line))
     return tuple(entries)

@@ -21,6 +21,7 @@ from reprodiag.diagnosis.model import (
     FieldDiff,
     Fix,
     Gap,
+    IncidentInfo,
     ManifestDiff,
     NoiseBand,
     RunLabel,
@@ -404,15 +405,15 @@ def with_band() -> Diagnosis:
             "3 × pinned snapshot: the first round of the data swap",
         ),
         warnings=(),
-        metadata={
-            "title": "INC-2291: churn model lost 4 pts on retrain",
-            "owner": "ml-platform",
-            "timeline": [
+        incident=IncidentInfo(
+            title="INC-2291: churn model lost 4 pts on retrain",
+            owner="ml-platform",
+            timeline=(
                 "2026-11-23 09:00 baseline trained and shipped",
                 "2026-11-25 09:00 retrain scored 4 pts lower",
                 "2026-11-26 10:15 reprodiag compare run",
-            ],
-        },
+            ),
+        ),
     )
 
 
@@ -464,5 +465,5 @@ def hostile() -> Diagnosis:
         )
         if base.band
         else None,
-        metadata={"title": EVIL, "owner": EVIL, "timeline": [f"2026-11-25 09:00 {EVIL}", EVIL]},
+        incident=IncidentInfo(EVIL, EVIL, (f"2026-11-25 09:00 {EVIL}", EVIL)),
     )
