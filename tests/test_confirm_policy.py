@@ -548,3 +548,24 @@ def test_simulation_operating_characteristics() -> None:
     zero = tallies["zero gap"]
     assert zero.zero_retrain_closes == zero.incidents
     assert zero.conclusions == Counter({"reproduces": zero.incidents})
+
+
+def test_a_swap_arm_that_is_the_baseline_pipeline_serves_as_its_band() -> None:
+    """Intent is the only change: the intent swap IS the baseline pipeline. Its seeds answer both
+    questions (does intent explain the gap; is the baseline a lucky draw of its own pipeline), and
+    no retrain is spent on a second band of the same pipeline."""
+    incident = Incident(
+        baseline=0.90,
+        candidate=0.80,
+        swaps={"intent": "intent_swap"},
+        baseline_arm="intent_swap",
+        budget=12,
+    )
+    band = [0.80, 0.81, 0.79, 0.80, 0.805, 0.795]
+    swap = [0.90, 0.89, 0.91, 0.905, 0.895, 0.90]
+    f = investigate(incident, _from_streams({CANDIDATE_BAND: band, "intent_swap": swap}))
+    assert [r.arm for r in f.log if r.arm == BASELINE_BAND] == []
+    assert f.checks[0].outcome == "explains" and f.conclusion.kind == "explained"
+    assert f.pipelines is not None and f.pipelines.outcome == "differ"
+    with pytest.raises(PolicyError):
+        Incident(baseline=0.9, candidate=0.8, baseline_arm="intent_swap")  # not a swap arm

@@ -282,28 +282,16 @@ def explain(d: Diagnosis) -> str:
     return "\n".join(lines + [f"summary: {d.summary}", *d.spending])
 
 
-# A contradiction this file found in reprodiag as it is (see UNDECIDED_BAND_REASON): the lucky
-# tests check everything else strictly and this pair in a strict-xfail test of its own.
-UNDECIDED_BAND = "the test has not decided (continue to n)"
-UNDECIDED_BAND_REASON = (
-    "findings._band_outcome reports a band still undecided at n = 3 ('futility not yet checked: "
-    "continue to n = 5') as 'consistent with noise' / noise band 'explains' whenever the "
-    "conclusion is a seed conclusion, so the band's outcome and its own words disagree (report)"
-)
-
-
-def assert_seed_verdicts(d: Diagnosis, known: str | None = None) -> None:
-    """A gap that is the seed: no change confirmed, no counterfactual explains it.
-
-    `known`: a phrase of a contradiction reported separately (a strict-xfail test), left out here.
-    """
+def assert_seed_verdicts(d: Diagnosis) -> None:
+    """A gap that is the seed: no change confirmed, no counterfactual explains it, and no two
+    statements of the report contradict each other."""
     why = explain(d)
     assert d.conclusion is not None and d.conclusion.kind in SEED_KINDS, why
     assert [a for a, s in statuses(d).items() if s == "confirmed" and a != "randomness"] == [], why
     explaining = [c.key for c in d.checks if c.verdict == "explains"]
     assert set(explaining) <= {"seed_replay", "baseline_band", "noise_band"}, why
     assert d.bar is not None and d.bar.level != "not reproduced", why
-    assert [c for c in contradictions(d) if known is None or known not in c] == [], why
+    assert contradictions(d) == [], why
 
 
 def assert_zero_gap(d: Diagnosis, workdir: Path) -> None:
@@ -376,11 +364,6 @@ def test_mlp_underpowered_counterfactual_is_never_excluded(mlp_underpowered: Dia
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the baseline band is the intent swap's pipeline when intent is the only change; the "
-    "policy spends 3 of the 8 retrains on it first, so the intent swap never runs (report)",
-)
 def test_mlp_underpowered_counterfactual_says_what_would_settle_it(
     mlp_underpowered: Diagnosis,
 ) -> None:
@@ -403,12 +386,11 @@ def mlp_lucky(mlp: World, tmp_path_factory: pytest.TempPathFactory) -> Diagnosis
 
 @pytest.mark.slow
 def test_mlp_lucky_baseline(mlp_lucky: Diagnosis) -> None:
-    assert_seed_verdicts(mlp_lucky, known=UNDECIDED_BAND)
+    assert_seed_verdicts(mlp_lucky)
     assert mlp_lucky.gap.worse_by > 0 and mlp_lucky.gap.direction == "lower"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=UNDECIDED_BAND_REASON)
 def test_mlp_lucky_baseline_has_no_contradiction(mlp_lucky: Diagnosis) -> None:
     assert contradictions(mlp_lucky) == [], explain(mlp_lucky)
 
@@ -463,12 +445,11 @@ def test_forest_lucky_baseline_cli(
 ) -> None:
     proc, d = forest_lucky
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert_seed_verdicts(d, known=UNDECIDED_BAND)
+    assert_seed_verdicts(d)
     assert d.conclusion is not None and f"Conclusion: {d.conclusion.kind}" in proc.stdout
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=UNDECIDED_BAND_REASON)
 def test_forest_lucky_baseline_cli_has_no_contradiction(
     forest_lucky: tuple[subprocess.CompletedProcess[str], Diagnosis],
 ) -> None:

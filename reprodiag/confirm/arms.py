@@ -19,6 +19,7 @@ from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import BASELINE_BAND, CANDIDATE_BAND, SEED_REPLAY, Axis, Incident
 from reprodiag.diagnosis.bar import resolution
 from reprodiag.diagnosis.model import Diagnosis
+from reprodiag.diagnosis.plan import UNREADABLE
 from reprodiag.diagnosis.seeds import seed_facts
 from reprodiag.manifest.model import Manifest, SnapshotRef
 from reprodiag.noise.store import BAND_SEED_BASE
@@ -142,15 +143,18 @@ def incident_for(
     axes = {a.axis: a for a in diagnosis.diff.axes}
     seeds = seed_facts(axes["randomness"].fields)
     others_same = all(a.status == "same" for name, a in axes.items() if name != "randomness")
-    swaps = arms.swaps()
+    swaps = {} if others_same else arms.swaps()
+    # Both bands are retrained here, in this environment: an environment only unrecorded (not
+    # shown to differ) does not stop the baseline pipeline from being retrained as it ran.
     retrainable = (
         not others_same
         and axes["code"].status == "same"
-        and axes["environment"].status == "same"
+        and axes["environment"].status != "differs"
         and isinstance(baseline.data.train, SnapshotRef)
         and baseline.data.train.pinned
         and not _unreadable(diagnosis)
     )
+    alias = _baseline_arm(diagnosis, baseline, swaps) if retrainable else None
     stored = [r.metric for r in arms.stored_band() if r.status == "ok" and r.metric is not None]
     return Incident(
         baseline=values[0],
@@ -159,24 +163,51 @@ def incident_for(
         metric=gap.metric,
         resolution=resolution(baseline, candidate, gap.metric),
         budget=arms.options.max_retrains,
-        swaps={} if others_same else swaps,
+        swaps=swaps,
         seed_replay="seed_replay" in arms.planned and baseline_seed(baseline) is not None,
         deterministic=seeds.deterministic or _no_torch(baseline, candidate),
-        baseline_retrainable=retrainable,
+        baseline_retrainable=retrainable and alias is None,
+        baseline_arm=alias,
         identical_pipelines=others_same,
         stored_band=tuple(stored),
     )
+
+
+def _baseline_arm(
+    diagnosis: Diagnosis, baseline: Manifest, swaps: Mapping[Axis, str]
+) -> str | None:
+    """The swap arm whose pipeline is the baseline's own, when exactly one axis differs and
+    putting it back gives the baseline pipeline: its seeds then serve as the baseline band too,
+    instead of the same pipeline being retrained twice."""
+    # Retrains run in this environment, so an environment unrecorded on a side changes nothing
+    # between the two arms; every other axis must be the same.
+    differing = [
+        a
+        for a in diagnosis.diff.axes
+        if a.axis != "randomness"
+        and a.status != "same"
+        and not (a.axis == "environment" and a.status == "unversioned")
+    ]
+    if len(differing) != 1 or differing[0].status != "differs":
+        return None
+    axis = differing[0]
+    arm = swaps.get(axis.axis)
+    changed = [f.path for f in axis.fields if f.status != "same"]
+    if arm == "intent_swap" and all(p.startswith("intent.params.") for p in changed):
+        return arm
+    if arm == "pinned_snapshot":
+        eval_ref = baseline.data.eval
+        eval_back = isinstance(eval_ref, SnapshotRef) and eval_ref.pinned
+        if eval_back or not any(p.startswith("data.eval") for p in changed):
+            return arm
+    return None
 
 
 def _unreadable(diagnosis: Diagnosis) -> bool:
     # Only the skip for an unreadable snapshot counts: the check is skipped too when both runs
     # read the same pinned snapshot, and then the baseline pipeline is as retrainable as can be.
     check = next((c for c in diagnosis.checks if c.key == "pinned_snapshot"), None)
-    return (
-        check is not None
-        and check.status == "skipped"
-        and "cannot be read again" in (check.observed or "")
-    )
+    return check is not None and check.status == "skipped" and UNREADABLE in (check.observed or "")
 
 
 def _no_torch(baseline: Manifest, candidate: Manifest) -> bool:

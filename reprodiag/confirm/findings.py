@@ -72,7 +72,7 @@ def apply_findings(
     band_outcome = _band_outcome(findings)
     _band(checks, findings, band_outcome, stopped)
     if findings.pipelines is not None:
-        checks["baseline_band"] = _baseline_band_check(findings)
+        checks["baseline_band"] = _baseline_band_check(findings, incident.baseline_arm)
     randomness = _randomness(findings, band_outcome)
     if randomness is not None:
         verdicts["randomness"] = randomness
@@ -154,13 +154,10 @@ def _replay(checks: dict[str, Check], findings: Findings, stopped: str) -> None:
 
 def _band_outcome(findings: Findings) -> BandOutcome:
     outcome = findings.band.outcome
-    if outcome != "undecided":
-        return outcome
-    # The sequential test had not reached a boundary when the investigation stopped: the baseline
-    # was not beyond the band at this n. When the conclusion is a seed conclusion, that is what
-    # "consistent with noise" says; otherwise the band is still open.
-    seed = findings.conclusion.kind in ("within noise", "lucky baseline")
-    return "consistent with noise" if seed else "inconclusive"
+    # A band the investigation stopped before its sequential test decided is inconclusive on its
+    # own, whatever else settled the conclusion (STATS.md: "consistent with noise" needs the
+    # futility rule at n >= 5, or a gap inside stored seeds).
+    return "inconclusive" if outcome == "undecided" else outcome
 
 
 def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, stopped: str) -> None:
@@ -175,7 +172,7 @@ def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, st
     )
 
 
-def _baseline_band_check(findings: Findings) -> Check:
+def _baseline_band_check(findings: Findings, alias: str | None) -> Check:
     pipelines = findings.pipelines
     assert pipelines is not None  # noqa: S101 - the caller checked
     words = pipelines.words
@@ -188,7 +185,10 @@ def _baseline_band_check(findings: Findings) -> Check:
         if pipelines.outcome == "differ"
         else "cant_tell"
     )
-    runs = next((s.retrains for s in findings.spent if s.arm == "baseline_band"), 0)
+    arm = alias or "baseline_band"
+    runs = next((s.retrains for s in findings.spent if s.arm == arm), 0)
+    if alias is not None:  # the swap arm is the baseline pipeline: its seeds, not new ones
+        words = f"the {alias.replace('_', ' ')}'s seeds are the baseline pipeline's own: {words}"
     return Check(
         order=12,
         key="baseline_band",
@@ -292,15 +292,19 @@ def _value(value: object) -> str:
 
 
 def _end(text: str) -> str:
+    """A sentence: capital first letter, full stop at the end."""
     text = text.strip()
-    return text if not text or text.endswith((".", "!", "?")) else text + "."
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _open(
     findings: Findings, ranking: Sequence[AxisRank], checks: Sequence[Check]
 ) -> tuple[str, ...]:
     found = [
-        f"The {f.arm.replace('_', ' ')} can't tell yet: {f.words}"
+        f"The {f.arm.replace('_', ' ')}: {f.words}"
         for f in findings.checks
         if f.outcome == "cant_tell" and f.retrains > 0
     ]

@@ -114,6 +114,9 @@ class Incident:
     seed_replay: bool = False
     deterministic: bool = False
     baseline_retrainable: bool = False
+    # The swap arm whose pipeline IS the baseline's (exactly one axis differs and putting it back
+    # gives the baseline pipeline): its seeds serve as the baseline band, never run twice.
+    baseline_arm: str | None = None
     identical_pipelines: bool = False
     stored_band: tuple[float, ...] = ()
 
@@ -128,6 +131,8 @@ class Incident:
             raise PolicyError(f"swap arm names must be distinct and not {RESERVED_ARMS}: {arms}")
         if self.identical_pipelines and self.swaps:
             raise PolicyError("identical pipelines have no axis to swap back")
+        if self.baseline_arm is not None and self.baseline_arm not in arms:
+            raise PolicyError(f"the baseline arm {self.baseline_arm!r} is not a swap arm")
 
     @property
     def gap(self) -> float:
@@ -320,7 +325,10 @@ class Investigation:
         return max(0, self.incident.budget - self.spent)
 
     def ok(self, arm: str) -> list[float]:
-        """The finished values of one arm (the candidate band includes the stored seeds)."""
+        """The finished values of one arm (the candidate band includes the stored seeds; the
+        baseline band is the baseline arm's seeds when a swap arm is the baseline pipeline)."""
+        if arm == BASELINE_BAND and self.incident.baseline_arm is not None:
+            arm = self.incident.baseline_arm
         mine = [v for v in self._runs[arm] if v is not None]
         return self._stored + mine if arm == CANDIDATE_BAND else mine
 
@@ -330,7 +338,8 @@ class Investigation:
     @property
     def _has_baseline_band(self) -> bool:
         inc = self.incident
-        return inc.baseline_retrainable and not inc.identical_pipelines
+        retrainable = inc.baseline_retrainable or inc.baseline_arm is not None
+        return retrainable and not inc.identical_pipelines
 
     @property
     def _smoke_failed(self) -> bool:
@@ -490,8 +499,9 @@ class Investigation:
     def _open_checks(self, verdict: Conclusion) -> list[tuple[float, int, str]]:
         """(how much of the gap it could explain, order, arm) for every check worth a round."""
         out: list[tuple[float, int, str]] = []
+        aliased = self.incident.baseline_arm is not None  # grown as its swap arm, below
         if self._has_baseline_band and self._pipes is None and verdict.kind != "explained":
-            if self._can_grow(BASELINE_BAND):
+            if not aliased and self._can_grow(BASELINE_BAND):
                 out.append((self._upper_share(BASELINE_BAND), 0, BASELINE_BAND))
         for order, arm in enumerate(self.incident.swaps.values(), start=1):
             if arm not in self._frozen and self._can_grow(arm):

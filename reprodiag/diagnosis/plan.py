@@ -11,6 +11,10 @@ from reprodiag.diagnosis.seeds import SEEDS, SeedFacts, seed_facts
 from reprodiag.manifest.codec import to_jsonable
 from reprodiag.manifest.model import Axis, Manifest, SnapshotRef
 
+# The pinned-snapshot check's skip reason when the baseline's snapshot is gone; the confirmation
+# layer looks for it to know the baseline pipeline cannot be retrained.
+UNREADABLE = "the baseline's snapshot cannot be read again"
+
 
 def paid_checks(
     baseline: Manifest, diff: ManifestDiff, gap: Gap, readability: Readability
@@ -118,7 +122,7 @@ def _pinned_retrain(
     if not isinstance(ref, SnapshotRef) or not ref.pinned:
         skip = "the baseline read unpinned data: there is no snapshot to retrain on"
     elif readability.readable is False:
-        skip = f"the baseline's snapshot cannot be read again: {readability.words}"
+        skip = f"{UNREADABLE}: {readability.words}"
     elif data.status == "same":
         skip = (
             "both runs read the same pinned snapshots: a retrain on it would repeat the candidate"
