@@ -686,6 +686,8 @@ class Investigation:
         )
 
     def _seed_conclusion(self, why: str) -> Conclusion:
+        # `why` may already end "the gap is the seed" (the replay's words): said once.
+        why = why.removesuffix(": the gap is the seed")
         pct = self._percentile()
         if pct is None:
             return Conclusion("within noise", f"{why}: the gap is the seed, not a change", False)
