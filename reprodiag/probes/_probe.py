@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from reprodiag.manifest.model import Fact, SkipKind, Skipped
+
+T = TypeVar("T")
 
 
 class FactSkip(Exception):
@@ -20,7 +22,7 @@ class FactSkip(Exception):
         self.kind: SkipKind = self.default_kind if kind is None else kind
 
 
-def run_fact(probe: Callable[..., Any], *args: Any) -> Fact[Any]:
+def run_fact(probe: Callable[..., T], *args: object) -> Fact[T]:
     """Run one probe; `FactSkip` or any other failure becomes a `Skipped` fact."""
     try:
         return probe(*args)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import write_manifest
@@ -33,11 +33,18 @@ from reprodiag.probes.session import (
 )
 
 if TYPE_CHECKING:
+    from reprodiag.policy.load import Policy
     from reprodiag.probes.outputs import FilesArg
+    from reprodiag.probes.seeds import Seeds
+    from reprodiag.probes.session import SnapshotArg
 
 
 def probe_axes(
-    *, code_root: str | Path, entrypoint: str | None, seeds: Any, dataloader_seeding: str | None
+    *,
+    code_root: str | Path,
+    entrypoint: str | None,
+    seeds: Seeds | RandomnessAxis | None,
+    dataloader_seeding: str | None,
 ) -> tuple[CodeAxis, EnvironmentAxis, RandomnessAxis]:
     """Probe the code, environment and randomness axes, each on its own: one that fails becomes a
     record of skipped facts with the reason, never an exception."""
@@ -65,12 +72,12 @@ class Run:
         *,
         data: DataAxis,
         intent: Intent,
-        seeds: Any = None,
+        seeds: Seeds | RandomnessAxis | None = None,
         code_root: str | Path = ".",
         entrypoint: str | None = None,
         dataloader_seeding: str | None = None,
         output_dir: str | Path | None = None,
-        policy: Any = None,
+        policy: Policy | None = None,
         captured_by: str = "api",
         primary_metric: str | None = None,
     ) -> None:
@@ -138,8 +145,8 @@ class Run:
 
     def log_outputs(
         self,
-        weights: Any = None,
-        predictions: Any = None,
+        weights: object = None,
+        predictions: object = None,
         files: FilesArg = (),
     ) -> OutputDigests:
         """Record sha256 digests of what the run produced: the bit-exact reproducibility bar.
@@ -244,9 +251,9 @@ class Run:
 def capture(
     path: str | Path,
     *,
-    train: Any = None,
-    eval: Any = None,
-    seeds: Any = None,  # noqa: A002
+    train: SnapshotArg = None,
+    eval: SnapshotArg = None,  # noqa: A002
+    seeds: Seeds | RandomnessAxis | None = None,
     params: Mapping[str, JSONValue] | None = None,
     family: str | None = None,
     experiment: str | None = None,
@@ -262,7 +269,7 @@ def capture(
     labeling_pipeline: str | None = None,
     dataloader_seeding: str | None = None,
     output_dir: str | Path | None = None,
-    policy: Any = None,
+    policy: Policy | None = None,
     captured_by: str = "api",
     primary_metric: str | None = None,
 ) -> Run:

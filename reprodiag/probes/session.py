@@ -17,7 +17,7 @@ import datetime as _dt
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import (
@@ -28,6 +28,18 @@ from reprodiag.manifest.model import (
     Skipped,
     SnapshotRef,
 )
+
+if TYPE_CHECKING:
+    from typing import SupportsFloat, TypeAlias
+
+    from _typeshed import DataclassInstance
+
+    from reprodiag.snapshots.interface import Snapshot
+
+    # What capture(train=..., eval=...) takes: a pinned Snapshot, its ref, a table path or uri.
+    SnapshotArg: TypeAlias = Snapshot | SnapshotRef | Skipped | str | os.PathLike[str] | None
+
+R = TypeVar("R", bound="DataclassInstance")  # an axis record
 
 
 def utc_now() -> str:
@@ -44,10 +56,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-def all_skipped(cls: type, reason: str) -> Any:
+def all_skipped(cls: type[R], reason: str) -> R:
     """An axis record whose every fact is skipped (kind failed): what a probe that crashed
     outright leaves."""
-    values: dict[str, Any] = {}
+    values: dict[str, Skipped] = {}
     for f in dataclasses.fields(cls):
         has_default = (
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
@@ -57,14 +69,14 @@ def all_skipped(cls: type, reason: str) -> Any:
     return cls(**values)
 
 
-def _guard(probe: Callable[[], Any], cls: type, what: str) -> Any:
+def _guard(probe: Callable[[], R], cls: type[R], what: str) -> R:
     try:
         return probe()
     except Exception as exc:  # one failing probe never sinks the manifest
         return all_skipped(cls, f"{what} probe failed: {type(exc).__name__}: {exc}")
 
 
-def snapshot_fact(value: Any, role: str) -> SnapshotRef | Skipped:
+def snapshot_fact(value: SnapshotArg, role: str) -> SnapshotRef | Skipped:
     """A Snapshot handle, a SnapshotRef, a uri (opened and pinned now) or None."""
     if value is None:
         return Skipped(f"no {role} snapshot given to capture", "not_given")
@@ -101,7 +113,7 @@ class Intent:
     def to_axis(self) -> IntentAxis:
         """The intent axis of the manifest; a name not given becomes a skipped fact saying so."""
 
-        def fact(value: str | None, name: str) -> Any:
+        def fact(value: str | None, name: str) -> str | Skipped:
             return value if value is not None else Skipped(f"no {name} given", "not_given")
 
         return IntentAxis(
@@ -117,7 +129,12 @@ class Intent:
         )
 
 
-def metric_record(name: str, value: Any, direction: str, resolution: Any = None) -> Metric:
+def metric_record(
+    name: str,
+    value: SupportsFloat | str,
+    direction: str,
+    resolution: SupportsFloat | str | None = None,
+) -> Metric:
     """A finite metric with its direction and, when stated, its positive finite resolution."""
     if direction not in DIRECTIONS:
         raise InputError(f"metric {name!r}: direction {direction!r} is not 'higher' or 'lower'")
@@ -133,7 +150,7 @@ def metric_record(name: str, value: Any, direction: str, resolution: Any = None)
     return Metric(number, direction, _resolution(name, resolution))  # type: ignore[arg-type]
 
 
-def _resolution(name: str, value: Any) -> float | None:
+def _resolution(name: str, value: SupportsFloat | str | None) -> float | None:
     if value is None:
         return None
     try:

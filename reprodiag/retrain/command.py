@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reprodiag._atomic import atomic_write_text
-from reprodiag.manifest.model import SnapshotRef, is_known
+from reprodiag.manifest.model import JSONValue, SnapshotRef, is_known
 from reprodiag.retrain.interface import RetrainFailed
 from reprodiag.retrain.template import render
 
@@ -60,8 +59,9 @@ def values_for(
     }
 
 
-def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
-    """Run the spec's command; return the metrics it wrote. Raises RetrainFailed."""
+def run_command(spec: RetrainSpec, *, device: str) -> JSONValue:
+    """Run the spec's command; return the metrics file it wrote, parsed, for the worker to check
+    (a JSON object of metric names to numbers). Raises RetrainFailed."""
     assert spec.command is not None, "not a command trainer"
     output_dir = Path(spec.output_dir)
     params_file, metrics_file = output_dir / PARAMS_FILE, output_dir / METRICS_FILE
@@ -83,7 +83,7 @@ def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
             f"the command exited with code {completed.returncode}: {shlex.join(spec.command)[:200]}"
         )
     try:
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+        metrics: JSONValue = json.loads(metrics_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RetrainFailed(
             f"the command exited 0 but wrote no metrics to {metrics_file}",
@@ -94,4 +94,4 @@ def run_command(spec: RetrainSpec, *, device: str) -> Mapping[str, Any]:
             f"cannot read the metrics the command wrote to {metrics_file}: {exc}",
             hint='write a JSON object such as {"auc": 81.2}',
         ) from None
-    return metrics  # type: ignore[no-any-return]
+    return metrics

@@ -24,9 +24,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reprodiag.manifest.model import JSONValue
+
+if TYPE_CHECKING:
+    from reprodiag.retrain.interface import TrainContext
 
 ENSEMBLE_SUFFIX = "_ensemble"
 ENSEMBLE_ATTRIBUTE = "ensemble"
@@ -36,7 +39,7 @@ class EnsembleTrainer(Protocol):
     """A trainer's ensemble form: trains one model per seed in one process and returns each
     seed's metrics, in seed order."""
 
-    def __call__(self, ctx: Any, seeds: Sequence[int]) -> Sequence[Mapping[str, float]]:
+    def __call__(self, ctx: TrainContext, seeds: Sequence[int]) -> Sequence[Mapping[str, float]]:
         """Train one model per seed on ctx's data; the metrics of each, in the order of `seeds`."""
         ...
 
@@ -65,11 +68,20 @@ def has_ensemble_form(trainer: Mapping[str, JSONValue] | None) -> bool:
     return isinstance(entrypoint, str) and find_ensemble(entrypoint) is not None
 
 
-def seed_output_dir(ctx: Any, seed: int) -> Path:
+class _HasOutputDir(Protocol):
+    """A train context of either kind (retrain.interface or family.core): its output folder."""
+
+    @property
+    def output_dir(self) -> Path: ...
+
+
+def seed_output_dir(ctx: _HasOutputDir, seed: int) -> Path:
     """Where seed `seed` of an ensemble writes its files (the worker records it per seed)."""
     return Path(ctx.output_dir) / f"seed-{seed}"
 
 
+# Below, Any is a torch object (module, tensor, generator): torch is imported lazily, inside the
+# functions, so its types cannot be named here.
 def stack_seeded(
     build_model: Callable[[], Any], seeds: Sequence[int]
 ) -> tuple[dict[str, Any], dict[str, Any], Any]:

@@ -21,7 +21,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from reprodiag._atomic import atomic_write_text
 from reprodiag.errors import InputError, ReprodiagError
@@ -35,6 +35,14 @@ from reprodiag.retrain.spec import (
     existing_manifest,
     member_spec,
 )
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+    from reprodiag.probes.run import Run
+    from reprodiag.probes.seeds import Seeds
+    from reprodiag.retrain.ensemble import EnsembleTrainer
+    from reprodiag.snapshots.interface import Snapshot
 
 
 def resolve_device(device: str) -> str:
@@ -60,17 +68,22 @@ def storage_options_from_env() -> dict[str, str] | None:
     return {str(k): str(v) for k, v in options.items()}
 
 
-def finite_metrics(raw: Any, metric: str) -> dict[str, float]:
-    """The finite numeric metrics a trainer returned: what its manifest can record."""
+def _metrics_mapping(raw: object, metric: str) -> Mapping[object, object]:
     if not isinstance(raw, Mapping):
         raise RetrainFailed(
             f"the trainer returned {type(raw).__name__}, not a mapping of metric "
             f"names to numbers such as {{{metric!r}: 81.2}}"
         )
-    return {str(k): float(v) for k, v in raw.items() if _number(v) and math.isfinite(float(v))}
+    return raw
 
 
-def metric_value(raw: Mapping[str, Any], metric: str) -> float:
+def finite_metrics(raw: object, metric: str) -> dict[str, float]:
+    """The finite numeric metrics a trainer returned: what its manifest can record."""
+    items = _metrics_mapping(raw, metric).items()
+    return {str(k): float(v) for k, v in items if _number(v) and math.isfinite(float(v))}
+
+
+def metric_value(raw: Mapping[object, object], metric: str) -> float:
     """The value of `metric`; RetrainFailed with the reason when it is missing or unusable."""
     if metric not in raw:
         names = ", ".join(sorted(map(str, raw))) or "nothing"
@@ -86,12 +99,12 @@ def metric_value(raw: Mapping[str, Any], metric: str) -> float:
     return float(value)
 
 
-def check_metrics(raw: Any, metric: str) -> tuple[dict[str, float], float]:
+def check_metrics(raw: object, metric: str) -> tuple[dict[str, float], float]:
     """Both of the above: the recordable metrics and the value of `metric`."""
-    return finite_metrics(raw, metric), metric_value(raw, metric)
+    return finite_metrics(raw, metric), metric_value(_metrics_mapping(raw, metric), metric)
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[SupportsFloat]:  # Any: whatever a trainer returned
     # numbers.Real covers int, float and numpy scalars; 0-d tensors convert through __float__.
     if isinstance(value, (bool, str, bytes)):
         return False
@@ -104,9 +117,7 @@ def _number(value: Any) -> bool:
     return True
 
 
-def _train(
-    spec: RetrainSpec, data: Any, eval_data: Any, device: str, run: Any
-) -> Mapping[str, Any]:
+def _train(spec: RetrainSpec, data: Snapshot, eval_data: Snapshot, device: str, run: Run) -> object:
     if spec.command is not None:
         from reprodiag.retrain.command import run_command
 
@@ -117,10 +128,10 @@ def _train(
 
 def train_context(
     spec: RetrainSpec,
-    data: Any,
-    eval_data: Any,
+    data: Snapshot,
+    eval_data: Snapshot,
     device: str,
-    record_outputs: Callable[[OutputDigests], Any] | None = None,
+    record_outputs: Callable[[OutputDigests], object] | None = None,
 ) -> TrainContext:
     """What the trainer receives (solo or as an ensemble), its output folder created.
 
@@ -143,10 +154,10 @@ def retrain_capture(
     manifest: str | Path,
     run_name: str | None,
     output_dir: str,
-    data: Any,
-    eval_data: Any,
-    seeds: Any,
-) -> Any:
+    data: Snapshot,
+    eval_data: Snapshot,
+    seeds: Seeds,
+) -> Run:
     """The capture of one retrain (or one ensemble member): never gated by a tier, the code
     recorded as it is where the worker runs."""
     from reprodiag.probes.run import capture
@@ -207,7 +218,7 @@ def run_spec(
             metrics = finite_metrics(raw, spec.metric)
             # also when `metric` itself is unusable
             run.log_metrics(metrics, spec.directions, primary=_primary(metrics, spec.metric))
-            value = metric_value(raw, spec.metric)
+            value = metric_value(_metrics_mapping(raw, spec.metric), spec.metric)
     except (Exception, SystemExit) as exc:  # a failed seed, not a failed diagnosis
         if traceback_path is not None:
             atomic_write_text(traceback_path, traceback.format_exc())
@@ -264,7 +275,7 @@ def _run_ensemble(
 def _train_members(
     spec: RetrainSpec,
     members: list[RetrainSpec],
-    form: Any,
+    form: EnsembleTrainer,
     traceback_path: Path | None,
     storage_options: Mapping[str, str] | None,
 ) -> list[RetrainResult]:
@@ -300,8 +311,8 @@ def _train_members(
 
 
 def _member_run(
-    member: RetrainSpec, index: int, spec: RetrainSpec, data: Any, eval_data: Any
-) -> Any:
+    member: RetrainSpec, index: int, spec: RetrainSpec, data: Snapshot, eval_data: Snapshot
+) -> Run:
     """Seed `member.seed`'s capture, started: its manifest says it was one of K replicas."""
     import dataclasses
 
@@ -323,12 +334,12 @@ def _member_run(
 
 
 def _member_result(
-    member: RetrainSpec, run: Any, raw: Any, spec: RetrainSpec, seconds: float
+    member: RetrainSpec, run: Run, raw: object, spec: RetrainSpec, seconds: float
 ) -> RetrainResult:
     try:
         metrics = finite_metrics(raw, spec.metric)
         run.log_metrics(metrics, spec.directions, primary=_primary(metrics, spec.metric))
-        value = metric_value(raw, spec.metric)
+        value = metric_value(_metrics_mapping(raw, spec.metric), spec.metric)
     except RetrainFailed as exc:  # a NaN in one replica fails that seed only
         run.finish(exc)
         return RetrainResult.failed(member, reason_of(exc), seconds, member.manifest_out)
