@@ -12,10 +12,16 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import JSONValue
+
+if TYPE_CHECKING:
+    from reprodiag.diagnosis.model import Diagnosis
+    from reprodiag.manifest.model import SnapshotRef
+    from reprodiag.retrain.spec import RetrainResult
+    from reprodiag.snapshots.interface import Snapshot
 
 FAMILY = "reference-mlp"
 EXPERIMENT = "ctr-weekly-retrain"
@@ -49,8 +55,8 @@ class DemoResult:
     monday: Path
     wednesday: Path
     reports: tuple[Path, ...]
-    diagnosis: Any
-    unpinned: Any
+    diagnosis: Diagnosis
+    unpinned: Diagnosis
 
 
 def _fresh_folder(folder: Path) -> Path:
@@ -139,7 +145,7 @@ class Pipeline:
 
     params: Mapping[str, JSONValue]
     code_root: Path
-    eval_data: Any
+    eval_data: Snapshot
     hypothesis: str = "weekly retrain"
 
 
@@ -147,11 +153,11 @@ def train_captured(
     manifest: Path,
     pipeline: Pipeline,
     *,
-    data: Any,
+    data: Snapshot,
     seed: int,
     run_name: str,
     output_dir: Path,
-    record_train: Any = None,
+    record_train: SnapshotRef | None = None,
     tier: str | None = "shipped",
 ) -> Path:
     """One captured training run of the reference family.
@@ -205,9 +211,9 @@ def compare_with_retrains(
     *,
     title: str,
     max_retrains: int,
-    on_result: Callable[[Any], None] | None,
+    on_result: Callable[[RetrainResult], None] | None,
     band_store: Path,
-) -> Any:
+) -> tuple[Diagnosis, tuple[Path, ...]]:
     """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
     from reprodiag.confirm import RetrainOptions, confirm
     from reprodiag.diagnosis.engine import diagnose
@@ -301,7 +307,7 @@ def run_demo(
         output_dir=work / "runs" / "wednesday",
     )
 
-    def show(result: Any) -> None:
+    def show(result: RetrainResult) -> None:
         value = (
             f"auc {result.metric_value:.2f}" if result.metric_value is not None else result.reason
         )

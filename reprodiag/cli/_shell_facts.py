@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from reprodiag import _toml
 from reprodiag.errors import InputError
-from reprodiag.manifest.model import RandomnessAxis, Skipped
+from reprodiag.manifest.model import JSONValue, RandomnessAxis, Skipped
 
 GENERATORS = ("python", "numpy", "torch", "cuda")
 NOT_VISIBLE = Skipped(
@@ -34,15 +33,16 @@ def parse_pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
     return out
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str) -> JSONValue:
     """A --param value: JSON when it parses (numbers, true, lists), else the plain string."""
     try:
-        return json.loads(text)
+        value: JSONValue = json.loads(text)
+        return value
     except ValueError:
         return text
 
 
-def read_params_file(path: str) -> dict[str, Any]:
+def read_params_file(path: str) -> dict[str, JSONValue]:
     file = Path(path)
     try:
         raw = file.read_bytes()
@@ -84,10 +84,10 @@ def shell_randomness(
 ) -> RandomnessAxis:
     missing = Skipped("seed not recorded: pass --seed", "not_given")
 
-    def seed(name: str) -> Any:
+    def seed(name: str) -> int | Skipped:
         return seeds.get(name, missing)
 
-    flag: Any = deterministic if deterministic is not None else NOT_VISIBLE
+    flag: bool | Skipped = deterministic if deterministic is not None else NOT_VISIBLE
     return RandomnessAxis(
         python_seed=seed("python"),
         numpy_seed=seed("numpy"),

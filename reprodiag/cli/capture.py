@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from reprodiag.probes.run import Run
 
 
 @click.command("capture")
@@ -205,11 +208,13 @@ def capture(
         primary_metric=primary_metric,
     )
     run.start()
-    metrics = {
+    # Any: --metric values parsed as JSON, free-form until log_metrics checks each is a finite
+    # number (metric_record refuses the rest with an InputError).
+    metrics: dict[str, Any] = {
         name: shell.parse_value(value)
         for name, value in shell.parse_pairs(metric_pairs, "--metric").items()
     }
-    resolutions = {
+    resolutions: dict[str, Any] = {
         name: shell.parse_value(value)
         for name, value in shell.parse_pairs(resolution_pairs, "--metric-resolution").items()
     }
@@ -226,7 +231,7 @@ def capture(
 
 
 def _log_outputs(
-    run: Any,
+    run: Run,
     files: tuple[str, ...],
     predictions_file: str | None,
     predictions_digest: str | None,

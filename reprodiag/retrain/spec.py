@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from reprodiag._records import OMIT_WHEN_DEFAULT, RecordError, RecordFormat
 from reprodiag.errors import InputError
@@ -28,7 +28,6 @@ from reprodiag.manifest.model import (
     Manifest,
     Skipped,
     SnapshotRef,
-    is_known,
 )
 from reprodiag.retrain.interface import RetrainSpecError
 from reprodiag.retrain.seed_result import SeedResult
@@ -190,7 +189,7 @@ def _read(form: RecordFormat[_R], text: str, source: str) -> _R:
 
 
 def _check_spec(spec: RetrainSpec) -> None:
-    def bad(name: str, expected: str, value: Any) -> RetrainSpecError:
+    def bad(name: str, expected: str, value: object) -> RetrainSpecError:
         return RetrainSpecError(f"field {name!r}: expected {expected}, found {value!r}"[:300])
 
     for name in ("label", "metric", "output_dir", "manifest_out", "device"):
@@ -365,8 +364,8 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:80] or "retrain"
 
 
-def _known(value: Any) -> Any:
-    return value if is_known(value) else None
+def _known(value: Fact[str] | None) -> str | None:
+    return None if isinstance(value, Skipped) else value
 
 
 def _pinned(ref: Fact[SnapshotRef], name: str, role: str) -> SnapshotRef:
