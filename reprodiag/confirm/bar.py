@@ -2,8 +2,9 @@
 
 The manifests alone place a zero gap (bit-exact or metric-exact) and a shared side of the user's
 acceptance threshold (conclusion-equivalent); retrains add the rest. "Statistically equivalent"
-is said only where an equivalence argument holds: the two pipelines' seed bands pass TOST, or the
-runs differ only in their seeds (two draws of one pipeline) and the gap lies within its band.
+is said only where an equivalence argument holds: the two pipelines' seed bands pass TOST, the
+seed replay reproduces the baseline exactly (deterministic training), or the runs differ only in
+their seeds (two draws of one pipeline) and the gap lies within its band.
 One baseline value inside the candidate's band is not equivalence: the bar stays open then.
 """
 
@@ -24,6 +25,14 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
     if kind in ("lucky baseline", "within noise"):
         if pipelines is not None and pipelines.outcome == "equivalent":
             return Bar("statistically equivalent", pipelines.words)
+        replay = findings.replay
+        if replay is not None and replay.exact and replay.outcome == "explains":
+            return Bar(
+                "statistically equivalent",
+                "the candidate pipeline reproduces the baseline exactly with the baseline's own "
+                "seeds, so both runs are draws of one pipeline; "
+                f"{findings.band.words}",
+            )
         if incident.identical_pipelines:
             return Bar(
                 "statistically equivalent",
