@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from reprodiag.confirm.band import run_seeds, run_specs, stored_results
 from reprodiag.confirm.options import RetrainOptions
@@ -21,7 +20,7 @@ from reprodiag.diagnosis.bar import resolution
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.diagnosis.plan import UNREADABLE
 from reprodiag.diagnosis.seeds import seed_facts
-from reprodiag.manifest.model import Manifest, SnapshotRef
+from reprodiag.manifest.model import JSONValue, Manifest, SnapshotRef
 from reprodiag.noise.store import BAND_SEED_BASE
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.retrain.spec import RetrainSpec, spec_from_manifest
@@ -106,7 +105,7 @@ def arm_spec(
     """The candidate pipeline with `arm`'s axis put back to the baseline's, at `seed`."""
     train: SnapshotRef | None = None
     eval_ref: SnapshotRef | None = None
-    params: Mapping[str, Any] | None = None  # hyperparameters are free-form JSON values
+    params: Mapping[str, JSONValue] | None = None
     if arm == "pinned_snapshot" and isinstance(baseline.data.train, SnapshotRef):
         # The whole data axis goes back: training set and, when it is pinned, evaluation set
         # (an evaluation set that moved is a data change too).

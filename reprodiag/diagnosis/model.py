@@ -90,7 +90,10 @@ class FieldDiff:
     path: str  # dotted manifest path, e.g. "environment.torch_version"
     axis: FieldRoot
     status: FieldStatus
-    baseline: Any  # the JSON value, or None when absent; a skipped fact as {"skipped": reason}
+    # Any for now (a typed rewrite of diagnosis/diff.py is planned): each side is the fact's JSON
+    # value (None when absent, a skipped fact as {"skipped": reason}) or, when a whole record is
+    # skipped on one side, that record's JSON object against the other side's Skipped.
+    baseline: Any
     candidate: Any
     noise: bool = False  # differs between any two runs by nature (ids, times, hostnames)
     unversioned_side: Side | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar, Union, get_args
 
 from reprodiag._records import schema
 
@@ -324,12 +324,16 @@ class Manifest:
     results: Results
     schema: str = SCHEMA_ID
 
-    def axis(self, name: str) -> Any:
+    def axis(
+        self, name: str
+    ) -> DataAxis | CodeAxis | EnvironmentAxis | RandomnessAxis | IntentAxis:
         """The record of one axis by name ("data", "code", ...); raises KeyError for any other
         name."""
         if name not in AXES:
             raise KeyError(name)
-        return getattr(self, name)
+        record: DataAxis | CodeAxis | EnvironmentAxis | RandomnessAxis | IntentAxis
+        record = getattr(self, name)
+        return record
 
 
 # Dotted field paths that differ between any two runs by nature (DESIGN.md): noise, never a cause.

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from reprodiag.manifest.codec import iter_facts
 from reprodiag.manifest.model import AXES, NOISE_FIELDS, JSONValue, Manifest, Skipped
@@ -52,13 +51,13 @@ def _excluded(path: str) -> bool:
     return path.split(".", 1)[0] not in AXES
 
 
-def _empty_mapping(value: Any) -> bool:
+def _empty_mapping(value: JSONValue | Skipped) -> bool:
     # iter_facts marks an empty mapping with {}; it adds nothing, and a mapping whose only keys are
     # seeds ({"PL_GLOBAL_SEED": "7"}) must hash like an empty one.
     return isinstance(value, dict) and not value
 
 
-def _normalised(path: str, value: Any) -> Any:
+def _normalised(path: str, value: JSONValue | Skipped) -> JSONValue:
     if isinstance(value, Skipped):
         return {"skipped": True}
     if isinstance(value, tuple):
@@ -68,7 +67,7 @@ def _normalised(path: str, value: Any) -> Any:
     return value
 
 
-def fingerprint_facts(manifest: Manifest) -> dict[str, Any]:
+def fingerprint_facts(manifest: Manifest) -> dict[str, JSONValue]:
     """Every fact that goes into the family fingerprint, by dotted path, as it is hashed.
 
     Diff two of these to see why two manifests fall into different families.

@@ -18,12 +18,18 @@ A few facts are judged by value too; the decisions, and why:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reprodiag.errors import InputError, PolicyViolation
 from reprodiag.manifest.codec import iter_facts
-from reprodiag.manifest.model import Manifest, Skipped, is_known
+from reprodiag.manifest.model import JSONValue, Manifest, Skipped, is_known
 from reprodiag.policy.model import Policy, PolicyResult, Tier, Violation
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # Dotted path -> fact, as manifest.codec.iter_facts yields them (a skipped fact as Skipped).
+    Facts: TypeAlias = Mapping[str, JSONValue | Skipped]
 
 GPU_FACTS = frozenset(
     {
@@ -54,14 +60,14 @@ NEXT_STEPS: Mapping[str, str] = {
 }
 
 
-def facts_of(manifest: Manifest | Mapping[str, Any]) -> Mapping[str, Any]:
+def facts_of(manifest: Manifest | Facts) -> Facts:
     """Dotted path -> fact, as iter_facts yields them; a mapping passes through unchanged."""
     return dict(iter_facts(manifest)) if isinstance(manifest, Manifest) else manifest
 
 
-def _lookup(facts: Mapping[str, Any], path: str) -> Any:
-    """The fact at path; a Skipped for a path under a skipped record (data.train skipped as a
-    whole); None when nothing is recorded there."""
+def _lookup(facts: Facts, path: str) -> object:
+    """The fact at path (_SUBTREE for a path recorded one level down); a Skipped for a path
+    under a skipped record (data.train skipped as a whole); None when nothing is recorded there."""
     if path in facts:
         return facts[path]
     if any(key.startswith(path + ".") for key in facts):
@@ -74,7 +80,7 @@ def _lookup(facts: Mapping[str, Any], path: str) -> Any:
     return None
 
 
-def _problem(value: Any) -> str | None:
+def _problem(value: object) -> str | None:
     if isinstance(value, Skipped):
         return f"skipped: {value.reason}"
     if value is None:
@@ -84,7 +90,7 @@ def _problem(value: Any) -> str | None:
     return None
 
 
-def cpu_only(facts: Mapping[str, Any]) -> bool:
+def cpu_only(facts: Facts) -> bool:
     """True when the run provably used no GPU, so GPU facts cannot exist."""
     count = facts.get("environment.gpu_count")
     if count == 0:
@@ -98,7 +104,7 @@ def cpu_only(facts: Mapping[str, Any]) -> bool:
     return isinstance(count, Skipped) and count.reason.startswith(_NO_GPU_REASONS)
 
 
-def _judge(tier: Tier, axis: str, path: str, facts: Mapping[str, Any]) -> str | None:
+def _judge(tier: Tier, axis: str, path: str, facts: Facts) -> str | None:
     """Why the fact fails the tier, or None when it passes."""
     value = _lookup(facts, path)
     problem = _problem(value)
@@ -125,7 +131,7 @@ def _judge(tier: Tier, axis: str, path: str, facts: Mapping[str, Any]) -> str | 
     return None
 
 
-def check_facts(tier: Tier, facts: Mapping[str, Any]) -> PolicyResult:
+def check_facts(tier: Tier, facts: Facts) -> PolicyResult:
     """Check a tier against facts by dotted path; the result lists every required fact that is
     missing, skipped or has a value the tier refuses."""
     violations = []
@@ -191,9 +197,7 @@ def next_steps(result: PolicyResult) -> tuple[str, ...]:
     return tuple(dict.fromkeys(next_step(result.tier, v) for v in result.violations))
 
 
-def require_for_tier(
-    tier: str, facts: Manifest | Mapping[str, Any], policy: Policy | None = None
-) -> None:
+def require_for_tier(tier: str, facts: Manifest | Facts, policy: Policy | None = None) -> None:
     """Refuse a run, before it trains, that lacks a fact its tier requires.
 
     facts: the manifest being captured, or a mapping of dotted path -> fact (iter_facts' shape).

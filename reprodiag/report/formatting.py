@@ -6,7 +6,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from reprodiag.manifest.codec import skipped_of
 
@@ -142,7 +141,7 @@ def p_value(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def fact(value: Any) -> str:
+def fact(value: object) -> str:
     """A manifest value from the diff, on one line: absent, skipped-with-reason, or compact JSON."""
     if value is None:
         return "absent"
