@@ -37,6 +37,7 @@ _LAZY = {
 }
 
 
+# Any: the lazily imported attribute is a function or class of any signature (PEP 562).
 def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:

@@ -43,6 +43,7 @@ _NONE = type(None)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+# Any: this codec walks arbitrary records and JSON by their type hints, so values are free-form.
 def schema(**keywords: Any) -> dict[str, Any]:
     """Field metadata adding JSON Schema keywords, e.g. `field(metadata=schema(minimum=0))`.
 

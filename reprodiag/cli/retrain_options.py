@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from reprodiag.confirm import RetrainOptions, TrainerChoice
     from reprodiag.retrain.spec import RetrainResult
 
+# Any: the decorator wraps click commands of any signature.
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXECUTORS = ("serial", "processes", "ray")  # reprodiag.retrain.executor.EXECUTORS, without import

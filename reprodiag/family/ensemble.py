@@ -127,6 +127,7 @@ def train_ensemble(ctx: TrainContext, seeds: Sequence[int]) -> list[dict[str, fl
     return metrics
 
 
+# Any: torch tensors; torch is imported inside the functions that use it.
 def initial_weights(
     n_inputs: int, params: MLPParams, seeds: Sequence[int]
 ) -> list[Mapping[str, Any]]:

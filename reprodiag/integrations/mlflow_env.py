@@ -45,6 +45,7 @@ class EnvFiles:
     libraries: Mapping[str, str] = field(default_factory=dict)
 
 
+# Any: mlflow's client and run objects; mlflow is imported lazily (an optional extra).
 def environment_files(client: Any, run: Any, warnings: list[str]) -> EnvFiles:
     """Read the lock, Python version and library pins from the run's artifacts; a failure to read
     them becomes skipped facts and a warning, never an exception."""

@@ -92,6 +92,7 @@ def resolve_tracking_uri(option: str | None) -> tuple[str, str]:
     return str(mlflow.get_tracking_uri()), "mlflow's default"
 
 
+# Any: mlflow's module, client and run objects (imported lazily), and run params before checks.
 def import_mlflow() -> Any:
     """The mlflow module; raises InputError saying how to install it when it is missing."""
     try:

@@ -22,6 +22,7 @@ class ManifestError(RecordError):
     """A manifest file that cannot be read or does not follow its schema."""
 
 
+# Any: parsed JSON before validation; manifest_from_json turns it into typed records.
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:

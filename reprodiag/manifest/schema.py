@@ -17,6 +17,7 @@ from reprodiag.manifest.model import SCHEMA_ID
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 
+# Any: a JSON Schema document, nested objects and lists as _records.json_schema builds them.
 def build_schema() -> dict[str, Any]:
     """The manifest's JSON Schema (draft 2020-12), derived from the records in model.py."""
     return {

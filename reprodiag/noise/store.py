@@ -50,6 +50,7 @@ COLUMNS = (
 )
 
 
+# Any: pyarrow and deltalake objects (imported lazily) and the rows they read, checked on use.
 def band_schema() -> Any:
     """The explicit pyarrow schema of a store_format 1 band store."""
     import pyarrow as pa

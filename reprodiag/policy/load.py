@@ -88,6 +88,7 @@ class _Layer:
     file: str
     prefix: str  # "tool.reprodiag.policy" in a pyproject.toml, "" in a standalone file
     require: dict[str, list[str]] = field(default_factory=dict)
+    # Any: parsed TOML before validation; build_policy turns it into Tier records.
     tiers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def where(self, *parts: str) -> str:

@@ -38,6 +38,7 @@ _CGROUP_RUNTIMES = ("docker", "kubepods", "containerd", "libpod", "crio")
 LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "deltalake", "scikit-learn", "torch")
 
 
+# Any: pynvml and torch modules, imported lazily (optional extras), and the facts they report.
 def probe_environment(nvml: Any | None = None) -> EnvironmentAxis:
     """Capture the environment axis. ``nvml``: an NVML module; None imports ``pynvml``."""
     facts = {name: run_fact(probe) for name, probe in HOST_FACTS + TORCH_FACTS}

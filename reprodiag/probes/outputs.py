@@ -47,6 +47,7 @@ def normalize_digest(text: str) -> str:
     return "sha256:" + match.group(1).lower()
 
 
+# Any: torch tensors and numpy arrays, told apart at run time: neither is imported until needed.
 def _is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "untyped_storage")
 

@@ -123,6 +123,7 @@ def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool =
     )
 
 
+# Any: the torch module and its flag values, imported lazily (torch is an optional extra).
 def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, Any]:
     try:
         import torch

@@ -35,6 +35,7 @@ CONNECT_TIMEOUT_S = 5.0  # Ray itself waits minutes on an address nobody answers
 LOCAL_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+# Any: the ray module and its object refs, imported lazily (ray is an optional extra).
 def import_ray() -> Any:
     """The ray module; raises InputError saying how to install it when it is missing."""
     try:

@@ -165,6 +165,7 @@ def _pin_files(path: str) -> list[tuple[str, str]]:
     return pins
 
 
+# Any: an entry of parsed YAML (.dvc, dvc.lock), free-form until the fields read are checked.
 def _out(text: str, name: str) -> dict[str, Any] | None:
     """The output entry for name in a `.dvc` file's or a `dvc.lock`'s text."""
     import yaml

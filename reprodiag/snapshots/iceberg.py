@@ -138,6 +138,7 @@ def fingerprint(tbl: Table, snapshot: Snapshot) -> str:
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
+# Any: pyiceberg's catalog properties, as free-form as its load_catalog(**properties) takes them.
 def _catalog_properties(name: str, storage_options: Mapping[str, str] | None) -> dict[str, Any]:
     # pyiceberg reads its environment once, at import; reading it again here lets a
     # PYICEBERG_CATALOG__* variable set later (by a test, a launcher) count.
