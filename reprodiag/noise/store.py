@@ -27,10 +27,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.retrain.seed_result import SeedResult
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from deltalake import DeltaTable
 
 STORE_FORMAT = 1
 BAND_SEED_BASE = 10_000
@@ -50,8 +54,24 @@ COLUMNS = (
 )
 
 
-# Any: pyarrow and deltalake objects (imported lazily) and the rows they read, checked on use.
-def band_schema() -> Any:
+class _Row(TypedDict):
+    """One row of the band store, as written (COLUMNS); rows of format 0 read later columns as
+    None."""
+
+    family: str
+    metric: str
+    seed: int
+    value: float | None  # None when the seed failed
+    status: str  # ok | failed
+    reason: str | None
+    seconds: float | None
+    run_id: str | None
+    manifest_path: str | None
+    recorded_at: str | None
+    store_format: int | None
+
+
+def band_schema() -> pa.Schema:
     """The explicit pyarrow schema of a store_format 1 band store."""
     import pyarrow as pa
 
@@ -114,7 +134,7 @@ class BandStore:
     ) -> None:
         """Append one seed's result as its own commit: it is durable once this returns."""
         _check_result(family, metric, result)
-        row = {
+        row: _Row = {
             "family": family,
             "metric": metric,
             "seed": result.seed,
@@ -131,7 +151,7 @@ class BandStore:
 
     def results(self, family: str, metric: str) -> list[SeedResult]:
         """One result per seed (see the module doc for which row wins), sorted by seed."""
-        best: dict[int, dict[str, Any]] = {}
+        best: dict[int, _Row] = {}
         for row in sorted(self._rows(family, metric), key=_recorded_order):
             kept = best.get(row["seed"])
             if kept is None or kept["status"] != "ok":
@@ -167,7 +187,7 @@ class BandStore:
 
     # -- Delta ---------------------------------------------------------------------------------
 
-    def _table(self) -> Any | None:
+    def _table(self) -> DeltaTable | None:
         """The Delta table, checked to be a band store this code can read; None when absent."""
         from deltalake import DeltaTable
 
@@ -198,7 +218,7 @@ class BandStore:
         _check_format(self.path, table)
         return table
 
-    def _rows(self, family: str, metric: str) -> list[dict[str, Any]]:
+    def _rows(self, family: str, metric: str) -> list[_Row]:
         table = self._table()
         if table is None:
             return []
@@ -207,9 +227,10 @@ class BandStore:
             columns=[c for c in COLUMNS if c in present],
             filters=[("family", "=", family), ("metric", "=", metric)],
         )
-        return [{**dict.fromkeys(COLUMNS), **row} for row in data.to_pylist()]
+        # Arrow rows of the band schema's columns; a column a format-0 table lacks reads as None.
+        return [cast("_Row", {**dict.fromkeys(COLUMNS), **row}) for row in data.to_pylist()]
 
-    def _append(self, row: dict[str, Any]) -> None:
+    def _append(self, row: _Row) -> None:
         import pyarrow as pa
         from deltalake import CommitProperties, write_deltalake
 
@@ -257,7 +278,7 @@ def commit_with_retries(
             sleep(min(1.0, _BACKOFF_S * 2 ** (attempt - 1)) * (0.5 + random.random()))
 
 
-def _check_format(path: str, table: Any) -> None:
+def _check_format(path: str, table: DeltaTable) -> None:
     import pyarrow.compute as pc
 
     present = {f.name for f in table.schema().fields}
@@ -291,12 +312,12 @@ def _check_result(family: str, metric: str, result: SeedResult) -> None:
         )
 
 
-def _recorded_order(row: dict[str, Any]) -> tuple[bool, str, str]:
+def _recorded_order(row: _Row) -> tuple[bool, str, str]:
     # Rows without a time (format 0) were written before any timed row.
     return (row["recorded_at"] is not None, row["recorded_at"] or "", row["run_id"] or "")
 
 
-def _seed_result(row: dict[str, Any]) -> SeedResult:
+def _seed_result(row: _Row) -> SeedResult:
     status: Literal["ok", "failed"] = "ok" if row["status"] == "ok" else "failed"
     return SeedResult(
         seed=int(row["seed"]),
