@@ -343,7 +343,7 @@ def test_an_unreadable_baseline_snapshot_skips_the_pinned_retrain(tmp_path: Path
 def test_codec_round_trip_is_equal(tmp_path: Path) -> None:
     d = _diagnose(*monday_wednesday(), title="Monday vs Wednesday")
     doc = diagnosis_to_json(d)
-    assert doc["format"] == "reprodiag.diagnosis/v1"
+    assert doc["format"] == "reprodiag.diagnosis/v2"
     assert json.loads(json.dumps(doc)) == doc
     assert diagnosis_from_json(doc, "mem.json") == d
     path = write_diagnosis(d, tmp_path / "out" / "diagnosis.json")
@@ -355,7 +355,9 @@ def test_codec_round_trip_is_equal(tmp_path: Path) -> None:
 def test_codec_refuses_unknown_versions_and_names_the_json_path() -> None:
     doc = diagnosis_to_json(_diagnose(*monday_wednesday()))
     with pytest.raises(
-        DiagnosisError, match=r"d\.json: \$\.format: expected one of reprodiag\.diagnosis/v1"
+        DiagnosisError,
+        match=r"d\.json: \$\.format: expected one of "
+        r"reprodiag\.diagnosis/v1, reprodiag\.diagnosis/v2",
     ):
         diagnosis_from_json({**doc, "format": "reprodiag.diagnosis/v9"}, "d.json")
     bad = json.loads(json.dumps(doc))

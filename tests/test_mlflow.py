@@ -288,7 +288,7 @@ def test_log_manifest_and_diagnosis(store: Store, tmp_path: Path) -> None:
     assert "reprodiag.outcome" not in tags  # no noise band measured in manifest-only mode
     folder = Path(client.download_artifacts(run_id, "reprodiag", str(tmp_path)))
     assert (folder / "manifest.json").read_text() == canonical_json(candidate)
-    assert json.loads((folder / "diagnosis.json").read_text())["format"] == "reprodiag.diagnosis/v1"
+    assert json.loads((folder / "diagnosis.json").read_text())["format"] == "reprodiag.diagnosis/v2"
 
 
 def test_log_refuses_nothing_and_missing_run(store: Store) -> None:

@@ -64,7 +64,7 @@ def test_four_sections_in_order_then_evidence(renderer: Renderer, sample: str) -
 
 def test_json_carries_the_four_sections() -> None:
     data = json.loads(renderer_for("json").render(with_band()))
-    assert data["format"] == "reprodiag.diagnosis/v1"
+    assert data["format"] == "reprodiag.diagnosis/v2"
     assert [r["axis"] for r in data["ranking"]][:3] == ["data", "randomness", "environment"]
     assert data["checks"] and data["fixes"] and data["policy"]
     assert data["band"]["n"] == 8
@@ -367,7 +367,10 @@ def test_the_json_report_is_the_codecs_format(tmp_path: Path) -> None:
     saved.write_text(text, encoding="utf-8")
     assert jsonreport.load_diagnosis(saved) == with_band()
     saved.write_text('{"format": "other/v2"}', encoding="utf-8")
-    with pytest.raises(InputError, match=r"\$\.format: expected one of reprodiag\.diagnosis/v1"):
+    with pytest.raises(
+        InputError,
+        match=r"\$\.format: expected one of reprodiag\.diagnosis/v1, reprodiag\.diagnosis/v2",
+    ):
         jsonreport.load_diagnosis(saved)
 
 

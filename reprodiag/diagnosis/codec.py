@@ -1,16 +1,21 @@
-"""A Diagnosis to and from JSON: the versioned `reprodiag.diagnosis/v1` format.
+"""A Diagnosis to and from JSON: the versioned `reprodiag.diagnosis/v2` format (v1 still read).
 
 The JSON is the record's fields as they are (tuples as lists), in canonical sorted-key form;
 reprodiag/_records.py writes and reads it from the records' type hints, so an error names the file,
 the JSON path, what was expected and what was found, and an unknown format version is refused with
 the versions read here.
 
-Changes within reprodiag.diagnosis/v1:
-- The incident title, owner and timeline moved from a free-form "metadata" object to the typed
+reprodiag.diagnosis/v2 (issues #11 and #12), against v1:
+- retrain checks end in one of three outcomes: verdict "explains", "excluded" or "cant_tell"
+  ("confirms" and "inconclusive" stay readable); axis statuses gain "excluded" and "cant_tell";
+  the band outcome gains "unusual baseline draw";
+- new fields: "conclusion" ({kind, sentence}), "bar" ({level, reason}), "spending" (where the
+  retrains went), "gap.threshold" (compare --accept-at); a baseline_band check may appear;
+- the incident title, owner and timeline moved from a free-form "metadata" object to the typed
   "incident" record ({"title", "owner", "timeline"}, or null when none was given; issue #11).
   Files written before carry "metadata": diagnosis_from_json still reads them and maps the object
   to "incident" (title and owner as text, timeline lines as text), so saved diagnoses re-render
-  as before. A reprodiag from before the change refuses the new "incident" key.
+  as before.
 """
 
 from __future__ import annotations
@@ -24,14 +29,15 @@ from reprodiag.diagnosis.model import DIAGNOSIS_FORMAT, Diagnosis
 from reprodiag.manifest.load import read_json_file
 from reprodiag.manifest.model import JSONValue
 
-READABLE_FORMATS = (DIAGNOSIS_FORMAT,)
+# A v1 file decodes into the v2 record: every field added in v2 has a default.
+READABLE_FORMATS = ("reprodiag.diagnosis/v1", DIAGNOSIS_FORMAT)
 
 
 class DiagnosisError(RecordError):
     """A diagnosis file that cannot be read or does not follow its format."""
 
 
-# reprodiag.diagnosis/v1: the Diagnosis record of diagnosis/model.py as it is.
+# reprodiag.diagnosis/v2: the Diagnosis record of diagnosis/model.py as it is.
 FORMAT = RecordFormat(
     DIAGNOSIS_FORMAT,
     Diagnosis,

@@ -1,7 +1,7 @@
 """The Diagnosis record: everything a report shows, computed before any renderer runs.
 
 Renderers (report/) only lay this out; they never decide anything. The JSON form of this record is
-the versioned `reprodiag.diagnosis/v1` format documented in README.md.
+the versioned `reprodiag.diagnosis/v2` format documented in README.md (v1 files still read).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Literal
 from reprodiag.manifest.model import Axis, Direction
 from reprodiag.retrain.seed_result import SeedResult
 
-DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v1"
+DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v2"
 
 FieldStatus = Literal["same", "differs", "unversioned"]
 # Where a diff row belongs: one of the five axes, or "run"/"results" for the noise fields.
@@ -264,7 +264,7 @@ class IncidentInfo:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """Everything a report shows, computed before any renderer runs (reprodiag.diagnosis/v1)."""
+    """Everything a report shows, computed before any renderer runs (reprodiag.diagnosis/v2)."""
 
     title: str
     created_at: str

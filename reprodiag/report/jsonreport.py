@@ -1,4 +1,4 @@
-"""The JSON report: the Diagnosis itself, in the versioned `reprodiag.diagnosis/v1` format.
+"""The JSON report: the Diagnosis itself, in the versioned `reprodiag.diagnosis/v2` format.
 
 reprodiag.diagnosis.codec owns that format (the encoding, the strict reader, the versions it
 reads); this renderer writes the codec's data as canonical JSON, the same bytes as
@@ -21,7 +21,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> str:
 
 
 class JsonRenderer:
-    """Renders a Diagnosis as its versioned JSON (reprodiag.diagnosis/v1)."""
+    """Renders a Diagnosis as its versioned JSON (reprodiag.diagnosis/v2)."""
 
     format = "json"
     suffix = ".json"
