@@ -232,13 +232,15 @@ def _pinned(manifest: Manifest, path: str) -> bool | None:
 
 
 def _snapshot_version(row: FieldDiff, b_pinned: bool | None, c_pinned: bool | None) -> FieldDiff:
-    if row.unversioned_side == "both" and b_pinned and c_pinned and row.baseline == row.candidate:
+    skipped = skipped_of(row.baseline)
+    same = row.baseline == row.candidate
+    if row.unversioned_side == "both" and b_pinned and c_pinned and same and skipped is not None:
         # Files snapshots pinned by their content fingerprint: no version or table id exists.
         return replace(
             row,
             status="same",
             unversioned_side=None,
-            note=f"not applicable on either side: {row.baseline['skipped']}",
+            note=f"not applicable on either side: {skipped.reason}",
         )
     return row
 

@@ -7,9 +7,9 @@ the versioned `reprodiag.diagnosis/v2` format documented in README.md (v1 files 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from reprodiag.manifest.model import Axis, Direction
+from reprodiag.manifest.model import Axis, Direction, JSONValue
 from reprodiag.retrain.seed_result import SeedResult
 
 DIAGNOSIS_FORMAT = "reprodiag.diagnosis/v2"
@@ -90,11 +90,11 @@ class FieldDiff:
     path: str  # dotted manifest path, e.g. "environment.torch_version"
     axis: FieldRoot
     status: FieldStatus
-    # Any for now (a typed rewrite of diagnosis/diff.py is planned): each side is the fact's JSON
-    # value (None when absent, a skipped fact as {"skipped": reason}) or, when a whole record is
-    # skipped on one side, that record's JSON object against the other side's Skipped.
-    baseline: Any
-    candidate: Any
+    # Each side is the fact's JSON value (None when absent, a skipped fact as {"skipped": reason})
+    # or, when a whole record is skipped on one side, that record's JSON object. JSON, not the
+    # record, because the diff still runs on the manifest's JSON (a typed diff is a follow-up).
+    baseline: JSONValue
+    candidate: JSONValue
     noise: bool = False  # differs between any two runs by nature (ids, times, hostnames)
     unversioned_side: Side | None = None
     note: str | None = (
