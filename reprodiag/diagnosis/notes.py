@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from reprodiag.diagnosis.model import FieldDiff
 from reprodiag.manifest.codec import skipped_of
@@ -28,7 +27,7 @@ _EVAL_IDENTITY = (
 )
 
 
-def show(value: Any, limit: int = 60) -> str:
+def show(value: object, limit: int = 60) -> str:
     """A fact's value in words, short enough for a table cell or a reason."""
     if value is None:
         return "absent"
@@ -74,7 +73,7 @@ def _arrow(fd: FieldDiff) -> str:
     return f"{show(fd.baseline)} → {show(fd.candidate)}"
 
 
-def _minor(version: Any) -> str:
+def _minor(version: object) -> str:
     match = re.match(r"^(\d+\.\d+)", str(version))
     return match.group(1) if match else str(version)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from reprodiag.diagnosis.model import FieldDiff
 from reprodiag.diagnosis.notes import show
 from reprodiag.manifest.codec import skipped_of
+from reprodiag.manifest.model import JSONValue
 
 SEEDS = ("python", "numpy", "torch", "cuda")
 FLAGS = (
@@ -35,7 +35,7 @@ def join_words(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _known(value: Any) -> bool:
+def _known(value: object) -> bool:
     return value is not None and skipped_of(value) is None
 
 
@@ -48,7 +48,7 @@ class SeedFacts:
     flags: tuple[FieldDiff, ...]
     lightning: FieldDiff | None = None  # PL_GLOBAL_SEED, left by Lightning's seed_everything
 
-    def _side(self, fd: FieldDiff, side: str) -> Any:
+    def _side(self, fd: FieldDiff, side: str) -> JSONValue:
         return fd.baseline if side == "baseline" else fd.candidate
 
     def recorded(self, side: str) -> list[str]:
