@@ -249,8 +249,8 @@ def test_the_band_groups_new_seeds_into_ensembles_when_allowed(
     expected: list[tuple[int, ...]],
 ) -> None:
     import reprodiag
-    from reprodiag.manifest import load_manifest
     from reprodiag.confirm.band import run_seeds
+    from reprodiag.manifest import load_manifest
 
     monkeypatch.chdir(tmp_path)
     with reprodiag.capture(
