@@ -34,8 +34,13 @@ class History:
     path: Path
 
     def commit_time(self, version: int) -> datetime:
+        """When `version` became current, as time travel sees it: delta-rs compares with the commit
+        file's modification time, which on a loaded machine can be later than the commitInfo
+        timestamp written into it, so the later of the two."""
         entry = next(e for e in DeltaTable(self.path).history() if e["version"] == version)
-        return datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc)
+        log = self.path / "_delta_log" / f"{version:020d}.json"
+        stamp = max(entry["timestamp"] / 1000, log.stat().st_mtime)
+        return datetime.fromtimestamp(stamp, timezone.utc)
 
 
 def ids(table: pa.Table) -> list[int]:
