@@ -49,10 +49,23 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
         return Bar("undetermined", open_words)
     differ = pipelines is not None and pipelines.outcome == "differ"
     if kind == "explained" or differ:
-        reason = findings.conclusion.sentence
+        reason = _not_reproduced_words(findings)
         if same_side:
             return Bar("conclusion-equivalent", f"{same_side}, although {reason}")
         return Bar("not reproduced", reason)
     if same_side:
         return Bar("conclusion-equivalent", f"{same_side}; {findings.conclusion.sentence}")
     return Bar("undetermined", findings.conclusion.sentence)
+
+
+def _not_reproduced_words(findings: Findings) -> str:
+    """Why the pair is not reproduced, in one clause (the conclusion has the numbers)."""
+    axes = [f.axis for f in findings.checks if f.outcome == "explains"]
+    if axes:
+        named = " and ".join(axes)
+        verb = "explains" if len(axes) == 1 else "explain"
+        return f"a change in {named} {verb} the gap (see the conclusion for the points)"
+    pipelines = findings.pipelines
+    if pipelines is not None and pipelines.outcome == "differ":
+        return f"the two pipelines' seed distributions differ: {pipelines.words}"
+    return findings.conclusion.sentence
