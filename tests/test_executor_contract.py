@@ -250,9 +250,11 @@ def test_processes_run_side_by_side_with_their_thread_budget(world: World, tmp_p
     wall = time.monotonic() - clock
     assert [r.status for r in results] == ["ok"] * 4, [r.reason for r in results]
     spans = [(r.metrics["started"], r.metrics["ended"]) for r in results]
-    # Four 1 s sleeps, two at a time: they cover about 2 s of the clock, never 4, and never
-    # more than 2 overlap. (Worker start-up, a few seconds each here, is not the executor's.)
-    assert _covered(spans) < 3.5 and _most_at_once(spans) == 2, spans
+    # Four 1 s sleeps, two at a time: exactly 2 overlap at the peak, and they cover less of the
+    # clock than 4 s one after another. How much less depends on how far apart two workers
+    # finish starting (a few seconds each here, not the executor's doing): on a loaded 2-core
+    # machine the skew reached 1.4 s (3.65 s covered), so the bound is "less than serial".
+    assert _covered(spans) < 3.9 and _most_at_once(spans) == 2, spans
     print(f"4 x 1 s sleeps, 2 workers: {wall:.1f} s wall, sleeps cover {_covered(spans):.1f} s")
 
     # The budget comes from the pool size, not from how many specs a call brings: one spec

@@ -160,21 +160,30 @@ def mlp(tmp_path_factory: pytest.TempPathFactory, container_image: str) -> World
     return World(root, _repository(root / "repo"), data, evaluation, values, "lower")
 
 
-def capture_forest(world: World, path: Path, seed: int, **change: Any) -> Path:
-    """One original forest run, captured: primary metric auc, evaluation predictions digested."""
-    params = {**forest_trainer.DEFAULT_PARAMS, **change}
-    with reprodiag.capture(
+def _capture(
+    world: World, path: Path, seed: int, params: dict[str, Any], family: str, entrypoint: str
+) -> Any:
+    """The capture around one original run of `world`'s pipeline (the context manager)."""
+    return reprodiag.capture(
         path,
         train=world.data,
         eval=world.eval,
         seeds=reprodiag.deterministic_seeds(seed),
         params=params,
-        family="verdict-forest",
+        family=family,
         experiment="issue-12",
         run_name=path.stem,
-        entrypoint="tests/helpers/forest_trainer.py",
+        entrypoint=entrypoint,
         code_root=world.repo,
         output_dir=path.parent / path.stem,
+    )
+
+
+def capture_forest(world: World, path: Path, seed: int, **change: Any) -> Path:
+    """One original forest run, captured: primary metric auc, evaluation predictions digested."""
+    params = {**forest_trainer.DEFAULT_PARAMS, **change}
+    with _capture(
+        world, path, seed, params, "verdict-forest", "tests/helpers/forest_trainer.py"
     ) as run:
         metrics, proba = forest_trainer.train_and_score(
             _where(world.data), _where(world.eval), params, seed
@@ -187,18 +196,8 @@ def capture_forest(world: World, path: Path, seed: int, **change: Any) -> Path:
 def capture_mlp(world: World, path: Path, seed: int, **change: Any) -> Path:
     """One original MLP run, captured; the trainer records weights and predictions digests."""
     params = {**mlp_trainer.DEFAULT_PARAMS, **change}
-    with reprodiag.capture(
-        path,
-        train=world.data,
-        eval=world.eval,
-        seeds=reprodiag.deterministic_seeds(seed),
-        params=params,
-        family="verdict-mlp",
-        experiment="issue-12",
-        run_name=path.stem,
-        entrypoint="tests.helpers.mlp_trainer:train",
-        code_root=world.repo,
-        output_dir=path.parent / path.stem,
+    with _capture(
+        world, path, seed, params, "verdict-mlp", "tests.helpers.mlp_trainer:train"
     ) as run:
         ctx = TrainContext(
             params=params,
