@@ -30,8 +30,7 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
             return Bar(
                 "statistically equivalent",
                 "the candidate pipeline reproduces the baseline exactly with the baseline's own "
-                "seeds, so both runs are draws of one pipeline; "
-                f"{findings.band.words}",
+                "seeds, so both runs are draws of one pipeline",
             )
         if incident.identical_pipelines:
             return Bar(

@@ -94,7 +94,7 @@ def apply_findings(
         fixes=structural_fixes(diagnosis.diff, ranking),
         summary=_summary(diagnosis, findings, conclusion),
         conclusion=conclusion,
-        conclusion_open=_open(findings, ranking, ordered),
+        conclusion_open=_open(findings, incident, ranking, ordered),
         bar=retrain_bar(diagnosis, findings, incident),
         stop_reason=f"{findings.retrains} of {incident.budget} retrains used; {stopped}",
         spending=tuple(f"{r.count} × {_arm_words(r.arm)}: {r.why}" for r in findings.log),
@@ -301,17 +301,17 @@ def _end(text: str) -> str:
 
 
 def _open(
-    findings: Findings, ranking: Sequence[AxisRank], checks: Sequence[Check]
+    findings: Findings, incident: Incident, ranking: Sequence[AxisRank], checks: Sequence[Check]
 ) -> tuple[str, ...]:
     found = [
         f"The {f.arm.replace('_', ' ')}: {f.words}"
         for f in findings.checks
         if f.outcome == "cant_tell" and f.retrains > 0
     ]
-    if findings.pipelines is None and findings.conclusion.kind not in (
-        "reproduces",
-        "trainer failed",
-    ):
+    # The baseline's own spread is open only when it is unknown: not for two runs of one
+    # pipeline (the candidate band is the baseline's own), nor after a baseline band.
+    unknown = findings.pipelines is None and not incident.identical_pipelines
+    if unknown and findings.conclusion.kind not in ("reproduces", "trainer failed"):
         found.append(findings.baseline_spread)
     rest = list(open_questions(ranking, checks))
     return tuple(dict.fromkeys(found + rest))
