@@ -126,17 +126,22 @@ def precision(fd: FieldDiff) -> str | None:
     return None
 
 
+def _sides_holding(fd: FieldDiff, value: bool) -> str | None:
+    """Where the flag is `value`: "both sides", "the baseline", "the candidate", or None."""
+    sides = [s for s, v in (("baseline", fd.baseline), ("candidate", fd.candidate)) if v is value]
+    if not sides:
+        return None
+    return "both sides" if len(sides) == 2 else f"the {sides[0]}"
+
+
 def nondeterministic(fd: FieldDiff) -> str | None:
     """A note when deterministic algorithms were off on either side: equal seeds then need not
     give equal results."""
     if fd.path != "randomness.deterministic_algorithms":
         return None
-    off = [
-        side for side, v in (("baseline", fd.baseline), ("candidate", fd.candidate)) if v is False
-    ]
-    if not off:
+    where = _sides_holding(fd, False)
+    if where is None:
         return None
-    where = "both sides" if len(off) == 2 else f"the {off[0]}"
     return (
         f"deterministic algorithms off on {where}: nondeterministic kernels allowed, "
         "so equal seeds need not give equal results"
@@ -155,12 +160,9 @@ def dirty_tree(fd: FieldDiff) -> str | None:
     code."""
     if fd.path != "code.dirty":
         return None
-    dirty = [
-        side for side, v in (("baseline", fd.baseline), ("candidate", fd.candidate)) if v is True
-    ]
-    if not dirty:
+    where = _sides_holding(fd, True)
+    if where is None:
         return None
-    where = "both sides" if len(dirty) == 2 else f"the {dirty[0]}"
     return f"uncommitted changes on {where}: the commit alone does not describe the code"
 
 
