@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reprodiag.confirm.band import run_seeds, run_specs, stored_results
+from reprodiag.confirm.band import ok_values, run_seeds, run_specs, stored_results
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import BASELINE_BAND, CANDIDATE_BAND, SEED_REPLAY, Axis, Incident
 from reprodiag.diagnosis.bar import resolution
@@ -154,7 +154,7 @@ def incident_for(
         and not _unreadable(diagnosis)
     )
     alias = _baseline_arm(diagnosis, baseline, swaps) if retrainable else None
-    stored = [r.metric for r in arms.stored_band() if r.status == "ok" and r.metric is not None]
+    stored = ok_values(arms.stored_band())
     return Incident(
         baseline=values[0],
         candidate=values[1],

@@ -9,6 +9,7 @@ the attribution (with what is left over) and why the budget went where it went.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 from reprodiag.confirm.arms import Arms
@@ -27,8 +28,10 @@ from reprodiag.diagnosis.model import (
     Conclusion,
     Diagnosis,
 )
+from reprodiag.diagnosis.notes import show
 from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
 from reprodiag.diagnosis.seeds import join_words
+from reprodiag.noise.stats import SingleBaseline
 
 CHECK_VERDICT: dict[str, CheckVerdict] = {
     "explains": "explains",
@@ -269,14 +272,14 @@ def _harmless(diagnosis: Diagnosis, findings: Findings) -> str | None:
     named = []
     for axis in differing:
         first = next(f for f in axis.fields if f.status == "differs")
-        named.append(f"{first.path} {_value(first.baseline)} → {_value(first.candidate)}")
+        named.append(f"{first.path} {show(first.baseline, 40)} → {show(first.candidate, 40)}")
     decision = findings.band.decision
     test = decision.test if decision is not None else None
-    mde = getattr(test, "min_detectable_effect", None)
+    mde = test.min_detectable_effect if isinstance(test, SingleBaseline) else None
     n = findings.band.n
     limit = (
         f"; effects smaller than about {mde:.3g} cannot be detected at n = {n}"
-        if isinstance(mde, float) and mde == mde
+        if mde is not None and math.isfinite(mde)
         else ""
     )
     return (
@@ -284,11 +287,6 @@ def _harmless(diagnosis: Diagnosis, findings: Findings) -> str | None:
         f"show{'' if len(named) > 1 else 's'} no detectable effect: the gap is within the seed "
         f"noise{limit}."
     )
-
-
-def _value(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def _end(text: str) -> str:
