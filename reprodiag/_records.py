@@ -66,6 +66,13 @@ class RecordError(InputError):
 # ---- encoding ----------------------------------------------------------------------------------
 
 
+def _default(f: dataclasses.Field[object]) -> object:
+    """A field's default value (calling its factory), or MISSING when it has none."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def to_json(value: Any) -> Any:
     """Plain JSON data for a record (or any value holding records): tuples become lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -75,7 +82,7 @@ def to_json(value: Any) -> Any:
         return {
             f.name: to_json(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if not (f.metadata.get(OMIT_WHEN_DEFAULT) and getattr(value, f.name) == f.default)
+            if not (f.metadata.get(OMIT_WHEN_DEFAULT) and getattr(value, f.name) == _default(f))
         }
     if isinstance(value, collections.abc.Mapping):
         return {str(k): to_json(v) for k, v in value.items()}

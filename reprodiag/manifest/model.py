@@ -109,6 +109,13 @@ def is_known(value: object) -> bool:
     return value is not None and not isinstance(value, Skipped)
 
 
+# Field metadata for an optional fact added after v1 shipped: it is written to JSON only when set,
+# so a manifest that does not use it is byte-identical to one written before it existed (the
+# fixtures/ manifests, manifests of older reprodiag versions) and both load alike.
+OMIT_WHEN_DEFAULT: Mapping[str, bool] = {"omit_when_default": True}
+SHA256_DIGEST = "^sha256:[0-9a-f]{64}$"
+
+
 @dataclass(frozen=True)
 class SnapshotRef:
     """Where a data set was read from, pinned well enough to read it again."""
@@ -148,6 +155,22 @@ class LockRef:
     kind: str  # uv.lock, poetry.lock, requirements, pip-freeze
     path: str | None
     sha256: str
+    # The pinned packages the lock names, normalised name (PEP 503) -> exact version: what an
+    # environment swap rebuilds and what the package-level lock diff compares. Empty when the
+    # lock pins nothing exactly or the manifest predates the field (then left out of the file).
+    packages: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_WHEN_DEFAULT)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """The uncommitted change of a dirty tree, kept so the run can be rebuilt as it ran: `text`
+    is what `git apply --binary` reads (tracked changes, then untracked files as new files),
+    `sha256` the digest of its UTF-8 bytes, `size` their length. A patch larger than the capture
+    cap is not kept (the fact is Skipped with its size; diff_sha256 still identifies it)."""
+
+    text: str
+    sha256: str = field(metadata=schema(pattern=SHA256_DIGEST))
+    size: int = field(metadata=schema(minimum=0))
 
 
 @dataclass(frozen=True)
@@ -162,6 +185,12 @@ class CodeAxis:
     diff_sha256: Fact[str]
     entrypoint: Fact[str]
     lock: Fact[LockRef]
+    # The uncommitted change itself (dirty trees only; not_applicable on a clean tree). Older
+    # manifests lack it: then a dirty run cannot be rebuilt, only identified by diff_sha256.
+    patch: Fact[Patch] = field(
+        default=Skipped("not recorded by this reprodiag version", "not_recorded"),
+        metadata=OMIT_WHEN_DEFAULT,
+    )
 
 
 @dataclass(frozen=True)
@@ -228,13 +257,6 @@ class IntentAxis:
     tier: Fact[str]
     tags: Mapping[str, str]
     owner: Fact[str]
-
-
-# Field metadata for an optional fact added after v1 shipped: it is written to JSON only when set,
-# so a manifest that does not use it is byte-identical to one written before it existed (the
-# fixtures/ manifests, manifests of older reprodiag versions) and both load alike.
-OMIT_WHEN_DEFAULT: Mapping[str, bool] = {"omit_when_default": True}
-SHA256_DIGEST = "^sha256:[0-9a-f]{64}$"
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,13 @@ class RetrainSpec:
     # replicas by the trainer's ensemble form (reprodiag.retrain.ensemble); () is a solo retrain,
     # whose file leaves the field out (it stays exactly what it was before ensembles).
     seeds: tuple[int, ...] = field(default=(), metadata={OMIT_WHEN_DEFAULT: True})
+    # Where the pipeline's code is: the folder the worker runs in, imports the trainer from and
+    # probes the code axis of (a cached git worktree at the recorded commit with the recorded
+    # patch applied: reprodiag.retrain.worktree). None: the executor's own folder.
+    code_dir: str | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
+    # The Python interpreter of the environment the retrain runs in (a rebuilt environment for an
+    # environment swap: reprodiag.retrain.envs). None: the executor's own interpreter.
+    python: str | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, list):  # JSON has no tuples
@@ -192,6 +199,10 @@ def _check_spec(spec: RetrainSpec) -> None:
     def bad(name: str, expected: str, value: object) -> RetrainSpecError:
         return RetrainSpecError(f"field {name!r}: expected {expected}, found {value!r}"[:300])
 
+    for name in ("code_dir", "python"):
+        value = getattr(spec, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise bad(name, "a non-empty path or null", value)
     for name in ("label", "metric", "output_dir", "manifest_out", "device"):
         if not isinstance(getattr(spec, name), str) or not getattr(spec, name):
             raise bad(name, "a non-empty string", getattr(spec, name))
