@@ -220,6 +220,13 @@ class EnvironmentAxis:
     container_image: Fact[str]
     hostname: Fact[str]
     libraries: Mapping[str, str] = field(default_factory=dict)
+    # Per framework the run imported besides torch (scikit-learn, xgboost, lightgbm, jax): its
+    # version, thread settings and determinism options (probes/environment.py); a value that
+    # could not be read is {"skipped": reason}. A framework the run did not import is absent.
+    # Older manifests lack it (and it is left out of the file when empty).
+    frameworks: Mapping[str, Mapping[str, JSONValue]] = field(
+        default_factory=dict, metadata=OMIT_WHEN_DEFAULT
+    )
 
 
 @dataclass(frozen=True)
