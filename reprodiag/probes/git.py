@@ -9,6 +9,15 @@ with its reason and the others are still captured.
 diff or textconv, no rename detection, so user config cannot change the bytes) followed by, for each
 untracked non-ignored file in sorted path order, its path, a NUL byte, its content, a NUL byte. A
 clean tree hashes the empty input: ``EMPTY_DIFF_SHA256``, the same value on every machine.
+
+``patch`` keeps the uncommitted change itself, so a retrain can rebuild the tree as it ran
+(reprodiag.retrain.worktree): the same ``git diff HEAD`` output, then, when there are untracked
+files, the line `UNTRACKED_MARKER` and each untracked non-ignored file (sorted) as a new-file
+patch (``git diff --no-index --binary /dev/null FILE``). The marker keeps the two apart because a
+rebuild applies them differently (tracked changes into the index, untracked files only into the
+folder): ``git apply`` skips it as a line between patches. Its sha256 is of the UTF-8 bytes. A
+patch over `max_patch_bytes` (1 MiB, or REPRODIAG_MAX_PATCH_BYTES) is not kept: the fact is
+Skipped with its size, and diff_sha256 still identifies the change.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from reprodiag.manifest.model import CodeAxis, Fact, Skipped
+from reprodiag.manifest.model import CodeAxis, Fact, Patch, Skipped
 from reprodiag.probes._probe import FactSkip, run_fact
 from reprodiag.probes.lock import probe_lock
 
@@ -32,6 +41,14 @@ _DIFF_ARGS = (
     "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
     "--src-prefix=a/", "--dst-prefix=b/",
 )  # fmt: skip
+# The same fixed flags for one untracked file as a new-file patch (--no-index: against /dev/null).
+_NEW_FILE_ARGS = (
+    "diff", "--no-index", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
+    "--src-prefix=a/", "--dst-prefix=b/", "--", "/dev/null",
+)  # fmt: skip
+UNTRACKED_MARKER = "reprodiag: the files below were untracked (new files, not in the index)\n"
+MAX_PATCH_BYTES = 1 << 20
+MAX_PATCH_ENV = "REPRODIAG_MAX_PATCH_BYTES"
 
 
 class GitSkip(FactSkip):
@@ -68,8 +85,9 @@ def probe_code(root: str | Path, entrypoint: str | None = None) -> CodeAxis:
     )
 
 
-def git(root: Path, *args: str) -> bytes:
-    """Run ``git -C root args...`` and return its stdout; raise `GitSkip` when git cannot answer."""
+def git(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> bytes:
+    """Run ``git -C root args...`` and return its stdout; raise `GitSkip` when git cannot answer
+    (an exit status outside `ok`)."""
     cmd = ["git", "--no-optional-locks", "-C", str(root), *args]
     env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
     try:
@@ -78,7 +96,7 @@ def git(root: Path, *args: str) -> bytes:
         raise GitSkip("git is not installed (no `git` executable on PATH)") from e
     except subprocess.TimeoutExpired as e:
         raise GitSkip(f"git {args[0]} took longer than {GIT_TIMEOUT_S:g} s in {root}") from e
-    if done.returncode != 0:
+    if done.returncode not in ok:
         raise GitError(done.returncode, done.stderr.decode(errors="replace").strip())
     return done.stdout
 
@@ -167,6 +185,68 @@ def diff_sha256(top: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+def max_patch_bytes() -> int:
+    """The largest patch a manifest keeps: REPRODIAG_MAX_PATCH_BYTES when set, else 1 MiB."""
+    text = os.environ.get(MAX_PATCH_ENV, "").strip()
+    try:
+        return int(text) if text else MAX_PATCH_BYTES
+    except ValueError:
+        raise GitSkip(
+            f"{MAX_PATCH_ENV}={text!r} is not a number of bytes; unset it or give one"
+        ) from None
+
+
+def patch(top: Path) -> Patch:
+    """The uncommitted change itself (module docstring: format, cap); not_applicable when clean."""
+    commit(top)  # a diff against HEAD needs a HEAD: "repository has no commits yet"
+    cap = max_patch_bytes()
+    parts = [git(top, *_DIFF_ARGS)]
+    listing = git(top, "ls-files", "--others", "--exclude-standard", "-z")
+    untracked = sorted(p for p in listing.split(b"\0") if p)
+    if untracked:
+        parts.append(UNTRACKED_MARKER.encode())
+    size = sum(map(len, parts))
+    for rel in untracked:
+        if size > cap:
+            break
+        path = top / os.fsdecode(rel)
+        if not path.is_symlink() and path.is_dir():
+            raise GitSkip(
+                f"the untracked folder {os.fsdecode(rel)} is a nested repository: a patch cannot "
+                "hold it, so a retrain cannot rebuild this tree (commit or remove it)",
+                "not_recorded",
+            )
+        parts.append(git(top, *_NEW_FILE_ARGS, os.fsdecode(rel), ok=(0, 1)))  # 1: they differ
+        size += len(parts[-1])
+    if size == 0:
+        raise GitSkip("the tree is clean: there is no uncommitted change", "not_applicable")
+    if size > cap:
+        raise GitSkip(
+            f"the uncommitted change is {size:,} bytes{' or more' if untracked else ''}, over the "
+            f"{cap:,}-byte cap for a kept patch ({MAX_PATCH_ENV}): diff_sha256 identifies it, but "
+            "a retrain cannot rebuild it (commit the change, or raise the cap)",
+            "not_recorded",
+        )
+    data = b"".join(parts)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GitSkip(
+            f"the uncommitted change is not UTF-8 text (byte {e.start} of the patch): a retrain "
+            "cannot rebuild it; commit the change or mark the file binary in .gitattributes",
+            "failed",
+        ) from None
+    return Patch(text=text, sha256=f"sha256:{hashlib.sha256(data).hexdigest()}", size=len(data))
+
+
+def split_patch(text: str) -> tuple[str, str]:
+    """A recorded patch's two parts: the tracked changes and the untracked files (either "")."""
+    if text.startswith(UNTRACKED_MARKER):
+        return "", text[len(UNTRACKED_MARKER) :]
+    tracked, marker, untracked = text.partition("\n" + UNTRACKED_MARKER)
+    return (tracked + "\n", untracked) if marker else (text, "")
+
+
 def _untracked_content(path: Path) -> bytes:
     if path.is_symlink():  # hash the link, not what it points to (which may be outside the repo)
         return b"symlink:" + os.fsencode(os.readlink(path))
@@ -182,4 +262,5 @@ GIT_FACTS: tuple[tuple[str, Callable[[Path], object]], ...] = (
     ("remote", remote),
     ("dirty", dirty),
     ("diff_sha256", diff_sha256),
+    ("patch", patch),
 )
