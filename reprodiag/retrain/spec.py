@@ -286,11 +286,14 @@ def spec_from_manifest(
     timeout_s: float | None = None,
     run_name: str | None = None,
     source: str | None = None,
+    code_dir: str | Path | None = None,
 ) -> RetrainSpec:
     """The manifest's pipeline with one axis swapped: `train` / `eval` (data), `params` or `seed`.
 
     out_dir is this retrain's own folder: the trainer writes under out_dir/output/, the retrain's
     manifest goes to out_dir/manifest.json. `source` names the manifest file in error messages.
+    `code_dir` is the folder holding the pipeline's code (reprodiag.retrain.worktree
+    .pipeline_code_dir), where the worker runs; None: the executor's own folder.
     """
     name = source or f"run {manifest.run.run_id}"
     eval_ref = eval if eval is not None else _pinned(manifest.data.eval, name, "evaluation")
@@ -323,6 +326,7 @@ def spec_from_manifest(
         hypothesis=_known(intent.hypothesis),
         owner=_known(intent.owner),
         tags=dict(intent.tags),
+        code_dir=str(code_dir) if code_dir is not None else None,
     )
 
 

@@ -159,8 +159,11 @@ def retrain_capture(
     seeds: Seeds,
 ) -> Run:
     """The capture of one retrain (or one ensemble member): never gated by a tier, the code
-    recorded as it is where the worker runs."""
+    recorded as it is in the spec's code folder (where the worker runs when it has none)."""
     from reprodiag.probes.run import capture
+
+    if spec.code_dir:  # a checked-out pipeline: no __pycache__ may change the tree it records
+        sys.dont_write_bytecode = True
 
     return capture(
         manifest,
@@ -176,7 +179,7 @@ def retrain_capture(
         tags=spec.tags,
         tier=None,
         entrypoint=_recorded_entrypoint(spec),
-        code_root=Path.cwd(),
+        code_root=Path(spec.code_dir) if spec.code_dir else Path.cwd(),
         output_dir=output_dir,
     )
 

@@ -14,6 +14,13 @@ git runs with an argument list (never a shell), with ``core.hooksPath=/dev/null`
 user's repository runs, without a terminal prompt, and with a timeout. Whatever prevents the
 checkout (no commit recorded, the commit is not in the repository, the patch was not recorded or
 does not apply) raises `CodeUnavailable` saying which and what to do.
+
+`pipeline_code_dir(code, repo=None)` is what retrains use: the worktree, kept under the
+repository's own git folder (``<git common dir>/reprodiag/worktrees``), at the same place relative
+to its top as the current folder is in the repository; the current folder itself when the
+worktree cannot be built but the current folder holds exactly the recorded code (same commit,
+same diff digest); None when the manifest records no commit (nothing to check out: the retrain
+runs here and its identity check notes the code as unrecorded).
 """
 
 from __future__ import annotations
@@ -81,6 +88,60 @@ def code_checkout(code: CodeAxis, repo: str | Path, cache: str | Path) -> Path:
             _remove(repo, temp)
             raise
     return final
+
+
+def pipeline_code_dir(
+    code: CodeAxis, repo: str | Path | None = None, here: str | Path | None = None
+) -> Path | None:
+    """The folder a retrain of the pipeline whose code axis is `code` runs in (module docstring).
+
+    `repo`: the git repository to check the commit out from (None: the one holding `here`);
+    `here`: the current folder (None: ``Path.cwd()``). Raises `CodeUnavailable` when the code can
+    be neither checked out nor found here.
+    """
+    if not isinstance(code.commit, str):
+        return None
+    here = Path(here if here is not None else Path.cwd()).absolute()
+    source = Path(repo).absolute() if repo is not None else here
+    try:
+        top, cache = _repository(source, code.commit)
+        folder = code_checkout(code, top, cache)
+    except CodeUnavailable as e:
+        if _is_recorded_code(here, code):
+            return here
+        raise CodeUnavailable(
+            f"{e.message}; the current folder {here} does not hold the recorded code either",
+            hint=e.hint,
+        ) from None
+    with contextlib.suppress(ValueError):
+        inside = folder / here.resolve().relative_to(top.resolve())
+        if inside.is_dir():
+            return inside
+    return folder
+
+
+def _repository(source: Path, commit: str) -> tuple[Path, Path]:
+    """The top folder of the repository holding `source`, and its worktree cache."""
+    try:
+        top = Path(_git(source, "rev-parse", "--show-toplevel").strip())
+        common = Path(_git(source, "rev-parse", "--git-common-dir").strip())
+    except CodeUnavailable as e:
+        raise CodeUnavailable(
+            f"{source} is not inside a git repository, so the recorded commit {commit[:12]} "
+            "cannot be checked out",
+            hint="run from the repository the runs were trained from, or pass --repo PATH",
+        ) from e
+    return top, (common if common.is_absolute() else source / common) / "reprodiag" / "worktrees"
+
+
+def _is_recorded_code(folder: Path, code: CodeAxis) -> bool:
+    """True when `folder`'s repository is at the recorded commit with the recorded diff digest."""
+    try:
+        top = Path(_git(folder, "rev-parse", "--show-toplevel").strip())
+        head = _git(top, "rev-parse", "HEAD").strip()
+        return head == code.commit and _digest(top) == code.diff_sha256
+    except Exception:
+        return False
 
 
 def recorded_code(code: CodeAxis) -> tuple[str, Patch | None]:
