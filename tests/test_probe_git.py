@@ -147,7 +147,9 @@ def test_folder_that_is_not_a_repository(tmp_path):
     for name in GIT_FIELDS:
         assert getattr(code, name) == Skipped(f"not a git repository: {tmp_path}", "failed")
     assert code.entrypoint == "train.py"
-    assert code.lock == LockRef("requirements", "requirements.txt", _sha(b"numpy==2.0\n"))
+    assert code.lock == LockRef(
+        "requirements", "requirements.txt", _sha(b"numpy==2.0\n"), {"numpy": "2.0"}
+    )
 
 
 def test_missing_folder(tmp_path):
