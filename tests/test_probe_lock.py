@@ -66,10 +66,10 @@ def test_normalize_name():
 
 
 def test_a_failing_probe_is_skipped(tmp_path, monkeypatch):
-    def broken() -> list[str]:
+    def broken(distributions: object) -> tuple[list[str], dict[str, str]]:
         raise OSError("site-packages unreadable")
 
-    monkeypatch.setattr(lock, "installed_requirement_lines", broken)
+    monkeypatch.setattr(lock, "_installed", broken)
     assert probe_lock(tmp_path) == Skipped("probe failed: OSError: site-packages unreadable")
 
 

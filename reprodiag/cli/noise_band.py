@@ -68,8 +68,10 @@ def noise_band(
         ok = len(report.seeds) - len(report.failed)
         raise InputError(
             f"only {ok} seed retrain(s) finished ({len(report.failed)} failed): "
-            "a band needs at least 3",
-            hint="see the failed seeds' reasons above",
+            "a band needs at least 3" + (f"; {report.stopped}" if report.stopped else ""),
+            hint="raise --max-minutes, or run again: finished seeds are kept in the band store"
+            if report.stopped
+            else "see the failed seeds' reasons above",
         )
 
 
@@ -87,6 +89,8 @@ def band_lines(report: BandReport) -> list[str]:
         for r in report.seeds
     ]
     band = report.summary
+    if report.stopped:
+        lines.append(f"stopped early: {report.stopped}")
     if band is None:
         return lines
     lines.append(

@@ -14,7 +14,6 @@ import click
 
 if TYPE_CHECKING:
     from reprodiag.confirm import RetrainOptions, TrainerChoice
-    from reprodiag.retrain.spec import RetrainResult
 
 # Any: the decorator wraps click commands of any signature.
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +38,8 @@ class RetrainSettings:
     executor: str = "serial"
     workers: int | None = None
     address: str | None = None
+    max_minutes: float | None = None
+    quiet: bool = False
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RetrainSettings))
@@ -124,6 +125,18 @@ def retrain_options(func: F) -> F:
             help="Ray cluster to run on (auto, HOST:PORT or "
             "ray://HOST:PORT; default: start a local Ray). Needs --executor ray.",
         ),
+        click.option(
+            "--max-minutes",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Time budget: no retrain (or round of retrains) starts when the time elapsed "
+            "plus its estimate would pass it; the report says the time budget ran out.",
+        ),
+        click.option(
+            "--quiet",
+            is_flag=True,
+            help="No plan, estimate or per-retrain progress lines on stderr.",
+        ),
     )
     for option in reversed(options):
         decorated = option(decorated)
@@ -141,23 +154,17 @@ def trainer_of(trainer: str | None, command: str | None) -> TrainerChoice | None
     return {"entrypoint": trainer} if trainer else None
 
 
-def progress_printer() -> Callable[[RetrainResult], None] | None:
-    """One line per finished retrain on a terminal; nothing when stderr is not a terminal."""
-    if not sys.stderr.isatty():
+def progress_printer(quiet: bool) -> Callable[[str], None] | None:
+    """Where the plan, its estimate and the per-retrain lines go: stderr, terminal or not (a CI
+    log shows them too), flushed line by line; nowhere with --quiet. stdout keeps the results."""
+    if quiet:
         return None
 
-    def show(result: RetrainResult) -> None:
-        value = (
-            f"{result.metric_value:.4f}"
-            if result.metric_value is not None
-            else f"failed: {result.reason}"
-        )
-        click.echo(
-            f"  retrain {result.label:<32} seed {result.seed:<6} {result.seconds:6.1f} s  {value}",
-            err=True,
-        )
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+        sys.stderr.flush()
 
-    return show
+    return say
 
 
 def build_options(
@@ -199,6 +206,7 @@ def build_options(
         device=settings.device,
         timeout_s=settings.retrain_timeout,
         store=store,
-        on_result=progress_printer(),
         ensemble=not settings.no_ensemble,
+        max_minutes=settings.max_minutes,
+        say=progress_printer(settings.quiet),
     )

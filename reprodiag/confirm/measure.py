@@ -1,22 +1,26 @@
 """`measure_band`: the seed-noise band of one pipeline, for `reprodiag noise-band` and notebooks.
 
 Seeds already in the band store count; new seeds are retrained until the band holds `seeds`
-results. An optional historical value is tested against the finished band once, at the plain 5 %
-level: the Pocock boundary (STATS.md) applies only when a band is grown look by look against the
-value, as `compare --retrain` does.
+results; the plan and its time estimate are said first, and a time budget stops it early (the
+report says so). An optional historical value is tested against the finished band once, at the
+plain 5 % level: the Pocock boundary (STATS.md) applies only when a band is grown look by look
+against the value, as `compare --retrain` does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from typing import Literal
 
 from reprodiag.confirm.band import ok_values, run_seeds, stored_results
 from reprodiag.confirm.options import RetrainOptions
+from reprodiag.confirm.progress import Progress
 from reprodiag.diagnosis.gap import MetricChoice, default_metric_of
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
+from reprodiag.noise.counterfactual import count_words
 from reprodiag.noise.stats import band_k, sigma_interval, single_baseline
 from reprodiag.retrain.seed_result import SeedResult
 
@@ -58,6 +62,7 @@ class BandReport:
     reused: int  # finished seeds taken from the band store
     summary: BandSummary | None  # None when fewer than 3 seeds finished
     against: AgainstTest | None = None
+    stopped: str | None = None  # why fewer seeds than asked were retrained (the time budget)
 
     @property
     def failed(self) -> tuple[SeedResult, ...]:
@@ -85,11 +90,11 @@ def measure_band(
     """Retrain `manifest`'s pipeline with new seeds until the band holds `seeds` results."""
     seen = stored_results(manifest, metric, options)
     reused = len(ok_values(seen))
-    seen += run_seeds(manifest, metric, options, seeds - reused, seen)
+    seen, stopped = _retrain(manifest, metric, options, seeds - reused, seen)
     values = ok_values(seen)
     ordered = tuple(sorted(seen, key=lambda r: r.seed))
     if len(values) < 3:
-        return BandReport(metric, ordered, reused, None)
+        return BandReport(metric, ordered, reused, None, stopped=stopped)
     summary = _summary(values)
     test = None
     if against is not None:
@@ -104,7 +109,45 @@ def measure_band(
             n=one.n,
             rank_text=one.rank_text,
         )
-    return BandReport(metric, ordered, reused, summary, test)
+    return BandReport(metric, ordered, reused, summary, test, stopped)
+
+
+def _retrain(
+    manifest: Manifest, metric: str, options: RetrainOptions, count: int, seen: list[SeedResult]
+) -> tuple[list[SeedResult], str | None]:
+    """Run `count` new seeds after the plan line; within the time budget, if there is one.
+
+    Without a recorded duration of this pipeline, the first seed runs alone to time the rest.
+    A time budget runs the rest in rounds that fit it. Returns every seed and why it stopped
+    short (None: it did not)."""
+    if count <= 0:
+        return seen, None
+    progress = Progress(
+        total=count,
+        exact=True,
+        max_minutes=options.max_minutes,
+        recorded=[r.seconds for r in seen if r.seconds is not None],
+        say=options.say,
+    )
+    options = dataclasses.replace(options, on_result=progress.chain(options.on_result))
+    progress.tell(
+        f"plan: {count_words(count, 'seed retrain')} of this pipeline"
+        + (f" ({len(ok_values(seen))} reused from the band store)" if seen else "")
+        + f"; {progress.plan_estimate()}"
+    )
+    seen, start = list(seen), len(seen)
+    if progress.per_retrain() is None:  # time the first seed alone
+        seen += run_seeds(manifest, metric, options, 1, seen)
+        progress.tell(progress.timed_note("the first seed retrain"))
+    while (left := count - (len(seen) - start)) > 0:
+        fit = progress.how_many_fit(left)
+        if fit == 0:
+            return seen, progress.out_of_time(count_words(left, "seed retrain"), left)
+        new = run_seeds(manifest, metric, options, fit, seen)
+        if not new:  # no seed left in the store's sequence
+            break
+        seen += new
+    return seen, None
 
 
 def _summary(values: list[float]) -> BandSummary:

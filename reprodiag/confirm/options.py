@@ -22,8 +22,11 @@ class RetrainOptions:
     executor: runs the specs (serial, processes, Ray); workdir: each retrain's folder goes under
     it; max_retrains: the budget; trainer: another trainer than the manifest's entrypoint;
     device: auto, cpu or cuda:N; timeout_s: per retrain; store: the band store (None: no reuse);
-    on_result: called as each retrain ends (progress lines); ensemble: band seeds as vmapped
-    ensembles when the trainer offers that form.
+    on_result: called as each retrain ends; ensemble: band seeds as vmapped ensembles when the
+    trainer offers that form; max_minutes: the time budget (no round of retrains starts when
+    the time elapsed plus its estimate would pass it; None: no limit); say: where the plan, its
+    time estimate and one progress line per retrain go (None: nowhere; the CLI sends them to
+    stderr unless --quiet), see reprodiag.confirm.progress.
     """
 
     executor: Executor
@@ -35,3 +38,5 @@ class RetrainOptions:
     store: BandStore | None = None
     on_result: Callable[[RetrainResult], None] | None = None
     ensemble: bool = True
+    max_minutes: float | None = None
+    say: Callable[[str], None] | None = None

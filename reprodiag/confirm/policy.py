@@ -190,6 +190,14 @@ class Investigation:
         self._verdict = None
         self._ev.judge()
 
+    def stop(self, reason: str) -> None:
+        """End the investigation from outside (its time budget ran out): the pending rounds are
+        dropped unrun (and left out of the spending log), and `reason` becomes the stop reason."""
+        for request in self._pending:
+            self._log.remove(request)
+        self._pending.clear()
+        self._stop = reason
+
     # ------------------------------------------------------------------ planning
 
     def _plan(self) -> list[Request] | str:

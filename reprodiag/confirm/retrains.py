@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from reprodiag.confirm.arms import Arms, arm_spec, incident_for
 from reprodiag.confirm.findings import apply_findings
 from reprodiag.confirm.options import RetrainOptions
-from reprodiag.confirm.policy import Investigation
+from reprodiag.confirm.policy import CANDIDATE_BAND, SMOKE_WHY, Findings, Investigation
+from reprodiag.confirm.progress import Progress, investigation_plan
 from reprodiag.diagnosis.model import Bar, Diagnosis, Gap
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
+from reprodiag.noise.counterfactual import count_words
 
 
 def metric_values(gap: Gap) -> tuple[float, float]:
@@ -60,16 +62,42 @@ def confirm(
     except InputError as exc:  # no trainer, unpinned candidate data: keep the free diagnosis
         return cannot_retrain(diagnosis, exc.message)
     planned = frozenset(c.key for c in diagnosis.checks if c.status == "planned")
+    progress = Progress(
+        total=options.max_retrains, max_minutes=options.max_minutes, say=options.say
+    )
+    options = dataclasses.replace(options, on_result=progress.chain(options.on_result))
     arms = Arms(baseline, candidate, diagnosis.gap.metric, options, planned)
     incident = incident_for(baseline, candidate, diagnosis, arms, values)
+    stored = arms.results.get(CANDIDATE_BAND, [])
+    progress.recorded = tuple(r.seconds for r in stored if r.seconds is not None)
     investigation = Investigation(incident)
     while batch := investigation.next_batch():
+        if investigation.spent == 0 and progress.finished == 0:
+            progress.tell(investigation_plan(incident, len(stored), progress))
         for request in batch:
+            if not progress.fits(request.count):
+                what = f"{count_words(request.count, 'retrain')} of {request.arm}"
+                investigation.stop(progress.out_of_time(what, request.count))
+                break
             results = arms.run(request.arm, request.count)
             investigation.record(
                 request.arm, [r.metric if r.status == "ok" else None for r in results]
             )
-    return apply_findings(diagnosis, investigation.findings(), arms, incident, prior)
+            if request.why == SMOKE_WHY and results and results[0].status == "ok":
+                progress.tell(progress.timed_note())
+    findings = investigation.findings()
+    if progress.ran_out is not None:
+        findings = _out_of_time(findings, progress.ran_out)
+    return apply_findings(diagnosis, findings, arms, incident, prior)
+
+
+def _out_of_time(findings: Findings, why: str) -> Findings:
+    """A "can't tell yet" conclusion says that the time budget, not the evidence, stopped it."""
+    verdict = findings.conclusion
+    if verdict.kind != "can't tell yet":
+        return findings
+    sentence = f"{verdict.sentence}; {why}"
+    return dataclasses.replace(findings, conclusion=dataclasses.replace(verdict, sentence=sentence))
 
 
 def cannot_retrain(diagnosis: Diagnosis, why: str) -> Diagnosis:

@@ -16,6 +16,11 @@ reprodiag.diagnosis/v2 (issues #11 and #12), against v1:
   Files written before carry "metadata": diagnosis_from_json still reads them and maps the object
   to "incident" (title and owner as text, timeline lines as text), so saved diagnoses re-render
   as before.
+- optional, written only when set (issue 13): "content" ({code: {patches[], problems[]},
+  environment: {source, changes[] of {name, baseline, candidate}, compared, problems[]},
+  data[] of {role, format, uri, baseline_version, candidate_version, commits[], rows_baseline,
+  rows_candidate, rows_added, rows_removed, scan, columns[], label, problems[]}}): what changed
+  inside the axes (reprodiag/diagnosis/content.py).
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ from datetime import datetime, timezone
 
 from reprodiag.diagnosis.bar import is_zero_gap, manifest_bar, resolution
 from reprodiag.diagnosis.checks import Probe, baseline_readability, free_checks
+from reprodiag.diagnosis.content import (
+    DEFAULT_CONTENT,
+    ContentDiff,
+    ContentOptions,
+    content_diff,
+)
 from reprodiag.diagnosis.diff import diff_manifests
 from reprodiag.diagnosis.fixes import policy_rows, structural_fixes
 from reprodiag.diagnosis.gap import measure_gap
@@ -54,6 +60,7 @@ def diagnose(
     now: Callable[[], str] | None = None,
     snapshot_probe: Probe | None = None,
     threshold: float | None = None,
+    content: ContentOptions | None = DEFAULT_CONTENT,
 ) -> Diagnosis:
     """Diagnose why `candidate` no longer reproduces `baseline`, from their manifests alone.
 
@@ -64,6 +71,8 @@ def diagnose(
     the first (sorted) both manifests hold; `gap` is how much
     worse the candidate is, in the metric's units (positive = worse). `snapshot_probe` replaces
     `reprodiag.snapshots.reopen` for the readability check (tests; other storage).
+    `content` bounds the content diff (what changed inside the code, environment and data:
+    diagnosis/content.py; None leaves it out); with `check_snapshots` False it reads no table.
     Raises InputError for a missing metric or a gap whose sign contradicts the manifests.
     """
     measured, warnings = measure_gap(
@@ -101,6 +110,7 @@ def diagnose(
         stop_reason=MANIFEST_ONLY,
         warnings=tuple(warnings),
         bar=bar,
+        content=_content(baseline, candidate, content, read=check_snapshots),
     )
     return _reproduces(diagnosis) if is_zero_gap(measured, step) else diagnosis
 
@@ -130,6 +140,16 @@ def _reproduces(diagnosis: Diagnosis) -> Diagnosis:
         conclusion=Conclusion("reproduces", sentence),
         conclusion_open=(),
         stop_reason="the gap is zero: no retrain was planned or run",
+    )
+
+
+def _content(
+    baseline: Manifest, candidate: Manifest, options: ContentOptions | None, *, read: bool
+) -> ContentDiff | None:
+    if options is None:
+        return None
+    return content_diff(
+        baseline, candidate, options if read else dataclasses.replace(options, read_data=False)
     )
 
 

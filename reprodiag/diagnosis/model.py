@@ -6,9 +6,11 @@ the versioned `reprodiag.diagnosis/v2` format documented in README.md (v1 files 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from reprodiag._records import OMIT_WHEN_DEFAULT
+from reprodiag.diagnosis.content import ContentDiff
 from reprodiag.manifest.model import Axis, Direction, JSONValue
 from reprodiag.retrain.seed_result import SeedResult
 
@@ -286,3 +288,6 @@ class Diagnosis:
     bar: Bar | None = None
     spending: tuple[str, ...] = ()  # where the retrain budget went, and why, in order
     format: str = DIAGNOSIS_FORMAT
+    # What changed inside the code, environment and data (diagnosis/content.py); left out of the
+    # JSON when None, so diagnoses written before it existed load and re-render as before.
+    content: ContentDiff | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})

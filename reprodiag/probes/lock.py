@@ -102,34 +102,40 @@ def _requirements(root: Path) -> LockRef | None:
 
 
 def _installed_distributions() -> LockRef:
-    lines = sorted(set(installed_requirement_lines()))
-    text = "".join(f"{line}\n" for line in lines)
-    digest = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
-    return LockRef("pip-freeze", None, digest, installed_pins())
+    lines, pins = _installed(metadata.distributions())
+    text = "".join(f"{line}\n" for line in sorted(set(lines)))
+    return LockRef("pip-freeze", None, f"sha256:{hashlib.sha256(text.encode()).hexdigest()}", pins)
 
 
 def installed_requirement_lines() -> list[str]:
     """``name==version`` for every installed distribution, names normalised (PEP 503)."""
-    lines = []
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:  # a broken install can leave a dist-info with no metadata: nothing to pin
-            lines.append(f"{normalize_name(name)}=={dist.version}")
-    return lines
+    return _installed(metadata.distributions())[0]
 
 
 def installed_pins(distributions: Iterable[metadata.Distribution] | None = None) -> dict[str, str]:
     """The installed distributions an index can serve again: normalised name → version, without
     those installed from a local directory, in editable mode or from a VCS."""
+    return _installed(metadata.distributions() if distributions is None else distributions)[1]
+
+
+def _installed(
+    distributions: Iterable[metadata.Distribution],
+) -> tuple[list[str], dict[str, str]]:
+    # One pass (reading every distribution's metadata is most of a capture's lock probe).
+    lines: list[str] = []
     pins: dict[str, str] = {}
     local: set[str] = set()  # a name with any local copy on the path (an in-tree egg-info too)
-    for dist in metadata.distributions() if distributions is None else distributions:
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:
-            pins.setdefault(normalize_name(name), dist.version)
-            if _local_install(dist):
-                local.add(normalize_name(name))
-    return {name: version for name, version in sorted(pins.items()) if name not in local}
+    for dist in distributions:
+        meta = dist.metadata  # parsed on every access: read once
+        name = meta["Name"] if meta else None
+        if not name:  # a broken install can leave a dist-info with no metadata: nothing to pin
+            continue
+        key = normalize_name(name)
+        lines.append(f"{key}=={meta['Version']}")
+        pins.setdefault(key, meta["Version"])
+        if _local_install(dist):
+            local.add(key)
+    return lines, {k: v for k, v in sorted(pins.items()) if k not in local}
 
 
 def _local_install(dist: metadata.Distribution) -> bool:

@@ -2,7 +2,9 @@
 
 Every value from the diagnosis goes through `escape`: `|` and newlines cannot break a table row,
 backticks and brackets cannot open code or links, `<` cannot start HTML, and a line never starts
-with a heading, list or quote marker.
+with a heading, list or quote marker. A patch (the content diff of the code axis) is shown in a
+fenced code block whose fence is longer than any run of backticks in it, so it cannot close it;
+inside a code block Markdown interprets nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from collections.abc import Iterable, Sequence
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.report.charts import ChartText
 from reprodiag.report.formatting import one_line
-from reprodiag.report.view import BandView, CheckView, DiffView, ReportView, build_view
+from reprodiag.report.view import (
+    BandView,
+    CheckView,
+    ContentView,
+    DiffView,
+    ReportView,
+    build_view,
+)
 
 WIDTH = 100
 _SPECIAL = re.compile(r"([\\`*\[\]<>|~&])")
@@ -139,7 +148,36 @@ def _diff(diff: DiffView) -> list[str]:
                 ("field", "status", "baseline", "candidate", "note"),
                 ((f.path, f.status.label, f.baseline, f.candidate, f.note) for f in a.fields),
             )
+        if a.content is not None:
+            lines += _content(a.axis, a.content)
     return lines + _para(diff.noise) + [""]
+
+
+def _content(axis: str, content: ContentView) -> list[str]:
+    """What changed inside an axis: its lines, the commits, the packages, each patch fenced."""
+    lines = [f"**What changed inside {cell(axis.lower())}:**", ""] + _bullets(content.lines)
+    lines += [""]
+    if content.commits:
+        lines += _table(
+            ("snapshot", "version", "time (UTC)", "operation", "parameters and metadata"),
+            content.commits,
+        )
+    if content.packages:
+        lines += _table(("package", "change", "baseline", "candidate"), content.packages)
+    for patch in content.patches:
+        lines += _para(patch.title, "**Patch:** ") + [""]
+        if patch.note:
+            lines += _para(patch.note) + [""]
+        lines += fenced(patch.text, "diff") + [""]
+    return lines
+
+
+def fenced(text: str, info: str = "") -> list[str]:
+    """A fenced code block that `text` cannot close: its fence is longer than any run of
+    backticks inside it. Inside a code block Markdown interprets nothing (no HTML, no link)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *text.rstrip("\n").split("\n"), fence]
 
 
 def _chart(chart: ChartText | None) -> list[str]:
@@ -183,7 +221,9 @@ def render_view(view: ReportView) -> str:
                 r.ordinal,
                 r.axis,
                 r.status.label,
-                r.reason + (f" (evidence: {r.evidence})" if r.evidence else ""),
+                r.reason
+                + (f" (evidence: {r.evidence})" if r.evidence else "")
+                + (f" (what changed inside: {r.content})" if r.content else ""),
                 r.explains,
             )
             for r in view.ranking

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reprodiag.diagnosis.content import ContentDiff, content_lines
 from reprodiag.diagnosis.model import (
     AxisDiff,
     AxisRank,
@@ -83,6 +84,8 @@ class RankView:
     reason: str
     evidence: str | None
     explains: str  # "3.10 pts (2.50 to 3.70)" when a retrain measured it, else a dash
+    content: str | None = None  # what changed inside the axis, in one line (evidence section)
+    content_anchor: str | None = None  # where the evidence section shows it in full
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,27 @@ class FieldView:
 
 
 @dataclass(frozen=True)
+class PatchView:
+    """One side's uncommitted patch: a title in numbers, its text, and a note when cut."""
+
+    title: str
+    text: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ContentView:
+    """What changed inside one axis (diagnosis/content.py): lines in words, then the commits
+    between two data versions, the packages that changed, and the patches, as text."""
+
+    anchor: str  # "content-data": the ranking links to it
+    lines: tuple[str, ...]
+    commits: tuple[tuple[str, str, str, str, str], ...]  # snapshot, version, time, operation, …
+    packages: tuple[tuple[str, str, str, str], ...]  # package, change, baseline, candidate
+    patches: tuple[PatchView, ...]
+
+
+@dataclass(frozen=True)
 class AxisDiffView:
     """One axis of the classified diff and its fields."""
 
@@ -140,6 +164,7 @@ class AxisDiffView:
     status: Status
     fields: tuple[FieldView, ...]  # only the fields that differ or are unversioned
     counts: str  # "1 differs, 2 unversioned, 14 same"
+    content: ContentView | None = None  # what changed inside it, when the diagnosis holds it
 
 
 @dataclass(frozen=True)
@@ -221,7 +246,10 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         warnings=diagnosis.warnings,
         open_items=diagnosis.conclusion_open,
         timeline=_timeline(diagnosis.incident.timeline if diagnosis.incident else ()),
-        ranking=tuple(_rank(r, places) for r in sorted(diagnosis.ranking, key=lambda r: r.rank)),
+        ranking=tuple(
+            _rank(r, places, _content_summary(diagnosis.content, r.axis))
+            for r in sorted(diagnosis.ranking, key=lambda r: r.rank)
+        ),
         checks_done=tuple(_check(c) for c in diagnosis.checks if c.status != "planned"),
         checks_planned=tuple(_check(c) for c in diagnosis.checks if c.status == "planned"),
         fixes=tuple(
@@ -295,7 +323,7 @@ def _timeline(lines: tuple[str, ...]) -> tuple[TimelineEntry, ...]:
     return tuple(entries)
 
 
-def _rank(r: AxisRank, places: int) -> RankView:
+def _rank(r: AxisRank, places: int, content: str | None = None) -> RankView:
     explains = fmt.DASH
     if r.attribution is not None:
         a = r.attribution
@@ -310,6 +338,8 @@ def _rank(r: AxisRank, places: int) -> RankView:
         reason=r.reason,
         evidence=", ".join(r.evidence) or None,
         explains=explains,
+        content=content,
+        content_anchor=f"content-{r.axis}" if content else None,
     )
 
 
@@ -343,7 +373,7 @@ def _field(f: FieldDiff) -> FieldView:
     )
 
 
-def _axis_diff(a: AxisDiff) -> AxisDiffView:
+def _axis_diff(a: AxisDiff, content: ContentDiff | None = None) -> AxisDiffView:
     shown = tuple(_field(f) for f in a.fields if f.status != "same")
     counts = []
     for key, word in (("differs", "differs"), ("unversioned", "unversioned"), ("same", "same")):
@@ -355,6 +385,7 @@ def _axis_diff(a: AxisDiff) -> AxisDiffView:
         status=fmt.status(fmt.FIELD_STATUS, a.status),
         fields=shown,
         counts=", ".join(counts) or "no fields recorded",
+        content=_content(content, a.axis) if content is not None else None,
     )
 
 
@@ -367,7 +398,68 @@ def _diff(d: Diagnosis) -> DiffView:
     note = d.diff.family_note
     if not d.diff.same_family and not note:
         note = "the two manifests look like different model families"
-    return DiffView(axes=tuple(_axis_diff(a) for a in d.diff.axes), noise=noise, family_note=note)
+    return DiffView(
+        axes=tuple(_axis_diff(a, d.content) for a in d.diff.axes), noise=noise, family_note=note
+    )
+
+
+def _files(files: tuple[str, ...]) -> str:
+    if not files:
+        return "no file named"
+    more = f" and {len(files) - 5} more" if len(files) > 5 else ""
+    return ", ".join(files[:5]) + more
+
+
+def _content_summary(content: ContentDiff | None, axis: str) -> str | None:
+    lines = content_lines(content).get(axis) if content is not None else None
+    return lines[0] if lines else None
+
+
+def _content(content: ContentDiff, axis: str) -> ContentView | None:
+    """The axis' content diff as text; None when the diagnosis holds none for it."""
+    lines = content_lines(content).get(axis)
+    if not lines:
+        return None
+    commits = tuple(
+        (
+            data.role,
+            str(c.version),
+            c.timestamp or fmt.DASH,
+            c.operation or fmt.DASH,
+            c.details or fmt.DASH,
+        )
+        for data in (content.data if axis == "data" else ())
+        for c in data.commits
+    )
+    env = content.environment if axis == "environment" else None
+    packages = tuple(
+        (c.name, c.kind, c.baseline or fmt.DASH, c.candidate or fmt.DASH)
+        for c in (env.changes if env is not None else ())
+    )
+    code = content.code if axis == "code" else None
+    patches = tuple(
+        PatchView(
+            title=(
+                f"{p.side} patch: {_files(p.files)} "
+                f"(+{p.added} −{p.removed} lines, {p.size:,} bytes, {p.sha256[:19]})"
+            ),
+            text=p.text,
+            note=(
+                f"cut after {len(p.text):,} characters of {p.size:,} bytes: the manifest's "
+                "code.patch holds the whole patch"
+                if p.truncated
+                else None
+            ),
+        )
+        for p in (code.patches if code is not None else ())
+    )
+    return ContentView(
+        anchor=f"content-{axis}",
+        lines=lines,
+        commits=commits,
+        packages=packages,
+        patches=patches,
+    )
 
 
 def _band(b: NoiseBand) -> BandView:

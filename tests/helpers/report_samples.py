@@ -417,7 +417,14 @@ def with_band() -> Diagnosis:
     )
 
 
-SAMPLES = {"manifest_only": manifest_only, "with_band": with_band}
+def with_content() -> Diagnosis:
+    """with_band() and a content diff of every axis (tests/helpers/content_samples.py)."""
+    from tests.helpers.content_samples import with_content as sample
+
+    return sample()
+
+
+SAMPLES = {"manifest_only": manifest_only, "with_band": with_band, "with_content": with_content}
 
 # Markup a report must never let through raw: a script, an event handler, both quotes, an
 # ampersand, a style end. Either payload, if it ran, sets window.__pwned (tests/test_browser.py).
