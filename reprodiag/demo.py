@@ -213,8 +213,11 @@ def compare_with_retrains(
     max_retrains: int,
     on_result: Callable[[RetrainResult], None] | None,
     band_store: Path,
+    repo: Path | None = None,
 ) -> tuple[Diagnosis, tuple[Path, ...]]:
-    """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports."""
+    """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports. `repo`:
+    the training repository the retrains check the recorded commit out from (None: the current
+    folder's)."""
     from reprodiag.confirm import RetrainOptions, confirm
     from reprodiag.diagnosis.engine import diagnose
     from reprodiag.manifest import load_manifest
@@ -233,6 +236,7 @@ def compare_with_retrains(
         max_retrains=max_retrains,
         store=BandStore(band_store),
         on_result=on_result,
+        repo=repo,
     )
     diagnosis = confirm(b, c, diagnosis, options)
     return diagnosis, tuple(write_reports(diagnosis, out))
@@ -322,6 +326,7 @@ def run_demo(
         max_retrains=settings.max_retrains,
         on_result=show,
         band_store=work / "band-store",
+        repo=repo,
     )
     progress("compare --retrain: the same incident had Monday not pinned its data")
     unpinned_diagnosis, more = compare_with_retrains(
@@ -332,6 +337,7 @@ def run_demo(
         max_retrains=settings.max_retrains,
         title="The same incident, had Monday read its data as 'latest'",
         band_store=work / "band-store",
+        repo=repo,
     )  # the same Wednesday pipeline: its seeds are reused
     return DemoResult(
         monday=monday,

@@ -300,7 +300,8 @@ def test_band_key_separates_seeds_trained_another_way() -> None:
     from reprodiag.noise.fingerprint import band_key
 
     manifest = example_manifest()
-    assert band_key(manifest) == family_fingerprint(manifest) == band_key(manifest, None, "auto")
+    assert band_key(manifest) == band_key(manifest, None, "auto")
+    assert band_key(manifest) != family_fingerprint(manifest)  # reprodiag.band-key/v2: old rows
     keys = {
         band_key(manifest, {"entrypoint": "m:f"}),
         band_key(manifest, device="cuda:0"),
@@ -309,3 +310,63 @@ def test_band_key_separates_seeds_trained_another_way() -> None:
         band_key(manifest),
     }
     assert len(keys) == 5
+
+
+def _dirty(manifest, text: str = "diff --git a/train.py b/train.py\n"):  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from reprodiag.manifest.model import Patch
+
+    data = text.encode()
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    code = replace(
+        manifest.code,
+        dirty=True,
+        diff_sha256=digest,
+        patch=Patch(text=text, sha256=digest, size=len(data)),
+    )
+    return replace(manifest, code=code)
+
+
+def test_seeds_of_a_clean_tree_are_not_reused_for_the_same_commit_with_a_patch(
+    tmp_path: Path,
+) -> None:
+    from reprodiag.noise.fingerprint import band_key
+
+    clean = example_manifest()
+    dirty = _dirty(clean)
+    assert dirty.code.commit == clean.code.commit
+    store = BandStore(tmp_path / "store")
+    for seed in (BAND_SEED_BASE, BAND_SEED_BASE + 1, BAND_SEED_BASE + 2):
+        store.record(band_key(clean), "auc", ok(seed), run_id="clean")
+    assert len(store.results(band_key(clean), "auc")) == 3
+    assert store.results(band_key(dirty), "auc") == []  # another pipeline: no seed reused
+    assert band_key(_dirty(clean, "another change\n")) != band_key(dirty)
+
+
+@pytest.mark.parametrize("change", ["commit", "lock", "numpy"])
+def test_band_key_names_the_code_and_environment_identity(change: str) -> None:
+    from reprodiag.manifest.model import LockRef
+    from reprodiag.noise.fingerprint import band_key, pipeline_identity
+
+    a = example_manifest()
+    b = {
+        "commit": replace(a, code=replace(a.code, commit="b" * 40)),
+        "lock": replace(
+            a, code=replace(a.code, lock=LockRef("uv.lock", "uv.lock", "sha256:" + "1" * 64))
+        ),
+        "numpy": replace(
+            a,
+            environment=replace(
+                a.environment, libraries={**a.environment.libraries, "numpy": "0.0.1"}
+            ),
+        ),
+    }[change]
+    assert pipeline_identity(a) != pipeline_identity(b)
+    assert band_key(a) != band_key(b)
+
+
+def test_the_kept_patch_text_is_not_hashed_twice() -> None:
+    facts = fingerprint_facts(_dirty(example_manifest()))
+    assert "code.patch.text" not in facts and "code.patch.size" not in facts
+    assert facts["code.patch.sha256"] == facts["code.diff_sha256"]

@@ -52,6 +52,7 @@ def _run(world: dict[str, Any], path: Path, *, seed: int, **params: Any) -> Path
 
 
 def _confirm(
+    world: dict[str, Any],
     baseline: Path,
     candidate: Path,
     tmp_path: Path,
@@ -68,13 +69,17 @@ def _confirm(
         max_retrains=max_retrains,
         store=BandStore(tmp_path / "store"),
         trainer=trainer,
+        repo=world["repo"],  # the pipelines' code is checked out from the team's repository
     )
     return confirm(b, c, first, options)
 
 
 def test_only_the_seeds_changed_is_consistent_with_noise(world, tmp_path: Path) -> None:
     diagnosis = _confirm(
-        _run(world, tmp_path / "a.json", seed=1), _run(world, tmp_path / "b.json", seed=2), tmp_path
+        world,
+        _run(world, tmp_path / "a.json", seed=1),
+        _run(world, tmp_path / "b.json", seed=2),
+        tmp_path,
     )
     # The exact seed replay settles it before the band's sequential test decides at n = 3: the
     # band is then inconclusive on its own, and never "beyond noise" (that would contradict it).
@@ -94,6 +99,7 @@ def test_only_the_seeds_changed_is_consistent_with_noise(world, tmp_path: Path) 
 
 def test_a_learning_rate_change_is_confirmed_as_intent(world, tmp_path: Path) -> None:
     diagnosis = _confirm(
+        world,
         _run(world, tmp_path / "a.json", seed=1, lr=3e-3),
         _run(world, tmp_path / "b.json", seed=1, lr=3e-5),
         tmp_path,
@@ -116,6 +122,7 @@ def test_failed_seeds_are_recorded_and_the_diagnosis_uses_the_smaller_n(
 ) -> None:
     monkeypatch.syspath_prepend(ROOT)
     diagnosis = _confirm(
+        world,
         _run(world, tmp_path / "a.json", seed=1),
         _run(world, tmp_path / "b.json", seed=2),
         tmp_path,
@@ -146,6 +153,7 @@ def test_a_crashing_worker_is_a_failed_seed_not_a_failed_diagnosis(world, tmp_pa
     env_path = {"PYTHONPATH": ROOT + ":" + ":".join(sys.path)}
     executor = SerialExecutor(tmp_path / "w", env=env_path)
     diagnosis = _confirm(
+        world,
         _run(world, tmp_path / "a.json", seed=1),
         _run(world, tmp_path / "b.json", seed=2),
         tmp_path,

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reprodiag.confirm.band import ok_values, run_seeds, run_specs, stored_results
+from reprodiag.confirm.band import code_dir_for, ok_values, run_seeds, run_specs, stored_results
+from reprodiag.confirm.identity import IdentityLog
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import BASELINE_BAND, CANDIDATE_BAND, SEED_REPLAY, Axis, Incident
 from reprodiag.diagnosis.bar import resolution
@@ -48,6 +49,7 @@ class Arms:
     planned: frozenset[str]  # keys of the diagnosis' planned retrain checks
     results: dict[str, list[SeedResult]] = field(default_factory=dict)
     paths: dict[str, list[str]] = field(default_factory=dict)  # retrain manifests per arm
+    identity: IdentityLog = field(default_factory=IdentityLog)  # the retrains' identity checks
 
     def swaps(self) -> dict[Axis, str]:
         """The swap arms that can run: axis → arm (the check's key)."""
@@ -68,14 +70,29 @@ class Arms:
         """Run `count` retrains of `arm`; their results, one per seed, in seed order."""
         seen = self.results.setdefault(arm, [])
         if arm == CANDIDATE_BAND:
-            new = run_seeds(self.candidate, self.metric, self.options, count, seen)
+            new = run_seeds(
+                self.candidate, self.metric, self.options, count, seen, log=self.identity
+            )
         elif arm == BASELINE_BAND:
             new = run_seeds(
-                self.baseline, self.metric, self.options, count, seen, label="baseline-band"
+                self.baseline,
+                self.metric,
+                self.options,
+                count,
+                seen,
+                label="baseline-band",
+                log=self.identity,
             )
         else:
             specs = [self._spec(arm, seed) for seed in self._seeds(arm, seen, count)]
-            done = run_specs(specs, self.options, label=arm.replace("_", "-"))
+            done = run_specs(
+                specs,
+                self.options,
+                label=arm.replace("_", "-"),
+                pipeline=self.candidate,
+                swapped=SWAPS.get(arm),
+                log=self.identity,
+            )
             self.paths.setdefault(arm, []).extend(r.manifest_path for r in done if r.manifest_path)
             new = [r.to_seed_result() for r in done]
         seen.extend(new)
@@ -127,6 +144,7 @@ def arm_spec(
         metric=metric,
         device=options.device,
         timeout_s=options.timeout_s,
+        code_dir=code_dir_for(candidate, options),
     )
 
 

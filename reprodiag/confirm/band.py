@@ -3,14 +3,21 @@
 Used by `compare --retrain` (sequential looks against a baseline) and by `measure_band`
 (a fixed number of seeds for a model family). Seeds come from the store's deterministic sequence,
 so a band killed half-way resumes where it stopped and no finished seed is run twice.
+
+Every retrain runs the pipeline's recorded code (`code_dir_for`: a cached git worktree at its
+commit with its patch, reprodiag.retrain.worktree) and is checked against the pipeline it stands
+for before anything else sees it (reprodiag.confirm.identity): one that is not that pipeline is a
+failed seed with the reason, never judged and never recorded in the band store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from reprodiag.confirm.identity import IdentityLog, verify_result
 from reprodiag.confirm.options import RetrainOptions
-from reprodiag.manifest.model import Manifest
+from reprodiag.manifest.model import Axis, Manifest, Patch
 from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import BAND_SEED_BASE
 from reprodiag.retrain.ensemble import has_ensemble_form
@@ -22,6 +29,25 @@ from reprodiag.retrain.spec import (
     member_spec,
     spec_from_manifest,
 )
+from reprodiag.retrain.worktree import pipeline_code_dir
+
+# The code folder of each pipeline, built once per process (a retrain must never find its folder
+# rebuilt under it): (repo, current folder, commit, diff digest, patch digest) -> folder.
+_CODE_DIRS: dict[tuple[str, ...], Path | None] = {}
+
+
+def code_dir_for(manifest: Manifest, options: RetrainOptions) -> Path | None:
+    """The folder the pipeline's retrains run in: its commit with its patch checked out from
+    `options.repo` (None: the current folder's repository), or the current folder when that holds
+    exactly the recorded code; None when the manifest records no commit. Raises
+    reprodiag.retrain.worktree.CodeUnavailable (an InputError) when neither can be had."""
+    code = manifest.code
+    repo = options.repo
+    patch = code.patch.sha256 if isinstance(code.patch, Patch) else ""
+    key = (str(repo), str(Path.cwd()), str(code.commit), str(code.diff_sha256), patch)
+    if key not in _CODE_DIRS:
+        _CODE_DIRS[key] = pipeline_code_dir(code, repo)
+    return _CODE_DIRS[key]
 
 
 def stored_results(manifest: Manifest, metric: str, options: RetrainOptions) -> list[SeedResult]:
@@ -49,16 +75,19 @@ def run_seeds(
     seen: Sequence[SeedResult],
     *,
     label: str = "noise-band",
+    log: IdentityLog | None = None,
 ) -> list[SeedResult]:
     """Run `count` new seed retrains of `manifest`'s pipeline; record each as it finishes.
 
     Seeds come from the band store's sequence for this pipeline (or from BAND_SEED_BASE without
-    a store), never one in `seen`; each is recorded in the store under this pipeline's key.
-    `label` prefixes the retrains' folders ("noise-band", "baseline-band").
+    a store), never one in `seen`; each is recorded in the store under this pipeline's key, once
+    its manifest shows it is this pipeline (`log` collects those checks). `label` prefixes the
+    retrains' folders ("noise-band", "baseline-band").
     """
     if count <= 0:
         return []
     family = key_for(manifest, options)
+    code_dir = code_dir_for(manifest, options)
     tried = {r.seed for r in seen}
     if options.store is not None:
         seeds = options.store.next_seeds(family, metric, count, exclude=tried)
@@ -76,6 +105,7 @@ def run_seeds(
             trainer=options.trainer,
             device=options.device,
             timeout_s=options.timeout_s,
+            code_dir=code_dir,
         )
         for s in seeds
     ]
@@ -90,7 +120,8 @@ def run_seeds(
                 manifest_path=one.manifest_path,
             )
 
-    return [r.to_seed_result() for r in run_specs(specs, options, label=label, keep=keep)]
+    done = run_specs(specs, options, label=label, keep=keep, pipeline=manifest, log=log)
+    return [r.to_seed_result() for r in done]
 
 
 def run_specs(
@@ -99,9 +130,16 @@ def run_specs(
     *,
     label: str,
     keep: Callable[[RetrainResult], None] | None = None,
+    pipeline: Manifest | None = None,
+    swapped: Axis | None = None,
+    log: IdentityLog | None = None,
 ) -> list[RetrainResult]:
     """Run solo seed specs of one pipeline, one result per seed, each handed to `keep` (the band
     store) and `options.on_result` (progress) as it finishes.
+
+    With `pipeline`, each finished retrain is first checked against it (all but the `swapped`
+    axis; reprodiag.confirm.identity): one that is not that pipeline comes back failed with the
+    reason, goes to `options.on_result` but never to `keep`; `log` collects every check.
 
     When the trainer offers an ensemble form (reprodiag.retrain.ensemble) and `options.ensemble`
     allows it, the seeds train as vmapped ensembles: one per executor worker (one in all for a
@@ -111,17 +149,30 @@ def run_specs(
     """
     grouped = _grouped(specs, options, label)
     by_label = {spec.label: spec for spec in grouped}
+    by_seed = {spec.seed: spec for spec in specs}
+    checked: dict[tuple[str, int], RetrainResult] = {}
+
+    def verified(one: RetrainResult) -> RetrainResult:
+        spec = by_seed.get(one.seed)
+        if pipeline is None or spec is None:
+            return one
+        if (one.label, one.seed) not in checked:
+            checked[one.label, one.seed] = verify_result(pipeline, spec, one, swapped, log)
+        return checked[one.label, one.seed]
 
     def record(result: RetrainResult) -> None:
-        for one in expand(result, by_label.get(result.label)):
-            if keep is not None:
+        for raw in expand(result, by_label.get(result.label)):
+            one = verified(raw)
+            if keep is not None and one is raw:  # a refused retrain is never stored
                 keep(one)
             if options.on_result is not None:
                 options.on_result(one)
 
     results = options.executor.run(grouped, on_result=record)
     return [
-        one for result, spec in zip(results, grouped, strict=True) for one in expand(result, spec)
+        verified(one)
+        for result, spec in zip(results, grouped, strict=True)
+        for one in expand(result, spec)
     ]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from reprodiag.confirm.arms import Arms
 from reprodiag.confirm.bar import retrain_bar
+from reprodiag.confirm.identity import identity_warnings, refused_lines
 from reprodiag.confirm.policy import CANDIDATE_BAND, CheckFinding, Findings, Incident
 from reprodiag.confirm.verdicts import AxisVerdict, noise_band_record
 from reprodiag.diagnosis.engine import gap_words, open_questions
@@ -100,7 +101,9 @@ def apply_findings(
         conclusion_open=_open(findings, incident, ranking, ordered),
         bar=retrain_bar(diagnosis, findings, incident),
         stop_reason=f"{findings.retrains} of {incident.budget} retrains used; {stopped}",
-        spending=tuple(f"{r.count} × {_arm_words(r.arm)}: {r.why}" for r in findings.log),
+        spending=tuple(f"{r.count} × {_arm_words(r.arm)}: {r.why}" for r in findings.log)
+        + refused_lines(arms.identity),
+        warnings=diagnosis.warnings + identity_warnings(arms.identity),
     )
 
 

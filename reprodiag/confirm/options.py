@@ -38,5 +38,8 @@ class RetrainOptions:
     store: BandStore | None = None
     on_result: Callable[[RetrainResult], None] | None = None
     ensemble: bool = True
+    # The git repository the pipelines' recorded commits are checked out from (None: the one
+    # holding the current folder); reprodiag.confirm.band.code_dir_for.
+    repo: Path | None = None
     max_minutes: float | None = None
     say: Callable[[str], None] | None = None

@@ -17,6 +17,14 @@ PYTHONHASHSEED is a determinism flag whose value is a seed: a number (fixed hash
 randomisation off, which is fixed too) is recorded as "fixed", anything else ("random") as itself.
 An empty mapping (no params, no tags) adds nothing. A skipped fact goes in as {"skipped": true}
 without its reason: the wording of a reason (an error message, a path) is not configuration.
+The kept patch's text and size (code.patch) stay out: diff_sha256 identifies the same change.
+
+The band store's key (`band_key`) is the fingerprint plus the pipeline's identity, named on its
+own (`pipeline_identity`: the code's commit and diff digest, the lock's digest, Python, torch
+and the libraries that change bits) so that it stays in the key whatever the fingerprint's rule
+becomes: seeds of a clean tree are never reused for the same commit with a patch, nor seeds of
+one lock for another. Keys of this rule (reprodiag.band-key/v2) never equal those written
+before it, so older store rows simply stop matching.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ import json
 from collections.abc import Mapping
 
 from reprodiag.manifest.codec import iter_facts
-from reprodiag.manifest.model import AXES, NOISE_FIELDS, JSONValue, Manifest, Skipped
+from reprodiag.manifest.model import AXES, NOISE_FIELDS, JSONValue, LockRef, Manifest, Skipped
 
 # Bump when the rule for what goes in changes, so fingerprints of two rules never match by accident.
 FINGERPRINT_FORMAT = "reprodiag.family/v1"
+BAND_KEY_FORMAT = "reprodiag.band-key/v2"
 
 SEED_FIELDS = frozenset(
     {
@@ -42,11 +51,14 @@ SEED_FIELDS = frozenset(
     }
 )
 PHYSICAL_FIELDS = frozenset({"environment.gpu_uuids"})
+PATCH_CONTENT_FIELDS = frozenset({"code.patch.text", "code.patch.size"})
 _HASH_SEED = "randomness.pythonhashseed"
 
 
 def _excluded(path: str) -> bool:
     if path in NOISE_FIELDS or path in SEED_FIELDS or path in PHYSICAL_FIELDS:
+        return True
+    if path in PATCH_CONTENT_FIELDS:
         return True
     return path.split(".", 1)[0] not in AXES
 
@@ -88,20 +100,42 @@ def family_fingerprint(manifest: Manifest) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def pipeline_identity(
+    manifest: Manifest, *, code: bool = True, environment: bool = True
+) -> dict[str, JSONValue | Skipped]:
+    """What makes a pipeline this pipeline, by dotted path: the code (code.commit,
+    code.diff_sha256) and the environment (code.lock.sha256, environment.python,
+    environment.torch_version, environment.libraries.NAME for each library recorded). A fact
+    that was not captured is its Skipped record. `code` / `environment` False leave that part out.
+    """
+    out: dict[str, JSONValue | Skipped] = {}
+    if code:
+        out["code.commit"] = manifest.code.commit
+        out["code.diff_sha256"] = manifest.code.diff_sha256
+    if environment:
+        lock = manifest.code.lock
+        out["code.lock.sha256"] = lock.sha256 if isinstance(lock, LockRef) else lock
+        env = manifest.environment
+        out["environment.python"] = env.python
+        out["environment.torch_version"] = env.torch_version
+        for name, version in sorted(env.libraries.items()):
+            out[f"environment.libraries.{name}"] = version
+    return out
+
+
 def band_key(
     manifest: Manifest,
     trainer: Mapping[str, JSONValue] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> str:
-    """The band store's key: the family fingerprint plus how the seeds are trained.
+    """The band store's key: the family fingerprint, the pipeline's identity (code and
+    environment, `pipeline_identity`), and how the seeds are trained.
 
     A trainer given instead of the manifest's entrypoint, an explicit device, or a per-worker
     thread budget each change the bits a seed produces, so seeds trained that way are another
-    band. With none of them (the manifest's own trainer, device "auto", inherited threads) the key
-    is the family fingerprint itself.
+    band (the manifest's own trainer, device "auto" and inherited threads add nothing).
     """
-    family = family_fingerprint(manifest)
     setup = {
         k: v
         for k, v in (
@@ -111,7 +145,16 @@ def band_key(
         )
         if v is not None
     }
-    if not setup:
-        return family
-    text = json.dumps({"family": family, "setup": setup}, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    identity = {
+        path: _normalised(path, value) for path, value in pipeline_identity(manifest).items()
+    }
+    payload = {
+        "format": BAND_KEY_FORMAT,
+        "family": family_fingerprint(manifest),
+        "identity": identity,
+        "setup": setup,
+    }
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

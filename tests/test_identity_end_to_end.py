@@ -1,0 +1,184 @@
+"""Issue 13, end to end: every retrain is the pipeline it claims to be.
+
+The story from the issue, with a real git repository, a NumPy trainer of our own inside it
+(tests/helpers/identity_repo.py), real Delta tables and real worker processes: a candidate is
+trained from a dirty tree (an uncommitted edit that moves the metric by 5 points, half of it in an
+untracked file); the user then `git stash`es the edit and runs the retrains. The retrains must run
+the candidate's code as it ran (its commit with its patch, from a cached worktree), say so in
+their own manifests, and enter the band store; a retrain that ran anything else (here: an executor
+that ignores the spec's code folder, so the stashed, clean code runs) is refused, kept out of the
+band store, and the report says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import reprodiag
+from reprodiag.confirm import RetrainOptions, confirm
+from reprodiag.confirm.band import key_for, run_seeds
+from reprodiag.manifest import load_manifest
+from reprodiag.manifest.model import Patch, Skipped
+from reprodiag.noise.store import BandStore
+from reprodiag.probes.git import EMPTY_DIFF_SHA256
+from reprodiag.retrain.executor import SerialExecutor
+from reprodiag.retrain.spec import RetrainResult, RetrainSpec
+from reprodiag.retrain.worktree import CodeUnavailable, pipeline_code_dir
+from tests.helpers import identity_repo
+from tests.helpers.git import git
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Baseline from the clean tree, candidate from the dirty one, then the edit stashed."""
+    root = tmp_path_factory.mktemp("identity")
+    repo = identity_repo.make_repository(root / "job")
+    data, evaluation = identity_repo.make_tables(root)
+    baseline = identity_repo.capture_run(root / "baseline.json", repo, data, evaluation, seed=1)
+    identity_repo.edit_uncommitted(repo)
+    candidate = identity_repo.capture_run(root / "candidate.json", repo, data, evaluation, seed=2)
+    git(repo, "stash", "push", "-q", "--include-untracked")  # the user's stash, before compare
+    return {"root": root, "repo": repo, "baseline": baseline, "candidate": candidate}
+
+
+def _options(work: Path, executor: Any = None, **kwargs: Any) -> RetrainOptions:
+    return RetrainOptions(
+        executor=executor or SerialExecutor(work / "w"),
+        workdir=work / "retrains",
+        store=BandStore(work / "band-store"),
+        device="cpu",
+        **kwargs,
+    )
+
+
+def test_the_candidate_kept_its_patch(story: dict[str, Any]) -> None:
+    baseline = load_manifest(story["baseline"])
+    candidate = load_manifest(story["candidate"])
+    assert baseline.code.dirty is False and baseline.code.diff_sha256 == EMPTY_DIFF_SHA256
+    assert candidate.code.commit == baseline.code.commit and candidate.code.dirty is True
+    assert isinstance(candidate.code.patch, Patch)
+    assert "features.py" in candidate.code.patch.text  # the untracked file is in it
+    scores = [m.results.metrics["score"].value for m in (baseline, candidate)]
+    assert scores[1] - scores[0] > 4  # the edit moved the metric (BONUS = 5)
+    assert git(story["repo"], "status", "--porcelain") == ""  # stashed: the tree is clean now
+
+
+def test_a_stashed_candidate_is_retrained_with_its_patch(
+    story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(story["repo"])  # compare runs from the repository, as a user would
+    candidate = load_manifest(story["candidate"])
+    options = _options(tmp_path)
+    try:
+        results = run_seeds(candidate, "score", options, 2, [])
+    finally:
+        options.executor.close()
+    assert [r.status for r in results] == ["ok", "ok"], [r.reason for r in results]
+    clean = load_manifest(story["baseline"]).results.metrics["score"].value
+    for folder in sorted((tmp_path / "retrains").glob("noise-band-seed-*")):
+        retrain = load_manifest(folder / "manifest.json")
+        # The retrain's own manifest says it ran the candidate's code, patch and all ...
+        assert retrain.code.commit == candidate.code.commit
+        assert retrain.code.diff_sha256 == candidate.code.diff_sha256 != EMPTY_DIFF_SHA256
+        assert retrain.code.dirty is True
+    # ... and its metric is the patched code's (5 points above the committed code's).
+    assert all(r.metric is not None and r.metric - clean > 4 for r in results)
+    stored = options.store.results(key_for(candidate, options), "score") if options.store else []
+    assert sorted(r.seed for r in stored) == sorted(r.seed for r in results)
+    # The user's repository is untouched: still clean, and the worktree lives in its git folder.
+    assert git(story["repo"], "status", "--porcelain") == ""
+    assert "reprodiag/worktrees" in git(story["repo"], "worktree", "list")
+
+
+class IgnoresCodeFolder:
+    """A real serial executor with the bug the issue found: it drops the spec's code folder, so
+    the worker runs whatever code is in its current folder (the stashed, clean tree)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.inner = SerialExecutor(workdir)
+        self.workers, self.threads = 1, None
+
+    def run(
+        self,
+        specs: Sequence[RetrainSpec],
+        on_result: Callable[[RetrainResult], None] | None = None,
+        on_start: Any = None,
+    ) -> list[RetrainResult]:
+        stripped = [dataclasses.replace(s, code_dir=None) for s in specs]
+        return self.inner.run(stripped, on_result=on_result)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_retrain_of_other_code_is_refused_and_kept_out_of_the_band_store(
+    story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(story["repo"])
+    candidate = load_manifest(story["candidate"])
+    baseline = load_manifest(story["baseline"])
+    options = _options(tmp_path, IgnoresCodeFolder(tmp_path / "w"), max_retrains=4)
+    seen: list[RetrainResult] = []
+    options = dataclasses.replace(options, on_result=seen.append)
+    try:
+        diagnosis = confirm(baseline, candidate, reprodiag.diagnose(baseline, candidate), options)
+    finally:
+        options.executor.close()
+    # The smoke retrain ran the clean code: refused, with the field that differs ...
+    assert seen and seen[0].status == "failed"
+    reason = seen[0].reason or ""
+    assert reason.startswith("not the pipeline it stands for: code.diff_sha256 is sha256:e3b0c44")
+    assert "code.commit" not in reason  # the commit is the same: only the patch is missing
+    # ... never judged, never stored ...
+    assert diagnosis.band is None or diagnosis.band.n == 0
+    assert options.store is not None
+    assert options.store.results(key_for(candidate, options), "score") == []
+    # ... and the report says why.
+    assert diagnosis.conclusion is not None and diagnosis.conclusion.kind == "trainer failed"
+    assert "not the pipeline it stands for" in diagnosis.conclusion.sentence
+    assert any("refused" in line and "code.diff_sha256" in line for line in diagnosis.spending)
+
+
+def test_code_that_cannot_be_rebuilt_is_not_retrained(
+    story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidate = load_manifest(story["candidate"])
+    baseline = load_manifest(story["baseline"])
+    unkept = dataclasses.replace(
+        candidate,
+        code=dataclasses.replace(candidate.code, patch=Skipped("over the cap", "not_recorded")),
+    )
+    monkeypatch.chdir(story["repo"])  # stashed: the current folder is not the candidate's code
+    with pytest.raises(CodeUnavailable, match="the change itself was not recorded: over the cap"):
+        pipeline_code_dir(unkept.code)
+    options = _options(tmp_path, max_retrains=4)
+    try:
+        diagnosis = confirm(baseline, unkept, reprodiag.diagnose(baseline, unkept), options)
+    finally:
+        options.executor.close()
+    assert diagnosis.stop_reason is not None and "no retrain could run" in diagnosis.stop_reason
+    assert "the change itself was not recorded" in diagnosis.stop_reason
+    assert not (tmp_path / "retrains").exists()
+
+
+def test_the_current_folder_serves_when_it_holds_exactly_the_recorded_code(
+    story: dict[str, Any], tmp_path: Path
+) -> None:
+    """A clone without the commit cannot check it out; the folder that holds the code can run."""
+    candidate = load_manifest(story["candidate"])
+    copy = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(story["repo"]), str(copy))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q", "-b", "main")
+    with pytest.raises(CodeUnavailable, match="is not in the repository"):
+        pipeline_code_dir(candidate.code, repo=elsewhere, here=elsewhere)
+    # A clone (the stash is not cloned) at the same commit with the same edit holds exactly the
+    # recorded code.
+    identity_repo.edit_uncommitted(copy)
+    assert pipeline_code_dir(candidate.code, repo=elsewhere, here=copy) == copy
