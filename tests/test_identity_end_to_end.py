@@ -182,3 +182,96 @@ def test_the_current_folder_serves_when_it_holds_exactly_the_recorded_code(
     # recorded code.
     identity_repo.edit_uncommitted(copy)
     assert pipeline_code_dir(candidate.code, repo=elsewhere, here=copy) == copy
+
+
+# -- the identity check itself, field by field (example manifests, no retrain) -----------------
+
+
+def _spec_for(manifest: Any, tmp_path: Path, seed: int = 1234) -> RetrainSpec:
+    from reprodiag.retrain.spec import spec_from_manifest
+
+    return spec_from_manifest(
+        manifest, seed=seed, label=f"noise-band-seed-{seed}", out_dir=tmp_path, metric="auc"
+    )
+
+
+def test_the_same_pipeline_passes(tmp_path: Path) -> None:
+    from reprodiag.confirm.identity import check_identity
+    from tests.helpers.manifests import example_manifest
+
+    pipeline = example_manifest(seed=1)
+    identity = check_identity(pipeline, _spec_for(pipeline, tmp_path), example_manifest(seed=1234))
+    assert identity.ok and identity.reason == ""
+    assert "environment.cuda" not in " ".join(identity.notes)  # only the identity fields count
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda m: dataclasses.replace(m, code=dataclasses.replace(m.code, commit="b" * 40)),
+            "code.commit is bbbbbbbbbbbb, the pipeline's is ",
+        ),
+        (
+            lambda m: dataclasses.replace(
+                m,
+                environment=dataclasses.replace(
+                    m.environment, libraries={**m.environment.libraries, "numpy": "0.0.1"}
+                ),
+            ),
+            "environment.libraries.numpy is 0.0.1, the pipeline's is ",
+        ),
+        (
+            lambda m: dataclasses.replace(
+                m, intent=dataclasses.replace(m.intent, params={**m.intent.params, "lr": 9.0})
+            ),
+            "intent.params.lr is 9.0, the pipeline's is 0.001",
+        ),
+        (
+            lambda m: dataclasses.replace(
+                m, randomness=dataclasses.replace(m.randomness, torch_seed=7)
+            ),
+            "randomness.seed is 7, the pipeline's is 1234",
+        ),
+    ],
+)
+def test_a_field_that_differs_makes_the_retrain_invalid(
+    tmp_path: Path, change: Callable[[Any], Any], expected: str
+) -> None:
+    from reprodiag.confirm.identity import check_identity
+    from tests.helpers.manifests import example_manifest
+
+    pipeline = example_manifest()
+    identity = check_identity(pipeline, _spec_for(pipeline, tmp_path), change(pipeline))
+    assert not identity.ok
+    assert identity.reason.startswith(f"not the pipeline it stands for: {expected}")
+
+
+def test_the_swapped_axis_is_not_compared_and_unrecorded_fields_are_noted(
+    tmp_path: Path,
+) -> None:
+    from reprodiag.confirm.identity import IdentityLog, check_identity, identity_warnings
+    from tests.helpers.manifests import example_manifest
+
+    pipeline = example_manifest()
+    other_code = dataclasses.replace(
+        pipeline, code=dataclasses.replace(pipeline.code, commit="c" * 40)
+    )
+    spec = _spec_for(pipeline, tmp_path)
+    assert check_identity(pipeline, spec, other_code, swapped="code").ok
+    assert not check_identity(pipeline, spec, other_code, swapped="environment").ok
+    unrecorded = dataclasses.replace(
+        pipeline,
+        code=dataclasses.replace(pipeline.code, commit=Skipped("not a git repository: /x")),
+    )
+    identity = check_identity(unrecorded, spec, other_code)
+    assert identity.ok
+    assert identity.notes == (
+        "code.commit is not recorded by the pipeline (not a git repository: /x)",
+    )
+    log = IdentityLog()
+    log.add("noise-band-seed-1234", identity)
+    assert identity_warnings(log) == (
+        "Retrains checked against the pipeline they stand for, except: code.commit is not "
+        "recorded by the pipeline (not a git repository: /x).",
+    )

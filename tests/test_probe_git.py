@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from reprodiag.manifest.model import LockRef, Skipped
+from reprodiag.manifest.model import LockRef, Patch, Skipped
 from reprodiag.probes import git as git_probe
-from reprodiag.probes.git import EMPTY_DIFF_SHA256, probe_code, strip_credentials
+from reprodiag.probes.git import EMPTY_DIFF_SHA256, probe_code, split_patch, strip_credentials
 from tests.helpers.git import git
 
 GIT_FIELDS = ("commit", "branch", "remote", "dirty", "diff_sha256")
@@ -184,3 +185,77 @@ def test_one_failing_probe_does_not_sink_the_others(git_repo, monkeypatch):
 
 def _sha(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+# -- the kept patch (code.patch) ---------------------------------------------------------------
+
+
+def test_a_clean_tree_keeps_no_patch(git_repo):
+    code = probe_code(git_repo())
+    assert code.patch == Skipped(
+        "the tree is clean: there is no uncommitted change", "not_applicable"
+    )
+
+
+def test_the_patch_rebuilds_the_tree_in_a_clone(git_repo, tmp_path):
+    """Tracked edits (text and binary), a staged new file, an untracked file and symlink: the
+    patch applied to a clone at the commit gives a tree with the same diff digest."""
+    root = git_repo(files={"train.py": "lr = 0.1\n", "w.bin": "\0\1", ".gitignore": "*.log\n"})
+    (root / "train.py").write_text("lr = 0.2\n")
+    (root / "w.bin").write_bytes(b"\0\2\3")
+    (root / "staged.py").write_text("x = 1\n")
+    git(root, "add", "staged.py")
+    (root / "features.py").write_text("BONUS = 5\n")
+    (root / "link").symlink_to("train.py")
+    (root / "ignored.log").write_text("not part of it\n")
+    code = probe_code(root)
+    kept = code.patch
+    assert isinstance(kept, Patch)
+    assert kept.sha256 == _sha(kept.text.encode()) and kept.size == len(kept.text.encode())
+    assert git_probe.UNTRACKED_MARKER in kept.text and "ignored.log" not in kept.text
+    tracked, untracked = split_patch(kept.text)
+    assert "staged.py" in tracked and "features.py" in untracked and "link" in untracked
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    run_git = ["git", "-C", str(clone), "apply", "--binary"]
+    subprocess.run([*run_git, "--index", "-"], input=tracked.encode(), check=True)
+    subprocess.run([*run_git, "-"], input=untracked.encode(), check=True)
+    assert probe_code(clone).diff_sha256 == code.diff_sha256
+    assert probe_code(clone).patch == kept
+
+
+def test_a_patch_over_the_cap_is_not_kept_and_says_its_size(git_repo, monkeypatch):
+    root = git_repo()
+    (root / "train.py").write_text("x = 1\n" * 100)
+    monkeypatch.setenv("REPRODIAG_MAX_PATCH_BYTES", "64")
+    code = probe_code(root)
+    assert isinstance(code.patch, Skipped) and code.patch.kind == "not_recorded"
+    assert "over the 64-byte cap" in code.patch.reason and "bytes" in code.patch.reason
+    assert code.diff_sha256 != EMPTY_DIFF_SHA256  # still identified by its digest
+    monkeypatch.setenv("REPRODIAG_MAX_PATCH_BYTES", "lots")
+    bad = probe_code(root).patch
+    assert isinstance(bad, Skipped) and "REPRODIAG_MAX_PATCH_BYTES='lots'" in bad.reason
+
+
+def test_a_patch_that_is_not_utf8_is_not_kept(git_repo):
+    root = git_repo(files={"notes.txt": "caf\xe9\n"})
+    (root / "notes.txt").write_bytes("café latin-1\n".encode("latin-1"))
+    kept = probe_code(root).patch
+    assert isinstance(kept, Skipped) and kept.kind == "failed" and "not UTF-8" in kept.reason
+
+
+def test_an_untracked_nested_repository_cannot_be_kept(git_repo):
+    root = git_repo()
+    nested = root / "vendor"
+    nested.mkdir()
+    git(nested, "init", "-q")
+    kept = probe_code(root).patch
+    assert isinstance(kept, Skipped) and "nested repository" in kept.reason
+
+
+def test_split_patch_of_each_shape():
+    marker = git_probe.UNTRACKED_MARKER
+    assert split_patch("diff --git a/x b/x\n") == ("diff --git a/x b/x\n", "")
+    assert split_patch(marker + "diff --git a/y b/y\n") == ("", "diff --git a/y b/y\n")
+    both = "diff --git a/x b/x\n" + marker + "diff --git a/y b/y\n"
+    assert split_patch(both) == ("diff --git a/x b/x\n", "diff --git a/y b/y\n")
