@@ -19,12 +19,14 @@ from reprodiag.probes.environment import (
     NO_IMAGE,
     TORCH_FACTS,
     TORCH_MISSING,
+    TORCH_NOT_IMPORTED,
     container_image,
     cpu_model,
     cudnn_version_text,
     gpu_facts,
     os_name,
     probe_environment,
+    refresh_environment,
 )
 
 GPU_FIELDS = tuple(name for name, _ in GPU_FACTS)
@@ -162,10 +164,64 @@ def test_nvidia_ml_py_not_installed(monkeypatch):
 def test_torch_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail, as when absent
     env = probe_environment(nvml=FakeNVML())
-    for name, _ in TORCH_FACTS:
-        assert getattr(env, name) == Skipped(TORCH_MISSING, "failed")
+    for name, _ in TORCH_FACTS:  # the run cannot use torch: its facts do not apply
+        assert getattr(env, name) == Skipped(TORCH_MISSING, "not_applicable")
     assert env.python == f"{platform.python_implementation()} {platform.python_version()}"
     assert env.gpu_count == 2
+
+
+def test_torch_installed_but_not_imported_then_imported_during_the_run(monkeypatch):
+    monkeypatch.delitem(sys.modules, "torch")  # torch installed, not imported by the run (yet)
+    env = probe_environment(nvml=FakeNVML())
+    assert env.torch_version == Skipped(TORCH_NOT_IMPORTED, "not_applicable")
+    assert env.threads == Skipped(TORCH_NOT_IMPORTED, "not_applicable")
+    monkeypatch.setitem(sys.modules, "torch", torch)  # the training code imports it
+    later = refresh_environment(env)
+    assert later.torch_version == torch.__version__
+    assert later.threads == torch.get_num_threads()
+    assert refresh_environment(later) is later  # nothing new: the record is kept as it is
+
+
+def test_frameworks_the_run_imported_are_probed_and_others_left_out(monkeypatch):
+    import lightgbm
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # not imported by this run
+    env = probe_environment(nvml=FakeNVML())
+    assert "jax" not in env.frameworks and "xgboost" not in env.frameworks
+    learn = env.frameworks["scikit-learn"]
+    assert learn["version"] == sklearn.__version__
+    assert learn["config"]["assume_finite"] == sklearn.get_config()["assume_finite"]
+    openmp = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+    assert sorted(v for k, v in learn["threads"].items() if k.startswith("openmp")) == sorted(
+        openmp
+    )
+    assert env.frameworks["lightgbm"]["version"] == lightgbm.__version__
+    assert env.libraries["lightgbm"] == lightgbm.__version__
+
+
+def test_estimator_seeds_and_thread_options_are_read_from_get_params():
+    import lightgbm
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from reprodiag.probes.frameworks import estimator_facts, framework_of
+
+    forest = make_pipeline(StandardScaler(), RandomForestClassifier(random_state=7, n_jobs=2))
+    seeds, options = estimator_facts(forest)
+    assert seeds == {"randomforestclassifier__random_state": "7"}
+    assert options["randomforestclassifier__n_jobs"] == 2
+    booster = lightgbm.LGBMClassifier(random_state=3, deterministic=True, num_threads=1)
+    seeds, options = estimator_facts(booster)
+    assert seeds["random_state"] == "3"
+    assert options["deterministic"] is True and options["num_threads"] == 1
+    assert framework_of(booster) == "lightgbm" and framework_of(forest) == "scikit-learn"
+    import numpy as np
+
+    unseeded = RandomForestClassifier(random_state=np.random.RandomState(1))
+    assert estimator_facts(unseeded)[0] == {"random_state": "<RandomState: not replayable>"}
 
 
 @pytest.mark.parametrize(("code", "text"), [(90100, "9.1.0"), (91002, "9.10.2"), (8902, "8.9.2")])

@@ -179,10 +179,13 @@ def test_without_torch_only_python_and_numpy_are_seeded(monkeypatch):
         "cudnn_benchmark",
         "fill_uninitialized_memory",
     ):
-        assert getattr(seeds, name) == Skipped(TORCH_MISSING, "failed")
+        assert getattr(seeds, name) == Skipped(TORCH_MISSING, "not_applicable")
     deterministic_seeds(3)
     assert (np.random.rand(3).tolist(), random.random()) == first
-    assert seeds.to_axis().torch_seed == Skipped(TORCH_MISSING, "failed")
+    axis = seeds.to_axis()
+    assert axis.torch_seed == Skipped(TORCH_MISSING, "not_applicable")
+    # no torch, no DataLoader: its seeding does not apply either
+    assert axis.dataloader_seeding == Skipped(f"no DataLoader: {TORCH_MISSING}", "not_applicable")
 
 
 def test_seed_worker_seeds_numpy_and_random_from_torch():

@@ -36,6 +36,7 @@ from reprodiag.diagnosis.model import (
     Side,
 )
 from reprodiag.diagnosis.notes import annotate
+from reprodiag.diagnosis.seeds import is_seed_param
 from reprodiag.manifest.codec import skipped_of, to_jsonable
 from reprodiag.manifest.model import (
     AXES,
@@ -185,11 +186,18 @@ def _root(path: str) -> FieldRoot:
 
 
 def _field(path: str, b: Any, c: Any) -> FieldDiff:
-    axis = _root(path)
+    # A seed logged as a hyperparameter (intent.params.seed, random_state) seeds generators: it is
+    # a randomness fact (diagnosis/seeds.py), not an intent change.
+    axis: FieldRoot = "randomness" if is_seed_param(path) else _root(path)
     noise = path in NOISE_FIELDS or axis in _NOISE_ROOTS
     b_out, c_out = (None if b is _ABSENT else b), (None if c is _ABSENT else c)
     skipped = skipped_of(b)
-    if skipped is not None and skipped == skipped_of(c) and _not_applicable(path, skipped):
+    c_skipped = skipped_of(c)
+    if skipped is not None and (
+        (skipped == c_skipped and _not_applicable(path, skipped))
+        or (skipped.kind == "not_applicable" and c_skipped and c_skipped.kind == "not_applicable")
+    ):
+        reasons = dict.fromkeys((skipped.reason, c_skipped.reason if c_skipped else ""))
         return FieldDiff(
             path,
             axis,
@@ -197,7 +205,7 @@ def _field(path: str, b: Any, c: Any) -> FieldDiff:
             b,
             c,
             noise=noise,
-            note=f"not applicable on either side: {skipped.reason}",
+            note="not applicable on either side: " + "; ".join(r for r in reasons if r),
         )
     if _unknown(b) or _unknown(c):
         if (

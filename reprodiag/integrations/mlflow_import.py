@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +52,6 @@ from reprodiag.manifest.model import (
 NOT_RECORDED = "not recorded by MLflow"
 TRAIN_CONTEXTS = ("training", "train")
 EVAL_CONTEXTS = ("eval", "evaluation", "validation")
-# Metric names whose smaller value is better; matched as a word of the name (val_loss, test_rmse,
-# error_rate). Anything else defaults to "higher"; --metric-direction overrides both.
-LOWER_IS_BETTER = ("loss", "log_loss", "logloss", "rmse", "mae", "mse", "error")
 # Generic seed params: logged, but MLflow cannot say which generators they seeded.
 GENERIC_SEEDS = ("seed", "random_seed", "random_state", "rng_seed", "global_seed", "base_seed")
 SPECIFIC_SEEDS: Mapping[str, tuple[str, ...]] = {
@@ -321,8 +317,9 @@ def metric_direction(name: str, overrides: Mapping[str, Direction]) -> Direction
     names with a word such as loss or error in them."""
     if name in overrides:
         return overrides[name]
-    words = "_" + re.sub(r"[^a-z0-9]+", "_", name.lower()) + "_"
-    return "lower" if any(f"_{w}_" in words for w in LOWER_IS_BETTER) else "higher"
+    from reprodiag.probes.run import infer_direction
+
+    return infer_direction(name)
 
 
 def results(run: Any, overrides: Mapping[str, Direction], warnings: list[str]) -> Results:

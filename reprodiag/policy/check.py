@@ -10,6 +10,12 @@ A few facts are judged by value too; the decisions, and why:
   code that serves traffic, so shipped code must be a commit.
 - randomness.deterministic_algorithms: recording it is what matters (false is a fact the diagnosis
   can use); a tier with require_deterministic = true demands true.
+- a fact that does not apply to the run (skipped with kind not_applicable, set by the probe that
+  knows: torch facts of a run that never imported torch, GPU facts of a host without a GPU, the
+  DataLoader seeding of a run without torch) is never a hole: the run cannot have it. Each fact is
+  judged on its own, so a scikit-learn run passes the environment axis on its Python, libraries
+  and frameworks while its torch facts are not applicable. Manifests written before the probes
+  knew (torch skipped as "torch is not installed", kind failed) are read the same way.
 - GPU facts (gpu_*, driver, cuda, cudnn, nccl): a CPU-only run legitimately has none, so their
   skips pass when the run provably used no GPU: a CPU build of torch, no GPU visible, or no NVIDIA
   driver. Any other skip (e.g. "nvidia-ml-py is not installed" next to a CUDA torch) fails.
@@ -43,6 +49,7 @@ GPU_FACTS = frozenset(
         "environment.nccl",
     }
 )
+TORCH_MISSING = "torch is not installed"  # probes/environment.py's reason, kept as written then
 _NO_GPU_REASONS = ("no NVIDIA driver", "no GPU", "torch is a build without CUDA", "CPU build")
 _SUBTREE = object()  # a path whose facts are recorded one level down (a LockRef, a params mapping)
 
@@ -104,10 +111,20 @@ def cpu_only(facts: Facts) -> bool:
     return isinstance(count, Skipped) and count.reason.startswith(_NO_GPU_REASONS)
 
 
+def not_applicable(value: object) -> bool:
+    """True for a fact that does not exist for this run: skipped with kind not_applicable, or
+    (manifests from before the probes set that kind) because torch is not installed."""
+    if not isinstance(value, Skipped):
+        return False
+    return value.kind == "not_applicable" or value.reason == TORCH_MISSING
+
+
 def _judge(tier: Tier, axis: str, path: str, facts: Facts) -> str | None:
     """Why the fact fails the tier, or None when it passes."""
     value = _lookup(facts, path)
     problem = _problem(value)
+    if problem and not_applicable(value):
+        return None
     if problem and path in GPU_FACTS and cpu_only(facts):
         return None
     if problem and axis == "data" and path.endswith(".version"):

@@ -11,13 +11,17 @@ content. What it may say, merged over defaults.toml:
     axes = ["data", "code", "environment", "randomness", "intent"]
     require_deterministic = true
     require = { intent = ["intent.owner"] }
+    waive = { environment = ["environment.cpu_capability"] }   # this tier does not require it
 
     [tool.reprodiag.policy.tiers.nightly]     # a new tier: axes is required
     applies_to = "nightly benchmark runs"
     axes = ["data", "code"]
 
-Requirements only grow: a project can add facts and tiers and change a tier's axes, but it cannot
-drop a default fact from an axis (an axis missing from `axes` drops all of its facts for that tier).
+Requirements grow unless waived: a project can add facts and tiers and change a tier's axes; it
+drops a single fact from one tier only by naming it in that tier's `waive` table, which the check
+report then lists (an axis missing from `axes` drops all of its facts for that tier). A fact that
+does not apply to a run (kind not_applicable: torch facts of a scikit-learn run) is never a hole
+and needs no waiver.
 Every mistake is an InputError naming the file, the key path and the fix.
 """
 
@@ -74,6 +78,7 @@ _TIER_TYPES: Mapping[str, type] = {
     "axes": list,
     "enforcement": str,
     "require": dict,
+    "waive": dict,
     "require_deterministic": bool,
     "allow_dirty": bool,
 }
@@ -199,7 +204,7 @@ def _read_tier(layer: _Layer, name: str, raw: Any) -> dict[str, Any]:
             )
         if isinstance(value, list):  # axes
             value = _read_axes(layer, value, *where, key)
-        elif key == "require":
+        elif key in ("require", "waive"):
             value = _read_require(layer, value, *where, key)
         tier[key] = value
     return tier
@@ -259,8 +264,13 @@ def _build_tier(
                 f"tier {name!r} does not enforce the {axis} axis",
                 hint=f"add {axis!r} to tiers.{name}.axes, or drop this requirement",
             )
+    waive: dict[str, list[str]] = spec.get("waive", {})
+    waived = tuple(p for axis in axes for p in waive.get(axis, []))
     requirements = {
-        axis: tuple(_merged_list(require.get(axis, []), extra.get(axis, []))) for axis in axes
+        axis: tuple(
+            p for p in _merged_list(require.get(axis, []), extra.get(axis, [])) if p not in waived
+        )
+        for axis in axes
     }
     return Tier(
         name=name,
@@ -270,6 +280,7 @@ def _build_tier(
         requirements=MappingProxyType(requirements),
         require_deterministic=spec.get("require_deterministic", False),
         allow_dirty=spec.get("allow_dirty", True),
+        waived=waived,
     )
 
 
@@ -285,9 +296,9 @@ def build_policy(*layers: _Layer) -> Policy:
             spec = specs.setdefault(name, {})
             where = origin.setdefault(name, {"tier": layer, "require": layer})
             for key, value in tier.items():
-                if key == "require":
-                    before = spec.get("require", {})
-                    spec["require"] = {
+                if key in ("require", "waive"):
+                    before = spec.get(key, {})
+                    spec[key] = {
                         a: _merged_list(before.get(a, []), value.get(a, []))
                         for a in {**before, **value}
                     }

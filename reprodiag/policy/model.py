@@ -24,6 +24,7 @@ class Tier:
     requirements: Mapping[str, tuple[str, ...]]  # axis -> dotted manifest paths; enforced axes only
     require_deterministic: bool = False  # randomness.deterministic_algorithms must be true
     allow_dirty: bool = True  # a dirty tree passes when its diff digest is recorded
+    waived: tuple[str, ...] = ()  # facts the policy file waived for this tier ([tiers.X] waive)
 
     @property
     def required_facts(self) -> tuple[tuple[str, str], ...]:

@@ -4,6 +4,12 @@ Probes are listed in explicit tuples (`HOST_FACTS`, `TORCH_FACTS`, `GPU_FACTS`);
 runs each one on its own, so a probe that fails is recorded as `Skipped` with its reason and never
 sinks the others. torch and pynvml are imported inside the probes that need them.
 
+torch facts apply only to a run that uses torch: when torch is not installed, or the run has not
+imported it, they are skipped as not_applicable (a scikit-learn run is not missing them). The
+other frameworks (scikit-learn, XGBoost, LightGBM, JAX) are probed by `frameworks.py`, again only
+when the run imported them. `refresh_environment` probes, at the end of the run, a framework
+first imported during training.
+
 GPU facts come from NVML (nvidia-ml-py). NVML sees every GPU of the machine, whatever
 CUDA_VISIBLE_DEVICES says: the count and UUIDs describe the host, not what the job could use.
 """
@@ -16,14 +22,17 @@ import platform
 import re
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from reprodiag.manifest.model import EnvironmentAxis, Fact, Skipped
+from reprodiag.manifest.model import EnvironmentAxis, Fact, JSONValue, Skipped
 from reprodiag.probes._probe import FactSkip, run_fact
+from reprodiag.probes.frameworks import not_in_use, probe_frameworks
 
 TORCH_MISSING = "torch is not installed"
+TORCH_NOT_IMPORTED = "the run did not import torch"
 NO_DRIVER = "no NVIDIA driver: NVML library not found"
 NO_IMAGE = "no container image digest visible from inside the process"
 
@@ -35,7 +44,19 @@ CONTAINER_MARKERS = ("/.dockerenv", "/run/.containerenv")  # docker, podman
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _CGROUP_RUNTIMES = ("docker", "kubepods", "containerd", "libpod", "crio")
 
-LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "deltalake", "scikit-learn", "torch")
+LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "deltalake",
+    "scikit-learn",
+    "torch",
+    "xgboost",
+    "lightgbm",
+    "jax",
+    "jaxlib",
+)
 
 
 # Any: pynvml and torch modules, imported lazily (optional extras), and the facts they report.
@@ -44,7 +65,33 @@ def probe_environment(nvml: Any | None = None) -> EnvironmentAxis:
     facts = {name: run_fact(probe) for name, probe in HOST_FACTS + TORCH_FACTS}
     facts.update(gpu_facts(nvml))
     libs = run_fact(libraries)
-    return EnvironmentAxis(**facts, libraries=libs if isinstance(libs, dict) else {})
+    return EnvironmentAxis(
+        **facts,
+        libraries=libs if isinstance(libs, dict) else {},
+        frameworks=_frameworks(),
+    )
+
+
+def _frameworks() -> dict[str, dict[str, JSONValue]]:
+    try:
+        return probe_frameworks()
+    except Exception as e:  # the frameworks are one fact among many: never sink the axis
+        return {"probe": {"skipped": f"probe failed: {type(e).__name__}: {e}", "kind": "failed"}}
+
+
+def refresh_environment(env: EnvironmentAxis) -> EnvironmentAxis:
+    """`env` with the frameworks imported since it was probed: torch facts skipped because the
+    run had not imported torch yet are probed now, and new frameworks are added. What was read
+    at the start is kept (the tier was judged on it)."""
+    torch_later = env.torch_version == Skipped(TORCH_NOT_IMPORTED, "not_applicable")
+    # Any: each torch probe returns its own fact type; EnvironmentAxis checks them by field.
+    torch_facts: dict[str, Any] = (
+        {name: run_fact(probe) for name, probe in TORCH_FACTS} if torch_later else {}
+    )
+    frameworks = {**_frameworks(), **env.frameworks}
+    if not torch_facts and frameworks == dict(env.frameworks):
+        return env
+    return replace(env, **torch_facts, frameworks=frameworks)
 
 
 # -- host --------------------------------------------------------------------------------------
@@ -143,10 +190,11 @@ HOST_FACTS: tuple[tuple[str, Callable[[], Any]], ...] = (
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise FactSkip(TORCH_MISSING, "failed") from e
+    skip = not_in_use("torch", "torch")
+    if skip is not None:
+        raise FactSkip(skip.reason, skip.kind)
+    import torch
+
     return torch
 
 

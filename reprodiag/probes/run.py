@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.model import (
     CodeAxis,
     DataAxis,
+    Direction,
     EnvironmentAxis,
     JSONValue,
     Manifest,
@@ -37,6 +40,51 @@ if TYPE_CHECKING:
     from reprodiag.probes.outputs import FilesArg
     from reprodiag.probes.seeds import Seeds
     from reprodiag.probes.session import SnapshotArg
+
+
+# Words of a metric's name that make smaller better, as trackers infer it (MLflow's and W&B's
+# summaries, Keras' "auto" mode): a word of the name (val_loss, test_rmse, error_rate) or a word
+# ending in one of LOWER_SUFFIXES (logloss, mlogloss). "neg" in the name (scikit-learn's negated
+# scorers: neg_log_loss, neg_mean_squared_error) makes it higher-is-better again.
+LOWER_WORDS = frozenset(
+    {
+        "loss",
+        "error",
+        "err",
+        "mse",
+        "rmse",
+        "mae",
+        "mape",
+        "smape",
+        "msle",
+        "rmsle",
+        "nll",
+        "perplexity",
+        "ppl",
+        "wer",
+        "cer",
+        "brier",
+        "deviance",
+        "fpr",
+        "fnr",
+        "eer",
+        "latency",
+        "regret",
+        "divergence",
+        "kl",
+    }
+)
+LOWER_SUFFIXES = ("loss", "error")
+
+
+def infer_direction(name: str) -> Direction:
+    """ "lower" when the metric's name says smaller is better (loss, error, mse, rmse, mae,
+    perplexity ...: `LOWER_WORDS`), else "higher"; a negated scorer (neg_log_loss) is higher."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    if "neg" in words:
+        return "higher"
+    lower = any(w in LOWER_WORDS or w.endswith(LOWER_SUFFIXES) for w in words)
+    return "lower" if lower else "higher"
 
 
 def probe_axes(
@@ -93,16 +141,21 @@ class Run:
         self._started = Skipped("the run was not started", "not_recorded")
         self.manifest: Manifest | None = None
         self._axes: tuple[CodeAxis, EnvironmentAxis, RandomnessAxis] | None = None
+        self._library_seeds: dict[str, str] = {}
+        self._estimator_options: dict[str, dict[str, JSONValue]] = {}
 
     def log_metric(
         self,
         name: str,
         value: float,
-        direction: str = "higher",
+        direction: str | None = None,
         *,
         resolution: float | None = None,
     ) -> None:
-        """Record one metric; `resolution` is its smallest step, in its units, when known."""
+        """Record one metric. `direction`: "higher" or "lower" is better; None infers it from the
+        name as trackers do (`infer_direction`: loss, error, mse, rmse, mae, perplexity ... are
+        lower-is-better). `resolution` is its smallest step, in its units, when known."""
+        direction = infer_direction(str(name)) if direction is None else direction
         self._metrics[str(name)] = metric_record(str(name), value, direction, resolution)
 
     def log_metrics(
@@ -113,9 +166,12 @@ class Run:
         primary: str | None = None,
         resolution: Mapping[str, float] | None = None,
     ) -> None:
-        """Record metrics. `primary` names the one the run is judged on (diagnoses default to
-        it; with one metric logged in all, that one is the primary); `resolution` maps a metric
-        to its smallest step, e.g. {"accuracy": 100 / len(test_rows)} for accuracy in percent."""
+        """Record metrics. `directions` maps a metric to "higher" or "lower" (is better); a
+        metric not in it gets the direction its name implies (`infer_direction`: log_loss, rmse,
+        val_error are lower-is-better, anything else higher). `primary` names the one the run is
+        judged on (diagnoses default to it; with one metric logged in all, that one is the
+        primary); `resolution` maps a metric to its smallest step, e.g.
+        {"accuracy": 100 / len(test_rows)} for accuracy in percent."""
         unknown = sorted(set(resolution or {}) - set(metrics))
         if unknown:
             raise InputError(
@@ -127,7 +183,7 @@ class Run:
             self.log_metric(
                 name,
                 value,
-                (directions or {}).get(name, "higher"),
+                (directions or {}).get(name),
                 resolution=(resolution or {}).get(name),
             )
         if primary is not None:
@@ -142,6 +198,22 @@ class Run:
                 hint="log the metric first, or name one of the logged metrics as primary",
             )
         self._primary = str(name)
+
+    def log_estimator(self, estimator: object, name: str = "model") -> dict[str, str]:
+        """Record what a fitted or configured estimator says about randomness and threads: its
+        seed parameters (random_state, seed, bagging_seed ...) go to randomness.library_seeding
+        as "<name>.<param>", its thread and determinism parameters (n_jobs, num_threads,
+        deterministic, tree_method ...) to environment.frameworks[<framework>] as
+        "<name>.<param>". Works with every estimator that has scikit-learn's get_params()
+        (scikit-learn, XGBoost's and LightGBM's scikit-learn wrappers). Returns the seeds read."""
+        from reprodiag.probes.frameworks import estimator_facts, framework_of
+
+        seeds, options = estimator_facts(estimator)
+        self._library_seeds.update({f"{name}.{k}": v for k, v in seeds.items()})
+        framework = framework_of(estimator) or type(estimator).__module__.split(".")[0]
+        entry = self._estimator_options.setdefault(framework, {})
+        entry.update({f"{name}.{k}": v for k, v in options.items()})
+        return seeds
 
     def log_outputs(
         self,
@@ -191,6 +263,8 @@ class Run:
     def _facts(self, status: str, error: str | None = None) -> Manifest:
         assert self._axes is not None, "Run.start() was not called"
         code, env, rnd = self._axes
+        if status != "running":
+            env, rnd = self._at_end(env, rnd)
         finished = (
             utc_now()
             if status != "running"
@@ -221,6 +295,26 @@ class Run:
                 outputs=self._outputs,
             ),
         )
+
+    def _at_end(
+        self, env: EnvironmentAxis, rnd: RandomnessAxis
+    ) -> tuple[EnvironmentAxis, RandomnessAxis]:
+        """The axes with what the run showed while it trained: frameworks imported since the
+        start, and the estimators logged with log_estimator."""
+        from reprodiag.probes.environment import refresh_environment
+
+        try:
+            env = refresh_environment(env)
+        except Exception:  # noqa: S110 - the facts read at the start stand
+            pass
+        if self._estimator_options:
+            frameworks = {k: dict(v) for k, v in env.frameworks.items()}
+            for framework, options in self._estimator_options.items():
+                frameworks.setdefault(framework, {}).update(options)
+            env = replace(env, frameworks=frameworks)
+        if self._library_seeds:
+            rnd = replace(rnd, library_seeding={**rnd.library_seeding, **self._library_seeds})
+        return env, rnd
 
     def _primary_metric(self) -> str | None:
         if self._primary is not None:

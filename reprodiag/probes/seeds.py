@@ -24,6 +24,7 @@ from typing import Any
 
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Fact, RandomnessAxis, Skipped
+from reprodiag.probes.frameworks import not_in_use
 
 TORCH_MISSING = "torch is not installed"
 NOT_RECORDED = "seed not recorded: set it with reprodiag.deterministic_seeds"
@@ -86,8 +87,14 @@ class Seeds:
             fill_uninitialized_memory=fill
             if fill is not None
             else Skipped("not read", "not_recorded"),
-            dataloader_seeding=_dataloader_fact(dataloader_seeding),
+            dataloader_seeding=_dataloader_fact(dataloader_seeding, _no_torch(self.torch)),
         )
+
+
+def _no_torch(torch_seed: Fact[int]) -> Skipped | None:
+    if isinstance(torch_seed, Skipped) and torch_seed.kind == "not_applicable":
+        return torch_seed
+    return None
 
 
 def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool = False) -> Seeds:
@@ -128,7 +135,9 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
     try:
         import torch
     except ImportError:
-        return {name: Skipped(TORCH_MISSING, "failed") for name in ("torch", "cuda", *_FLAG_NAMES)}
+        # the run cannot use torch, so its seeds and flags do not apply (a scikit-learn run)
+        missing = Skipped(TORCH_MISSING, "not_applicable")
+        return dict.fromkeys(("torch", "cuda", *_FLAG_NAMES), missing)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
     if deterministic:
@@ -143,11 +152,13 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
 
 
 def torch_flags() -> dict[str, Fact[bool]]:
-    """torch's determinism flags as they are now, each read on its own."""
-    try:
-        import torch
-    except ImportError:
-        return {name: Skipped(TORCH_MISSING, "failed") for name in _FLAG_NAMES}
+    """torch's determinism flags as they are now, each read on its own; not_applicable when the
+    run has not imported torch (or it is not installed): they cannot change its bits."""
+    skip = not_in_use("torch", "torch")
+    if skip is not None:
+        return dict.fromkeys(_FLAG_NAMES, skip)
+    import torch
+
     return {name: _read(reader, torch) for name, reader in _FLAG_READERS}
 
 
@@ -193,9 +204,11 @@ def probe_randomness(seeds: Seeds | None, dataloader_seeding: str | None = None)
             cublas_workspace_config=_env_fact("CUBLAS_WORKSPACE_CONFIG"),
             pythonhashseed=_env_fact("PYTHONHASHSEED"),
             fill_uninitialized_memory=flags["fill_uninitialized_memory"],
-            dataloader_seeding=_dataloader_fact(dataloader_seeding),
+            dataloader_seeding=_dataloader_fact(
+                dataloader_seeding, no_torch=not_in_use("torch", "torch")
+            ),
         )
-    return replace(axis, library_seeding=library_seeding())
+    return replace(axis, library_seeding={**library_seeding(), **dict(axis.library_seeding)})
 
 
 def library_seeding() -> dict[str, str]:
@@ -208,9 +221,11 @@ def _env_fact(name: str, value: str | None = None) -> Fact[str]:
     return value if value is not None else Skipped(f"{name} is not set", "not_given")
 
 
-def _dataloader_fact(dataloader_seeding: str | None) -> Fact[str]:
+def _dataloader_fact(dataloader_seeding: str | None, no_torch: Skipped | None = None) -> Fact[str]:
     if dataloader_seeding:
         return dataloader_seeding
+    if no_torch is not None:  # a run without torch has no DataLoader to seed
+        return Skipped(f"no DataLoader: {no_torch.reason}", "not_applicable")
     return Skipped(
         "DataLoader seeding not given: pass worker_init_fn=reprodiag.seed_worker and "
         "generator=reprodiag.dataloader_generator(seeds) to the DataLoader, and "
