@@ -379,6 +379,9 @@ def _provide_reprodiag(root: Path) -> None:
         version = _reprodiag_version()
         info = tmp / f"reprodiag-{version}.dist-info"
         info.mkdir()
+        # A local copy, as pip records one: a pip-freeze lock of this environment leaves it out.
+        local = {"url": folder.as_uri(), "dir_info": {}}
+        (info / "direct_url.json").write_text(json.dumps(local), encoding="utf-8")
         (info / "METADATA").write_text(
             f"Metadata-Version: 2.1\nName: reprodiag\nVersion: {version}\n", encoding="utf-8"
         )
@@ -596,7 +599,11 @@ def _uv(
 
 
 def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [
+        line.strip()
+        for line in text.strip().splitlines()
+        if line.strip() and not line.startswith("Using Python")  # uv's own progress line
+    ]
     joined = " / ".join(lines)
     return joined if len(joined) <= _ERROR_TAIL else "…" + joined[-_ERROR_TAIL:]
 

@@ -1,0 +1,205 @@
+"""Issue 13's environment swap: a run's environment rebuilt from its lock with uv, for real.
+
+The lock pins `six` 1.16.0 (this virtual environment holds 1.17.0); the test trainer
+(tests/helpers/envswap_trainer.py) scores 4 points more with a six older than 1.17. The rebuilt
+environment is built once per session under a pytest temporary folder (the first build fetches
+about 20 wheels into uv's cache; later builds link them: about 5 s). It needs a package index:
+the one this machine's pip is configured with (reprodiag.retrain.envs translates it for uv). The
+tests skip, saying why, only where no index is reachable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from reprodiag.manifest.model import LockRef, Skipped
+from reprodiag.probes.lock import probe_lock
+from reprodiag.retrain import envs
+from reprodiag.retrain.envs import (
+    EnvironmentUnavailable,
+    environment_for,
+    environment_info,
+    index_config,
+)
+from tests.helpers.manifests import example_manifest
+
+HELPERS = Path(__file__).parent / "helpers"
+PINNED_SIX = "1.16.0"
+
+
+def _build(lock: LockRef, cache: Path) -> Path:
+    try:
+        return environment_for(lock, cache)
+    except EnvironmentUnavailable as exc:
+        if exc.kind == "unreachable":
+            pytest.skip(f"no package index reachable, the environment cannot be rebuilt: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("env-cache")
+
+
+@pytest.fixture(scope="session")
+def six_lock(tmp_path_factory: pytest.TempPathFactory) -> LockRef:
+    folder = tmp_path_factory.mktemp("six-lock")
+    (folder / "requirements.txt").write_text(f"six=={PINNED_SIX}\n")
+    lock = probe_lock(folder)
+    assert isinstance(lock, LockRef) and lock.packages == {"six": PINNED_SIX}
+    return lock
+
+
+@pytest.fixture(scope="session")
+def rebuilt(six_lock: LockRef, env_cache: Path) -> Path:
+    return _build(six_lock, env_cache)
+
+
+def _python(interpreter: Path, code: str) -> str:
+    return subprocess.run(
+        [str(interpreter), "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+
+
+# ---------------------------------------------------------------------------- the environment
+
+
+def test_the_rebuilt_environment_holds_the_pin_and_reprodiag(rebuilt, six_lock, env_cache):
+    assert metadata.version("six") != PINNED_SIX  # the test means something only then
+    assert _python(rebuilt, "import six; print(six.__version__)") == PINNED_SIX
+    # reprodiag is this very checkout's code, with its version, and its worker imports
+    seen = _python(
+        rebuilt,
+        "import importlib.metadata as m, reprodiag, reprodiag.retrain.worker; "
+        "print(m.version('reprodiag'), reprodiag.__version__ if hasattr(reprodiag, "
+        "'__version__') else '')",
+    )
+    assert seen.split()[0] == metadata.version("reprodiag")
+    info = environment_info(rebuilt)
+    assert (info.lock_kind, info.lock_sha256) == ("requirements", six_lock.sha256)
+    assert info.pins == {"six": PINNED_SIX}
+    # reprodiag's runtime dependencies came in beyond the lock, and the report can say so
+    assert "six" not in info.added and {"numpy", "pandas", "deltalake"} <= set(info.added)
+    assert info.added_words().startswith("added beyond the lock: ")
+    assert info.python_version.startswith(f"{sys.version_info.major}.{sys.version_info.minor}")
+    # the environment was renamed into place whole: no build folder is left behind
+    assert not [p for p in env_cache.iterdir() if p.name.startswith(".build-")]
+
+
+def test_the_same_lock_reuses_its_environment(rebuilt, six_lock, env_cache):
+    started = time.monotonic()
+    again = environment_for(six_lock, env_cache)
+    assert again == rebuilt
+    assert time.monotonic() - started < 10  # no uv run: the digest of reprodiag's files only
+
+
+def test_the_retrain_sees_the_rebuilt_environment_through_the_worker(rebuilt, tmp_path):
+    # The trainer module imported by the rebuilt interpreter sees the pinned six.
+    shutil.copy(HELPERS / "envswap_trainer.py", tmp_path / "envswap_trainer.py")
+    seen = subprocess.run(
+        [str(rebuilt), "-c", "import envswap_trainer; print(envswap_trainer.six_version())"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+    assert seen == "(1, 16)"
+
+
+# ---------------------------------------------------------------------------- why it cannot
+
+
+def test_a_lock_without_pins_cannot_be_rebuilt(tmp_path):
+    lock = LockRef("requirements", "requirements.txt", "sha256:" + "0" * 64, {})
+    with pytest.raises(EnvironmentUnavailable) as caught:
+        environment_for(lock, tmp_path)
+    assert caught.value.kind == "no_packages"
+    assert "requirements requirements.txt" in caught.value.message
+    assert "pins no exact version" in caught.value.message
+
+
+def test_a_pin_no_index_offers_says_which(tmp_path, env_cache):
+    lock = LockRef("requirements", "requirements.txt", "sha256:" + "1" * 64, {"six": "0.0.1"})
+    try:
+        index_config()
+    except EnvironmentUnavailable as exc:
+        pytest.skip(f"no package index reachable: {exc}")
+    with pytest.raises(EnvironmentUnavailable) as caught:
+        environment_for(lock, tmp_path)
+    assert caught.value.kind == "unresolvable"
+    assert "six" in caught.value.message and "0.0.1" in caught.value.message
+    assert not list(tmp_path.glob("1111111111111111-py*/"))  # nothing half-built is kept
+
+
+def test_no_uv_is_said_with_the_next_step(monkeypatch):
+    monkeypatch.setattr(envs.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "uv", None)  # the uv package not importable
+    with pytest.raises(EnvironmentUnavailable) as caught:
+        envs.find_uv()
+    assert caught.value.kind == "no_uv"
+    assert "reprodiag[envswap]" in (caught.value.hint or "")
+
+
+def test_pip_configuration_is_translated_for_uv(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("torch<=2.14.1\n")
+    pip = {
+        "global.extra-index-url": f"file://{tmp_path} https://mirror.example/simple",
+        "global.find-links": str(wheels),
+        "global.constraint": str(constraints),
+        ":env:.find-links": str(wheels),
+    }
+    answers = {"https://pypi.org/simple": None, "https://mirror.example/simple": "no answer"}
+    config = index_config(environ={}, pip_config=pip, probe=lambda url: answers.get(url))
+    args = list(config.args)
+    assert args[:2] == ["--index-strategy", "unsafe-best-match"]  # pip's choice across indexes
+    assert args[args.index("--default-index") + 1] == "https://pypi.org/simple"  # pip's default
+    assert f"file://{tmp_path}" in args and "https://mirror.example/simple" not in args
+    assert args[args.index("--find-links") + 1] == str(wheels)
+    assert args[args.index("--constraint") + 1] == str(constraints)
+    assert "index https://mirror.example/simple left out: no answer" in config.words
+
+
+def test_uv_settings_of_its_own_are_left_to_uv():
+    config = index_config(environ={"UV_INDEX_URL": "https://proxy.example/simple"}, pip_config={})
+    assert config.args == ()
+    assert config.words == ("uv's own settings (UV_INDEX_URL)",)
+
+
+def test_no_reachable_index_is_said(tmp_path):
+    pip = {"global.index-url": "https://down.example/simple", "global.find-links": "/nowhere"}
+    with pytest.raises(EnvironmentUnavailable) as caught:
+        index_config(environ={}, pip_config=pip, probe=lambda url: "no answer within 5 s")
+    assert caught.value.kind == "unreachable"
+    assert "https://down.example/simple left out: no answer within 5 s" in caught.value.message
+    assert "find-links /nowhere left out" in caught.value.message
+
+
+def test_the_other_ways_to_restore_an_environment_are_named():
+    env = example_manifest().environment
+    image = "registry.example/team@sha256:" + "ab" * 32
+    with_image = dataclasses.replace(env, container_image=image, gpu_name="NVIDIA H100")
+    words = envs.alternatives(
+        with_image, which=lambda name: "/usr/bin/podman" if name == "podman" else None
+    )
+    assert words[0] == (
+        f"could run in the baseline's image {image} with podman "
+        "(container retrains are not implemented yet)"
+    )
+    assert "NVIDIA H100" in words[1] and "accelerator_type" in words[1]
+    bare = dataclasses.replace(env, container_image=image, gpu_name=Skipped("no GPU"))
+    assert envs.alternatives(bare, which=lambda name: None) == (
+        f"the baseline's image {image} is recorded, but no container runtime (docker, podman) "
+        "is on PATH",
+    )
