@@ -41,9 +41,12 @@ A lock file that cannot be parsed keeps its digest and pins nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -101,7 +104,45 @@ def _requirements(root: Path) -> LockRef | None:
     return LockRef("requirements", names, f"sha256:{digest.hexdigest()}", packages)
 
 
+_cache = {"on": False}  # set by remember_installed_distributions()
+
+
+def remember_installed_distributions() -> None:
+    """From now on, read the installed distributions once per state of the site-packages folders
+    on sys.path, not once per capture. A warm retrain worker turns this on: it captures one
+    manifest per retrain, with the same installed set, and reading every distribution's metadata
+    takes 0.2-0.5 s."""
+    _cache["on"] = True
+
+
 def _installed_distributions() -> LockRef:
+    if _cache["on"]:
+        return _installed_for(_path_state())
+    return _read_installed()
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """sys.path, with the modification time of each site-packages folder on it: installing,
+    upgrading or removing a distribution adds or removes a *.dist-info folder there, which changes
+    it. (Other folders, such as the current one, change whenever a run writes beside its code.)"""
+    state = []
+    for entry in sys.path:
+        mtime = -1
+        if entry.endswith(("site-packages", "dist-packages")):
+            try:
+                mtime = os.stat(entry).st_mtime_ns
+            except OSError:
+                pass
+        state.append((entry, mtime))
+    return tuple(state)
+
+
+@functools.lru_cache(maxsize=4)
+def _installed_for(path_state: tuple[tuple[str, int], ...]) -> LockRef:
+    return _read_installed()
+
+
+def _read_installed() -> LockRef:
     lines, pins = _installed(metadata.distributions())
     text = "".join(f"{line}\n" for line in sorted(set(lines)))
     return LockRef("pip-freeze", None, f"sha256:{hashlib.sha256(text.encode()).hexdigest()}", pins)
