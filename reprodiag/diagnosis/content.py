@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from reprodiag.errors import ReprodiagError
 from reprodiag.manifest.model import Manifest, Patch, Skipped, SnapshotRef, is_known
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ def environment_content(baseline: Manifest, candidate: Manifest) -> EnvironmentC
     return EnvironmentContent(
         source=source,
         changes=changes,
-        compared=len(set(old) | set(new)),
+        compared=len({_canonical(name) for name in (*old, *new)}),
         problems=tuple(problems),
     )
 
@@ -370,11 +371,12 @@ def table_content(
     commits, why = _attempt(lambda: _commits(old, new, options))
     if why:
         problems.append(f"could not compute the commits in between: {why}")
-    unknown: Facts = (None, None, None)
     facts, why = _attempt(lambda: (_facts(old, options), _facts(new, options)))
     if why:
         problems.append(f"could not read the versions' metadata: {why}")
-    (rows_b, bytes_b, cols_b), (rows_c, bytes_c, cols_c) = facts or (unknown, unknown)
+    if facts is None:  # the versions cannot be opened: nothing to scan either
+        return dataclasses.replace(base, commits=commits or (), problems=tuple(problems))
+    (rows_b, bytes_b, cols_b), (rows_c, bytes_c, cols_c) = facts
     found = dataclasses.replace(
         base,
         commits=commits or (),
@@ -401,7 +403,8 @@ def _attempt(work: Callable[[], T]) -> tuple[T | None, str | None]:
     try:
         return work(), None
     except Exception as exc:  # noqa: BLE001 - any failure becomes a "could not compute" line
-        text = " ".join(str(exc).split()) or type(exc).__name__
+        message = exc.message if isinstance(exc, ReprodiagError) else str(exc)
+        text = " ".join(message.split()) or type(exc).__name__
         return None, text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -414,9 +417,21 @@ def _commits(
             TableCommit(new.version, "pinned by the candidate", None, _dvc_words(new)),  # type: ignore[arg-type]
         )
     from reprodiag.snapshots.history import versions_between
+    from reprodiag.snapshots.interface import VersionNotFound
 
     older, newer = (old, new) if _before(old, new) else (new, old)
-    return tuple(_commit(v) for v in versions_between(older, newer, options.storage_options))
+    found = versions_between(older, newer, options.storage_options)
+    if older.version != newer.version and (not found or found[-1].version != newer.version):
+        last = (
+            f"its last is version {found[-1].version}"
+            if found
+            else f"nothing after version {older.version}"
+        )
+        raise VersionNotFound(
+            f"{newer.format} {newer.uri} has no version {newer.version} in its history ({last})",
+            hint="the version was never written here, or the table was replaced",
+        )
+    return tuple(_commit(v) for v in found)
 
 
 def _before(old: SnapshotRef, new: SnapshotRef) -> bool:
@@ -586,8 +601,9 @@ def _scan(
         return dataclasses.replace(found, problems=tuple(problems))
     rate_b, rate_c = (label_rate(t.column(column)) for t in labels)
     if isinstance(rate_b, str) or isinstance(rate_c, str):
-        why = rate_b if isinstance(rate_b, str) else rate_c
-        problems.append(f"no label rate for column {column!r}: {why}")
+        if label is not None:  # a column merely named `label` may be a class name: no rate
+            why = rate_b if isinstance(rate_b, str) else rate_c
+            problems.append(f"no label rate for column {column!r}: {why}")
         return dataclasses.replace(found, problems=tuple(problems))
     return dataclasses.replace(
         found, label=LabelRate(column, source, rate_b, rate_c), problems=tuple(problems)

@@ -53,7 +53,9 @@ def sample_content() -> ContentDiff:
                     text=PATCH,
                 ),
             ),
-            problems=("could not show the baseline's patch: not recorded by this reprodiag version",),
+            problems=(
+                "could not show the baseline's patch: not recorded by this reprodiag version",
+            ),
         ),
         environment=EnvironmentContent(
             source="lock",
