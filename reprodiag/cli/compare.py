@@ -63,6 +63,11 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
     help="Do not check that the baseline's snapshot can still be read.",
 )
 @click.option(
+    "--label-column",
+    help="The label column of the training table, for the data content diff's label rate of "
+    "each version (default: the runs' intent.params.label_column, else a column named 'label').",
+)
+@click.option(
     "--allow-other-family",
     is_flag=True,
     help="Diagnose even when the runs look like different model families.",
@@ -93,6 +98,7 @@ def compare(
     formats: str,
     prior: str,
     no_snapshot_check: bool,
+    label_column: str | None,
     allow_other_family: bool,
     retrain: bool,
     max_retrains: int,
@@ -101,6 +107,7 @@ def compare(
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
     that would confirm it (or run them with --retrain); write the report (html, md, json)."""
     from reprodiag.diagnosis import diagnose
+    from reprodiag.diagnosis.content import ContentOptions
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
 
@@ -121,6 +128,7 @@ def compare(
         prior=order,
         check_snapshots=not no_snapshot_check,
         threshold=threshold,
+        content=ContentOptions(label_column=label_column),
     )
     if not result.diff.same_family and not allow_other_family:
         raise InputError(
