@@ -4,14 +4,16 @@ An arm is one pipeline retrained over seeds: the candidate band (the candidate p
 ran), the baseline band (the baseline pipeline, when it can be retrained as it ran), the seed
 replay (the candidate pipeline with the baseline's seeds: one retrain), and one swap arm per
 axis that differs and can be put back (the candidate pipeline with the baseline's pinned
-snapshot, or with its hyperparameters). reprodiag.confirm.policy decides how many retrains each
-arm gets; this module turns a request into retrain specs, runs them and hands back the values.
+snapshot, with its hyperparameters, or with its code: the baseline's commit and patch checked
+out as a cached git worktree, reprodiag.retrain.worktree). reprodiag.confirm.policy decides how
+many retrains each arm gets; this module turns a request into retrain specs, runs them and hands
+back the values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reprodiag.confirm.band import code_dir_for, ok_values, run_seeds, run_specs, stored_results
 from reprodiag.confirm.identity import IdentityLog
@@ -25,8 +27,13 @@ from reprodiag.manifest.model import JSONValue, Manifest, SnapshotRef
 from reprodiag.noise.store import BAND_SEED_BASE
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.retrain.spec import RetrainSpec, spec_from_manifest
+from reprodiag.retrain.worktree import CodeUnavailable
 
-SWAPS: Mapping[str, Axis] = {"pinned_snapshot": "data", "intent_swap": "intent"}
+SWAPS: Mapping[str, Axis] = {
+    "pinned_snapshot": "data",
+    "intent_swap": "intent",
+    "code_swap": "code",
+}
 
 
 def baseline_seed(manifest: Manifest) -> int | None:
@@ -50,6 +57,10 @@ class Arms:
     results: dict[str, list[SeedResult]] = field(default_factory=dict)
     paths: dict[str, list[str]] = field(default_factory=dict)  # retrain manifests per arm
     identity: IdentityLog = field(default_factory=IdentityLog)  # the retrains' identity checks
+    # Planned swap arms that cannot run after all (the baseline's commit is not in this
+    # repository, its patch does not apply): arm → why, in words.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    code_dir: str | None = None  # the baseline's code, checked out (the code swap's folder)
 
     def swaps(self) -> dict[Axis, str]:
         """The swap arms that can run: axis → arm (the check's key)."""
@@ -58,7 +69,25 @@ class Arms:
             out["data"] = "pinned_snapshot"
         if "intent_swap" in self.planned:
             out["intent"] = "intent_swap"
+        if "code_swap" in self.planned and self._baseline_code() is not None:
+            out["code"] = "code_swap"
         return out
+
+    def _baseline_code(self) -> str | None:
+        """The baseline's code checked out (once), or None with the reason in `unavailable`."""
+        if self.code_dir is None and "code_swap" not in self.unavailable:
+            try:
+                folder = code_dir_for(self.baseline, self.options)
+            except CodeUnavailable as exc:
+                self.unavailable["code_swap"] = (
+                    f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                )
+            else:
+                if folder is None:
+                    self.unavailable["code_swap"] = "the baseline records no git commit"
+                else:
+                    self.code_dir = str(folder)
+        return self.code_dir
 
     def stored_band(self) -> list[SeedResult]:
         """Candidate-band seeds already in the band store (they count without a retrain)."""
@@ -108,7 +137,10 @@ class Arms:
         return [s for s in range(BAND_SEED_BASE, BAND_SEED_BASE + 200) if s not in tried][:count]
 
     def _spec(self, arm: str, seed: int) -> RetrainSpec:
-        return arm_spec(self.baseline, self.candidate, arm, seed, self.metric, self.options)
+        spec = arm_spec(self.baseline, self.candidate, arm, seed, self.metric, self.options)
+        if arm == "code_swap" and self._baseline_code() is not None:
+            return replace(spec, code_dir=self.code_dir)
+        return spec
 
 
 def arm_spec(
@@ -119,7 +151,11 @@ def arm_spec(
     metric: str,
     options: RetrainOptions,
 ) -> RetrainSpec:
-    """The candidate pipeline with `arm`'s axis put back to the baseline's, at `seed`."""
+    """The candidate pipeline with `arm`'s axis put back to the baseline's, at `seed`.
+
+    The code swap's folder (the baseline's code checked out) is set by Arms, which checks it out
+    once: here the code swap's spec is the candidate's, labelled as the swap.
+    """
     train: SnapshotRef | None = None
     eval_ref: SnapshotRef | None = None
     params: Mapping[str, JSONValue] | None = None
@@ -163,15 +199,17 @@ def incident_for(
     swaps = {} if others_same else arms.swaps()
     # Both bands are retrained here, in this environment: an environment only unrecorded (not
     # shown to differ) does not stop the baseline pipeline from being retrained as it ran.
-    retrainable = (
+    runnable = (
         not others_same
-        and axes["code"].status == "same"
         and axes["environment"].status != "differs"
         and isinstance(baseline.data.train, SnapshotRef)
         and baseline.data.train.pinned
         and not _unreadable(diagnosis)
     )
-    alias = _baseline_arm(diagnosis, baseline, swaps) if retrainable else None
+    # Code that differs is the baseline's only through the code swap (its worktree): then that
+    # arm, when code is the only change, is the baseline pipeline.
+    retrainable = runnable and axes["code"].status == "same"
+    alias = _baseline_arm(diagnosis, baseline, swaps) if runnable else None
     stored = ok_values(arms.stored_band())
     return Incident(
         baseline=values[0],
@@ -212,12 +250,19 @@ def _baseline_arm(
     changed = [f.path for f in axis.fields if f.status != "same"]
     if arm == "intent_swap" and all(p.startswith("intent.params.") for p in changed):
         return arm
+    if arm == "code_swap" and all(p.startswith(CODE_SWAPPED) for p in changed):
+        return arm
     if arm == "pinned_snapshot":
         eval_ref = baseline.data.eval
         eval_back = isinstance(eval_ref, SnapshotRef) and eval_ref.pinned
         if eval_back or not any(p.startswith("data.eval") for p in changed):
             return arm
     return None
+
+
+# The code fields the code swap puts back (the rest of the code axis, its lock, stays the
+# candidate's: retrains run in this environment).
+CODE_SWAPPED = ("code.commit", "code.branch", "code.dirty", "code.diff_sha256", "code.patch")
 
 
 def _unreadable(diagnosis: Diagnosis) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from reprodiag.confirm.arms import Arms
 from reprodiag.confirm.bar import retrain_bar
+from reprodiag.confirm.bisect import bisect_explained
 from reprodiag.confirm.identity import identity_warnings, refused_lines
 from reprodiag.confirm.policy import CANDIDATE_BAND, CheckFinding, Findings, Incident
 from reprodiag.confirm.verdicts import AxisVerdict, noise_band_record
@@ -65,6 +66,11 @@ def apply_findings(
     checks = {c.key: c for c in diagnosis.checks}
     verdicts: dict[str, AxisVerdict] = {}
     stopped = findings.stop_reason or "the investigation stopped"
+    for key, why in arms.unavailable.items():  # planned, but it could not be prepared
+        if key in checks:
+            checks[key] = dataclasses.replace(
+                checks[key], status="skipped", observed=f"cannot run: {why}"
+            )
     for finding in findings.checks:
         check = checks.get(finding.arm)
         if check is None:
@@ -90,7 +96,7 @@ def apply_findings(
         band_outcome,
         findings.band.words,
     )
-    return dataclasses.replace(
+    judged = dataclasses.replace(
         diagnosis,
         checks=ordered,
         ranking=ranking,
@@ -105,6 +111,8 @@ def apply_findings(
         + refused_lines(arms.identity),
         warnings=diagnosis.warnings + identity_warnings(arms.identity),
     )
+    # Last in cost order: bisect the axes a swap explains, with what is left of the budget.
+    return bisect_explained(judged, findings, arms, incident)
 
 
 def _done(check: Check, observed: str, verdict: CheckVerdict, retrains: int) -> Check:

@@ -16,6 +16,9 @@ reprodiag.diagnosis/v2 (issues #11 and #12), against v1:
   Files written before carry "metadata": diagnosis_from_json still reads them and maps the object
   to "incident" (title and owner as text, timeline lines as text), so saved diagnoses re-render
   as before.
+- optional, written only when set (issue 13): a check's "bisection" ({axis, points, steps[] of
+  {point, retrains, values, verdict, words}, first, first_info, remaining, stop}) on the
+  data_bisection and code_bisection checks; the code_swap check may appear.
 - optional, written only when set (issue 13): "content" ({code: {patches[], problems[]},
   environment: {source, changes[] of {name, baseline, candidate}, compared, problems[]},
   data[] of {role, format, uri, baseline_version, candidate_version, commits[], rows_baseline,

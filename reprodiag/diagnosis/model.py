@@ -6,6 +6,7 @@ the versioned `reprodiag.diagnosis/v2` format documented in README.md (v1 files 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,6 +83,9 @@ CHECK_NAMES = {
     "noise_band": "noise band",
     "intent_swap": "intent swap",
     "baseline_band": "baseline band",
+    "code_swap": "code swap",
+    "data_bisection": "data bisection",
+    "code_bisection": "code bisection",
 }
 
 
@@ -148,6 +152,41 @@ class Gap:
     threshold: float | None = None  # the user's acceptance threshold (compare --accept-at)
 
 
+# Where one bisection point lies between the two ends (reprodiag.confirm.bisect).
+PointVerdict = Literal["like the baseline", "like the candidate", "part of the way", "undecided"]
+
+
+@dataclass(frozen=True)
+class BisectionStep:
+    """One round of a bisection: the point retrained, this round's retrains, every finished
+    value of the point so far, and where the point lies after the round, in words."""
+
+    point: str
+    retrains: int
+    values: tuple[float, ...]
+    verdict: PointVerdict
+    words: str
+
+
+@dataclass(frozen=True)
+class Bisection:
+    """The search for the first data version or commit that moves the metric, step by step.
+
+    `points` runs from the baseline end to the candidate end; `first` names the first point that
+    moves the metric (None: the search stopped, `remaining` holds the points it may still be at)
+    and `first_info` its commit info (data: operation, timestamp, parameters, user metadata;
+    code: commit, subject, author, date).
+    """
+
+    axis: Axis
+    points: tuple[str, ...]
+    steps: tuple[BisectionStep, ...]
+    first: str | None
+    first_info: Mapping[str, JSONValue]
+    remaining: tuple[str, ...]
+    stop: str
+
+
 @dataclass(frozen=True)
 class Check:
     """One check in cost order: what it expects, what falsifies it, what it observed, verdict."""
@@ -166,6 +205,8 @@ class Check:
     observed: str | None  # what was seen; None while planned
     verdict: CheckVerdict
     evidence: tuple[str, ...] = ()  # field paths or retrain ids behind the observation
+    # A bisection check's path (data_bisection, code_bisection); left out of the JSON when None.
+    bisection: Bisection | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
 
     @property
     def name(self) -> str:

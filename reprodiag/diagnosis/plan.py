@@ -1,5 +1,5 @@
-"""The paid checks, planned in cost order (DESIGN.md 6-8, then the intent swap): what each retrain
-would expect, what would falsify it, or why it cannot run."""
+"""The paid checks, planned in cost order (DESIGN.md 6-8, then the intent swap and the code swap):
+what each retrain would expect, what would falsify it, or why it cannot run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from reprodiag.diagnosis.notes import show, snapshot_words
 from reprodiag.diagnosis.seeds import SEEDS, SeedFacts, seed_facts
 from reprodiag.manifest.codec import to_jsonable
 from reprodiag.manifest.model import Axis, Manifest, SnapshotRef
+from reprodiag.retrain.worktree import CodeUnavailable, recorded_code
 
 # The pinned-snapshot check's skip reason when the baseline's snapshot is gone; the confirmation
 # layer looks for it to know the baseline pipeline cannot be retrained.
@@ -20,7 +21,8 @@ def paid_checks(
     baseline: Manifest, diff: ManifestDiff, gap: Gap, readability: Readability
 ) -> tuple[Check, ...]:
     """The retrains still to run, in DESIGN.md's order: seed replay, pinned snapshot, noise band,
-    then the intent swap (numbered 9: DESIGN.md's table stops at 8)."""
+    then the intent swap (numbered 9: DESIGN.md's table stops at 8) and the code swap (10: a
+    worktree checkout before its retrains)."""
     axes = {a.axis: a for a in diff.axes}
     seeds = seed_facts(axes["randomness"].fields)
     checks = [
@@ -36,6 +38,13 @@ def paid_checks(
     ]
     if swapped:
         checks.append(_intent_swap(swapped, gap))
+    code = [
+        f
+        for p, f in fields.items()
+        if f.status == "differs" and p.startswith(("code.commit", "code.diff_sha256", "code.patch"))
+    ]
+    if code:
+        checks.append(_code_swap(baseline, code, gap))
     return tuple(checks)
 
 
@@ -177,4 +186,30 @@ def _intent_swap(swapped: list[FieldDiff], gap: Gap) -> Check:
         f"excluded when the interval of the points it recovers (against the band around the "
         f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
         "share of the gap is can't tell yet",
+    )
+
+
+def _code_swap(baseline: Manifest, changed: list[FieldDiff], gap: Gap) -> Check:
+    b, c = _values(gap)
+    shown = "; ".join(f"{f.path} {show(f.baseline)} → {show(f.candidate)}" for f in changed[:3])
+    skip = None
+    try:
+        commit, patch = recorded_code(baseline.code)
+        what = f"commit {commit[:12]}" + (f" with its {patch.size:,}-byte patch" if patch else "")
+    except CodeUnavailable as exc:
+        skip = f"the baseline's code cannot be checked out: {exc.message}"
+        what = "its code"
+    return _planned(
+        10,
+        "code_swap",
+        "code swap: candidate pipeline with the baseline's code (commit and patch)",
+        "code",
+        "a git worktree, then 3..20 retrains, replicated over seeds",
+        20,
+        f"if code is the cause ({shown}), the candidate pipeline run from the baseline's {what} "
+        f"scores near the baseline ({b})",
+        f"excluded when the interval of the points it recovers (against the band around the "
+        f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
+        "share of the gap is can't tell yet",
+        skip,
     )
