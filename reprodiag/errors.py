@@ -16,6 +16,10 @@ EXIT_RUNTIME = 4
 # The report was written, but the trainer failed its smoke retrain (or every retrain of the
 # investigation failed): the verdicts could not be measured. CI must not read this as success.
 EXIT_RETRAINS_FAILED = 5
+# A retrain would run code the manifest names (code.entrypoint) that the user has not named or
+# trusted: nothing was imported or run; the plan is written. Consent: --trainer, --command,
+# --trust-manifest-entrypoint or [tool.reprodiag] trusted-entrypoints (reprodiag.retrain.trust).
+EXIT_NEEDS_CONSENT = 6
 
 
 class ReprodiagError(Exception):
@@ -44,6 +48,12 @@ class PolicyViolation(ReprodiagError):
     """A run or manifest does not meet the facts its tier requires."""
 
     exit_code = EXIT_GATE_FAILED
+
+
+class ConsentRequired(ReprodiagError):
+    """A retrain would run a trainer named only by a manifest; the user has not consented."""
+
+    exit_code = EXIT_NEEDS_CONSENT
 
 
 class RetrainsFailed(ReprodiagError):

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reprodiag.cli.retrain_options import RetrainSettings, build_options, retrain_options
+from reprodiag.cli.retrain_options import (
+    RetrainSettings,
+    build_options,
+    needs_consent,
+    retrain_options,
+)
 from reprodiag.manifest.model import AXES
 
 if TYPE_CHECKING:
@@ -141,7 +146,8 @@ def compare(
         if out
         else Path("reports") / (name or slug(result.candidate.run_name or result.candidate.run_id))
     )
-    if retrain:
+    blocked = needs_consent(settings, [b.code.entrypoint, c.code.entrypoint]) if retrain else []
+    if retrain and not blocked:
         from reprodiag.confirm import confirm
 
         options = build_options(
@@ -153,6 +159,10 @@ def compare(
         click.echo(f"warning: {warning}", err=True)
     for line in summary_lines(result) + ["", "Wrote:"] + [f"  {p}" for p in written]:
         click.echo(line)
+    if blocked:
+        from reprodiag.retrain.trust import consent_error
+
+        raise consent_error(blocked, plan=str(folder))
     if result.conclusion is not None and result.conclusion.kind == "trainer failed":
         from reprodiag.errors import RetrainsFailed
 

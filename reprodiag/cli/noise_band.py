@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reprodiag.cli.retrain_options import RetrainSettings, build_options, retrain_options
+from reprodiag.cli.retrain_options import (
+    RetrainSettings,
+    build_options,
+    needs_consent,
+    retrain_options,
+)
 
 if TYPE_CHECKING:
     from reprodiag.confirm.measure import BandReport
@@ -60,6 +65,11 @@ def noise_band(
         if choice.warning:
             click.echo(f"warning: {choice.warning}", err=True)
     name = metric or choice.name
+    blocked = needs_consent(settings, [run.code.entrypoint])
+    if blocked:
+        from reprodiag.retrain.trust import consent_error
+
+        raise consent_error(blocked)
     options = build_options(settings, default_workdir=Path(out) / "retrains", max_retrains=target)
     report = measure_band(run, options, seeds=target, metric=name, against=against)
     for line in band_lines(report):

@@ -40,6 +40,7 @@ class RetrainSettings:
     address: str | None = None
     max_minutes: float | None = None
     quiet: bool = False
+    trust_manifest_entrypoint: bool = False
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RetrainSettings))
@@ -63,6 +64,13 @@ def retrain_options(func: F) -> F:
         click.option(
             "--trainer",
             help="Trainer entrypoint module:function (default: the manifest's code.entrypoint).",
+        ),
+        click.option(
+            "--trust-manifest-entrypoint",
+            is_flag=True,
+            help="Run the trainer the manifest names (code.entrypoint). Without it, a trainer "
+            "that is not named by --trainer/--command nor allowed by [tool.reprodiag] "
+            "trusted-entrypoints in pyproject.toml is not run: the plan is written, exit 6.",
         ),
         click.option(
             "--command",
@@ -154,6 +162,16 @@ def trainer_of(trainer: str | None, command: str | None) -> TrainerChoice | None
     return {"entrypoint": trainer} if trainer else None
 
 
+def needs_consent(settings: RetrainSettings, entrypoints: list[object]) -> list[str]:
+    """The manifest entrypoints a retrain would run without the user's consent (see
+    reprodiag.retrain.trust); empty when --trainer, --command or the flag was given."""
+    if settings.trainer or settings.command or settings.trust_manifest_entrypoint:
+        return []
+    from reprodiag.retrain.trust import untrusted
+
+    return untrusted(entrypoints)
+
+
 def progress_printer(quiet: bool) -> Callable[[str], None] | None:
     """Where the plan, its estimate and the per-retrain lines go: stderr, terminal or not (a CI
     log shows them too), flushed line by line; nowhere with --quiet. stdout keeps the results."""
@@ -192,14 +210,14 @@ def build_options(
 
         store = BandStore(settings.band_store)
     workdir = Path(settings.workdir) if settings.workdir else default_workdir
+    executor = make_executor(
+        settings.executor, workdir, workers=settings.workers, address=settings.address, env=env
+    )
+    context = click.get_current_context(silent=True)
+    if context is not None:  # the warm workers end with the command, whatever way it ends
+        context.call_on_close(executor.close)
     return RetrainOptions(
-        executor=make_executor(
-            settings.executor,
-            workdir,
-            workers=settings.workers,
-            address=settings.address,
-            env=env,
-        ),
+        executor=executor,
         workdir=workdir,
         max_retrains=max_retrains,
         trainer=trainer_of(settings.trainer, settings.command),

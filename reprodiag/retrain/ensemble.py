@@ -63,9 +63,69 @@ def find_ensemble(entrypoint: str) -> EnsembleTrainer | None:
 
 
 def has_ensemble_form(trainer: Mapping[str, JSONValue] | None) -> bool:
-    """Whether a spec's trainer ({"entrypoint": ...}) offers an ensemble form; commands do not."""
+    """Whether a spec's trainer ({"entrypoint": ...}) offers an ensemble form; commands do not.
+
+    Called in reprodiag's own process, so it never imports the trainer (a manifest may name any
+    module: reprodiag.retrain.trust): it finds the module's source on the path a worker imports
+    from (the current folder, then sys.path) without running it, and reads the opt-in rule from
+    its syntax tree: a top-level ``def <function>_ensemble`` or ``<function>.ensemble = ...``.
+    A module it cannot read that way (compiled, generated) counts as "no ensemble form": its seeds
+    then train solo, which is slower but measures the same band. When the worker imports the
+    module and finds no form after all, it trains the seeds solo one by one (worker._run_ensemble).
+    """
     entrypoint = (trainer or {}).get("entrypoint")
-    return isinstance(entrypoint, str) and find_ensemble(entrypoint) is not None
+    if not isinstance(entrypoint, str):
+        return False
+    module_name, _, attr = entrypoint.partition(":")
+    source = module_source(module_name)
+    return source is not None and _declares_ensemble(source, attr)
+
+
+def module_source(module_name: str) -> str | None:
+    """The Python source of `module_name`, found like an import would but without importing it
+    or any parent package (importlib's find_spec imports the parents); None when not found."""
+    import sys
+    from importlib.machinery import PathFinder, SourceFileLoader
+
+    parts = module_name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    search: list[str] | None = [str(Path.cwd()), *sys.path]
+    spec = None
+    for index, part in enumerate(parts):
+        spec = PathFinder.find_spec(part if index == 0 else ".".join(parts[: index + 1]), search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+    if spec is None or not isinstance(spec.loader, SourceFileLoader) or not spec.origin:
+        return None
+    try:
+        return Path(spec.origin).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _declares_ensemble(source: str, attr: str) -> bool:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name == attr + ENSEMBLE_SUFFIX:
+                return True
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == ENSEMBLE_ATTRIBUTE
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == attr
+                ):
+                    return True
+    return False
 
 
 class _HasOutputDir(Protocol):

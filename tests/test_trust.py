@@ -1,0 +1,210 @@
+"""Consent for code: nothing a manifest names is imported without the user's consent.
+
+A hostile manifest names `hostile_marker:train` (a module in the folder reprodiag runs from that
+writes a marker file, with the importing process's id, the moment it is imported) or `this:x`
+(the standard library module that prints "The Zen of Python" when imported). reprodiag runs for
+real, as a subprocess from that folder, on real Delta tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from reprodiag.errors import EXIT_NEEDS_CONSENT
+from reprodiag.manifest.codec import write_manifest
+from reprodiag.manifest.model import Skipped
+from reprodiag.retrain.ensemble import has_ensemble_form
+from reprodiag.retrain.trust import allowed, untrusted
+from reprodiag.snapshots import open_snapshot
+from tests.helpers.manifests import example_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HOSTILE = """\
+import os
+from pathlib import Path
+
+with open(Path(__file__).with_name("IMPORTED"), "a") as marker:
+    marker.write(f"{os.getpid()}\\n")
+
+
+def train(ctx):
+    return {"auc": 70.0 + (ctx.seed % 7) / 10.0}
+
+
+def train_ensemble(ctx, seeds):
+    return [{"auc": 70.0 + (s % 7) / 10.0} for s in seeds]
+"""
+
+
+def _world(tmp_path: Path, entrypoint: str) -> tuple[Path, Path]:
+    """Two manifests on real pinned Delta tables naming `entrypoint`, and the hostile module."""
+    for name, rows in (("events", 40), ("eval", 20)):
+        table = pa.table({"x": list(range(rows)), "y": [i % 2 for i in range(rows)]})
+        write_deltalake(tmp_path / name, table)
+    (tmp_path / "hostile_marker.py").write_text(HOSTILE)
+    paths = []
+    for run_id, auc in (("base", 80.0), ("cand", 76.0)):
+        m = example_manifest(auc=auc, run_id=run_id)
+        m = dataclasses.replace(
+            m,
+            data=dataclasses.replace(
+                m.data,
+                train=open_snapshot(tmp_path / "events").ref,
+                eval=open_snapshot(tmp_path / "eval").ref,
+            ),
+            # No commit recorded: the retrain runs the code in the current folder (no worktree).
+            code=dataclasses.replace(
+                m.code,
+                entrypoint=entrypoint,
+                commit=Skipped("not a git repository"),
+                lock=Skipped("no lock file"),
+            ),
+        )
+        path = tmp_path / f"{run_id}.json"
+        write_manifest(m, path)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "reprodiag", *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def _compare(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _run(
+        tmp_path,
+        "compare",
+        "base.json",
+        "cand.json",
+        "--retrain",
+        "--metric",
+        "auc",
+        "--max-retrains",
+        "3",
+        "--no-band-store",
+        "--no-snapshot-check",
+        "--out",
+        "report",
+        *extra,
+    )
+
+
+def _band(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _run(
+        tmp_path,
+        "noise-band",
+        "base.json",
+        "--metric",
+        "auc",
+        "--seeds",
+        "3",
+        "--no-band-store",
+        "--out",
+        "band",
+        *extra,
+    )
+
+
+def test_compare_retrain_imports_nothing_a_manifest_names_without_consent(tmp_path: Path) -> None:
+    _world(tmp_path, "hostile_marker:train")
+    proc = _compare(tmp_path)
+    assert proc.returncode == EXIT_NEEDS_CONSENT, proc.stdout + proc.stderr
+    assert not (tmp_path / "IMPORTED").exists()
+    assert "'hostile_marker:train'" in proc.stderr and "--trust-manifest-entrypoint" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # The plan is written: the report, with the retrains still to run.
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert "Still to run:" in proc.stdout
+
+
+def test_noise_band_imports_nothing_a_manifest_names_without_consent(tmp_path: Path) -> None:
+    _world(tmp_path, "hostile_marker:train")
+    proc = _band(tmp_path)
+    assert proc.returncode == EXIT_NEEDS_CONSENT, proc.stdout + proc.stderr
+    assert not (tmp_path / "IMPORTED").exists()
+    assert not (tmp_path / "band" / "retrains").exists()  # no worker was started
+    assert "'hostile_marker:train'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_this_module_is_not_imported_by_compare_or_noise_band(tmp_path: Path) -> None:
+    _world(tmp_path, "this:x")
+    for proc in (_compare(tmp_path), _band(tmp_path)):
+        assert proc.returncode == EXIT_NEEDS_CONSENT, proc.stdout + proc.stderr
+        assert "The Zen of Python" not in proc.stdout + proc.stderr
+
+
+def test_with_consent_the_trainer_runs_in_workers_only(tmp_path: Path) -> None:
+    _world(tmp_path, "hostile_marker:train")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reprodiag", "noise-band", "base.json", "--metric", "auc"]
+        + ["--seeds", "3", "--no-band-store", "--out", "band", "--trust-manifest-entrypoint"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out + err
+    assert "auc: 3 seed(s)" in out
+    importers = set((tmp_path / "IMPORTED").read_text().split())
+    assert importers and str(proc.pid) not in importers  # imported by workers, never by reprodiag
+
+
+def test_a_project_allow_list_is_consent(tmp_path: Path) -> None:
+    _world(tmp_path, "hostile_marker:train")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.reprodiag]\ntrusted-entrypoints = ["hostile_marker.*"]\n'
+    )
+    proc = _band(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "IMPORTED").exists()
+
+
+def test_the_trainer_flag_replaces_the_manifest_entrypoint(tmp_path: Path) -> None:
+    _world(tmp_path, "this:x")
+    proc = _band(tmp_path, "--trainer", "hostile_marker:train")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "The Zen of Python" not in proc.stdout + proc.stderr
+
+
+def test_allow_list_rules(tmp_path: Path) -> None:
+    assert allowed("reprodiag.family.mlp:train", ())
+    assert allowed("proj.train:train", ["proj.*"]) and allowed("proj:train", ["proj.*"])
+    assert not allowed("projx.train:train", ["proj.*"])
+    assert not allowed("proj.train:other", ["proj.train:train"])
+    (tmp_path / "pyproject.toml").write_text('[tool.reprodiag]\ntrusted-entrypoints = ["a:b"]\n')
+    assert untrusted(["a:b", "c:d", "c:d", "not an entrypoint", None], tmp_path) == ["c:d"]
+    (tmp_path / "pyproject.toml").write_text('[tool.reprodiag]\ntrusted-entrypoints = "a:b"\n')
+    with pytest.raises(Exception, match="must be a list of strings"):
+        untrusted(["c:d"], tmp_path)
+
+
+def test_has_ensemble_form_reads_the_source_without_importing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _world(tmp_path, "hostile_marker:train")
+    monkeypatch.chdir(tmp_path)
+    assert has_ensemble_form({"entrypoint": "hostile_marker:train"})
+    assert not has_ensemble_form({"entrypoint": "hostile_marker:other"})
+    assert not has_ensemble_form({"entrypoint": "this:x"})
+    assert "hostile_marker" not in sys.modules and "this" not in sys.modules
+    assert not (tmp_path / "IMPORTED").exists()
