@@ -3,7 +3,9 @@
 Checks what only a browser can: the page loads without a console error and without trying any
 request beyond its own file, every chart is drawn at a visible size, what a reader sees agrees with
 the JSON diagnosis, and no markup injected through user strings runs. Needs Debian's chromium
-(`make browser`); set REPRODIAG_SKIP_BROWSER=1 to skip on a machine without it.
+(`make browser`). Without Chromium the tests fail as root (CI installs it) and skip, saying what
+they need, for a user without root; REPRODIAG_SKIP_BROWSER=1 skips, REPRODIAG_REQUIRE_BROWSER=1
+fails.
 """
 
 from __future__ import annotations
@@ -41,12 +43,31 @@ SEEN = """(() => {
 })()"""
 
 
+NEEDS = (
+    "Chromium is not installed (looked for $REPRODIAG_CHROMIUM, chromium, chromium-browser, "
+    "google-chrome): these tests need a headless Chromium. Install it (as root: `make browser`, "
+    "or `sudo apt-get install chromium`), or set REPRODIAG_CHROMIUM=/path/to/chrome"
+)
+
+
+def when_missing(environ: dict[str, str] | None = None, euid: int | None = None) -> str:
+    """What a run without Chromium does: "fail" where it could have been installed (root, as on
+    CI, which runs `make browser` first) or where REPRODIAG_REQUIRE_BROWSER=1; else "skip"
+    (a user without root cannot install it; REPRODIAG_SKIP_BROWSER=1 asks to skip anyway)."""
+    env = os.environ if environ is None else environ
+    if env.get("REPRODIAG_SKIP_BROWSER") == "1":
+        return "skip"
+    if env.get("REPRODIAG_REQUIRE_BROWSER") == "1":
+        return "fail"
+    return "fail" if (os.geteuid() if euid is None else euid) == 0 else "skip"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chromium]:
     if find_chromium() is None:
-        if os.environ.get("REPRODIAG_SKIP_BROWSER") == "1":
-            pytest.skip("REPRODIAG_SKIP_BROWSER=1 and Chromium is not installed")
-        pytest.fail(f"Chromium is not installed: {INSTALL_HINT}; or set REPRODIAG_SKIP_BROWSER=1")
+        if when_missing() == "skip":
+            pytest.skip(NEEDS)
+        pytest.fail(f"{NEEDS}; {INSTALL_HINT}; or set REPRODIAG_SKIP_BROWSER=1")
     with Chromium() as chromium:
         yield chromium
 
@@ -108,3 +129,41 @@ def test_injected_markup_never_runs(browser: Chromium, tmp_path: Path) -> None:
     assert browser.evaluate("document.querySelectorAll('script, img').length") == 0
     title = browser.evaluate("document.title")
     assert "<script>window.__pwned=1</script>" in title  # shown as text, not run
+
+
+def test_without_root_make_browser_skips_the_install_and_the_tests_say_what_they_need() -> None:
+    """`make browser` as a user without root and without Chromium: no apt-get, exit 0."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    # A folder the unprivileged user can enter (pytest's tmp_path is root's own, mode 0700).
+    work = Path(tempfile.mkdtemp(prefix="reprodiag-browser-"))
+    work.chmod(0o755)
+    bin_dir = work / "bin"  # make and a shell, but no chromium and no apt-get
+    bin_dir.mkdir()
+    for tool in ("make", "sh", "id"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    root = Path(__file__).resolve().parents[1]
+    env = {"PATH": str(bin_dir), "HOME": str(work)}
+    as_user = (lambda: os.setuid(65534)) if os.geteuid() == 0 else None
+    try:
+        proc = subprocess.run(
+            ["make", "-s", "-f", str(root / "Makefile"), "browser"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            preexec_fn=as_user,  # noqa: PLW1509 - drop root in this one child before exec
+        )
+    finally:
+        shutil.rmtree(work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "not root: not installing it" in proc.stdout
+    assert when_missing({}, euid=1000) == "skip" and when_missing({}, euid=0) == "fail"
+    assert when_missing({"REPRODIAG_REQUIRE_BROWSER": "1"}, euid=1000) == "fail"
+    assert when_missing({"REPRODIAG_SKIP_BROWSER": "1"}, euid=0) == "skip"
