@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -240,3 +241,45 @@ def test_lightgbm_retrains_confirm_a_data_change(tmp_path):
     pinned = next(c for c in d.checks if c.key == "pinned_snapshot")
     assert pinned.verdict == "explains", pinned.observed
     assert d.conclusion is not None and d.conclusion.kind == "explained", d.conclusion
+
+
+@pytest.mark.parametrize(
+    ("name", "direction"),
+    [
+        ("log_loss", "lower"),
+        ("val_loss", "lower"),
+        ("mlogloss", "lower"),
+        ("test_rmse", "lower"),
+        ("MAE", "lower"),
+        ("perplexity", "lower"),
+        ("error_rate", "lower"),
+        ("mean_squared_error", "lower"),
+        ("neg_log_loss", "higher"),  # scikit-learn's negated scorers: higher is better
+        ("auc", "higher"),
+        ("accuracy", "higher"),
+        ("f1", "higher"),
+    ],
+)
+def test_metric_direction_is_inferred_from_the_name(name: str, direction: str) -> None:
+    from reprodiag.probes.run import infer_direction
+
+    assert infer_direction(name) == direction
+
+
+def test_a_seed_param_is_randomness_not_intent(tmp_path: Path) -> None:
+    """Two runs that differ only in a logged `seed` hyperparameter: randomness differs (named by
+    the seed), intent is the same."""
+    from reprodiag.diagnosis.engine import diagnose
+    from tests.helpers.manifests import example_manifest
+
+    def with_seed(seed: int, run_id: str):
+        m = example_manifest(run_id=run_id)
+        return replace(m, intent=replace(m.intent, params={**m.intent.params, "seed": seed}))
+
+    d = diagnose(with_seed(1, "a"), with_seed(2, "b"))
+    axes = {a.axis: a for a in d.diff.axes}
+    assert axes["intent"].status == "same"
+    seed_row = next(f for f in axes["randomness"].fields if f.path == "intent.params.seed")
+    assert seed_row.status == "differs" and axes["randomness"].status == "differs"
+    reason = next(r.reason for r in d.ranking if r.axis == "randomness")
+    assert "hyperparameter seed differs: 1 vs 2" in reason, reason

@@ -335,3 +335,44 @@ def test_unreadable_policy_files(tmp_path: Path, name: str, text: str, says: str
         load_policy(path)
     with pytest.raises(InputError, match="no such policy file"):
         load_policy(tmp_path / "absent.toml")
+
+
+def test_a_fact_that_does_not_apply_is_never_a_hole_and_a_tier_can_waive_one(
+    tmp_path: Path,
+) -> None:
+    """A scikit-learn run: torch facts not applicable (kind), or skipped as 'torch is not
+    installed' by an older reprodiag (kind failed); neither is a violation. A fact that failed
+    for another reason still is, unless the tier waives it by name."""
+    base = example_manifest()
+    no_torch = Skipped("torch is not installed", "not_applicable")
+    sklearn_run = replace(
+        base,
+        environment=replace(
+            base.environment,
+            torch_version=no_torch,
+            cpu_capability=Skipped("torch is not installed", "failed"),  # as 0.1 wrote it
+            threads=Skipped("the run did not import torch", "not_applicable"),
+        ),
+        randomness=replace(
+            base.randomness,
+            torch_seed=no_torch,
+            cuda_seed=no_torch,
+            deterministic_algorithms=no_torch,
+        ),
+    )
+    assert check_manifest(sklearn_run, "shipped", default_policy()).passed
+    broken = replace(
+        sklearn_run,
+        environment=replace(sklearn_run.environment, python=Skipped("probe failed: x", "failed")),
+    )
+    assert _paths(check_manifest(broken, "shipped", default_policy())) == ["environment.python"]
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text('[tiers.shipped]\nwaive = { environment = ["environment.python"] }\n')
+    policy = load_policy(policy_file)
+    assert policy.tiers["shipped"].waived == ("environment.python",)
+    assert "environment.python" not in policy.tiers["shipped"].requirements["environment"]
+    assert check_manifest(broken, "shipped", policy).passed
+    assert "environment.python" in default_policy().tiers["shipped"].requirements["environment"]
+    policy_file.write_text('[tiers.shipped]\nwaive = { environment = ["environment.pyhton"] }\n')
+    with pytest.raises(InputError, match="pyhton"):
+        load_policy(policy_file)

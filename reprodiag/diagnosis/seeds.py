@@ -137,6 +137,11 @@ class SeedFacts:
         flags differ, and determinism."""
         parts = self._per_side(self._missing_seeds)
         parts.extend(self._seed_values())
+        parts.extend(
+            f"{_short(fd.path)} differs: {show(fd.baseline)} vs {show(fd.candidate)}"
+            for fd in self.library
+            if fd.status == "differs"
+        )
         parts.extend(self._per_side(self._missing_flags))
         parts.extend(
             f"{n} {show(fd.baseline)} → {show(fd.candidate)}"
@@ -253,7 +258,6 @@ def seed_facts(randomness: Iterable[FieldDiff]) -> SeedFacts:
 
 def _short(path: str) -> str:
     """A library seed's name in words: the path without its axis prefix."""
-    for prefix in ("randomness.library_seeding.", "intent.params."):
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    return path
+    if path.startswith("intent.params."):
+        return "hyperparameter " + path.removeprefix("intent.params.")
+    return path.removeprefix("randomness.library_seeding.")
