@@ -11,6 +11,7 @@ tests skip, saying why, only where no index is reachable.
 from __future__ import annotations
 
 import dataclasses
+import random
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import reprodiag
+from reprodiag.confirm import RetrainOptions, confirm, contradictions
 from reprodiag.manifest.model import LockRef, Skipped
 from reprodiag.probes.lock import probe_lock
 from reprodiag.retrain import envs
@@ -29,6 +32,8 @@ from reprodiag.retrain.envs import (
     environment_info,
     index_config,
 )
+from reprodiag.retrain.executor import SerialExecutor
+from tests.helpers.git import git
 from tests.helpers.manifests import example_manifest
 
 HELPERS = Path(__file__).parent / "helpers"
@@ -203,3 +208,89 @@ def test_the_other_ways_to_restore_an_environment_are_named():
         f"the baseline's image {image} is recorded, but no container runtime (docker, podman) "
         "is on PATH",
     )
+
+
+# ---------------------------------------------------------------------------- compare --retrain
+
+
+def _team_repository(root: Path) -> tuple[Path, Path, Path]:
+    """A committed repository holding the trainer (no lock file: each run's lock is the
+    installed distributions, pip-freeze), and a training and an evaluation CSV outside it."""
+    repo = root / "team"
+    repo.mkdir()
+    shutil.copy(HELPERS / "envswap_trainer.py", repo / "envswap_trainer.py")
+    git(repo, "init", "-q")
+    git(repo, "add", "envswap_trainer.py")
+    git(repo, "commit", "-qm", "the trainer")
+    data = root / "data"
+    data.mkdir()
+    rng = random.Random(7)
+    for name, rows in (("train.csv", 300), ("eval.csv", 200)):
+        xs = [rng.random() for _ in range(rows)]
+        lines = [f"{x:.6f},{int(x + rng.gauss(0, 0.2) > 0.5)}" for x in xs]
+        (data / name).write_text("x,y\n" + "\n".join(lines) + "\n")
+    return repo, data / "train.csv", data / "eval.csv"
+
+
+def _capture(python: Path | str, repo: Path, out: Path, seed: int, data: Path, held: Path) -> Path:
+    script = repo / "envswap_trainer.py"
+    subprocess.run(
+        [str(python), str(script), str(out), str(seed), str(data), str(held)],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return out
+
+
+def test_compare_retrain_confirms_the_environment(rebuilt, env_cache, tmp_path, monkeypatch):
+    """Monday's run ran in an environment with six 1.16.0, Wednesday's with this one (1.17.0):
+    the same commit, the same data, only the installed libraries differ. The environment swap
+    (Wednesday's pipeline in Monday's environment, rebuilt from Monday's recorded lock) explains
+    the gap."""
+    monkeypatch.setenv(envs.CACHE_ENV, str(env_cache))
+    repo, data, held = _team_repository(tmp_path)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monday = reprodiag.load_manifest(_capture(rebuilt, repo, runs / "monday.json", 1, data, held))
+    wednesday = reprodiag.load_manifest(
+        _capture(sys.executable, repo, runs / "wednesday.json", 2, data, held)
+    )
+    assert monday.code.lock.kind == "pip-freeze" and monday.code.lock.packages["six"] == PINNED_SIX
+    assert wednesday.code.lock.packages["six"] == metadata.version("six")
+    assert monday.code.commit == wednesday.code.commit
+
+    diagnosis = reprodiag.diagnose(monday, wednesday, metric="auc")
+    planned = {c.key: c for c in diagnosis.checks}
+    assert planned["env_swap"].status == "planned", planned["env_swap"].observed
+    assert "packages.six 1.16.0 → 1.17.0" in planned["env_swap"].expected
+
+    workdir = tmp_path / "retrains"
+    executor = SerialExecutor(workdir / "workers")
+    try:
+        options = RetrainOptions(executor=executor, workdir=workdir, max_retrains=12, repo=repo)
+        confirmed = confirm(monday, wednesday, diagnosis, options)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+    checks = {c.key: c for c in confirmed.checks}
+    swap = checks["env_swap"]
+    assert (swap.status, swap.verdict) == ("done", "explains"), swap.observed
+    ranks = {r.axis: r for r in confirmed.ranking}
+    assert ranks["environment"].status == "confirmed"
+    assert confirmed.conclusion is not None and confirmed.conclusion.kind == "explained"
+    assert contradictions(confirmed) == []
+    # Each retrain ran where it stands for: the swap's in the rebuilt environment (six 1.16),
+    # the candidate band in this one (six 1.17); every one left its own manifest saying so.
+    seen: dict[str, set[float]] = {}
+    for path in workdir.rglob("manifest.json"):
+        retrain = reprodiag.load_manifest(path)
+        arm = "env_swap" if "env-swap" in str(path) else "other"
+        seen.setdefault(arm, set()).add(retrain.results.metrics["six_minor"].value)
+        if arm == "env_swap":
+            assert retrain.code.lock.packages["six"] == PINNED_SIX
+    assert seen["env_swap"] == {16.0}
+    assert seen["other"] == {float(metadata.version("six").split(".")[1])}

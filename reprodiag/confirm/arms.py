@@ -12,8 +12,11 @@ back the values.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from reprodiag.confirm.band import code_dir_for, ok_values, run_seeds, run_specs, stored_results
 from reprodiag.confirm.identity import IdentityLog
@@ -23,8 +26,15 @@ from reprodiag.diagnosis.bar import resolution
 from reprodiag.diagnosis.model import Diagnosis
 from reprodiag.diagnosis.plan import UNREADABLE
 from reprodiag.diagnosis.seeds import seed_facts
-from reprodiag.manifest.model import JSONValue, Manifest, SnapshotRef
+from reprodiag.errors import ReprodiagError
+from reprodiag.manifest.model import JSONValue, LockRef, Manifest, SnapshotRef
 from reprodiag.noise.store import BAND_SEED_BASE
+from reprodiag.retrain.envs import (
+    EnvironmentUnavailable,
+    alternatives,
+    default_cache,
+    environment_for,
+)
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.retrain.spec import RetrainSpec, spec_from_manifest
 from reprodiag.retrain.worktree import CodeUnavailable
@@ -33,6 +43,7 @@ SWAPS: Mapping[str, Axis] = {
     "pinned_snapshot": "data",
     "intent_swap": "intent",
     "code_swap": "code",
+    "env_swap": "environment",
 }
 
 
@@ -61,6 +72,7 @@ class Arms:
     # repository, its patch does not apply): arm → why, in words.
     unavailable: dict[str, str] = field(default_factory=dict)
     code_dir: str | None = None  # the baseline's code, checked out (the code swap's folder)
+    env_python: str | None = None  # the baseline's environment, rebuilt (the env swap's Python)
 
     def swaps(self) -> dict[Axis, str]:
         """The swap arms that can run: axis → arm (the check's key)."""
@@ -71,7 +83,23 @@ class Arms:
             out["intent"] = "intent_swap"
         if "code_swap" in self.planned and self._baseline_code() is not None:
             out["code"] = "code_swap"
+        if "env_swap" in self.planned and self._baseline_env() is not None:
+            out["environment"] = "env_swap"
         return out
+
+    def _baseline_env(self) -> str | None:
+        """The baseline's environment rebuilt from its lock (once), or None with the reason."""
+        if self.env_python is None and "env_swap" not in self.unavailable:
+            try:
+                self.env_python = str(rebuilt_python(self.baseline, self.options))
+            except ReprodiagError as exc:
+                why = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                others = alternatives(self.baseline.environment)
+                self.unavailable["env_swap"] = (
+                    f"the baseline's environment cannot be rebuilt: {why}"
+                    + (f"; other ways: {'; '.join(others)}" if others else "")
+                )
+        return self.env_python
 
     def _baseline_code(self) -> str | None:
         """The baseline's code checked out (once), or None with the reason in `unavailable`."""
@@ -140,6 +168,8 @@ class Arms:
         spec = arm_spec(self.baseline, self.candidate, arm, seed, self.metric, self.options)
         if arm == "code_swap" and self._baseline_code() is not None:
             return replace(spec, code_dir=self.code_dir)
+        if arm == "env_swap" and self._baseline_env() is not None:
+            return replace(spec, python=self.env_python)
         return spec
 
 
@@ -276,3 +306,19 @@ def _no_torch(baseline: Manifest, candidate: Manifest) -> bool:
     # The determinism flags are torch's; a run that used no torch (scikit-learn, XGBoost, a plain
     # script) is deterministic for a fixed seed unless it says otherwise.
     return not any(isinstance(m.environment.torch_version, str) for m in (baseline, candidate))
+
+
+def rebuilt_python(baseline: Manifest, options: RetrainOptions) -> Path:
+    """The interpreter of the baseline's environment rebuilt from its lock with uv
+    (reprodiag.retrain.envs; cached under REPRODIAG_ENV_CACHE, else ~/.cache/reprodiag/envs), at
+    the baseline's Python version when it recorded another one than this interpreter's."""
+    lock = baseline.code.lock
+    if not isinstance(lock, LockRef):
+        raise EnvironmentUnavailable(
+            "no_packages", f"the baseline recorded no lock ({lock.reason})"
+        )
+    # environment.python is "CPython 3.11.9": its X.Y, when it is not this interpreter's
+    found = re.search(r"(\d+)\.(\d+)", str(baseline.environment.python))
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = f"{found[1]}.{found[2]}" if found and f"{found[1]}.{found[2]}" != here else None
+    return environment_for(lock, default_cache(), python=python, say=options.say)

@@ -25,7 +25,7 @@ AXIS_CHECKS = {
     "intent": ("intent_swap",),
     "randomness": ("seed_replay", "noise_band", "baseline_band"),
     "code": ("code_swap",),
-    "environment": ("environment_swap",),
+    "environment": ("env_swap",),
 }
 # Words that name an axis in a sentence of the summary.
 AXIS_WORDS = {

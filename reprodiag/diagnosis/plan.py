@@ -3,13 +3,15 @@ what each retrain would expect, what would falsify it, or why it cannot run."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reprodiag.diagnosis.checks import Readability
 from reprodiag.diagnosis.diff import fields_by_path
 from reprodiag.diagnosis.model import AxisDiff, Check, FieldDiff, Gap, ManifestDiff
 from reprodiag.diagnosis.notes import show, snapshot_words
 from reprodiag.diagnosis.seeds import SEEDS, SeedFacts, seed_facts
 from reprodiag.manifest.codec import to_jsonable
-from reprodiag.manifest.model import Axis, Manifest, SnapshotRef
+from reprodiag.manifest.model import Axis, LockRef, Manifest, SnapshotRef
 from reprodiag.retrain.worktree import CodeUnavailable, recorded_code
 
 # The pinned-snapshot check's skip reason when the baseline's snapshot is gone; the confirmation
@@ -45,6 +47,9 @@ def paid_checks(
     ]
     if code:
         checks.append(_code_swap(baseline, code, gap))
+    environment = _env_swap(baseline, fields, gap)
+    if environment is not None:
+        checks.append(environment)
     return tuple(checks)
 
 
@@ -208,6 +213,59 @@ def _code_swap(baseline: Manifest, changed: list[FieldDiff], gap: Gap) -> Check:
         20,
         f"if code is the cause ({shown}), the candidate pipeline run from the baseline's {what} "
         f"scores near the baseline ({b})",
+        f"excluded when the interval of the points it recovers (against the band around the "
+        f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
+        "share of the gap is can't tell yet",
+        skip,
+    )
+
+
+def _env_swap(baseline: Manifest, fields: Mapping[str, FieldDiff], gap: Gap) -> Check | None:
+    """The environment swap (11, the most expensive: an environment rebuilt with uv before its
+    retrains), when the lock's pins or the recorded library versions differ."""
+    pins = [f for p, f in fields.items() if p.startswith("code.lock.packages.")]
+    both_pinned = any(f.unversioned_side != "baseline" for f in pins) and any(
+        f.unversioned_side != "candidate" for f in pins
+    )
+    moved = [f for f in pins if f.status != "same"] if both_pinned else []
+    lock = fields.get("code.lock.sha256")
+    if not both_pinned and lock is not None and lock.status == "differs":
+        moved.append(lock)  # pins unknown on a side: the lock's digest is all there is
+    moved += [
+        f
+        for p, f in fields.items()
+        if p.startswith("environment.libraries.") and f.status == "differs"
+    ]
+    if not moved:
+        return None
+    b, c = _values(gap)
+    moved.sort(key=lambda f: f.status != "differs")  # versions that changed before added ones
+    shown = "; ".join(
+        f"{f.path.removeprefix('code.lock.')} {show(f.baseline)} → {show(f.candidate)}"
+        for f in moved[:3]
+    ) + (f"; {len(moved) - 3} more" if len(moved) > 3 else "")
+    ref = baseline.code.lock
+    skip = None
+    if not isinstance(ref, LockRef) or not ref.packages:
+        where = (
+            f"{ref.kind} {ref.path or ''}".strip() if isinstance(ref, LockRef) else "none recorded"
+        )
+        skip = (
+            f"the baseline's lock ({where}) pins no exact version: there is no environment to "
+            "rebuild"
+        )
+        image = baseline.environment.container_image
+        if isinstance(image, str):
+            skip += f"; its image {image} is recorded (container retrains are not implemented yet)"
+    return _planned(
+        11,
+        "env_swap",
+        "environment swap: candidate pipeline in the baseline's environment, rebuilt from its lock",
+        "environment",
+        "an environment rebuilt with uv, then 3..20 retrains, replicated over seeds",
+        20,
+        f"if the environment is the cause ({shown}), the candidate pipeline run in the baseline's "
+        f"environment scores near the baseline ({b})",
         f"excluded when the interval of the points it recovers (against the band around the "
         f"candidate, {c}) lies below a quarter of the gap; an interval holding both 0 and a real "
         "share of the gap is can't tell yet",
