@@ -20,6 +20,7 @@ __all__ = [
     "write_manifest",
     "open_snapshot",
     "diagnose",
+    "load_diagnosis",
 ]
 
 _LAZY = {
@@ -34,6 +35,7 @@ _LAZY = {
     "write_manifest": "reprodiag.manifest.codec",
     "open_snapshot": "reprodiag.snapshots",
     "diagnose": "reprodiag.diagnosis.engine",
+    "load_diagnosis": "reprodiag.diagnosis.codec",
 }
 
 

