@@ -23,7 +23,8 @@ import pytest
 
 import reprodiag
 from reprodiag.confirm import RetrainOptions, confirm, contradictions
-from reprodiag.manifest.model import LockRef, Skipped
+from reprodiag.confirm.arms import Arms
+from reprodiag.manifest.model import LockRef, Manifest, Skipped
 from reprodiag.probes.lock import probe_lock
 from reprodiag.retrain import envs
 from reprodiag.retrain.envs import (
@@ -245,6 +246,7 @@ def _capture(python: Path | str, repo: Path, out: Path, seed: int, data: Path, h
     return out
 
 
+@pytest.mark.slow  # 2 captures, a 2nd environment, ~10 retrains: 59 s on a loaded 2-core box
 def test_compare_retrain_confirms_the_environment(rebuilt, env_cache, tmp_path, monkeypatch):
     """Monday's run ran in an environment with six 1.16.0, Wednesday's with this one (1.17.0):
     the same commit, the same data, only the installed libraries differ. The environment swap
@@ -294,3 +296,82 @@ def test_compare_retrain_confirms_the_environment(rebuilt, env_cache, tmp_path, 
             assert retrain.code.lock.packages["six"] == PINNED_SIX
     assert seen["env_swap"] == {16.0}
     assert seen["other"] == {float(metadata.version("six").split(".")[1])}
+
+
+# ---------------------------------------------------------------------------- when it is planned
+
+
+def _with_lock(
+    packages: dict[str, str], digest: str, auc: float = 80.0, **environment: object
+) -> Manifest:
+    manifest = example_manifest(auc=auc)
+    lock = LockRef("uv.lock", "uv.lock", "sha256:" + digest * 64, packages)
+    return dataclasses.replace(
+        manifest,
+        code=dataclasses.replace(manifest.code, lock=lock),
+        environment=dataclasses.replace(manifest.environment, **environment),
+    )
+
+
+def _env_check(baseline, candidate):
+    checks = {c.key: c for c in reprodiag.diagnose(baseline, candidate).checks}
+    return checks.get("env_swap")
+
+
+def test_planned_when_a_pin_moves_after_the_other_swaps():
+    baseline = _with_lock({"six": "1.16.0", "numpy": "2.0.0"}, "a", auc=84.0)
+    candidate = _with_lock({"six": "1.17.0", "numpy": "2.0.0"}, "b")
+    check = _env_check(baseline, candidate)
+    assert (check.status, check.axis, check.order) == ("planned", "environment", 11)
+    assert "packages.six 1.16.0 → 1.17.0" in check.expected
+    assert "numpy" not in check.expected  # an unchanged pin is no cause
+    # the same pins under another digest (a comment, the order): nothing to swap
+    assert _env_check(baseline, _with_lock({"six": "1.16.0", "numpy": "2.0.0"}, "c")) is None
+
+
+def test_planned_on_a_library_version_or_a_digest_when_pins_are_unknown():
+    baseline = _with_lock({"six": "1.16.0"}, "a", auc=84.0, libraries={"numpy": "1.26.4"})
+    moved = _with_lock({"six": "1.16.0"}, "a", libraries={"numpy": "2.0.0"})
+    check = _env_check(baseline, moved)
+    assert check.status == "planned"
+    assert "libraries.numpy 1.26.4 → 2.0.0" in check.expected
+    unpinned = _with_lock({}, "b")  # an older manifest: the candidate's pins are not known
+    assert _env_check(baseline, unpinned).status == "planned"
+
+
+def test_skipped_when_the_baseline_lock_pins_nothing():
+    image = "registry.example/team@sha256:" + "cd" * 32
+    baseline = _with_lock({}, "a", auc=84.0, container_image=image)
+    check = _env_check(baseline, _with_lock({"six": "1.17.0"}, "b"))
+    assert check.status == "skipped"
+    assert check.observed.startswith(
+        "the baseline's lock (uv.lock uv.lock) pins no exact version: there is no environment"
+    )
+    assert f"its image {image} is recorded" in check.observed
+
+
+def test_an_environment_that_cannot_be_rebuilt_says_why_and_the_other_ways(tmp_path, monkeypatch):
+    # No uv on this PATH and no uv package; a docker on it (a stub: there is no docker here)
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text("#!/bin/sh\nexit 1\n")
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", str(docker.parent))
+    monkeypatch.setitem(sys.modules, "uv", None)
+    monkeypatch.setenv(envs.CACHE_ENV, str(tmp_path / "cache"))
+    image = "registry.example/team@sha256:" + "cd" * 32
+    baseline = _with_lock({"six": "1.16.0"}, "a", container_image=image)
+    arms = Arms(
+        baseline,
+        _with_lock({"six": "1.17.0"}, "b"),
+        "auc",
+        RetrainOptions(executor=SerialExecutor(tmp_path / "w"), workdir=tmp_path / "w"),
+        frozenset({"env_swap"}),
+    )
+    assert "environment" not in arms.swaps()
+    assert arms.unavailable["env_swap"] == (
+        "the baseline's environment cannot be rebuilt: uv was not found: it is not on PATH and "
+        "the `uv` Python package is not installed; pip install 'reprodiag[envswap]' (or install "
+        "uv: https://docs.astral.sh/uv/getting-started/installation/); other ways: could run in "
+        f"the baseline's image {image} with docker (container retrains are not implemented yet)"
+    )
