@@ -357,3 +357,26 @@ def test_reprodiag_diff_prints_the_content(tmp_path: Path) -> None:
     assert HOSTILE in with_patch.output
     bare = runner.invoke(diff, [str(a), str(b), "--no-content"])
     assert "what changed inside" not in bare.output
+
+
+def test_in_chromium_the_patch_is_collapsed_and_its_markup_never_runs(tmp_path: Path) -> None:
+    from reprodiag.report import write_reports
+    from tests.helpers.browser import Chromium, find_chromium
+    from tests.helpers.content_samples import with_content
+    from tests.test_browser import NEEDS, when_missing
+
+    if find_chromium() is None:
+        if when_missing() == "skip":
+            pytest.skip(NEEDS)
+        pytest.fail(f"{NEEDS}; or set REPRODIAG_SKIP_BROWSER=1")
+    page = write_reports(with_content(), tmp_path)[0].resolve()
+    with Chromium() as browser:
+        seen = browser.load(page.as_uri())
+        assert seen.errors == [] and seen.requests == [page.as_uri()]
+        assert browser.evaluate("typeof window.__pwned") == "undefined"
+        assert browser.evaluate("document.querySelectorAll('script').length") == 0
+        assert browser.evaluate("document.querySelector('details.patch').open") is False
+        shown = browser.evaluate("document.querySelector('details.patch pre').textContent")
+        assert "<script>window.__pwned=3</script>" in shown  # the patch, as text
+        link = browser.evaluate("document.querySelector('a[href=\"#content-data\"]') !== null")
+        assert link and browser.evaluate("document.getElementById('content-data') !== null")

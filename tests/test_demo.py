@@ -22,6 +22,16 @@ def test_demo_ranks_data_first_confirmed_by_the_pinned_snapshot(tmp_path: Path) 
     assert band is not None and band.n >= 3 and band.outcome == "beyond noise"
     saved = json.loads((tmp_path / "demo" / "diagnosis.json").read_text())
     assert saved["ranking"][0]["axis"] == "data" and saved["band"]["n"] == band.n
+    # What changed inside the data, beside the data verdict: the rows the two drifted days and
+    # the relabelling added and removed, the label rates, and the relabelling commit itself.
+    content = result.diagnosis.content
+    assert content is not None and [d.role for d in content.data] == ["train"]
+    data = content.data[0]
+    assert (data.baseline_version, data.candidate_version, len(data.commits)) == (4, 7, 3)
+    assert data.rows_added and data.rows_removed and data.label is not None
+    assert saved["content"]["data"][0]["rows_added"] == data.rows_added
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert 'id="content-data"' in page and "reprodiag.op=correct-labels" in page
     # Without a pinned Monday snapshot the data axis cannot be confirmed: it stays a candidate,
     # the report says what stays open, and the Wednesday band is reused from the store.
     unpinned = result.unpinned
