@@ -380,3 +380,21 @@ def test_in_chromium_the_patch_is_collapsed_and_its_markup_never_runs(tmp_path: 
         assert "<script>window.__pwned=3</script>" in shown  # the patch, as text
         link = browser.evaluate("document.querySelector('a[href=\"#content-data\"]') !== null")
         assert link and browser.evaluate("document.getElementById('content-data') !== null")
+
+
+def test_dvc_snapshots_give_their_two_revisions(tmp_path: Path) -> None:
+    from tests.helpers.snapshots import dvc_commit, dvc_repo
+
+    repo = dvc_repo(tmp_path / "repo")
+    first = dvc_commit(repo / "train.csv", "id,label\n1,0\n", "v1")
+    second = dvc_commit(repo / "train.csv", "id,label\n1,1\n2,0\n", "v2")
+    old = open_snapshot(repo / "train.csv", format="dvc", version=first).ref
+    new = open_snapshot(repo / "train.csv", format="dvc", version=second).ref
+    found = table_content("train", old, new, ContentOptions())
+    assert [(c.version, c.operation) for c in found.commits] == [
+        (first, "pinned by the baseline"),
+        (second, "pinned by the candidate"),
+    ]
+    assert found.commits[0].details == f"content {old.fingerprint}"
+    assert found.scan is not None and "row count is not in its metadata" in found.scan
+    assert found.problems == ()
