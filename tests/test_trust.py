@@ -66,6 +66,7 @@ def _world(tmp_path: Path, entrypoint: str) -> tuple[Path, Path]:
                 m.code,
                 entrypoint=entrypoint,
                 commit=Skipped("not a git repository"),
+                diff_sha256=Skipped("not a git repository"),
                 lock=Skipped("no lock file"),
             ),
         )

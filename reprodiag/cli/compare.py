@@ -158,6 +158,12 @@ def compare(
     for warning in result.warnings + ((note,) if note else ()):
         click.echo(f"warning: {warning}", err=True)
     for line in summary_lines(result) + ["", "Wrote:"] + [f"  {p}" for p in written]:
+        if options.store is not None and options.store.notes:  # the store skipped, or rows
+            import dataclasses
+
+            result = dataclasses.replace(
+                result, warnings=result.warnings + tuple(options.store.notes)
+            )
         click.echo(line)
     if blocked:
         from reprodiag.retrain.trust import consent_error

@@ -74,6 +74,8 @@ def noise_band(
     report = measure_band(run, options, seeds=target, metric=name, against=against)
     for line in band_lines(report):
         click.echo(line)
+    for note in options.store.notes if options.store is not None else ():
+        click.echo(f"warning: {note}", err=True)
     if report.summary is None:
         ok = len(report.seeds) - len(report.failed)
         raise InputError(

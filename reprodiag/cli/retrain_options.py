@@ -208,7 +208,10 @@ def build_options(
     if not settings.no_band_store:
         from reprodiag.noise.store import BandStore
 
-        store = BandStore(settings.band_store)
+        # Tolerant: a corrupt store is set aside with a note, a read-only one is read but not
+        # written; checked now, before any retrain (reprodiag.noise.store).
+        store = BandStore(settings.band_store, tolerant=True)
+        store.preflight()
     workdir = Path(settings.workdir) if settings.workdir else default_workdir
     executor = make_executor(
         settings.executor, workdir, workers=settings.workers, address=settings.address, env=env

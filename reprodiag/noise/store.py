@@ -13,6 +13,16 @@ Rules a reader relies on:
   done: `next_seeds` offers them again (pass them in `exclude` to skip them).
 - Concurrent writers: delta-rs commits optimistically and re-tries appends itself; a commit that
   still fails (CommitFailedError) is tried again here, COMMIT_TRIES times with jittered backoff.
+- Values are validated on write (record refuses a malformed result) and on read: a row that is
+  not a seed result (a non-finite ok value, a seed that is not an integer, an unknown status) is
+  skipped, and `notes` says which store and which row, once.
+- Corruption (garbage or missing log entries, stray files in the log, unreadable parquet, a
+  Rust panic inside deltalake) is one BandStoreError naming the store and the next step:
+  `reprodiag band-store verify PATH`, `reprodiag band-store repair PATH` (verify_store,
+  repair_store) or --no-band-store. A store opened with tolerant=True (what the commands do) is
+  set aside instead: `skipped` says why, reads return nothing and writes are dropped, so the
+  diagnosis goes on without it. `preflight()` checks it can be read and written before any
+  retrain runs: a store that cannot be written is still read, and its new seeds are not recorded.
 - Versions: store_format 1 is this layout; format 0 is a table written before the store_format
   column existed (its missing columns read as null). A newer format is refused with a hint to
   upgrade, for reading and for writing.
@@ -20,14 +30,19 @@ Rules a reader relies on:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import math
 import os
 import random
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, cast
 
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.retrain.seed_result import SeedResult
@@ -36,7 +51,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
+T = TypeVar("T")
+
 STORE_FORMAT = 1
+MAX_SEED = 2**63 - 1  # the seed column is int64
 BAND_SEED_BASE = 10_000
 COMMIT_TRIES = 8
 _BACKOFF_S = 0.05  # first pause; doubles per try, capped at 1 s, times a jitter in [0.5, 1.5)
@@ -69,6 +87,19 @@ class _Row(TypedDict):
     manifest_path: str | None
     recorded_at: str | None
     store_format: int | None
+
+
+class BandStoreError(InputError):
+    """The band store cannot be read or written; the message names it, the hint the next step."""
+
+
+def next_step(path: str) -> str:
+    """What to do about a band store that cannot be used."""
+    return (
+        f"run `reprodiag band-store verify {path}` to see what is wrong and "
+        f"`reprodiag band-store repair {path}` to rebuild it from its readable versions; or "
+        "pass --no-band-store (or another --band-store folder) to go on without it"
+    )
 
 
 def band_schema() -> pa.Schema:
@@ -114,11 +145,62 @@ class BandStore:
     """Per-seed results of noise-band retrains, in the Delta table at `path`."""
 
     def __init__(
-        self, path: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        storage_options: dict[str, str] | None = None,
+        *,
+        tolerant: bool = False,
     ) -> None:
         text = str(path).removeprefix("file://")
         self.path = text if is_object_store(text) else str(Path(text).expanduser())
         self.storage_options = storage_options
+        self.tolerant = tolerant
+        self.skipped: str | None = None  # why a tolerant store was set aside
+        self.read_only: str | None = None  # why new seeds are not recorded (preflight)
+        self.notes: list[str] = []  # warnings, each once: skipped rows, the store set aside
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _use(self, action: Callable[[], T], fallback: T) -> T:
+        """Run a store action; a tolerant store that fails is set aside (a note), not an error."""
+        if self.skipped is not None:
+            return fallback
+        try:
+            with _converted(self.path):
+                return action()
+        except BandStoreError as exc:
+            if not self.tolerant:
+                raise
+            self.skipped = (
+                f"the band store {self.path} was skipped: {exc.message}; its seeds were neither "
+                f"reused nor recorded. Next: {exc.hint or next_step(self.path)}"
+            )
+            self._note(self.skipped)
+            return fallback
+
+    def preflight(self) -> None:
+        """Before any retrain: read the whole store once (a corrupt one fails or, tolerant, is
+        set aside now) and check that it can be written (if not: BandStoreError, or, tolerant,
+        its seeds are reused and new ones not recorded)."""
+        nothing: list[dict[str, object]] = []
+        self._use(self._read_all, nothing)
+        if self.skipped is not None or is_object_store(self.path):
+            return
+        problem = _unwritable(Path(self.path))
+        if problem is None:
+            return
+        if not self.tolerant:
+            raise BandStoreError(
+                f"band store {self.path} cannot be written: {problem}",
+                hint="make it writable, or pass --no-band-store or another --band-store folder",
+            )
+        self.read_only = problem
+        self._note(
+            f"the band store {self.path} cannot be written ({problem}): its seeds are reused, "
+            "new seeds are not recorded"
+        )
 
     def __repr__(self) -> str:
         return f"BandStore({self.path!r})"
@@ -134,6 +216,8 @@ class BandStore:
     ) -> None:
         """Append one seed's result as its own commit: it is durable once this returns."""
         _check_result(family, metric, result)
+        if self.read_only is not None:
+            return
         row: _Row = {
             "family": family,
             "metric": metric,
@@ -147,12 +231,14 @@ class BandStore:
             "recorded_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             "store_format": STORE_FORMAT,
         }
-        commit_with_retries(lambda: self._append(row), where=self.path)
+        self._use(lambda: commit_with_retries(lambda: self._append(row), where=self.path), None)
 
     def results(self, family: str, metric: str) -> list[SeedResult]:
         """One result per seed (see the module doc for which row wins), sorted by seed."""
         best: dict[int, _Row] = {}
-        for row in sorted(self._rows(family, metric), key=_recorded_order):
+        none: list[_Row] = []
+        rows = self._use(lambda: self._rows(family, metric), none)
+        for row in sorted(rows, key=_recorded_order):
             kept = best.get(row["seed"])
             if kept is None or kept["status"] != "ok":
                 best[row["seed"]] = row  # a later row replaces a failure, never an ok one
@@ -196,12 +282,31 @@ class BandStore:
             if not Path(self.path).exists():
                 return None
             if not Path(self.path).is_dir():
-                raise InputError(
+                raise BandStoreError(
                     f"band store {self.path} is a file, not a Delta table folder",
                     hint="point the band store at a folder (it is created if absent)",
                 )
+            log = Path(self.path) / "_delta_log"
+            if not log.is_dir():
+                if any(Path(self.path).iterdir()):
+                    raise BandStoreError(
+                        f"band store {self.path} is a folder with files but no _delta_log: "
+                        "not a Delta table",
+                        hint="point --band-store at an empty or new folder",
+                    )
+                return None
+            if not any(_COMMIT.fullmatch(p.name) for p in log.iterdir()):
+                raise BandStoreError(
+                    f"band store {self.path} has a _delta_log folder without any commit",
+                    hint=next_step(self.path),
+                )
         if not DeltaTable.is_deltatable(self.path, storage_options=self.storage_options):
-            return None
+            if is_object_store(self.path):
+                return None
+            raise BandStoreError(
+                f"band store {self.path} has a Delta log that deltalake cannot open",
+                hint=next_step(self.path),
+            )
         from deltalake.exceptions import DeltaError
 
         try:
@@ -228,7 +333,23 @@ class BandStore:
             filters=[("family", "=", family), ("metric", "=", metric)],
         )
         # Arrow rows of the band schema's columns; a column a format-0 table lacks reads as None.
-        return [cast("_Row", {**dict.fromkeys(COLUMNS), **row}) for row in data.to_pylist()]
+        rows = []
+        for index, raw in enumerate(data.to_pylist()):
+            row = cast("_Row", {**dict.fromkeys(COLUMNS), **raw})
+            problem = row_problem(row)
+            if problem is None:
+                rows.append(row)
+            else:
+                self._note(
+                    f"band store {self.path}: skipped row {index} of {family}/{metric} "
+                    f"(seed {row['seed']!r}, recorded {row['recorded_at']}): {problem}"
+                )
+        return rows
+
+    def _read_all(self) -> list[dict[str, object]]:
+        """Every row of the store, read in full (so an unreadable data file shows now)."""
+        table = self._table()
+        return [] if table is None else table.to_pyarrow_table().to_pylist()
 
     def _append(self, row: _Row) -> None:
         import pyarrow as pa
@@ -278,6 +399,82 @@ def commit_with_retries(
             sleep(min(1.0, _BACKOFF_S * 2 ** (attempt - 1)) * (0.5 + random.random()))
 
 
+_COMMIT = re.compile(r"\d{20}\.json")
+_LOG_EXTRAS = (
+    re.compile(r"_last_checkpoint"),
+    re.compile(r"\d{20}\.checkpoint(\.\d+\.\d+)?\.parquet"),
+    re.compile(r"\d{20}\.crc"),
+    re.compile(r"_commit_[\w-]+\.json\.tmp"),  # a commit delta-rs is writing right now
+    re.compile(r"\..*"),  # hidden files (.crc checksums of other writers, editors' files)
+)
+
+
+@contextlib.contextmanager
+def _converted(path: str) -> Iterator[None]:
+    """Any failure inside deltalake or pyarrow (a DeltaError, an ArrowInvalid, an OSError, a
+    Rust panic, which is a BaseException) becomes one BandStoreError naming the store."""
+    try:
+        yield
+    except BandStoreError:
+        raise
+    except InputError as exc:
+        raise BandStoreError(exc.message, hint=exc.hint or next_step(path)) from exc
+    except ReprodiagError as exc:
+        raise BandStoreError(f"band store {path}: {exc.message}", hint=exc.hint) from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - deltalake raises panics as BaseException
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise BandStoreError(
+            f"band store {path} cannot be read or written ({type(exc).__name__}: {first})",
+            hint=next_step(path),
+        ) from exc
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why nothing can be written at `path` (a store folder, existing or not); None if it can."""
+    folder = path / "_delta_log" if (path / "_delta_log").is_dir() else path
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file"
+    probe = folder / f".reprodiag-write-check-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"{folder}: {exc.strerror or exc}"
+    return None
+
+
+def row_problem(row: Mapping[str, object]) -> str | None:
+    """Why a row read from a band store is not a seed result; None when it is one."""
+    for column in ("family", "metric"):
+        if not isinstance(row.get(column), str) or not row.get(column):
+            return f"{column} is {row.get(column)!r}, not a name"
+    seed = row.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        return f"seed {seed!r} is not an integer in 0 .. 2^63-1"
+    if row.get("status") not in ("ok", "failed"):
+        return f"status {row.get('status')!r} is neither ok nor failed"
+    value = row.get("value")
+    if row.get("status") == "ok" and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    ):
+        return f"an ok row's value is {value!r}, not a finite number"
+    seconds = row.get("seconds")
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+    ):
+        return f"seconds is {seconds!r}, not a finite number"
+    for column in ("reason", "run_id", "manifest_path", "recorded_at"):
+        if row.get(column) is not None and not isinstance(row.get(column), str):
+            return f"{column} is {row.get(column)!r}, not text"
+    return None
+
+
 def _check_format(path: str, table: DeltaTable) -> None:
     import pyarrow.compute as pc
 
@@ -303,6 +500,12 @@ def _check_format(path: str, table: DeltaTable) -> None:
 def _check_result(family: str, metric: str, result: SeedResult) -> None:
     if not family or not metric:
         raise ValueError("family and metric must be non-empty")
+    if isinstance(result.seed, bool) or not isinstance(result.seed, int):
+        raise ValueError(f"seed {result.seed!r}: must be an integer")
+    if not 0 <= result.seed <= MAX_SEED:
+        raise ValueError(f"seed {result.seed}: must lie in 0 .. 2^63-1")
+    if result.seconds is not None and not math.isfinite(result.seconds):
+        raise ValueError(f"seed {result.seed}: seconds must be finite, not {result.seconds!r}")
     if result.status not in ("ok", "failed"):
         raise ValueError(f"seed {result.seed}: status must be ok or failed, not {result.status!r}")
     if result.status == "ok" and (result.metric is None or not math.isfinite(result.metric)):
@@ -326,3 +529,188 @@ def _seed_result(row: _Row) -> SeedResult:
         reason=row["reason"],
         seconds=row["seconds"],
     )
+
+
+# -- verify and repair ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StoreCheck:
+    """What `verify_store` found: the problems (empty: healthy), commits and readable rows."""
+
+    path: str
+    problems: list[str] = dataclasses.field(default_factory=list)
+    commits: int = 0
+    rows: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreRepair:
+    """What `repair_store` did: rows kept, what was left out and where the old store went."""
+
+    path: str
+    rows: int
+    skipped_rows: tuple[str, ...]
+    skipped_files: tuple[str, ...]
+    backup: str | None  # None: the store was healthy and left as it was
+
+
+def _local(path: str | os.PathLike[str]) -> Path:
+    text = str(path).removeprefix("file://")
+    if is_object_store(text):
+        raise InputError(
+            f"{text}: band-store verify and repair work on a local folder",
+            hint="copy the table to a local folder, repair it there and copy it back",
+        )
+    return Path(text).expanduser()
+
+
+def _log_entries(
+    root: Path, check: StoreCheck
+) -> tuple[dict[int, list[dict[str, object]]], set[str]]:
+    """The readable commits by version, and every data file a readable commit removed."""
+    log = root / "_delta_log"
+    commits: dict[int, list[dict[str, object]]] = {}
+    removed: set[str] = set()
+    for entry in sorted(log.iterdir()):
+        if _COMMIT.fullmatch(entry.name):
+            try:
+                actions = [
+                    json.loads(line)
+                    for line in entry.read_text(encoding="utf-8").splitlines()
+                    if line.strip()
+                ]
+                if not actions or not all(isinstance(a, dict) for a in actions):
+                    raise ValueError("no actions")
+            except (OSError, UnicodeDecodeError, ValueError):
+                check.problems.append(f"log entry {entry} is not a Delta commit (garbage)")
+                continue
+            commits[int(entry.name[:20])] = actions
+            for action in actions:
+                gone = action.get("remove")
+                if isinstance(gone, dict) and isinstance(gone.get("path"), str):
+                    removed.add(gone["path"])
+        elif not any(p.fullmatch(entry.name) for p in _LOG_EXTRAS):
+            check.problems.append(f"stray entry {entry} in the Delta log")
+    return commits, removed
+
+
+def verify_store(path: str | os.PathLike[str]) -> StoreCheck:
+    """Check a local band store: its log (garbage, missing or stray entries), its data files
+    (present and readable) and its rows (each a seed result). Reads only; never raises for a
+    corruption, lists it instead."""
+    import pyarrow.parquet as pq
+
+    root = _local(path)
+    check = StoreCheck(str(root))
+    if not root.exists():
+        check.problems.append("it does not exist")
+        return check
+    if not root.is_dir() or not (root / "_delta_log").is_dir():
+        check.problems.append("it is not a Delta table (no _delta_log folder)")
+        return check
+    commits, removed = _log_entries(root, check)
+    check.commits = len(commits)
+    listed = {
+        int(p.name[:20]) for p in (root / "_delta_log").iterdir() if _COMMIT.fullmatch(p.name)
+    }
+    if listed:
+        missing = sorted(set(range(min(listed), max(listed) + 1)) - listed)
+        if min(listed) != 0 and not (root / "_delta_log" / "_last_checkpoint").exists():
+            missing = [*range(0, min(listed)), *missing]
+        if missing:
+            shown = ", ".join(str(v) for v in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            check.problems.append(f"log entries missing for version(s) {shown}")
+    else:
+        check.problems.append("the Delta log holds no commit")
+    for actions in commits.values():
+        for action in actions:
+            add = action.get("add")
+            if not isinstance(add, dict) or not isinstance(add.get("path"), str):
+                continue
+            if add["path"] in removed:
+                continue
+            file = root / add["path"]
+            try:
+                pq.read_metadata(file)
+            except Exception as exc:  # noqa: BLE001 - any unreadable data file is a problem
+                check.problems.append(f"data file {file} cannot be read ({type(exc).__name__})")
+    store = BandStore(root)
+    if not check.problems:
+        try:
+            with _converted(store.path):
+                rows = store._read_all()
+        except BandStoreError as exc:
+            check.problems.append(exc.message)
+            return check
+        for index, raw in enumerate(rows):
+            problem = row_problem(cast("_Row", {**dict.fromkeys(COLUMNS), **raw}))
+            if problem is None:
+                check.rows += 1
+            else:
+                check.problems.append(f"row {index} (seed {raw.get('seed')!r}): {problem}")
+    return check
+
+
+def repair_store(path: str | os.PathLike[str]) -> StoreRepair:
+    """Rebuild a local band store from what can still be read, keeping the old one beside it.
+
+    Every readable data file in the folder that no readable commit removed is read (also one
+    whose commit entry is garbage or missing: each file holds complete seed results), each row is
+    validated (a malformed one is left out and named), exact duplicates (a retried commit) are
+    kept once, and a new store is written to a temporary folder and moved into place; the old
+    folder is renamed PATH.broken-<UTC time>. A healthy store is left as it is.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    root = _local(path)
+    check = verify_store(root)
+    if not check.problems:
+        return StoreRepair(str(root), check.rows, (), (), None)
+    if not root.is_dir():
+        raise InputError(
+            f"band store {root}: {check.problems[0]}; there is nothing to rebuild from",
+            hint="point --band-store at a new folder: reprodiag creates it on the first seed",
+        )
+    removed: set[str] = set()
+    if (root / "_delta_log").is_dir():
+        _, removed = _log_entries(root, StoreCheck(str(root)))
+    rows: dict[tuple[object, ...], dict[str, object]] = {}
+    skipped_rows: list[str] = []
+    skipped_files: list[str] = []
+    files = sorted(p for p in root.rglob("*.parquet") if "_delta_log" not in p.parts)
+    for file in files:
+        if file.relative_to(root).as_posix() in removed:
+            continue
+        try:
+            data = pq.read_table(file).to_pylist()
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is left out and named
+            skipped_files.append(f"{file} ({type(exc).__name__})")
+            continue
+        for index, raw in enumerate(data):
+            row = cast("_Row", {**dict.fromkeys(COLUMNS), **raw})
+            problem = row_problem(row)
+            if problem is not None:
+                skipped_rows.append(f"{file.name} row {index}: {problem}")
+                continue
+            clean: dict[str, object] = {column: raw.get(column) for column in COLUMNS}
+            value = row["value"]
+            clean["value"] = float(value) if value is not None else None
+            key = tuple(clean[c] for c in COLUMNS if c != "seconds")
+            rows.setdefault(key, clean)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    fresh = root.with_name(f"{root.name}.repair-{uuid.uuid4().hex[:8]}")
+    backup = root.with_name(f"{root.name}.broken-{stamp}")
+    kept = sorted(rows.values(), key=lambda r: (str(r["recorded_at"]), str(r["run_id"])))
+    try:
+        write_deltalake(str(fresh), pa.Table.from_pylist(kept, schema=band_schema()), mode="error")
+        os.rename(root, backup)
+        os.rename(fresh, root)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return StoreRepair(str(root), len(kept), tuple(skipped_rows), tuple(skipped_files), str(backup))
