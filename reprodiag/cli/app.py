@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from reprodiag.errors import (
@@ -39,3 +41,15 @@ def app() -> None:
 def echo_error(message: str) -> None:
     """Write "reprodiag: error: <message>" to stderr."""
     click.echo(f"reprodiag: error: {message}", err=True)
+
+
+# C0 controls but newline and tab, DEL, C1 controls, bidirectional overrides and isolates (text
+# that reads differently than it is), and lone surrogates (which no encoder writes).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character, terminal escape code, bidirectional override and
+    lone surrogate shown as its escape (``\\x1b``, ``\\u202e``): a value from a manifest
+    cannot move the cursor, recolour, retitle or clear a terminal, or hide text."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
