@@ -9,6 +9,7 @@ import click
 from reprodiag.errors import (
     EXIT_BAD_INPUT,
     EXIT_GATE_FAILED,
+    EXIT_NEEDS_CONSENT,
     EXIT_OK,
     EXIT_RETRAINS_FAILED,
     EXIT_RUNTIME,
@@ -24,6 +25,8 @@ Exit codes:
   {EXIT_RUNTIME}  a runtime failure inside reprodiag or a trainer
   {EXIT_RETRAINS_FAILED}  `compare --retrain`: the report is written, but the trainer failed its
      smoke retrain, so no verdict could be measured (the report says why)
+  {EXIT_NEEDS_CONSENT}  a retrain would run the trainer a manifest names without your consent:
+     pass --trainer, --command or --trust-manifest-entrypoint (nothing was run)
 """
 
 
