@@ -26,6 +26,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file 0600; the file we hand over gets the mode any new file of the
+        # user gets (0644 under the usual umask 022)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, target)
     except OSError as exc:
         _unlink_quietly(tmp)
@@ -37,6 +40,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         _unlink_quietly(tmp)
         raise
     return target
+
+
+def umask() -> int:
+    """The process's umask: read from /proc where Linux shows it, else set and put back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -389,10 +389,11 @@ def test_a_run_name_used_as_the_report_folder_stays_under_reports(
         main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--no-snapshot-check"])
     assert exit_.value.code == 0
     written = {p.relative_to(work) for p in _files(work)}
-    assert len(written) == 3 and all(
+    assert len(written) == 4 and all(
         p.parts[0] == "reports" and len(p.parts) == 3 for p in written
     ), written
-    assert {p.name for p in written} == {"report.html", "report.md", "diagnosis.json"}
+    names = {p.name for p in written}
+    assert names == {"report.html", "report.md", "diagnosis.json", "report-set.json"}
     assert _files(tmp_path) - _files(work) == {tmp_path / "a.json", tmp_path / "b.json"}
 
 
@@ -424,12 +425,13 @@ def test_report_rerender_writes_only_into_its_folder(
     with pytest.raises(SystemExit) as exit_:
         main(["report", str(saved / "diagnosis.json"), "--title", "../../../t", "--owner", "../o"])
     assert exit_.value.code == 0
+    # the set record is rewritten in place (it was there since the json was written)
     assert _files(tmp_path) - before == {saved / "report.html", saved / "report.md"}
     explicit = tmp_path / "chosen"  # --out is the user's own choice, and honoured
     with pytest.raises(SystemExit) as exit_:
         main(["report", str(saved / "diagnosis.json"), "--out", str(explicit)])
     assert exit_.value.code == 0
-    assert {p.name for p in explicit.iterdir()} == {"report.html", "report.md"}
+    assert {p.name for p in explicit.iterdir()} == {"report.html", "report.md", "report-set.json"}
 
 
 def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:

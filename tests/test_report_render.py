@@ -276,7 +276,12 @@ def test_write_reports_writes_three_files(tmp_path: Path) -> None:
     out = tmp_path / "new" / "reports"
     paths = write_reports(with_band(), out)
     assert [p.name for p in paths] == ["report.html", "report.md", "diagnosis.json"]
-    assert sorted(p.name for p in out.iterdir()) == ["diagnosis.json", "report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "diagnosis.json",
+        "report-set.json",  # the set's record: which diagnosis, each file's digest
+        "report.html",
+        "report.md",
+    ]
     assert paths[1].read_text("utf-8") == MD.render(with_band())
     assert load_diagnosis(paths[2]) == with_band()
 

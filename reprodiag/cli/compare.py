@@ -52,9 +52,12 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 @click.option(
     "--format",
     "formats",
-    default="html,md,json",
+    multiple=True,
+    default=("html,md,json",),
     show_default=True,
-    help="Comma-separated report formats: html, md, json.",
+    help="Report formats: html, md, json; comma-separated or repeated (--format html "
+    "--format md). The folder holds exactly this set: report files of other formats from an "
+    "earlier diagnosis are removed.",
 )
 @click.option(
     "--prior",
@@ -100,7 +103,7 @@ def compare(
     threshold: float | None,
     out: str | None,
     name: str | None,
-    formats: str,
+    formats: tuple[str, ...],
     prior: str,
     no_snapshot_check: bool,
     label_column: str | None,
@@ -111,12 +114,13 @@ def compare(
 ) -> None:
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
     that would confirm it (or run them with --retrain); write the report (html, md, json)."""
+    from reprodiag.cli.report import report_formats
     from reprodiag.diagnosis import diagnose
     from reprodiag.diagnosis.content import ContentOptions
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
 
-    kinds = _split(formats, "--format", FORMATS)
+    kinds = report_formats(formats)
     order = _split(prior, "--prior", AXES)
     if name is not None and not _safe_name(name):
         raise click.BadParameter(

@@ -7,14 +7,27 @@ from pathlib import Path
 import click
 
 
+def report_formats(values: tuple[str, ...]) -> tuple[str, ...]:
+    """--format values as every command takes them (repeatable, comma-separated); a bad one is
+    a usage error (exit 2) naming the option and the formats there are."""
+    from reprodiag.errors import InputError
+    from reprodiag.report.write import split_formats
+
+    try:
+        return split_formats(values)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.hint}", param_hint="--format") from None
+
+
 @click.command("report")
 @click.argument("diagnosis_file", metavar="DIAGNOSIS.json", type=click.Path(dir_okay=False))
 @click.option(
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["html", "md", "json"]),
-    help="Report format; repeat for several. Default: html and md.",
+    help="Report formats: html, md, json; comma-separated or repeated (--format html "
+    "--format md), as compare takes them. Default: html,md. Report files of other formats in "
+    "the folder stay only when they were rendered from this same diagnosis.",
 )
 @click.option(
     "--out",
@@ -60,5 +73,6 @@ def report(
     if incident != IncidentInfo():
         diagnosis = dataclasses.replace(diagnosis, incident=incident)
     folder = Path(out_dir) if out_dir else Path(diagnosis_file).parent
-    for path in write_reports(diagnosis, folder, formats or ("html", "md")):
+    kinds = report_formats(formats) or ("html", "md")
+    for path in write_reports(diagnosis, folder, kinds):
         click.echo(f"wrote {path}")
