@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from reprodiag._atomic import atomic_write_text, umask
@@ -143,7 +143,7 @@ def _stage(folder: Path, name: str, text: str) -> str:
     return tmp
 
 
-def _write_set(folder: Path, record: dict[str, object]) -> None:
+def _write_set(folder: Path, record: Mapping[str, object]) -> None:
     atomic_write_text(folder / SET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
