@@ -145,6 +145,15 @@ def test_a_missing_version_is_a_could_not_compute_line_and_the_report_renders(
     assert all("no version v9" in p or "version 9" in p for p in data.problems), data.problems
     for fmt in ("html", "md", "json"):
         assert "could not compute the commits in between" in renderer_for(fmt).render(diagnosis)
+    # A table that is not on this machine, or an object store without credentials, is not tried.
+    elsewhere = dataclasses.replace(old, uri=str(tmp_path / "moved"))
+    assert table_content("train", elsewhere, gone, ContentOptions()).problems == (
+        f"not computed: {tmp_path / 'moved'} does not exist on this machine",
+    )
+    remote = dataclasses.replace(old, uri="s3://bucket/events")
+    assert table_content("train", remote, remote, ContentOptions()).problems == (
+        "not computed: s3://bucket/events is not a local path (object stores need storage options)",
+    )
 
 
 def test_no_snapshot_check_reads_no_table(tmp_path: Path) -> None:

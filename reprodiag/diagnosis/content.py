@@ -31,6 +31,7 @@ The records here are part of the diagnosis (`Diagnosis.content`, written only wh
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -367,6 +368,9 @@ def table_content(
             base,
             problems=("not computed: the snapshots were not to be read (--no-snapshot-check)",),
         )
+    unreachable = _unreachable(old, options) or _unreachable(new, options)
+    if unreachable:
+        return dataclasses.replace(base, problems=(f"not computed: {unreachable}",))
     problems: list[str] = []
     commits, why = _attempt(lambda: _commits(old, new, options))
     if why:
@@ -392,6 +396,18 @@ def table_content(
             found, problems=(*problems, f"could not compute the row scan: {why}")
         )
     return dataclasses.replace(scanned, problems=(*problems, *scanned.problems))
+
+
+def _unreachable(ref: SnapshotRef, options: ContentOptions) -> str | None:
+    """Why a snapshot is not even tried from here (as the snapshot check says it), else None."""
+    if ref.uri.startswith("iceberg://"):
+        return None  # the catalog's own configuration says where it is
+    if "://" in ref.uri and not ref.uri.startswith("file://"):
+        if options.storage_options:
+            return None
+        return f"{ref.uri} is not a local path (object stores need storage options)"
+    local = ref.uri.removeprefix("file://")
+    return None if os.path.exists(local) else f"{local} does not exist on this machine"
 
 
 T = TypeVar("T")
