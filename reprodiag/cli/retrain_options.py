@@ -41,6 +41,8 @@ class RetrainSettings:
     max_minutes: float | None = None
     quiet: bool = False
     trust_manifest_entrypoint: bool = False
+    repo: str | None = None
+    env_cache: str | None = None
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RetrainSettings))
@@ -145,6 +147,20 @@ def retrain_options(func: F) -> F:
             is_flag=True,
             help="No plan, estimate or per-retrain progress lines on stderr.",
         ),
+        click.option(
+            "--repo",
+            type=click.Path(exists=True, file_okay=False),
+            default=None,
+            help="The git repository whose recorded commits the retrains check out (a cached "
+            "worktree per commit and patch; default: the current folder's repository).",
+        ),
+        click.option(
+            "--env-cache",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="Folder of the environments the environment swap rebuilds with uv, one per lock "
+            "(default: REPRODIAG_ENV_CACHE, else ~/.cache/reprodiag/envs).",
+        ),
     )
     for option in reversed(options):
         decorated = option(decorated)
@@ -230,4 +246,6 @@ def build_options(
         ensemble=not settings.no_ensemble,
         max_minutes=settings.max_minutes,
         say=progress_printer(settings.quiet),
+        repo=Path(settings.repo).absolute() if settings.repo else None,
+        env_cache=Path(settings.env_cache).expanduser().absolute() if settings.env_cache else None,
     )

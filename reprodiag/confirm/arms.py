@@ -310,8 +310,9 @@ def _no_torch(baseline: Manifest, candidate: Manifest) -> bool:
 
 def rebuilt_python(baseline: Manifest, options: RetrainOptions) -> Path:
     """The interpreter of the baseline's environment rebuilt from its lock with uv
-    (reprodiag.retrain.envs; cached under REPRODIAG_ENV_CACHE, else ~/.cache/reprodiag/envs), at
-    the baseline's Python version when it recorded another one than this interpreter's."""
+    (reprodiag.retrain.envs; cached under options.env_cache, else REPRODIAG_ENV_CACHE, else
+    ~/.cache/reprodiag/envs), at the baseline's Python version when it recorded another one than
+    this interpreter's."""
     lock = baseline.code.lock
     if not isinstance(lock, LockRef):
         raise EnvironmentUnavailable(
@@ -321,4 +322,5 @@ def rebuilt_python(baseline: Manifest, options: RetrainOptions) -> Path:
     found = re.search(r"(\d+)\.(\d+)", str(baseline.environment.python))
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     python = f"{found[1]}.{found[2]}" if found and f"{found[1]}.{found[2]}" != here else None
-    return environment_for(lock, default_cache(), python=python, say=options.say)
+    cache = options.env_cache if options.env_cache is not None else default_cache()
+    return environment_for(lock, cache, python=python, say=options.say)
