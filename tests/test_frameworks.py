@@ -241,6 +241,9 @@ def test_lightgbm_retrains_confirm_a_data_change(tmp_path):
     pinned = next(c for c in d.checks if c.key == "pinned_snapshot")
     assert pinned.verdict == "explains", pinned.observed
     assert d.conclusion is not None and d.conclusion.kind == "explained", d.conclusion
+    p = d.provenance  # how it was made, for whoever reads the report later
+    assert p is not None and (p.trainer, p.budget, p.executor) == ("job:boosted", 12, "serial")
+    assert p.seeds and set(p.seeds) == {s.seed for s in d.band.seeds}
 
 
 @pytest.mark.parametrize(

@@ -148,3 +148,55 @@ def load_diagnosis_from_pair(tmp_path: Path):
 
     base, cand = _manifests(tmp_path, "tuesday", auc=76.0, lr=0.01)
     return reprodiag.diagnose(reprodiag.load_manifest(base), reprodiag.load_manifest(cand))
+
+
+def test_provenance_is_recorded_and_shown_with_secrets_redacted(tmp_path: Path) -> None:
+    from reprodiag.cli.provenance import REDACTED, redact_argv
+
+    out = tmp_path / "report"
+    base, cand = _manifests(tmp_path, "tuesday", auc=76.0, lr=0.01)
+    _compare(base, cand, "--out", str(out), "--metric", "auc")
+    d = load_diagnosis(out / "diagnosis.json")
+    p = d.provenance
+    assert p is not None
+    # rebuilt from what click parsed: arguments, then the options given, in the command's order
+    assert p.command == (
+        "compare",
+        base,
+        cand,
+        "--metric",
+        "auc",
+        "--out",
+        str(out),
+        "--no-snapshot-check",
+    )
+    assert p.trainer is None and p.budget is None and p.seeds == ()  # no retrain ran
+    assert 0 <= p.wall_seconds < 60
+    from importlib.metadata import version
+
+    assert p.reprodiag_version == version("reprodiag")
+    html, md = (out / "report.html").read_text(), (out / "report.md").read_text()
+    for text in (html, md):
+        assert "How this diagnosis was made" in text and "--metric auc" in text
+    argv = [
+        "compare",
+        "s3://user:hunter2@bucket/a.json",
+        "--storage-option",
+        "AWS_SECRET_ACCESS_KEY=hunter2",
+        "--api-token=hunter2",
+        "AZURE_STORAGE_SAS_TOKEN=hunter2",
+        "--metric",
+        "auc",
+    ]
+    redacted = redact_argv(argv)
+    assert "hunter2" not in " ".join(redacted)
+    assert redacted == (
+        "compare",
+        f"s3://{REDACTED}@bucket/a.json",
+        "--storage-option",
+        f"AWS_SECRET_ACCESS_KEY={REDACTED}",
+        f"--api-token={REDACTED}",
+        f"AZURE_STORAGE_SAS_TOKEN={REDACTED}",
+        "--metric",
+        "auc",
+    )

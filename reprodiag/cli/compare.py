@@ -18,6 +18,7 @@ from reprodiag.manifest.model import AXES
 
 if TYPE_CHECKING:
     from reprodiag.diagnosis.model import Diagnosis
+    from reprodiag.manifest.model import Manifest
 
 FORMATS = ("html", "md", "json")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -114,12 +115,17 @@ def compare(
 ) -> None:
     """Rank why CANDIDATE no longer reproduces BASELINE, from their manifests; plan the retrains
     that would confirm it (or run them with --retrain); write the report (html, md, json)."""
+    import dataclasses
+    import time
+
+    from reprodiag.cli.provenance import command_args, provenance
     from reprodiag.cli.report import report_formats
     from reprodiag.diagnosis import diagnose
     from reprodiag.diagnosis.content import ContentOptions
     from reprodiag.errors import InputError
     from reprodiag.manifest import load_manifest
 
+    started = time.monotonic()
     kinds = report_formats(formats)
     order = _split(prior, "--prior", AXES)
     if name is not None and not _safe_name(name):
@@ -158,6 +164,19 @@ def compare(
             settings, default_workdir=folder / "retrains", max_retrains=max_retrains
         )
         result = confirm(b, c, result, options, prior=order)
+    ran = retrain and not blocked
+    trainer, budget, executor = _retrain_provenance(settings, max_retrains, b, ran)
+    result = dataclasses.replace(
+        result,
+        provenance=provenance(
+            result,
+            command_args(click.get_current_context()),
+            time.monotonic() - started,
+            trainer=trainer,
+            budget=budget,
+            executor=executor,
+        ),
+    )
     written, note = write(result, folder, kinds)
     for warning in result.warnings + ((note,) if note else ()):
         click.echo(f"warning: {warning}", err=True)
@@ -195,6 +214,22 @@ def _split(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 def _safe_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name)) and ".." not in name and name != "."
+
+
+def _retrain_provenance(
+    settings: RetrainSettings, max_retrains: int, baseline: Manifest, ran: bool
+) -> tuple[str | None, int | None, str | None]:
+    """The trainer, budget and executor the retrains ran with, in words (None when none ran)."""
+    if not ran:
+        return None, None, None
+    entry = baseline.code.entrypoint
+    trainer = settings.command or settings.trainer or (entry if isinstance(entry, str) else None)
+    executor = settings.executor
+    if settings.executor == "processes" and settings.workers:
+        executor = f"processes ({settings.workers} workers)"
+    elif settings.executor == "ray":
+        executor = f"ray ({settings.address or 'local'})"
+    return trainer, max_retrains, executor
 
 
 def slug(text: str) -> str:

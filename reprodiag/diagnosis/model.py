@@ -307,6 +307,21 @@ class IncidentInfo:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """How a diagnosis was made, for whoever reads it later: the reprodiag version, the command
+    line (its arguments only, secrets redacted), the trainer the retrains ran, the retrain
+    budget, the executor, the seeds retrained, and the wall time in seconds."""
+
+    reprodiag_version: str
+    command: tuple[str, ...]  # the arguments after the program name; secrets redacted
+    wall_seconds: float
+    trainer: str | None = None  # module:function or the command template; None: no retrains
+    budget: int | None = None  # --max-retrains, when retrains ran
+    executor: str | None = None  # serial, processes (N workers), ray (address)
+    seeds: tuple[int, ...] = ()  # the seeds retrained, in the order they were first used
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """Everything a report shows, computed before any renderer runs (reprodiag.diagnosis/v2)."""
 
@@ -333,6 +348,8 @@ class Diagnosis:
     # What changed inside the code, environment and data (diagnosis/content.py); left out of the
     # JSON when None, so diagnoses written before it existed load and re-render as before.
     content: ContentDiff | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
+    # How it was made (set by `reprodiag compare`); left out of the JSON when None.
+    provenance: Provenance | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
 
     # For notebooks. The report layer renders (reprodiag/report/notebook.py); it sits above this
     # one, so it is imported by name when a notebook asks, never at import time: the layering

@@ -187,6 +187,12 @@ def _chart(chart: ChartText | None) -> list[str]:
     return _para(chart.title + ".", "**Chart:** ") + [""] + _table(chart.columns, chart.rows)
 
 
+def _provenance(view: ReportView) -> list[str]:
+    if not view.provenance:
+        return []
+    return ["### How this diagnosis was made", ""] + _table(("what", "value"), view.provenance)
+
+
 def _band(band: BandView | None, chart: ChartText | None) -> list[str]:
     if band is None:
         return _para(
@@ -241,7 +247,8 @@ def render_view(view: ReportView) -> str:
         ("tier", "what counts as it", "enforced axes", "enforcement point"),
         ((t.tier, t.applies_to, t.axes, t.enforcement) for t in view.policy),
     )
-    lines += ["## Evidence", ""] + _diff(view.diff) + _band(view.band, view.band_chart)
+    lines += ["## Evidence", ""] + _provenance(view) + _diff(view.diff)
+    lines += _band(view.band, view.band_chart)
     lines += [
         "---",
         "",

@@ -8,6 +8,7 @@ escapes them for its own format.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from reprodiag.diagnosis.content import ContentDiff, content_lines
@@ -19,6 +20,7 @@ from reprodiag.diagnosis.model import (
     FieldDiff,
     IncidentInfo,
     NoiseBand,
+    Provenance,
     RunLabel,
 )
 from reprodiag.report import formatting as fmt
@@ -224,6 +226,9 @@ class ReportView:
     attribution_chart: ChartText | None  # only when a retrain measured an axis
     band_chart: ChartText | None  # only when a noise band was measured
     open_title: str
+    # How the diagnosis was made (label, value), shown first in the evidence; empty when the
+    # diagnosis records no provenance (made through the API, or before it was recorded).
+    provenance: tuple[tuple[str, str], ...] = ()
 
 
 def build_view(diagnosis: Diagnosis) -> ReportView:
@@ -264,7 +269,23 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         attribution_chart=attribution_text(diagnosis),
         band_chart=band_text(diagnosis.band, diagnosis.gap) if diagnosis.band else None,
         open_title=_open_title(diagnosis),
+        provenance=_provenance(diagnosis.provenance),
     )
+
+
+def _provenance(p: Provenance | None) -> tuple[tuple[str, str], ...]:
+    if p is None:
+        return ()
+    rows = [
+        ("reprodiag", p.reprodiag_version),
+        ("command", "reprodiag " + shlex.join(p.command)),
+        ("trainer", p.trainer or "none: no retrain ran"),
+        ("retrain budget", str(p.budget) if p.budget is not None else "none: no retrain ran"),
+        ("executor", p.executor or "none: no retrain ran"),
+        ("seeds retrained", ", ".join(map(str, p.seeds)) or "none"),
+        ("wall time", f"{p.wall_seconds:.1f} s"),
+    ]
+    return tuple(rows)
 
 
 def _open_title(d: Diagnosis) -> str:
