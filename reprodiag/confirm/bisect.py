@@ -537,6 +537,7 @@ def _run_line(
         first_info=first_info,
         remaining=remaining(result),
         stop=result.stop,
+        infos=line.infos,
     )
     n = result.retrains
     check = Check(

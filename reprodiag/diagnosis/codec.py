@@ -17,8 +17,9 @@ reprodiag.diagnosis/v2 (issues #11 and #12), against v1:
   to "incident" (title and owner as text, timeline lines as text), so saved diagnoses re-render
   as before.
 - optional, written only when set (issue 13): a check's "bisection" ({axis, points, steps[] of
-  {point, retrains, values, verdict, words}, first, first_info, remaining, stop}) on the
-  data_bisection and code_bisection checks; the code_swap check may appear.
+  {point, retrains, values, verdict, words}, first, first_info, remaining, stop, and the
+  optional infos[]: each point's commit info}) on the data_bisection and code_bisection
+  checks; the code_swap check may appear.
 - optional, written only when set (issue 13): "content" ({code: {patches[], problems[]},
   environment: {source, changes[] of {name, baseline, candidate}, compared, problems[]},
   data[] of {role, format, uri, baseline_version, candidate_version, commits[], rows_baseline,

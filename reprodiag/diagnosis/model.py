@@ -186,6 +186,11 @@ class Bisection:
     first_info: Mapping[str, JSONValue]
     remaining: tuple[str, ...]
     stop: str
+    # Each point's commit info, in the order of `points` (the report's per-step table); left out
+    # of the JSON when empty (diagnoses written before it).
+    infos: tuple[Mapping[str, JSONValue], ...] = field(
+        default=(), metadata={OMIT_WHEN_DEFAULT: True}
+    )
 
 
 @dataclass(frozen=True)

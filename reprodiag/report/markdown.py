@@ -18,6 +18,7 @@ from reprodiag.report.charts import ChartText
 from reprodiag.report.formatting import one_line
 from reprodiag.report.view import (
     BandView,
+    BisectionView,
     CheckView,
     ContentView,
     DiffView,
@@ -119,7 +120,7 @@ def _checks(title: str, checks: tuple[CheckView, ...], empty: str) -> list[str]:
         "observed",
         "verdict",
     )
-    return lines + _table(
+    lines += _table(
         header,
         (
             (
@@ -129,12 +130,25 @@ def _checks(title: str, checks: tuple[CheckView, ...], empty: str) -> list[str]:
                 c.cost,
                 c.expected,
                 c.falsified_by,
-                c.observed + (f" (evidence: {c.evidence})" if c.evidence else ""),
+                c.observed
+                + (f" (evidence: {c.evidence})" if c.evidence else "")
+                + (f" (the path: {c.bisection.title}, below)" if c.bisection else ""),
                 c.verdict.label,
             )
             for c in checks
         ),
     )
+    return lines + [line for c in checks if c.bisection for line in _bisection(c.bisection)]
+
+
+def _bisection(b: BisectionView) -> list[str]:
+    """A bisection's path: one row per round of retrains, then where the search ended."""
+    lines = [f"#### {cell(b.title)}", ""]
+    lines += _table(
+        ("step", "point", "commit info", "retrains", "mean ± 99 % interval", "verdict", "why"),
+        ((s.step, s.point, s.info, s.retrains, s.values, s.verdict, s.why) for s in b.steps),
+    )
+    return lines + _para(b.result, "**Result:** ") + [""]
 
 
 def _diff(diff: DiffView) -> list[str]:

@@ -7,6 +7,7 @@ escapes them for its own format.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from reprodiag.diagnosis.content import ContentDiff, content_lines
 from reprodiag.diagnosis.model import (
     AxisDiff,
     AxisRank,
+    Bisection,
     Check,
     Diagnosis,
     FieldDiff,
@@ -91,6 +93,30 @@ class RankView:
 
 
 @dataclass(frozen=True)
+class BisectionStepView:
+    """One round of a bisection as a table row: the point and its commit info, this round's
+    retrains, the point's values so far (mean ± the 99 % interval of the mean), the verdict."""
+
+    step: str
+    point: str
+    info: str  # data: operation · time · parameters · metadata; code: author · date
+    retrains: str  # "3", or "3 (1 failed)"
+    values: str  # "84.21 ± 0.53 (n = 3)"
+    verdict: str
+    why: str  # the Welch differences from the two ends, in words
+
+
+@dataclass(frozen=True)
+class BisectionView:
+    """A bisection check's path, step by step (reprodiag.confirm.bisect)."""
+
+    anchor: str  # "bisection-data": the check's row links to it
+    title: str
+    steps: tuple[BisectionStepView, ...]
+    result: str  # the first point that moves the metric, or why the search stopped
+
+
+@dataclass(frozen=True)
 class CheckView:
     """One check: cost order, what it expects, what falsifies it, what was seen, verdict."""
 
@@ -104,6 +130,7 @@ class CheckView:
     observed: str
     verdict: Status
     evidence: str | None
+    bisection: BisectionView | None = None  # the path of a data or code bisection
 
 
 @dataclass(frozen=True)
@@ -376,7 +403,85 @@ def _check(c: Check) -> CheckView:
         observed=c.observed if c.observed is not None else "not run yet",
         verdict=fmt.status(fmt.VERDICT, c.verdict),
         evidence=", ".join(c.evidence) or None,
+        bisection=_bisection(c.bisection) if c.bisection is not None else None,
     )
+
+
+# The level of each point's interval: the bisection's own looks (reprodiag.noise.counterfactual).
+_BISECTION_LEVEL = 0.99
+
+
+def _bisection(b: Bisection) -> BisectionView:
+    """The path of a bisection as rows of text: one per round of retrains."""
+    infos = dict(zip(b.points, b.infos, strict=False))
+    places = fmt.decimals_for(*(v for s in b.steps for v in s.values))
+    seen: dict[str, int] = {}  # the point's finished values before this round
+    rows = []
+    for i, s in enumerate(b.steps, 1):
+        new = len(s.values) - seen.get(s.point, 0)
+        seen[s.point] = len(s.values)
+        failed = s.retrains - new
+        # the words are "VERDICT: mean M over n seeds; moved ... from the baseline end, ...":
+        # the verdict and the mean have their own columns
+        why = s.words.removeprefix(f"{s.verdict}: ").split("; ")
+        why = why[1:] if len(why) > 1 and why[0].startswith("mean ") else why
+        rows.append(
+            BisectionStepView(
+                step=str(i),
+                point=s.point,
+                info=_point_info(infos.get(s.point, {})),
+                retrains=str(s.retrains) + (f" ({failed} failed)" if failed > 0 else ""),
+                values=_mean_interval(s.values, places),
+                verdict=s.verdict,
+                why="; ".join(why),
+            )
+        )
+    between = max(len(b.points) - 2, 0)
+    ends = f"{b.points[0]} and {b.points[-1]}" if b.points else "the two runs"
+    title = (
+        f"{fmt.axis_title(b.axis)} bisection: {between} point{'s' if between != 1 else ''} "
+        f"between {ends}, {len(rows)} step{'s' if len(rows) != 1 else ''}"
+    )
+    result = b.stop
+    if b.first is None and b.remaining:
+        result += "; still open: " + ", ".join(b.remaining)
+    return BisectionView(
+        anchor=f"bisection-{b.axis}", title=title, steps=tuple(rows), result=result
+    )
+
+
+def _mean_interval(values: tuple[float, ...], places: int) -> str:
+    """ "84.21 ± 0.53 (n = 3)": the mean and the half-width of its 99 % Student-t interval."""
+    n = len(values)
+    if n == 0:
+        return "no finished retrain"
+    mean = math.fsum(values) / n
+    if n < 2:
+        return f"{fmt.number(mean, places)} (n = 1)"
+    from scipy import special
+
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    half = float(special.stdtrit(n - 1, 0.5 + _BISECTION_LEVEL / 2)) * math.sqrt(var / n)
+    return f"{fmt.number(mean, places)} ± {fmt.number(half, places)} (n = {n})"
+
+
+def _point_info(info: object) -> str:
+    """A point's commit info in one line: a table version's operation, time (UTC), parameters
+    and user metadata; a commit's author and date (its subject is in the point's name)."""
+    if not isinstance(info, dict):
+        return fmt.DASH
+    parts: list[str] = []
+    for key in ("operation", "timestamp", "author", "date"):
+        value = info.get(key)
+        if isinstance(value, str) and value:
+            parts.append(value)
+    for key in ("parameters", "metadata"):
+        value = info.get(key)
+        if isinstance(value, dict) and value:
+            pairs = ", ".join(f"{k}={fmt.fact(v)}" for k, v in value.items())
+            parts.append(("metadata: " if key == "metadata" else "") + pairs)
+    text = fmt.one_line(" · ".join(parts))
+    return (text[:237] + "…" if len(text) > 240 else text) or fmt.DASH
 
 
 def _axes(axes: tuple[str, ...]) -> str:

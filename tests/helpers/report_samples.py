@@ -424,7 +424,19 @@ def with_content() -> Diagnosis:
     return sample()
 
 
-SAMPLES = {"manifest_only": manifest_only, "with_band": with_band, "with_content": with_content}
+def with_bisection() -> Diagnosis:
+    """with_band() with a data and a code bisection path (tests/helpers/i13_samples.py)."""
+    from tests.helpers.i13_samples import with_bisection as sample
+
+    return sample()
+
+
+SAMPLES = {
+    "manifest_only": manifest_only,
+    "with_band": with_band,
+    "with_content": with_content,
+    "with_bisection": with_bisection,
+}
 
 # Markup a report must never let through raw: a script, an event handler, both quotes, an
 # ampersand, a style end. Either payload, if it ran, sets window.__pwned (tests/test_browser.py).
