@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -300,3 +301,125 @@ def test_log_refuses_nothing_and_missing_run(store: Store) -> None:
         log_to_mlflow(store.full, tracking_uri=store.uri)
     with pytest.raises(InputError, match="no such run"):
         log_to_mlflow("feedfacefeedface", manifest=example_manifest(), tracking_uri=store.uri)
+
+
+@pytest.mark.slow  # about a minute on a 2-core machine: a dozen LightGBM retrains
+def test_imported_runs_retrain_confirm_a_data_change_and_the_report_goes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs logged to a real MLflow store (sqlite) with Delta dataset inputs, imported,
+    compared with retrains (the relabelled data is confirmed), and the report logged back onto
+    the candidate run and read back from its artifacts."""
+    import subprocess
+    import sys
+
+    from deltalake import write_deltalake
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+    from mlflow.entities import DatasetInput, InputTag
+
+    from reprodiag.diagnosis import load_diagnosis
+    from reprodiag.retrain.interface import TrainContext
+    from reprodiag.snapshots import open_snapshot
+    from tests.helpers import framework_trainers as ft
+    from tests.helpers.git import git
+
+    pd = pytest.importorskip("pandas")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    for var, value in {
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+    }.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.chdir(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "job.py").write_text(Path(ft.__file__).read_text())
+    (repo / "requirements.txt").write_text("lightgbm==4.7.0\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "job")
+    commit = git(repo, "rev-parse", "HEAD")
+    rows = ft.make_rows(1500, 5)
+    train, evaluation = str(tmp_path / "train"), str(tmp_path / "eval")
+    # MLflow leaves version 0 out of a Delta source, so the runs read versions 1 and 2
+    for share, seed in ((0.0, 0), (0.05, 6), (0.30, 7)):
+        write_deltalake(train, pd.DataFrame(ft.flip_labels(rows, share, seed)), mode="overwrite")
+    for n in (10, 1000):
+        write_deltalake(evaluation, pd.DataFrame(ft.make_rows(n, 8)), mode="overwrite")
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("churn", artifact_location=(tmp_path / "art").as_uri())
+
+    def logged_run(name: str, version: int, seed: int) -> str:
+        tags = {
+            "mlflow.source.git.commit": commit,
+            "reprodiag.entrypoint": "job:boosted",
+            "reprodiag.dirty": "false",  # the run says its tree was clean (MLflow cannot)
+            "reprodiag.family": "churn-gbm",
+        }
+        run_id = str(client.create_run(exp, run_name=name, tags=tags).info.run_id)
+        client.log_param(run_id, "seed", str(seed))
+        data = open_snapshot(train, version=version)
+        held = open_snapshot(evaluation, version=1)
+        for metric, value in ft.boosted(TrainContext({}, seed, data, held)).items():
+            client.log_metric(run_id, metric, value)
+        frame = data.to_pandas()  # MLflow keys a dataset by name and digest: the real rows
+        sets = [
+            (DeltaDatasetSource(path=train, delta_table_version=version), "training", "events"),
+            (DeltaDatasetSource(path=evaluation, delta_table_version=1), "eval", "holdout"),
+        ]
+        client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(
+                    mlflow.data.from_pandas(frame, source=source, name=name)._to_mlflow_entity(),
+                    tags=[InputTag("mlflow.data.context", context)],
+                )
+                for source, context, name in sets
+            ],
+        )
+        client.set_terminated(run_id)
+        return run_id
+
+    monday, wednesday = logged_run("monday", 1, 1), logged_run("wednesday", 2, 2)
+    for run_id, name in ((monday, "monday"), (wednesday, "wednesday")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["import", "mlflow", run_id, "--out", str(tmp_path / f"{name}.json")])
+        assert exit_.value.code == 0
+    imported = load_manifest(tmp_path / "monday.json")
+    pinned = open_snapshot(train, version=1).ref
+    assert imported.data.train.fingerprint == pinned.fingerprint  # reprodiag's, not MLflow's
+    assert imported.data.eval.fingerprint == open_snapshot(evaluation, version=1).ref.fingerprint
+    assert imported.code.entrypoint == "job:boosted"
+
+    out = tmp_path / "report"
+    runs = [str(tmp_path / "monday.json"), str(tmp_path / "wednesday.json")]
+    argv = [sys.executable, "-m", "reprodiag", "compare", *runs]
+    argv += ["--retrain", "--trainer", "job:boosted", "--max-retrains", "12", "--out", str(out)]
+    argv += ["--band-store", str(tmp_path / "band-store"), "--device", "cpu"]
+    proc = subprocess.run(
+        argv,
+        cwd=repo,  # the team's checkout: the retrains run its recorded commit
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    d = load_diagnosis(out / "diagnosis.json")
+    ranks = {r.axis: r for r in d.ranking}
+    assert ranks["data"].status == "confirmed", ranks["data"].reason
+    seed_rows = [f for a in d.diff.axes for f in a.fields if f.path == "intent.params.seed"]
+    assert seed_rows and seed_rows[0].axis == "randomness"  # the seed param is randomness
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["log", "mlflow", wednesday, "--report", str(out)])
+    assert exit_.value.code == 0
+    back = Path(client.download_artifacts(wednesday, "reprodiag", str(tmp_path / "back")))
+    assert (back / "report" / "report.html").read_bytes() == (out / "report.html").read_bytes()
+    assert load_diagnosis(back / "diagnosis.json").ranking == d.ranking
+    verdicts = (back / "verdicts.md").read_text()
+    assert "| 1 | data | confirmed |" in verdicts
+    assert client.get_run(wednesday).data.tags["reprodiag.top_axis"] == "data"

@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reprodiag.errors import InputError
@@ -193,15 +193,32 @@ def code_axis(tags: Mapping[str, str], lock: Any) -> CodeAxis:
     from reprodiag.probes.git import strip_credentials
 
     remote = tags.get("mlflow.source.git.repoURL") or tags.get("mlflow.gitRepoURL")
+    dirty = _bool_tag(tags.get("reprodiag.dirty"))
     return CodeAxis(
         commit=tags.get("mlflow.source.git.commit") or skipped("no mlflow.source.git.commit tag"),
         branch=tags.get("mlflow.source.git.branch") or skipped("no mlflow.source.git.branch tag"),
         remote=strip_credentials(remote) if remote else skipped("no mlflow.source.git.repoURL tag"),
-        dirty=skipped("MLflow records the commit, not whether the tree had uncommitted changes"),
+        # MLflow records the commit, not whether the tree was clean; a run may say so itself
+        # with the tag reprodiag.dirty = "true" / "false" (e.g. from `git status --porcelain`)
+        dirty=dirty
+        if dirty is not None
+        else skipped(
+            "MLflow records the commit, not whether the tree had uncommitted changes "
+            "(set the tag reprodiag.dirty on the run)"
+        ),
         diff_sha256=skipped("MLflow does not keep the uncommitted diff"),
-        entrypoint=tags.get("mlflow.source.name") or skipped("no mlflow.source.name tag"),
+        # a trainer the retrains can import (module:function), when the run set the tag;
+        # else the script MLflow saw, which says where the code was but cannot be retrained
+        entrypoint=tags.get("reprodiag.entrypoint")
+        or tags.get("mlflow.source.name")
+        or skipped("no reprodiag.entrypoint or mlflow.source.name tag"),
         lock=lock,
     )
+
+
+def _bool_tag(value: str | None) -> bool | None:
+    text = (value or "").strip().lower()
+    return True if text == "true" else False if text == "false" else None
 
 
 def environment_axis(
@@ -362,14 +379,45 @@ def data_axis(run: Any, warnings: list[str]) -> DataAxis:
             why = "no manifest field for that context" if role is None else f"data.{role} is taken"
             warnings.append(f"dataset input {dataset.name!r} (context {context!r}) left out: {why}")
             continue
-        ref = snapshot_ref(dataset.source_type, dataset.source, dataset.digest)
+        ref = pin_reachable(
+            snapshot_ref(dataset.source_type, dataset.source, dataset.digest), role, warnings
+        )
         train, evaluation = (ref, evaluation) if role == "train" else (train, ref)
     return DataAxis(
         train=train,
         eval=evaluation,
-        feature_store=skipped("MLflow has no feature-store version"),
-        labeling_pipeline=skipped("MLflow has no labeling-pipeline version"),
+        # nobody stated one (MLflow has no such field), as with capture(): not a hole
+        feature_store=Skipped(f"{NOT_RECORDED}: MLflow has no feature-store version", "not_given"),
+        labeling_pipeline=Skipped(
+            f"{NOT_RECORDED}: MLflow has no labeling-pipeline version", "not_given"
+        ),
     )
+
+
+def pin_reachable(ref: SnapshotRef, role: str, warnings: list[str]) -> SnapshotRef:
+    """The snapshot as reprodiag pins it, when the data can be reached from here at import: a
+    Delta table at its recorded version gets reprodiag's own fingerprint and table id (MLflow's
+    dataset digest hashes a sample of rows, so comparing it with a re-read says "replaced" when
+    nothing was), and a local file or folder is fingerprinted by its content now, which the
+    warnings say. Data that cannot be reached keeps MLflow's record; the training and the
+    evaluation set are pinned alike."""
+    from reprodiag.snapshots import open_snapshot
+
+    try:
+        version = ref.version
+        if ref.format == "delta" and not isinstance(version, Skipped) and os.path.isdir(ref.uri):
+            pinned = open_snapshot(ref.uri, format="delta", version=version).ref
+            return replace(ref, table_id=pinned.table_id, fingerprint=pinned.fingerprint)
+        if ref.format == "unversioned" and os.path.exists(ref.uri):
+            pinned = open_snapshot(ref.uri, format="files").ref
+            warnings.append(
+                f"data.{role}: {ref.uri} fingerprinted by its content at import: MLflow kept "
+                "only a digest of what the run read, so a change since the run would go unseen"
+            )
+            return pinned
+    except Exception as exc:  # unreadable now: keep what MLflow recorded, and say why
+        warnings.append(f"data.{role}: {ref.uri} could not be pinned at import: {exc}")
+    return ref
 
 
 def snapshot_ref(source_type: str, source: str, digest: str | None) -> SnapshotRef:
