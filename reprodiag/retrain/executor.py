@@ -1,13 +1,18 @@
 """Executors run retrain specs and hand back one RetrainResult per spec, in spec order.
 
-`SerialExecutor` runs each spec in its own worker process, one after another: a trainer that
-raises, hangs past its timeout, returns NaN or kills its process is one failed seed, and the other
-specs still run. `on_result` is called as each retrain finishes, so the caller can record every
-seed (to the band store) before the next one starts: a crash loses no finished seed.
+`SerialExecutor` runs the specs one after another in a warm worker (`python -m
+reprodiag.retrain.warm`, see workers.py): torch is imported once per worker, not once per retrain,
+and each spec still gets fresh seeds, determinism flags, environment and its own manifest. A
+trainer that raises, hangs past its timeout, returns NaN, leaks memory or kills its process is one
+failed seed (the worker is replaced), and the other specs still run. `on_result` is called as each
+retrain finishes, so the caller can record every seed (to the band store) before the next one
+starts: a crash loses no finished seed. Workers live until `close()` (or the end of a `with`
+block), so several `run()` calls share them; they also die with this process.
 `InProcessExecutor` runs specs in the calling process: faster, no isolation and no timeouts.
-`ProcessExecutor` (pool.py) runs several worker processes at once, one per GPU or group of cores;
-`RayExecutor` (ray_executor.py) runs each worker as a Ray task. `make_executor` (make.py) picks one
-by name.
+`ProcessExecutor` (pool.py) keeps several warm workers, one per GPU or group of cores;
+`RayExecutor` (ray_executor.py) keeps one per Ray actor. `make_executor` (make.py) picks one by
+name. `start_worker` runs one spec in a fresh `python -m reprodiag.retrain.worker` process (the
+single-shot worker, kept for callers that want a process per retrain).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reprodiag._atomic import atomic_write_text
-from reprodiag.retrain.interface import RetrainSpecError
+from reprodiag.retrain import lifeline
 from reprodiag.retrain.spec import (
     STORAGE_OPTIONS_ENV,
     RetrainResult,
@@ -31,10 +36,10 @@ from reprodiag.retrain.spec import (
     existing_manifest,
     slug,
 )
+from reprodiag.retrain.workers import WarmSlot, read_result
 
 OnResult = Callable[[RetrainResult], None]
 OnStart = Callable[[RetrainSpec], None]
-TAIL_CHARS = 2000
 KILL_GRACE_S = 5.0  # how long a killed worker gets to be reaped before we stop waiting
 
 
@@ -62,14 +67,22 @@ class Executor(Protocol):
         """Run every spec; results in spec order. A failed retrain is a result, never raised."""
         ...
 
+    def close(self) -> None:
+        """End the worker processes kept between run() calls (a later run() starts new ones)."""
+        ...
+
 
 class SerialExecutor:
-    """Each spec in its own `python -m reprodiag.retrain.worker` process, one at a time.
+    """One spec at a time, in a warm `python -m reprodiag.retrain.warm` worker.
 
     workdir: where spec, result, log and traceback files go (kept for debugging).
     cwd: the worker's current folder: where the trainer's module is imported from and the code
-    axis is probed (default: this process's). env: extra environment variables for the workers.
-    storage_options: object-store options, handed over in the environment, never written to disk.
+    axis is probed (default: this process's; a spec's own `code_dir` overrides it). python: the
+    workers' interpreter (a spec's own `python` overrides it). env: extra environment variables
+    for the workers. storage_options: object-store options, handed over in the environment, never
+    written to disk. max_rss: a worker holding more resident memory than this (bytes) after a
+    retrain is replaced (default REPRODIAG_WORKER_MAX_RSS_MB, else 4 GiB). Use it as a context
+    manager, or call close(), to end its workers.
     """
 
     workers = 1  # one retrain at a time
@@ -83,12 +96,17 @@ class SerialExecutor:
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         storage_options: Mapping[str, str] | None = None,
+        max_rss: int | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.python = python
         self.cwd = Path(cwd) if cwd is not None else None
         self._env = dict(env or {})
         self._storage_options = dict(storage_options or {})
+        self.slot = WarmSlot(
+            self.workdir, self._worker_env(), python=python, cwd=self.cwd, max_rss=max_rss
+        )
+        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -96,18 +114,31 @@ class SerialExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
-        """Run every spec, one worker process after another; results in spec order, failures
+        """Run every spec, one after another in the warm worker; results in spec order, failures
         included."""
         return run_in_order(
-            specs, lambda i, spec: self.run_one(spec, worker_name(i, spec)), on_result, on_start
+            specs, lambda i, spec: self.run_one(spec, self._name(spec)), on_result, on_start
         )
 
     def run_one(self, spec: RetrainSpec, name: str) -> RetrainResult:
-        """Run one spec in a worker process named `name` and wait for its result (a timeout or
-        crash is a failed result)."""
-        return start_worker(
-            spec, name, self.workdir, self._worker_env(), python=self.python, cwd=self.cwd
-        ).wait()
+        """Run one spec in the warm worker, files named `name`, and wait for its result (a
+        timeout or crash is a failed result and the worker is replaced)."""
+        return self.slot.submit(spec, name).wait()
+
+    def close(self) -> None:
+        """End the warm workers (the next run() starts new ones)."""
+        self.slot.close()
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _name(self, spec: RetrainSpec) -> str:
+        name = worker_name(self._count, spec)
+        self._count += 1
+        return name
 
     def _worker_env(self) -> dict[str, str]:
         return worker_env(self._env, self._storage_options)
@@ -142,6 +173,15 @@ class InProcessExecutor:
 
     def __init__(self, storage_options: Mapping[str, str] | None = None) -> None:
         self._storage_options = dict(storage_options or {}) or None
+
+    def close(self) -> None:
+        """Nothing to end: no worker processes."""
+
+    def __enter__(self) -> InProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -186,7 +226,8 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """One running `python -m reprodiag.retrain.worker`: poll it, wait for it or kill it."""
+    """One running single-shot `python -m reprodiag.retrain.worker`: poll it, wait for it or kill
+    it."""
 
     def __init__(
         self, spec: RetrainSpec, process: subprocess.Popen[bytes], result_file: Path, log_file: Path
@@ -225,6 +266,8 @@ class WorkerProcess:
 
     def _timed_out(self) -> RetrainResult:
         self.kill()
+        if self.result_file.exists():  # written: a finished result is taken, whatever remained
+            return self._finished(0)
         return RetrainResult.failed(
             self.spec,
             f"timed out after {self.spec.timeout_s:g} s",
@@ -233,7 +276,7 @@ class WorkerProcess:
         )
 
     def _finished(self, code: int) -> RetrainResult:
-        return _read_result(
+        return read_result(
             self.spec, self.result_file, self.log_file, code, time.monotonic() - self.started
         )
 
@@ -247,7 +290,8 @@ def start_worker(
     python: str = sys.executable,
     cwd: Path | None = None,
 ) -> WorkerProcess:
-    """Write NAME.spec.json under workdir and start a worker on it, in its own session."""
+    """Write NAME.spec.json under workdir and start a single-shot worker on it, in its own
+    session (it dies with this process: reprodiag.retrain.lifeline)."""
     workdir.mkdir(parents=True, exist_ok=True)
     spec_file = workdir / f"{name}.spec.json"
     result_file = workdir / f"{name}.result.json"
@@ -260,7 +304,7 @@ def start_worker(
         process = subprocess.Popen(
             [python, "-m", "reprodiag.retrain.worker", str(spec_file), str(result_file)],
             cwd=cwd,
-            env=dict(env),
+            env={**env, lifeline.PARENT_ENV: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -274,24 +318,8 @@ def worker_name(index: int, spec: RetrainSpec) -> str:
     return f"{index:03d}-{slug(spec.label)}"
 
 
-def _read_result(
-    spec: RetrainSpec, result_file: Path, log_file: Path, code: int, seconds: float
-) -> RetrainResult:
-    # A result the worker wrote counts whatever the exit code: CUDA and NCCL often crash at
-    # interpreter teardown, after the seed finished. (start_worker removes stale result files.)
-    if result_file.exists():
-        try:
-            return RetrainResult.from_json(
-                result_file.read_text(encoding="utf-8"), str(result_file)
-            )
-        except (OSError, RetrainSpecError) as exc:
-            return RetrainResult.failed(spec, f"unreadable worker result: {exc}", seconds)
-    tail = _tail(log_file)
-    reason = f"worker {_exit_words(code)}" + (f": {tail}" if tail else " (no output)")
-    return RetrainResult.failed(spec, reason, seconds, existing_manifest(spec))
-
-
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    lifeline.kill_tree(process.pid)  # the trainer's `setsid` children too
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -300,21 +328,3 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=KILL_GRACE_S)
     except subprocess.TimeoutExpired:
         pass
-
-
-def _exit_words(code: int) -> str:
-    if code < 0:  # killed by a signal; SIGKILL from outside is most often the out-of-memory killer
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"was killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
-    return f"exited with code {code}"
-
-
-def _tail(log_file: Path) -> str:
-    try:
-        data = log_file.read_bytes()[-TAIL_CHARS:]
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace").strip()

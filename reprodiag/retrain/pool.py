@@ -1,8 +1,9 @@
-"""ProcessExecutor: retrains side by side, one worker process per GPU or per group of CPU cores.
+"""ProcessExecutor: retrains side by side, one warm worker per GPU or per group of CPU cores.
 
-Each spec runs in its own `python -m reprodiag.retrain.worker` process, as with SerialExecutor (a
-crash, a kill or a timeout is one failed seed), but up to `workers` of them at once. Every worker
-slot has a fixed device and a fixed thread budget:
+Each slot keeps its own warm worker (`python -m reprodiag.retrain.warm`, see workers.py), as the
+SerialExecutor does (a crash, a kill, a leak or a timeout is one failed seed and a fresh worker),
+but up to `workers` of them run at once, and they stay warm across `run()` calls until `close()`.
+Every worker slot has a fixed device and a fixed thread budget:
 
 - GPUs (when NVML or CUDA_VISIBLE_DEVICES shows any): slot i gets CUDA_VISIBLE_DEVICES set to its
   own GPU, so a spec with device "auto" trains on cuda:0 of that process, i.e. the slot's GPU.
@@ -21,7 +22,6 @@ seeds run four at a time must get the same budget, or they could not be compared
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +29,14 @@ from pathlib import Path
 from reprodiag.retrain.executor import (
     OnResult,
     OnStart,
-    WorkerProcess,
-    start_worker,
     thread_env,
     worker_env,
     worker_name,
 )
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec
+from reprodiag.retrain.workers import Job, WarmSlot, wait_any
 
-POLL_S = 0.05  # how often the calling thread looks at its workers; a retrain takes seconds
+POLL_S = 0.5  # longest sleep between looks: a worker's reply or exit wakes the loop at once
 
 
 @dataclass(frozen=True)
@@ -122,14 +121,15 @@ def _nvml_count(nvml: object | None) -> int:
 
 
 class ProcessExecutor:
-    """Specs run `workers` at a time, each in its own worker process with its own slot.
+    """Specs run `workers` at a time, each slot with its own warm worker.
 
     workers: pool size (default: one per GPU, else one per core); it fixes the thread budget.
     threads: per-worker thread budget instead of floor(cores / workers).
     gpus: the CUDA_VISIBLE_DEVICES entries to hand out (default: visible_gpus()).
-    workdir, python, cwd, env, storage_options: as for SerialExecutor.
+    workdir, python, cwd, env, storage_options, max_rss: as for SerialExecutor.
     Results come back in spec order; on_start and on_result are called from the calling thread,
-    on_result as each retrain finishes, so each seed is recorded before the call returns.
+    on_result as each retrain finishes, so each seed is recorded before the call returns. Use it
+    as a context manager, or call close(), to end its workers.
     """
 
     def __init__(
@@ -143,6 +143,7 @@ class ProcessExecutor:
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         storage_options: Mapping[str, str] | None = None,
+        max_rss: int | None = None,
     ) -> None:
         import sys
 
@@ -158,6 +159,18 @@ class ProcessExecutor:
         self.cwd = Path(cwd) if cwd is not None else None
         self._env = dict(env or {})
         self._storage_options = dict(storage_options or {})
+        self.warm = [
+            WarmSlot(
+                self.workdir,
+                worker_env({**self._env, **slot.env}, self._storage_options),
+                python=self.python,
+                cwd=self.cwd,
+                name=f"slot-{slot.index}",
+                max_rss=max_rss,
+            )
+            for slot in self.slots
+        ]
+        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -165,12 +178,13 @@ class ProcessExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
-        """Run the specs in up to `workers` worker processes at once; results in spec order,
+        """Run the specs in up to `workers` warm workers at once; results in spec order,
         failures included."""
         results: dict[int, RetrainResult] = {}
         waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
-        free = list(self.slots[: max(1, min(len(specs), len(self.slots)))])[::-1]
-        running: dict[int, tuple[WorkerProcess, WorkerSlot]] = {}
+        # The lowest slots first: their workers are the ones already warm.
+        free = list(self.warm[: max(1, min(len(specs), len(self.warm)))])[::-1]
+        running: dict[int, tuple[Job, WarmSlot]] = {}
         try:
             while waiting or running:
                 while waiting and free:
@@ -178,9 +192,10 @@ class ProcessExecutor:
                     slot = free.pop()
                     if on_start is not None:
                         on_start(spec)
-                    running[index] = (self._start(index, spec, slot), slot)
-                for index, (worker, slot) in list(running.items()):
-                    result = worker.poll()
+                    running[index] = (slot.submit(spec, self._name(spec)), slot)
+                wait_any([job for job, _ in running.values()], POLL_S)
+                for index, (job, slot) in list(running.items()):
+                    result = job.poll()
                     if result is None:
                         continue
                     del running[index]
@@ -188,15 +203,23 @@ class ProcessExecutor:
                     results[index] = result
                     if on_result is not None:
                         on_result(result)
-                if running:
-                    time.sleep(POLL_S)
         finally:
-            for worker, _ in running.values():  # interrupted (Ctrl-C) or on_result raised
-                worker.kill()
+            for job, _ in running.values():  # interrupted (Ctrl-C) or on_result raised
+                job.kill()
         return [results[i] for i in range(len(specs))]
 
-    def _start(self, index: int, spec: RetrainSpec, slot: WorkerSlot) -> WorkerProcess:
-        env = worker_env({**self._env, **slot.env}, self._storage_options)
-        return start_worker(
-            spec, worker_name(index, spec), self.workdir, env, python=self.python, cwd=self.cwd
-        )
+    def close(self) -> None:
+        """End every slot's warm workers (the next run() starts new ones)."""
+        for slot in self.warm:
+            slot.close()
+
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _name(self, spec: RetrainSpec) -> str:
+        name = worker_name(self._count, spec)
+        self._count += 1
+        return name

@@ -1,9 +1,13 @@
-"""RayExecutor: one Ray task per spec, each running the worker as a subprocess on its node.
+"""RayExecutor: one Ray actor per slot, each holding a warm retrain worker on its node.
 
-Records never travel pickled (STYLE.md): a task gets the spec as its JSON text and returns the
-result as JSON text; on the node it runs `python -m reprodiag.retrain.worker` exactly as the local
-executors do, so a crash, a kill or a timeout there is one failed seed. A task that dies itself
-(its Ray worker or node lost) is a failed seed too, with Ray's reason; tasks are never retried.
+Records never travel pickled (STYLE.md): an actor gets each spec as its JSON text and returns the
+result as JSON text. On its node the actor keeps a warm worker subprocess (`python -m
+reprodiag.retrain.warm`, through a SerialExecutor), exactly as the local executors do, so torch is
+imported once per actor and a crash, a leak or a timeout there is one failed seed and a fresh
+worker, while the actor lives on. An actor that dies itself (its Ray worker or node lost) is a
+failed seed too, with Ray's reason; its warm worker dies with it (reprodiag.retrain.lifeline), a
+new actor takes its place, and nothing is retried. Actors are kept across run() calls until
+close(); there are as many as the cluster's CPUs (or GPUs) fit `task_cpus` (`task_gpus`).
 
 Without `address` a local Ray is started (and shut down again by close() or at exit) with
 RAY_AUTH_MODE=disabled, usage stats off, no dashboard and its temp dir under the system temp
@@ -16,6 +20,7 @@ storage the nodes share for the manifests to come back; the results come back ei
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -48,32 +53,46 @@ def import_ray() -> Any:
     return ray
 
 
-def run_on_node(
-    spec_json: str,
-    name: str,
-    workdir: str,
-    env: Mapping[str, str],
-    storage_options: Mapping[str, str],
-    cwd: str | None,
-) -> str:
-    """The Ray task: one spec in a worker subprocess on this node; its result as JSON."""
-    from reprodiag.retrain.executor import start_worker, worker_env
+class SlotActor:
+    """The Ray actor of one slot: a SerialExecutor (one warm worker) on its node.
 
-    spec = RetrainSpec.from_json(spec_json, f"{name}.spec.json")
-    folder = Path(cwd) if cwd and os.path.isdir(cwd) else None  # the driver's may not exist here
-    worker = start_worker(spec, name, Path(workdir), worker_env(env, storage_options), cwd=folder)
-    return worker.wait().to_json()
+    cwd: the workers' folder when it exists on the node (the driver's may not).
+    """
+
+    def __init__(
+        self,
+        workdir: str,
+        env: Mapping[str, str],
+        storage_options: Mapping[str, str],
+        cwd: str | None,
+    ) -> None:
+        from reprodiag.retrain.executor import SerialExecutor
+
+        folder = Path(cwd) if cwd and os.path.isdir(cwd) else None
+        self.executor = SerialExecutor(
+            workdir, cwd=folder, env=env, storage_options=storage_options
+        )
+
+    def run(self, spec_json: str, name: str) -> str:
+        """One spec (its JSON text) in the warm worker; its result as JSON."""
+        spec = RetrainSpec.from_json(spec_json, f"{name}.spec.json")
+        return self.executor.run_one(spec, name).to_json()
+
+    def close(self) -> None:
+        """End the warm worker."""
+        self.executor.close()
 
 
 class RayExecutor:
-    """Specs as Ray tasks: `task_cpus` CPUs (and `task_gpus` GPUs) each.
+    """Specs on Ray actors, one warm worker each: `task_cpus` CPUs (and `task_gpus` GPUs) each.
 
     address: the cluster to join; None starts a local Ray with `num_cpus` CPUs (default: all).
     threads: each retrain's thread budget (default task_cpus); it is recorded in the retrain's
     manifest, so it is fixed per executor, never derived from the node a task lands on.
     cwd: the workers' folder when it exists on the node (default: this process's).
-    env, storage_options: as for SerialExecutor; they travel with each task, nothing else does.
-    on_start is called as each spec is submitted; on_result from the calling thread as each ends.
+    env, storage_options: as for SerialExecutor; they travel with each actor, nothing else does.
+    on_start is called as each spec is handed to an actor; on_result from the calling thread as
+    each ends.
     """
 
     workers = 1  # band seeds form one ensemble per call: Ray spreads the calls, not the seeds
@@ -103,6 +122,8 @@ class RayExecutor:
         self.started_ray = False  # True when this executor started Ray, and so shuts it down
         self._temp_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._actors: list[Any] = []  # alive slot actors, idle or busy
+        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -113,36 +134,57 @@ class RayExecutor:
         """Run each spec as a Ray task (on the cluster at `address`, or on a local Ray it
         starts); results in spec order, failures included."""
         ray = self.connect()
-        task = ray.remote(run_on_node).options(
-            num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_retries=0
-        )
-        submitted: dict[Any, tuple[int, RetrainSpec, float]] = {}
-        for index, spec in enumerate(specs):
-            if on_start is not None:
-                on_start(spec)
-            ref = task.remote(
-                spec.to_json(),
-                worker_name(index, spec),
-                str(self.workdir),
-                self._env,
-                self._storage_options,
-                self.cwd,
-            )
-            submitted[ref] = (index, spec, time.monotonic())
+        waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
+        idle = list(self._actors)
+        pending: dict[Any, tuple[int, RetrainSpec, float, Any]] = {}
         results: dict[int, RetrainResult] = {}
-        pending = list(submitted)
         try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+            while waiting or pending:
+                while waiting and (idle or len(self._actors) < self._most_actors(ray)):
+                    actor = idle.pop() if idle else self._new_actor(ray)
+                    index, spec = waiting.pop()
+                    if on_start is not None:
+                        on_start(spec)
+                    name = worker_name(self._count, spec)
+                    self._count += 1
+                    ref = actor.run.remote(spec.to_json(), name)
+                    pending[ref] = (index, spec, time.monotonic(), actor)
+                done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    index, spec, at = submitted[ref]
-                    results[index] = _collect(ray, ref, spec, at)
+                    index, spec, at, actor = pending.pop(ref)
+                    results[index], alive = _collect(ray, ref, spec, at)
+                    if alive:
+                        idle.append(actor)
+                    else:  # lost with its warm worker: a new actor takes the slot
+                        self._drop(ray, actor)
                     if on_result is not None:
                         on_result(results[index])
         finally:
-            for ref in pending:  # interrupted: the task's worker kills its retrain's group
-                ray.cancel(ref)
+            for _, _, _, actor in pending.values():  # interrupted: the actor and its worker go
+                self._drop(ray, actor)
         return [results[i] for i in range(len(specs))]
+
+    def _most_actors(self, ray: Any) -> int:
+        """As many actors as the cluster's resources fit (at least one)."""
+        resources = ray.cluster_resources()
+        fits = resources.get("CPU", 1) // self.task_cpus if self.task_cpus > 0 else 1
+        if self.task_gpus > 0:
+            fits = min(fits, resources.get("GPU", 0) // self.task_gpus)
+        return max(1, int(fits))
+
+    def _new_actor(self, ray: Any) -> Any:
+        actor_class = ray.remote(SlotActor).options(
+            num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_restarts=0, max_task_retries=0
+        )
+        actor = actor_class.remote(str(self.workdir), self._env, self._storage_options, self.cwd)
+        self._actors.append(actor)
+        return actor
+
+    def _drop(self, ray: Any, actor: Any) -> None:
+        if actor in self._actors:
+            self._actors.remove(actor)
+        with contextlib.suppress(Exception):  # already dead
+            ray.kill(actor, no_restart=True)
 
     def connect(self) -> Any:
         """Join `address`, reuse this process's Ray, or start a local one; returns the module."""
@@ -161,7 +203,15 @@ class RayExecutor:
         return ray
 
     def close(self) -> None:
-        """Shut Ray down if this executor started it; a joined or reused Ray is left running."""
+        """End the slot actors (and their warm workers); shut Ray down if this executor started
+        it; a joined or reused Ray is left running."""
+        if self._actors:
+            import ray
+
+            if ray.is_initialized():
+                for actor in list(self._actors):
+                    self._drop(ray, actor)
+            self._actors.clear()
         if not self.started_ray:
             return
         import ray
@@ -204,18 +254,20 @@ class RayExecutor:
         atexit.register(self.close)
 
 
-def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> RetrainResult:
+def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> tuple[RetrainResult, bool]:
+    """The result of one actor call, and whether its actor is still usable."""
     try:
         text = ray.get(ref)
-    except ray.exceptions.RayError as exc:  # the task itself died: a failed seed, with Ray's word
+    except ray.exceptions.RayError as exc:  # the actor died: a failed seed, with Ray's word
         reason = str(exc).strip().splitlines()
         words = reason[0] if reason else ""
-        return RetrainResult.failed(
+        failed = RetrainResult.failed(
             spec,
             f"ray task failed: {type(exc).__name__}: {words}"[:2000],
             time.monotonic() - submitted,
         )
-    return RetrainResult.from_json(text, f"ray result of {spec.label}")
+        return failed, False
+    return RetrainResult.from_json(text, f"ray result of {spec.label}"), True
 
 
 def check_reachable(address: str) -> None:

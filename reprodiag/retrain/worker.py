@@ -39,10 +39,14 @@ from reprodiag.retrain.spec import (
 if TYPE_CHECKING:
     from typing import TypeGuard
 
+    from reprodiag.manifest.model import SnapshotRef
     from reprodiag.probes.run import Run
     from reprodiag.probes.seeds import Seeds
     from reprodiag.retrain.ensemble import EnsembleTrainer
     from reprodiag.snapshots.interface import Snapshot
+
+    # reprodiag.snapshots.reopen, or the warm worker's cached one
+    Opener = Callable[[SnapshotRef, Mapping[str, str] | None], Snapshot]
 
 
 def resolve_device(device: str) -> str:
@@ -197,15 +201,19 @@ def run_spec(
     *,
     traceback_path: Path | None = None,
     storage_options: Mapping[str, str] | None = None,
+    opener: Opener | None = None,
 ) -> RetrainResult:
     """Run one retrain in this process; never raises for a training failure.
 
     An ensemble spec (``spec.seeds``) gives one result whose ``members`` hold one result per seed.
+    `opener` reopens the pinned snapshots (default reprodiag.snapshots.reopen; the warm worker
+    passes its cache's).
     """
     if spec.seeds:
-        return _run_ensemble(spec, traceback_path, storage_options)
+        return _run_ensemble(spec, traceback_path, storage_options, opener)
     from reprodiag.probes.seeds import deterministic_seeds
-    from reprodiag.snapshots import reopen
+
+    reopen = opener or _reopen
 
     started = time.monotonic()
     manifest = Path(spec.manifest_out)
@@ -243,8 +251,17 @@ def run_spec(
     )
 
 
+def _reopen(ref: SnapshotRef, storage_options: Mapping[str, str] | None) -> Snapshot:
+    from reprodiag.snapshots import reopen
+
+    return reopen(ref, storage_options)
+
+
 def _run_ensemble(
-    spec: RetrainSpec, traceback_path: Path | None, storage_options: Mapping[str, str] | None
+    spec: RetrainSpec,
+    traceback_path: Path | None,
+    storage_options: Mapping[str, str] | None,
+    opener: Opener | None,
 ) -> RetrainResult:
     """All seeds of an ensemble spec; without an ensemble form, each seed solo, one by one."""
     from reprodiag.retrain.ensemble import find_ensemble
@@ -254,11 +271,13 @@ def _run_ensemble(
     form = find_ensemble(str(spec.entrypoint))
     if form is None:
         results = [
-            run_spec(m, traceback_path=traceback_path, storage_options=storage_options)
+            run_spec(
+                m, traceback_path=traceback_path, storage_options=storage_options, opener=opener
+            )
             for m in members
         ]
     else:
-        results = _train_members(spec, members, form, traceback_path, storage_options)
+        results = _train_members(spec, members, form, traceback_path, storage_options, opener)
     ok = sum(r.status == "ok" for r in results)
     failed = [r for r in results if r.status == "failed"]
     return RetrainResult(
@@ -281,11 +300,11 @@ def _train_members(
     form: EnsembleTrainer,
     traceback_path: Path | None,
     storage_options: Mapping[str, str] | None,
+    opener: Opener | None,
 ) -> list[RetrainResult]:
     """One ensemble training, one manifest per seed. An exception fails every seed (they shared
     one process and one optimizer step); an unusable metric fails only its own seed."""
-    from reprodiag.snapshots import reopen
-
+    reopen = opener or _reopen
     started, runs = time.monotonic(), []  # runs started so far: each must finish
     try:
         device = resolve_device(spec.device)
@@ -382,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m reprodiag.retrain.worker SPEC.json RESULT.json", file=sys.stderr)
         return 2
     spec_path, result_path = Path(args[0]), Path(args[1])
+    from reprodiag.retrain import lifeline
+
+    lifeline.die_with_parent(lifeline.expected_parent())
     try:
         spec = RetrainSpec.from_json(spec_path.read_text(encoding="utf-8"), str(spec_path))
         options = storage_options_from_env()
@@ -395,4 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the result is written: a thread the trainer left must not hold the exit
