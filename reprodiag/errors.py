@@ -20,6 +20,12 @@ EXIT_RETRAINS_FAILED = 5
 # trusted: nothing was imported or run; the plan is written. Consent: --trainer, --command,
 # --trust-manifest-entrypoint or [tool.reprodiag] trusted-entrypoints (reprodiag.retrain.trust).
 EXIT_NEEDS_CONSENT = 6
+# Ctrl-C, SIGTERM or SIGHUP: stopped; finished retrains are kept in the band store (128 + SIGINT,
+# what a shell reports for a command Ctrl-C stopped).
+EXIT_INTERRUPTED = 130
+# stdout was closed before everything was written (`reprodiag diff A B | head -1`): stopped
+# quietly, as a command killed by SIGPIPE (128 + 13) is; never 0, so a gate cut short never passes.
+EXIT_BROKEN_PIPE = 141
 
 
 class ReprodiagError(Exception):

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import os
+import signal
 import sys
+import threading
+from typing import Any, TextIO
 
 import click
 
-from reprodiag.cli.app import app, echo_error
-from reprodiag.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, EXIT_USAGE, ReprodiagError
+from reprodiag.cli.app import PrintableWriter, app, echo_error
+from reprodiag.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    ReprodiagError,
+)
 
 # (module, command attribute): explicit, no import-time registry. Modules import only click and
 # light reprodiag code at top level so `reprodiag --help` stays fast.
@@ -23,7 +37,6 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprodiag.cli.compare", "compare"),
     ("reprodiag.cli.noise_band", "noise_band"),
     ("reprodiag.cli.imports", "import_group"),
-    ("reprodiag.cli.log", "log_group"),
     ("reprodiag.cli.band_store", "band_store"),
 )
 
@@ -34,31 +47,88 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turn every expected error into a message and an exit code."""
+    """Entry point: run the app, turn every expected error into a message and an exit code.
+
+    Everything written to stdout and stderr has its control characters escaped (PrintableWriter);
+    SIGTERM and SIGHUP stop the command as Ctrl-C does (exit 130, finished seeds kept); a closed
+    stdout pipe stops it quietly (exit 141)."""
     _register()
+    streams = sys.stdout, sys.stderr
+    handlers = _interrupt_on_termination()
+    sys.stdout, sys.stderr = PrintableWriter(streams[0]), PrintableWriter(streams[1])
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a broken pipe shows here, while it can still be handled
+    except BrokenPipeError:
+        code = _broken_pipe(streams[0])
+    finally:
+        sys.stdout, sys.stderr = streams
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the app; the exit code for every way it ends (see EPILOG)."""
     try:
         app.main(args=argv, standalone_mode=False)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+        return exc.exit_code
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click's wrapping of Ctrl-C
+            return _interrupted()
         echo_error("aborted")
-        sys.exit(EXIT_RUNTIME)
+        return EXIT_RUNTIME
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+        return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
     except ReprodiagError as exc:
         echo_error(str(exc))
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
-        echo_error("interrupted; finished work was kept")
-        sys.exit(130)
+        return _interrupted()
+    except BrokenPipeError:
+        raise  # main() points stdout at devnull and exits quietly
     except (OSError, ValueError) as exc:  # last resort: still no traceback for the user
         echo_error(f"{type(exc).__name__}: {exc}")
-        sys.exit(EXIT_BAD_INPUT if isinstance(exc, OSError) else EXIT_RUNTIME)
+        return EXIT_BAD_INPUT if isinstance(exc, OSError) else EXIT_RUNTIME
     except Exception as exc:  # noqa: BLE001 - a bug must not print a traceback into a CI log
         echo_error(
             f"internal error ({type(exc).__name__}): {str(exc)[:500]}\n"
             "  Tip: this is a bug in reprodiag; please report it with the command you ran"
         )
-        sys.exit(EXIT_RUNTIME)
-    sys.exit(0)
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def _interrupted() -> int:
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        echo_error("interrupted; finished work was kept")
+    return EXIT_INTERRUPTED
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _interrupt_on_termination() -> dict[signal.Signals, Any]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does: the same clean stop (workers
+    ended, finished seeds kept, exit 130). Returns the handlers to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signal handlers can only be set from the main thread
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, _interrupt)
+    return previous
+
+
+def _broken_pipe(stdout: TextIO) -> int:
+    """The reader of stdout went away (`| head`): no message, and the rest of the output, also
+    what Python flushes at exit, goes to devnull (as the Python docs advise for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file descriptor (a test's capture): nothing more will be flushed to it
+    return EXIT_BROKEN_PIPE

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reprodiag import _toml
 from reprodiag.errors import InputError
+from reprodiag.manifest.load import SEED_RANGE
 from reprodiag.manifest.model import JSONValue, RandomnessAxis, Skipped
 
 GENERATORS = ("python", "numpy", "torch", "cuda")
@@ -43,11 +44,10 @@ def parse_value(text: str) -> JSONValue:
 
 
 def read_params_file(path: str) -> dict[str, JSONValue]:
+    from reprodiag.manifest.load import read_user_file  # a regular file, size-capped
+
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the params file: {exc.strerror or exc}") from None
+    raw = read_user_file(file, "params file")
     try:
         data = _toml.loads(raw.decode()) if file.suffix == ".toml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -75,6 +75,10 @@ def seeds_from_options(seeds: Iterable[str]) -> dict[str, int]:
             number = int(value)
         except ValueError:
             raise InputError(f"--seed {item!r}: {value!r} is not an integer") from None
+        if not 0 <= number < SEED_RANGE:  # what validate, torch and every retrain take
+            raise InputError(
+                f"--seed {item!r}: a seed is an integer in [0, 2**64)", hint="pass e.g. 1234"
+            )
         out.update(dict.fromkeys(names, number))
     return out
 

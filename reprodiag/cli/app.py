@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import re
+import io
+from typing import Any, TextIO
 
 import click
 
+from reprodiag._text import printable as _printable
 from reprodiag.errors import (
     EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
     EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_NEEDS_CONSENT,
     EXIT_OK,
     EXIT_RETRAINS_FAILED,
@@ -27,10 +31,15 @@ Exit codes:
      smoke retrain, so no verdict could be measured (the report says why)
   {EXIT_NEEDS_CONSENT}  a retrain would run the trainer a manifest names without your consent:
      pass --trainer, --command or --trust-manifest-entrypoint (nothing was run)
+  {EXIT_INTERRUPTED}  interrupted: Ctrl-C, SIGTERM or SIGHUP (finished seeds are kept in the
+     band store; the next run reuses them)
+  {EXIT_BROKEN_PIPE}  stdout was closed early (`| head`): output stopped quietly
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+# color=True: click never strips escape codes itself (it would only when not on a terminal, and
+# silently); main() writes through PrintableWriter, which shows every one of them escaped.
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "color": True})
 @click.version_option(package_name="reprodiag")
 def app() -> None:
     """reprodiag: why does this training run no longer reproduce?
@@ -43,16 +52,64 @@ def app() -> None:
 
 def echo_error(message: str) -> None:
     """Write "reprodiag: error: <message>" to stderr."""
-    click.echo(f"reprodiag: error: {message}", err=True)
-
-
-# C0 controls but newline and tab, DEL, C1 controls, bidirectional overrides and isolates (text
-# that reads differently than it is), and lone surrogates (which no encoder writes).
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    click.echo(f"reprodiag: error: {message}", err=True, color=True)  # escaped, not stripped
 
 
 def printable(text: str) -> str:
     """`text` with every control character, terminal escape code, bidirectional override and
     lone surrogate shown as its escape (``\\x1b``, ``\\u202e``): a value from a manifest
-    cannot move the cursor, recolour, retitle or clear a terminal, or hide text."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    cannot move the cursor, recolour, retitle or clear a terminal, or hide text. main() applies
+    it to everything written to stdout and stderr (PrintableWriter)."""
+    return _printable(text)
+
+
+class PrintableWriter(io.TextIOBase):
+    """A text stream that writes `printable(text)` to the stream it wraps: everything reprodiag
+    prints (click.echo, print, warnings) reaches the terminal with control characters escaped.
+
+    click.echo writes to it as is: it reports a text encoding and error handler, so click does
+    not look for a binary stream behind it. Other attributes (fileno, buffer) are the wrapped
+    stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """The wrapped stream's encoding (UTF-8 when it has none)."""
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        """How characters the encoding lacks are written: escaped, never an error."""
+        return "backslashreplace"
+
+    def write(self, text: str) -> int:
+        """Write `text` escaped; returns len(text), as a text stream does."""
+        escaped = _printable(text)
+        try:
+            self.stream.write(escaped)
+        except UnicodeEncodeError:  # an ASCII terminal: é and → escaped too, nothing lost
+            encoding = self.encoding
+            self.stream.write(escaped.encode(encoding, "backslashreplace").decode(encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the wrapped stream."""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal (click strips colours when it is not)."""
+        return self.stream.isatty()
+
+    def writable(self) -> bool:
+        """A writer."""
+        return True
+
+    def fileno(self) -> int:
+        """The wrapped stream's file descriptor."""
+        return self.stream.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

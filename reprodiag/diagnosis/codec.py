@@ -70,7 +70,7 @@ def write_diagnosis(diagnosis: Diagnosis, path: str | os.PathLike[str]) -> Path:
 
 def load_diagnosis(path: str | os.PathLike[str]) -> Diagnosis:
     """Read a diagnosis.json strictly (no duplicate keys, no NaN) and rebuild the record."""
-    return diagnosis_from_json(read_json_file(path), str(path))
+    return diagnosis_from_json(read_json_file(path, "diagnosis file"), str(path))
 
 
 def diagnosis_from_json(doc: JSONValue, file: str = "<diagnosis>") -> Diagnosis:

@@ -311,13 +311,12 @@ def build_policy(*layers: _Layer) -> Policy:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from reprodiag.manifest.load import read_user_file  # a regular file, size-capped
+
+    raw = read_user_file(path, "policy file", missing_hint="check the path given to --policy")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(
-            f"{path}: no such policy file", hint="check the path given to --policy"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot read the policy file: {exc}") from None
     try:
         doc: dict[str, Any] = _toml.loads(text)  # a TOML document: free-form until read_layer

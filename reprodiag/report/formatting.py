@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from reprodiag._text import printable
 from reprodiag.manifest.codec import skipped_of
 
 MINUS = "\u2212"  # a real minus sign: "−4.00 pts" reads (and prints) better than a hyphen
@@ -160,5 +161,8 @@ def fact(value: object) -> str:
 
 
 def one_line(text: str) -> str:
-    """Newlines and runs of whitespace collapsed to one space: a value never breaks a table row."""
-    return re.sub(r"\s+", " ", text).strip()
+    """Newlines and runs of whitespace collapsed to one space: a value never breaks a table row;
+    control characters, terminal escape codes, bidirectional overrides and lone surrogates shown
+    as their escapes (``\\x1b``): a value cannot hide text or reach a terminal that shows the
+    Markdown report raw."""
+    return printable(re.sub(r"\s+", " ", text).strip())

@@ -7,6 +7,9 @@ Safety rules (no user value reaches a shell, STYLE.md):
   are never scanned again, so a path containing "{seed}" stays literal). `{{` and `}}` give
   literal braces; any other `{name}` that is not a known placeholder is refused up front; braces
   that do not enclose a name (JSON such as '{"a": 1}') are left as they are.
+- A value that would start an argument with `-` (and so read as an option) is refused: the
+  retrain fails with the reason, unless the argument comes after a `--` in the template (passed
+  as is: an operand), or the placeholder follows the option's own text (`--data={snapshot_uri}`).
 - The command runs with subprocess.run(argv, shell=False); its stdin is closed.
 
 Contract: reprodiag writes the hyperparameters as a JSON object to {params_file}; the command
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reprodiag._atomic import atomic_write_text
+from reprodiag.errors import InputError
 from reprodiag.manifest.model import JSONValue, SnapshotRef, is_known
 from reprodiag.retrain.interface import RetrainFailed
 from reprodiag.retrain.template import render
@@ -67,10 +71,13 @@ def run_command(spec: RetrainSpec, *, device: str) -> JSONValue:
     params_file, metrics_file = output_dir / PARAMS_FILE, output_dir / METRICS_FILE
     atomic_write_text(params_file, json.dumps(dict(spec.params), sort_keys=True, indent=2) + "\n")
     metrics_file.unlink(missing_ok=True)  # a stale file must not pass for this run's metrics
-    argv = render(
-        spec.command,
-        values_for(spec, device=device, params_file=params_file, metrics_file=metrics_file),
-    )
+    try:
+        argv = render(
+            spec.command,
+            values_for(spec, device=device, params_file=params_file, metrics_file=metrics_file),
+        )
+    except InputError as exc:  # a value that would read as an option (template.render)
+        raise RetrainFailed(exc.message, hint=exc.hint) from None
     try:
         completed = subprocess.run(argv, shell=False, check=False, stdin=subprocess.DEVNULL)
     except (OSError, ValueError) as exc:  # not found, not executable, a NUL byte in an argument

@@ -70,7 +70,13 @@ def check_template(argv: Sequence[str]) -> None:
 
 
 def render(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
-    """Substitute placeholders inside each argument, in one pass; one argument stays one."""
+    """Substitute placeholders inside each argument, in one pass; one argument stays one.
+
+    A value must not turn into an option: an argument that starts with a placeholder whose value
+    starts with `-` (a snapshot uri `--output=/etc/x`) is refused with an InputError, unless it
+    comes after a `--` argument of the template, where the program reads every argument as an
+    operand. Inside an argument that starts with the template's own text (`--data={snapshot_uri}`)
+    a value is data, whatever it starts with."""
     check_template(argv)
 
     def substitute(match: re.Match[str]) -> str:
@@ -79,4 +85,20 @@ def render(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
             return token[0]
         return values[match.group(1)]
 
-    return [_TOKEN.sub(substitute, arg) for arg in argv]
+    out: list[str] = []
+    operands = False  # after the template's own `--`
+    for arg in argv:
+        rendered = _TOKEN.sub(substitute, arg)
+        first = _TOKEN.match(arg)
+        if not operands and rendered.startswith("-") and first and first.group(1):
+            value = values[first.group(1)]
+            raise InputError(
+                f"the value of {{{first.group(1)}}} ({value[:80]!r}) starts with '-': the "
+                "command would read it as an option, so it is not run",
+                hint=f"put `--` before {{{first.group(1)}}} in the template when the program "
+                "takes operands after it (`train.py --seed {seed} -- {snapshot_uri}`), or join "
+                f"it to its option: `--data={{{first.group(1)}}}`",
+            )
+        operands = operands or arg == "--"
+        out.append(rendered)
+    return out
