@@ -151,6 +151,10 @@ def test_pinned_sklearn_run_without_torch_passes_the_shipped_tier(notorch_python
     assert check.returncode == 0, check.stdout + check.stderr
     report = json.loads(check.stdout)
     assert report["passed"] is True and report["manifests"][0]["violations"] == []
+    # the pass says what it did not check: the torch facts, which do not apply to this run
+    assert {"environment.torch_version", "randomness.torch_seed"} <= set(
+        report["manifests"][0]["not_applicable"]
+    )
 
     manifest = load_manifest(out)
     facts = dict(iter_facts(manifest))

@@ -9,6 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from reprodiag.policy import CheckReport
+    from reprodiag.policy.model import ManifestCheck
 
 
 @click.command("check")
@@ -47,7 +48,9 @@ def _text(report: CheckReport) -> str:
     lines = []
     for m in report.manifests:
         if m.passed:
-            lines.append(f"{m.path}: PASS tier {m.tier!r}: {m.checked} required fact(s) recorded")
+            recorded = m.checked - len(m.not_applicable)
+            lines.append(f"{m.path}: PASS tier {m.tier!r}: {recorded} required fact(s) recorded")
+            lines += _unchecked(m)
             continue
         lines.append(
             f"{m.path}: FAIL tier {m.tier!r}: {len(m.violations)} of "
@@ -55,7 +58,18 @@ def _text(report: CheckReport) -> str:
         )
         lines += [f"  {v.axis:<11} {v}" for v in m.violations]
         lines += [f"  next: {step}" for step in next_steps(m.result)]
+        lines += _unchecked(m)
     return "\n".join(lines)
+
+
+def _unchecked(m: ManifestCheck) -> list[str]:
+    """What a result did not check: facts that do not apply to the run, and waived facts."""
+    lines = []
+    if m.not_applicable:
+        lines.append(f"  not applicable to this run: {', '.join(m.not_applicable)}")
+    if m.waived:
+        lines.append(f"  waived by the policy: {', '.join(m.waived)}")
+    return lines
 
 
 def _json(report: CheckReport) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reprodiag.cli.app import FiniteFloat
 from reprodiag.cli.retrain_options import (
     RetrainSettings,
     build_options,
@@ -34,13 +35,13 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 )
 @click.option(
     "--gap",
-    type=float,
+    type=FiniteFloat(),
     help="How much worse the candidate is, in the metric's units (positive = worse).",
 )
 @click.option(
     "--accept-at",
     "threshold",
-    type=float,
+    type=FiniteFloat(),
     help="Your acceptance threshold in the metric's units: when both runs fall on the same side "
     "of it, the pair is at least conclusion-equivalent.",
 )

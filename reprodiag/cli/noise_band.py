@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reprodiag.cli.app import FiniteFloat
 from reprodiag.cli.retrain_options import (
     RetrainSettings,
     build_options,
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
     "--metric",
     help="Metric (default: the run's recorded primary metric, else the first, sorted, it holds).",
 )
-@click.option("--against", type=float, help="A historical metric value to test against the band.")
+@click.option(
+    "--against", type=FiniteFloat(), help="A historical metric value to test against the band."
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -77,8 +80,11 @@ def noise_band(
     for note in options.store.notes if options.store is not None else ():
         click.echo(f"warning: {note}", err=True)
     if report.summary is None:
+        from reprodiag.errors import RetrainsFailed
+
         ok = len(report.seeds) - len(report.failed)
-        raise InputError(
+        # Seeds failed: the trainer could not run, exit 5 as compare --retrain's smoke check.
+        raise (RetrainsFailed if report.failed else InputError)(
             f"only {ok} seed retrain(s) finished ({len(report.failed)} failed): "
             "a band needs at least 3" + (f"; {report.stopped}" if report.stopped else ""),
             hint="raise --max-minutes, or run again: finished seeds are kept in the band store"

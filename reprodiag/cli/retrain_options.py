@@ -61,6 +61,8 @@ def retrain_options(func: F) -> F:
         parsed = {name: kwargs.pop(name) for name in _FIELDS if name in kwargs}
         return command(*args, settings=RetrainSettings(**parsed), **kwargs)
 
+    from reprodiag.cli.app import FiniteFloat  # refuses nan and inf
+
     decorated: Callable[..., Any] = with_settings
     options = (
         click.option(
@@ -89,7 +91,7 @@ def retrain_options(func: F) -> F:
         ),
         click.option(
             "--retrain-timeout",
-            type=click.FloatRange(min=1),
+            type=FiniteFloat(min=1),
             default=None,
             help="Seconds before a retrain is stopped and counted as a failed seed.",
         ),
@@ -137,7 +139,7 @@ def retrain_options(func: F) -> F:
         ),
         click.option(
             "--max-minutes",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=None,
             help="Time budget: no retrain (or round of retrains) starts when the time elapsed "
             "plus its estimate would pass it; the report says the time budget ran out.",

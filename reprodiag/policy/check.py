@@ -152,16 +152,21 @@ def check_facts(tier: Tier, facts: Facts) -> PolicyResult:
     """Check a tier against facts by dotted path; the result lists every required fact that is
     missing, skipped or has a value the tier refuses."""
     violations = []
+    absent = []
     for axis, path in tier.required_facts:
         reason = _judge(tier, axis, path, facts)
         if reason is not None:
             violations.append(Violation(axis, path, reason))
+        elif not_applicable(_lookup(facts, path)):
+            absent.append(path)
     return PolicyResult(
         passed=not violations,
         tier=tier.name,
         violations=tuple(violations),
         checked=len(tier.required_facts),
         axes=tier.axes,
+        not_applicable=tuple(absent),
+        waived=tier.waived,
     )
 
 

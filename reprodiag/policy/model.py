@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reprodiag.errors import InputError
+from reprodiag.manifest.model import OMIT_WHEN_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class PolicyResult:
     violations: tuple[Violation, ...] = ()
     checked: int = 0  # how many required facts were checked
     axes: tuple[str, ...] = field(default=())  # the axes the tier enforces
+    # required facts that passed because they do not apply to the run (kind not_applicable)
+    not_applicable: tuple[str, ...] = ()
+    waived: tuple[str, ...] = ()  # facts the policy waived for this tier
 
     @property
     def failed_axes(self) -> tuple[str, ...]:
@@ -93,6 +97,10 @@ class ManifestCheck:
     checked: int  # how many required facts were checked
     axes: tuple[str, ...]  # the axes the tier enforces
     violations: tuple[Violation, ...]
+    # Required facts that do not apply to this run, and facts the policy waived: listed so a
+    # pass says what it did not check. Left out of the JSON when empty (reprodiag.check/v1).
+    not_applicable: tuple[str, ...] = field(default=(), metadata=OMIT_WHEN_DEFAULT)
+    waived: tuple[str, ...] = field(default=(), metadata=OMIT_WHEN_DEFAULT)
 
     @classmethod
     def of(cls, path: str, result: PolicyResult) -> ManifestCheck:
@@ -104,12 +112,22 @@ class ManifestCheck:
             checked=result.checked,
             axes=result.axes,
             violations=result.violations,
+            not_applicable=result.not_applicable,
+            waived=result.waived,
         )
 
     @property
     def result(self) -> PolicyResult:
         """The tier's result, as check_manifest returns it."""
-        return PolicyResult(self.passed, self.tier, self.violations, self.checked, self.axes)
+        return PolicyResult(
+            self.passed,
+            self.tier,
+            self.violations,
+            self.checked,
+            self.axes,
+            self.not_applicable,
+            self.waived,
+        )
 
 
 @dataclass(frozen=True)
