@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from reprodiag.cli.storage import parse_storage_options, storage_option
+
 
 @click.group("band-store")
 def band_store() -> None:
@@ -12,13 +14,18 @@ def band_store() -> None:
 
 @band_store.command("verify")
 @click.argument("path", type=click.Path(file_okay=True))
-def verify(path: str) -> None:
-    """Check PATH's Delta log, data files and rows; exit 3 listing each problem found."""
+@storage_option
+def verify(path: str, storage_options: tuple[str, ...]) -> None:
+    """Check PATH's Delta log, data files and rows; exit 3 listing each problem found.
+
+    PATH may be an object-store uri (s3://bucket/band-store): it is then checked through
+    deltalake (it opens and every row reads as a seed result), with --storage-option.
+    """
     from reprodiag.cli.app import printable
     from reprodiag.errors import InputError
     from reprodiag.noise.store import verify_store
 
-    check = verify_store(path)
+    check = verify_store(path, parse_storage_options(storage_options) or None)
     if not check.problems:
         click.echo(f"band store {path}: ok ({check.commits} commits, {check.rows} rows)")
         return
@@ -33,8 +40,13 @@ def verify(path: str) -> None:
 
 @band_store.command("repair")
 @click.argument("path", type=click.Path(file_okay=True))
-def repair(path: str) -> None:
-    """Rebuild PATH from its readable data files; the old folder is kept as PATH.broken-TIME."""
+@storage_option
+def repair(path: str, storage_options: tuple[str, ...]) -> None:
+    """Rebuild PATH from its readable data files; the old folder is kept as PATH.broken-TIME.
+
+    A local folder only: copy an object-store band store down, repair it, copy it back.
+    """
+    parse_storage_options(storage_options)  # checked; repair reads no object store
     from reprodiag.cli.app import printable
     from reprodiag.noise.store import repair_store
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reprodiag.cli.storage import parse_storage_options, storage_option
+
 if TYPE_CHECKING:
     from reprodiag.probes.run import Run
 
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     "reprodiag.probes.outputs.weights_digest(model) in the training script.",
 )
 @click.option("--failed", is_flag=True, help="Record the run as failed.")
+@storage_option
 def capture(
     out: str,
     train_uri: str | None,
@@ -150,6 +153,7 @@ def capture(
     predictions_digest: str | None,
     weights_digest: str | None,
     failed: bool,
+    storage_options: tuple[str, ...],
 ) -> None:
     """Record the five axes of a run into the manifest OUT.
 
@@ -170,13 +174,23 @@ def capture(
         k: v.strip().lower() in ("1", "true", "yes", "on")
         for k, v in shell.parse_pairs(ablation_pairs, "--ablation").items()
     }
+    # Pinning reads only the table's log or metadata, never its rows; the options are not kept.
+    storage = parse_storage_options(storage_options) or None
     train = (
-        open_snapshot(train_uri, format=data_format, version=train_version, as_of=train_as_of)
+        open_snapshot(
+            train_uri,
+            format=data_format,
+            version=train_version,
+            as_of=train_as_of,
+            storage_options=storage,
+        )
         if train_uri
         else None
     )
     evaluation = (
-        open_snapshot(eval_uri, format=data_format, version=eval_version) if eval_uri else None
+        open_snapshot(eval_uri, format=data_format, version=eval_version, storage_options=storage)
+        if eval_uri
+        else None
     )
     randomness = shell.shell_randomness(
         shell.seeds_from_options(seed_items), deterministic, os.environ.get("PYTHONHASHSEED")

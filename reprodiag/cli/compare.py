@@ -15,11 +15,14 @@ from reprodiag.cli.retrain_options import (
     needs_consent,
     retrain_options,
 )
+from reprodiag.cli.storage import parse_storage_options
 from reprodiag.manifest.model import AXES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reprodiag.diagnosis.model import Diagnosis
-    from reprodiag.manifest.model import Manifest
+    from reprodiag.manifest.model import Manifest, SnapshotRef
 
 FORMATS = ("html", "md", "json")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -134,6 +137,7 @@ def compare(
             "use only letters, digits, '.', '_' and '-', without '..'", param_hint="--name"
         )
     b, c = load_manifest(baseline), load_manifest(candidate)
+    storage = parse_storage_options(settings.storage_options)
     result = diagnose(
         b,
         c,
@@ -144,7 +148,8 @@ def compare(
         prior=order,
         check_snapshots=not no_snapshot_check,
         threshold=threshold,
-        content=ContentOptions(label_column=label_column),
+        content=ContentOptions(label_column=label_column, storage_options=storage),
+        snapshot_probe=_snapshot_probe(storage),
     )
     if not result.diff.same_family and not allow_other_family:
         raise InputError(
@@ -200,6 +205,20 @@ def compare(
             f"the trainer failed its smoke retrain: {result.conclusion.sentence}",
             hint="fix the trainer (run it by hand on one seed), then run compare --retrain again",
         )
+
+
+def _snapshot_probe(storage: dict[str, str]) -> Callable[[SnapshotRef], object] | None:
+    """With --storage-option, the baseline snapshot check reopens object-store snapshots with
+    those options (without them it says an object store was not checked)."""
+    if not storage:
+        return None
+
+    def probe(ref: SnapshotRef) -> object:
+        from reprodiag.snapshots import reopen
+
+        return reopen(ref, storage)
+
+    return probe
 
 
 def _split(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, ...]:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reprodiag.cli.storage import parse_storage_options, storage_option
+
 if TYPE_CHECKING:
     from reprodiag.diagnosis.content import ContentDiff
     from reprodiag.diagnosis.model import FieldDiff, ManifestDiff
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     help="The label column of the training table, for the label rate of each data version "
     "(default: the runs' intent.params.label_column, else a column named 'label').",
 )
+@storage_option
 def diff(
     baseline: str,
     candidate: str,
@@ -42,6 +45,7 @@ def diff(
     no_content: bool,
     show_patch: bool,
     label_column: str | None,
+    storage_options: tuple[str, ...],
 ) -> None:
     """Diff two manifests along the five axes: same, differs, or unversioned on one side or both.
 
@@ -64,7 +68,10 @@ def diff(
         click.echo(line)
     if no_content:
         return
-    content = content_diff(b, c, ContentOptions(label_column=label_column))
+    options = ContentOptions(
+        label_column=label_column, storage_options=parse_storage_options(storage_options)
+    )
+    content = content_diff(b, c, options)
     if content is not None:
         for line in content_text(content, show_patch=show_patch):
             click.echo(line)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from reprodiag.cli.storage import parse_storage_options, storage_option
+
 if TYPE_CHECKING:
     from reprodiag.confirm import RetrainOptions, TrainerChoice
 
@@ -43,6 +45,7 @@ class RetrainSettings:
     trust_manifest_entrypoint: bool = False
     repo: str | None = None
     env_cache: str | None = None
+    storage_options: tuple[str, ...] = ()  # KEY=VALUE pairs (reprodiag.cli.storage)
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RetrainSettings))
@@ -166,6 +169,7 @@ def retrain_options(func: F) -> F:
     )
     for option in reversed(options):
         decorated = option(decorated)
+    decorated = storage_option(decorated)
     return decorated  # type: ignore[return-value]
 
 
@@ -222,17 +226,25 @@ def build_options(
         # A Ray this process reuses may have started before PYTHONPATH was set; on a cluster
         # (--address) this machine's paths mean nothing, so they are not sent.
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    # Object-store options reach the band store here and the workers through their environment
+    # (REPRODIAG_STORAGE_OPTIONS), never a file.
+    storage = parse_storage_options(settings.storage_options) or None
     store = None
     if not settings.no_band_store:
         from reprodiag.noise.store import BandStore
 
         # Tolerant: a corrupt store is set aside with a note, a read-only one is read but not
         # written; checked now, before any retrain (reprodiag.noise.store).
-        store = BandStore(settings.band_store, tolerant=True)
+        store = BandStore(settings.band_store, storage, tolerant=True)
         store.preflight()
     workdir = Path(settings.workdir) if settings.workdir else default_workdir
     executor = make_executor(
-        settings.executor, workdir, workers=settings.workers, address=settings.address, env=env
+        settings.executor,
+        workdir,
+        workers=settings.workers,
+        address=settings.address,
+        env=env,
+        storage_options=storage,
     )
     context = click.get_current_context(silent=True)
     if context is not None:  # the warm workers end with the command, whatever way it ends

@@ -198,14 +198,15 @@ def baseline_readability(
         return Readability(False, None, "not checked: the baseline read unpinned data")
     if not enabled:
         return Readability(False, None, "not checked: the snapshot check was turned off")
-    if "://" in ref.uri and not ref.uri.startswith("file://"):
+    remote = "://" in ref.uri and not ref.uri.startswith("file://")
+    if remote and probe is None:  # a probe given storage options (--storage-option) may try it
         return Readability(
             False,
             None,
             f"not checked: {ref.uri} is not a local path (object stores need storage options)",
         )
     local = ref.uri.removeprefix("file://")
-    if not os.path.exists(local):
+    if not remote and not os.path.exists(local):
         return Readability(False, None, f"not checked: {local} does not exist on this machine")
     try:
         (probe or _reopen)(ref)

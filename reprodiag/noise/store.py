@@ -559,7 +559,7 @@ def _local(path: str | os.PathLike[str]) -> Path:
     text = str(path).removeprefix("file://")
     if is_object_store(text):
         raise InputError(
-            f"{text}: band-store verify and repair work on a local folder",
+            f"{text}: band-store repair works on a local folder",
             hint="copy the table to a local folder, repair it there and copy it back",
         )
     return Path(text).expanduser()
@@ -595,12 +595,17 @@ def _log_entries(
     return commits, removed
 
 
-def verify_store(path: str | os.PathLike[str]) -> StoreCheck:
+def verify_store(
+    path: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+) -> StoreCheck:
     """Check a local band store: its log (garbage, missing or stray entries), its data files
     (present and readable) and its rows (each a seed result). Reads only; never raises for a
-    corruption, lists it instead."""
+    corruption, lists it instead. A store in an object store is checked through deltalake
+    (it opens, every row reads and is a seed result), with `storage_options`."""
     import pyarrow.parquet as pq
 
+    if is_object_store(str(path)):
+        return _verify_remote(str(path), storage_options)
     root = _local(path)
     check = StoreCheck(str(root))
     if not root.exists():
@@ -649,6 +654,30 @@ def verify_store(path: str | os.PathLike[str]) -> StoreCheck:
                 check.rows += 1
             else:
                 check.problems.append(f"row {index} (seed {raw.get('seed')!r}): {problem}")
+    return check
+
+
+def _verify_remote(path: str, storage_options: dict[str, str] | None) -> StoreCheck:
+    """verify_store for an object store: what deltalake can open and read, row by row."""
+    store = BandStore(path, storage_options)
+    check = StoreCheck(path)
+    try:
+        with _converted(path):
+            table = store._table()
+            if table is None:
+                check.problems.append("it does not exist (no Delta table at that uri)")
+                return check
+            check.commits = table.version() + 1
+            rows = table.to_pyarrow_table().to_pylist()
+    except BandStoreError as exc:
+        check.problems.append(exc.message)
+        return check
+    for index, raw in enumerate(rows):
+        problem = row_problem(cast("_Row", {**dict.fromkeys(COLUMNS), **raw}))
+        if problem is None:
+            check.rows += 1
+        else:
+            check.problems.append(f"row {index} (seed {raw.get('seed')!r}): {problem}")
     return check
 
 
