@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import click
 
-from reprodiag.cli.app import PrintableWriter, app, echo_error
+from reprodiag.cli.app import OutputClosed, PrintableWriter, app, echo_error
 from reprodiag.errors import (
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = _run(argv)
         sys.stdout.flush()  # a broken pipe shows here, while it can still be handled
-    except BrokenPipeError:
+    except (OutputClosed, BrokenPipeError):
         code = _broken_pipe(streams[0])
     finally:
         sys.stdout, sys.stderr = streams
@@ -88,7 +88,7 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return _interrupted()
     except BrokenPipeError:
-        raise  # main() points stdout at devnull and exits quietly
+        raise  # a write that bypassed PrintableWriter: main() ends it quietly, as OutputClosed
     except (OSError, ValueError) as exc:  # last resort: still no traceback for the user
         echo_error(f"{type(exc).__name__}: {exc}")
         return EXIT_BAD_INPUT if isinstance(exc, OSError) else EXIT_RUNTIME

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any, TextIO
 
 import click
@@ -14,6 +15,7 @@ from reprodiag.errors import (
     EXIT_GATE_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NEEDS_CONSENT,
+    EXIT_NO_RETRAIN,
     EXIT_OK,
     EXIT_RETRAINS_FAILED,
     EXIT_RUNTIME,
@@ -31,6 +33,8 @@ Exit codes:
      smoke retrain, so no verdict could be measured (the report says why)
   {EXIT_NEEDS_CONSENT}  a retrain would run the trainer a manifest names without your consent:
      pass --trainer, --command or --trust-manifest-entrypoint (nothing was run)
+  {EXIT_NO_RETRAIN}  `compare --retrain`: the report is written, but no retrain could run at all
+     (no trainer, data or code that cannot be had here); its conclusion says why
   {EXIT_INTERRUPTED}  interrupted: Ctrl-C, SIGTERM or SIGHUP (finished seeds are kept in the
      band store; the next run reuses them)
   {EXIT_BROKEN_PIPE}  stdout was closed early (`| head`): output stopped quietly
@@ -63,6 +67,27 @@ def printable(text: str) -> str:
     return _printable(text)
 
 
+class FiniteFloat(click.FloatRange):
+    """A number option that must be finite (and within the bounds, if any): click's FloatRange
+    lets NaN through (it compares false with every bound) and `float` takes nan and inf; a
+    timeout of nan skipped every retrain."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, or a usage error (exit 2) naming the option."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+class OutputClosed(BaseException):  # noqa: N818 - a stop, like KeyboardInterrupt, not an error
+    """The reader of stdout or stderr went away (`| head`). Not an OSError, so click does not
+    turn it into exit 1, and not an Exception, so no `except Exception` on the way swallows it:
+    main() ends the command quietly with exit 141."""
+
+
 class PrintableWriter(io.TextIOBase):
     """A text stream that writes `printable(text)` to the stream it wraps: everything reprodiag
     prints (click.echo, print, warnings) reaches the terminal with control characters escaped.
@@ -89,15 +114,21 @@ class PrintableWriter(io.TextIOBase):
         """Write `text` escaped; returns len(text), as a text stream does."""
         escaped = _printable(text)
         try:
-            self.stream.write(escaped)
-        except UnicodeEncodeError:  # an ASCII terminal: é and → escaped too, nothing lost
-            encoding = self.encoding
-            self.stream.write(escaped.encode(encoding, "backslashreplace").decode(encoding))
+            try:
+                self.stream.write(escaped)
+            except UnicodeEncodeError:  # an ASCII terminal: é and → escaped too, nothing lost
+                encoding = self.encoding
+                self.stream.write(escaped.encode(encoding, "backslashreplace").decode(encoding))
+        except BrokenPipeError:
+            raise OutputClosed from None
         return len(text)
 
     def flush(self) -> None:
         """Flush the wrapped stream."""
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
 
     def isatty(self) -> bool:
         """Whether the wrapped stream is a terminal (click strips colours when it is not)."""

@@ -411,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reprodiag retrain worker: {exc}", file=sys.stderr)
         return 2
     traceback_path = result_path.with_name(result_path.stem + ".traceback.txt")
-    result = run_spec(spec, traceback_path=traceback_path, storage_options=options)
+    try:
+        result = run_spec(spec, traceback_path=traceback_path, storage_options=options)
+    except KeyboardInterrupt as exc:  # raised by the trainer: no terminal reaches a worker
+        result = RetrainResult.failed(spec, reason_of(exc), 0.0)
     atomic_write_text(result_path, result.to_json())
     return 0
 

@@ -31,6 +31,16 @@ def sleeps(ctx: Any) -> Mapping[str, float]:
     return {"auc": 1.0}
 
 
+def steady(ctx: Any) -> Mapping[str, float]:
+    """`fast`, after two seconds: a band a signal can reach between seeds."""
+    time.sleep(2)
+    return fast(ctx)
+
+
+def interrupts(ctx: Any) -> Mapping[str, float]:
+    raise KeyboardInterrupt("the trainer raised KeyboardInterrupt on purpose")
+
+
 def returns_nan(ctx: Any) -> Mapping[str, float]:
     return {"auc": float("nan"), "accuracy": 50.0}
 
