@@ -224,10 +224,10 @@ class BandStore:
             "seed": result.seed,
             "value": result.metric if result.status == "ok" else None,
             "status": result.status,
-            "reason": result.reason,
+            "reason": _encodable(result.reason),
             "seconds": result.seconds,
-            "run_id": run_id,
-            "manifest_path": manifest_path,
+            "run_id": _encodable(run_id),
+            "manifest_path": _encodable(manifest_path),
             "recorded_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             "store_format": STORE_FORMAT,
         }
@@ -495,6 +495,12 @@ def _check_format(path: str, table: DeltaTable) -> None:
             f"{STORE_FORMAT}",
             hint="upgrade reprodiag (pip install -U reprodiag) to read and extend this band store",
         )
+
+
+def _encodable(text: str | None) -> str | None:
+    """`text` with lone surrogates (a trainer's message about an undecodable file name) written
+    as escapes: Arrow stores UTF-8, and one such character must not fail the seed's commit."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check_result(family: str, metric: str, result: SeedResult) -> None:
