@@ -304,3 +304,29 @@ def test_the_bisection_path_stays_text_in_both_reports() -> None:
     assert len(rows) == 1 + len(record.steps)  # the header and one row per step, none broken
     assert all(line.count(" | ") == 6 for line in rows), rows  # seven cells each
     assert "<script>" not in md and "\\<script\\>" in md
+
+
+def test_a_bisection_stopped_before_its_first_point_says_why() -> None:
+    """With fewer retrains left than a point's first look, the search runs no step: the reports
+    say the budget ran out and which range stays open, with no empty table."""
+    from tests.helpers import i13_samples
+    from tests.helpers.report_samples import with_band
+
+    record, spent = i13_samples.bisection(
+        "data", i13_samples.DATA_POINTS, i13_samples.DATA_INFOS, {}, budget=2
+    )
+    assert spent == 0 and record.steps == () and record.first is None
+    check = Check(
+        13, "data_bisection", "data bisection", "data", "0 retrains", 0, "done", "e", "f",
+        f"can't tell yet: {record.stop}", "cant_tell", bisection=record,
+    )  # fmt: skip
+    d = dataclasses.replace(with_band(), checks=(*with_band().checks, check))
+    md = renderer_for("md").render(d)
+    part = md[md.index("#### Data bisection") :]
+    assert part.split("\n\n")[1].startswith(
+        "**Result:** the budget ran out: version 5 needs 3 more retrains and 2 retrains"
+    )
+    assert "still open: version 5, version 6, version 7 (candidate)" in " ".join(part.split())
+    html = renderer_for("html").render(d)
+    assert '<p id="bisection-data"><strong>Data bisection' in html
+    assert "the budget ran out: version 5 needs 3 more retrains" in html

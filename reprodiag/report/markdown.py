@@ -144,6 +144,8 @@ def _checks(title: str, checks: tuple[CheckView, ...], empty: str) -> list[str]:
 def _bisection(b: BisectionView) -> list[str]:
     """A bisection's path: one row per round of retrains, then where the search ended."""
     lines = [f"#### {cell(b.title)}", ""]
+    if not b.steps:  # stopped before its first point (the budget left was too small)
+        return lines + _para(b.result, "**Result:** ") + [""]
     lines += _table(
         ("step", "point", "commit info", "retrains", "mean ± 99 % interval", "verdict", "why"),
         ((s.step, s.point, s.info, s.retrains, s.values, s.verdict, s.why) for s in b.steps),
