@@ -20,6 +20,11 @@ EXIT_RETRAINS_FAILED = 5
 # trusted: nothing was imported or run; the plan is written. Consent: --trainer, --command,
 # --trust-manifest-entrypoint or [tool.reprodiag] trusted-entrypoints (reprodiag.retrain.trust).
 EXIT_NEEDS_CONSENT = 6
+# `compare --retrain` wrote its report, but no retrain could run at all: the candidate cannot be
+# retrained here (no trainer, data that cannot be re-read, code that cannot be checked out or
+# rebuilt). Its own code, apart from 5: the trainer is not broken, the run is not retrainable,
+# and the next step differs. The report's conclusion says why.
+EXIT_NO_RETRAIN = 7
 # Ctrl-C, SIGTERM or SIGHUP: stopped; finished retrains are kept in the band store (128 + SIGINT,
 # what a shell reports for a command Ctrl-C stopped).
 EXIT_INTERRUPTED = 130
@@ -66,3 +71,9 @@ class RetrainsFailed(ReprodiagError):
     """The trainer could not run: the report says what failed, and no verdict was measured."""
 
     exit_code = EXIT_RETRAINS_FAILED
+
+
+class NoRetrainRan(RetrainsFailed):
+    """`compare --retrain` could run no retrain at all: the report says why (exit 7)."""
+
+    exit_code = EXIT_NO_RETRAIN

@@ -66,6 +66,7 @@ def test_compare_retrain_that_cannot_run_still_writes_the_report(
             ]
         )
     printed = capsys.readouterr().out
-    assert code.value.code == 0, printed
+    assert code.value.code == 7, printed  # EXIT_NO_RETRAIN: never 0 when nothing could run
     assert (out / "report.html").exists()
-    assert "no retrain could run" in printed and "not pinned" in printed
+    assert "no retrain could run" in printed and "is not in the repository" in printed
+    assert "Conclusion: no retrain ran: " in printed

@@ -90,7 +90,8 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
     is_flag=True,
     help="Investigate with retrains: a smoke check, the noise band, the seed replay, the "
     "baseline's own band and the swaps replicated over seeds; each check explains, is excluded "
-    "or can't tell yet. Exit 5 when the trainer fails its smoke retrain.",
+    "or can't tell yet. Exit 5 when the trainer fails its smoke retrain, 7 when no retrain can "
+    "run at all (the report's conclusion says why).",
 )
 @click.option(
     "--max-retrains",
@@ -204,6 +205,14 @@ def compare(
         raise RetrainsFailed(
             f"the trainer failed its smoke retrain: {result.conclusion.sentence}",
             hint="fix the trainer (run it by hand on one seed), then run compare --retrain again",
+        )
+    if result.conclusion is not None and result.conclusion.kind == "no retrain ran":
+        from reprodiag.errors import NoRetrainRan
+
+        raise NoRetrainRan(
+            f"{result.conclusion.sentence} (the report in {folder} says so)",
+            hint="make the candidate retrainable as the sentence says, or pass --trainer, "
+            "--repo or --command, then run compare --retrain again",
         )
 
 

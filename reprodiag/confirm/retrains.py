@@ -18,7 +18,7 @@ from reprodiag.confirm.findings import apply_findings
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import CANDIDATE_BAND, SMOKE_WHY, Findings, Investigation
 from reprodiag.confirm.progress import Progress, investigation_plan
-from reprodiag.diagnosis.model import Bar, Diagnosis, Gap
+from reprodiag.diagnosis.model import Bar, Conclusion, Diagnosis, Gap
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
 from reprodiag.noise.counterfactual import count_words
@@ -60,7 +60,7 @@ def confirm(
         # or readable data) before anything runs.
         arm_spec(baseline, candidate, "candidate_band", 0, diagnosis.gap.metric, options)
     except InputError as exc:  # no trainer, unpinned candidate data: keep the free diagnosis
-        return cannot_retrain(diagnosis, exc.message)
+        return cannot_retrain(diagnosis, exc.message, hint=exc.hint)
     planned = frozenset(c.key for c in diagnosis.checks if c.status == "planned")
     progress = Progress(
         total=options.max_retrains, max_minutes=options.max_minutes, say=options.say
@@ -100,8 +100,10 @@ def _out_of_time(findings: Findings, why: str) -> Findings:
     return dataclasses.replace(findings, conclusion=dataclasses.replace(verdict, sentence=sentence))
 
 
-def cannot_retrain(diagnosis: Diagnosis, why: str) -> Diagnosis:
-    """The manifest-only diagnosis with every planned retrain marked as not runnable, and why."""
+def cannot_retrain(diagnosis: Diagnosis, why: str, *, hint: str | None = None) -> Diagnosis:
+    """The manifest-only diagnosis with every planned retrain marked as not runnable, and why:
+    its conclusion is "no retrain ran", with the reason and (`hint`) what would make the
+    candidate retrainable."""
     why = why.removeprefix("cannot retrain: ")
     bar = diagnosis.bar
     if bar is not None and bar.level == "undetermined":
@@ -112,10 +114,28 @@ def cannot_retrain(diagnosis: Diagnosis, why: str) -> Diagnosis:
         else c
         for c in diagnosis.checks
     )
+    skipped = sum(1 for c in diagnosis.checks if c.status == "planned" and c.retrains > 0)
+    sentence = (
+        f"retrains were asked for, but none could run: {why.rstrip('.')}. "
+        + (
+            f"{count_words(skipped, 'planned retrain check')} "
+            f"{'stays' if skipped == 1 else 'stay'} unmeasured and "
+            if skipped
+            else ""
+        )
+        + "every placement comes from the manifests alone"
+        + (f"; to retrain it: {hint.rstrip('.')}" if hint else "")
+    )
+    # The free diagnosis' last sentence offers the plan ("No retrain was run: confirm with …
+    # (plan below)."); none of it can run now.
+    head, found, _ = diagnosis.summary.rpartition("No retrain was run")
+    summary = f"{head}No retrain could run: the conclusion says why." if found else None
     return dataclasses.replace(
         diagnosis,
         checks=checks,
         bar=bar,
+        summary=summary or diagnosis.summary,
+        conclusion=Conclusion("no retrain ran", sentence),
         stop_reason=f"no retrain could run: {why}",
         conclusion_open=diagnosis.conclusion_open
         + (f"No retrain could run ({why}); every placement comes from the manifests alone.",),

@@ -56,9 +56,16 @@ CheckVerdict = Literal[
 BandOutcome = Literal[
     "beyond noise", "consistent with noise", "inconclusive", "unusual baseline draw"
 ]
-# The overall verdict of an investigation by retrains (None in manifest-only mode).
+# The overall verdict of an investigation by retrains (None in manifest-only mode). "no retrain
+# ran": retrains were asked for, but none could run (the sentence says why).
 ConclusionKind = Literal[
-    "reproduces", "explained", "within noise", "lucky baseline", "can't tell yet", "trainer failed"
+    "reproduces",
+    "explained",
+    "within noise",
+    "lucky baseline",
+    "can't tell yet",
+    "trainer failed",
+    "no retrain ran",
 ]
 # The reproducibility bar a pair meets (DESIGN.md "Reports"; the lesson's question "reproducible
 # to what bar?"). "undetermined": the evidence at hand cannot place the pair yet.
