@@ -1,9 +1,11 @@
-"""Fuzzing the input boundary: the manifest loader, the diff, the renderers and the CLI.
+"""Fuzzing the input boundary: the manifest loader, the diff, the renderers, band-store rows and
+the CLI.
 
 The contract under test (README "Exit codes"): bad input is an InputError (exit 3) that names the
 file; nothing else escapes, and the CLI never prints a traceback. Every target prints how many
 cases it ran (`[fuzz] target: N cases`), so the test output states the figures that
-docs/robustness.md reports.
+docs/robustness.md reports. REPRODIAG_FUZZ_SCALE=N multiplies every drawn target's examples
+(scripts/fuzz.py runs the file with N = 4: over 10,000 cases).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,9 +37,12 @@ BASE: dict[str, Any] = to_jsonable(example_manifest())
 CANDIDATE: dict[str, Any] = to_jsonable(example_manifest(seed=99, auc=76.5, run_id="run-b"))
 
 
+SCALE = max(1, int(os.environ.get("REPRODIAG_FUZZ_SCALE", "1")))
+
+
 def fuzz(max_examples: int) -> settings:
     return settings(
-        max_examples=max_examples,
+        max_examples=max_examples * SCALE,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -466,6 +472,309 @@ def test_cli_on_fuzzed_files(capsys: pytest.CaptureFixture[str], tmp_path: Path)
             assert code in (0, 3), (argv, code, err)
             if code == 3:
                 assert "error" in err
+
+    run()
+    count.report(f" (exit codes: {dict(sorted(codes.items()))})")
+
+
+# ---- issue 16: surrogates, control characters, sizes -----------------------------------------
+
+UNPRINTABLE_CHARS = st.sampled_from(
+    ["\x1b[31m", "\x1b]0;t\x07", "\x1b[2J", "\r", "\x08", "\x00", "\x7f", "\x9b", "\u202e"]
+)
+
+
+def _string_paths(doc: Any) -> list[tuple[Any, ...]]:
+    out = []
+    for path in _paths(doc):
+        value = doc
+        for key in path:
+            value = value[key]
+        if isinstance(value, str):
+            out.append(path)
+    return out
+
+
+BASE_STRINGS = _string_paths(BASE)
+
+
+def test_loader_lone_surrogates_anywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    """A lone surrogate in any string value or key is refused with that value's JSON path."""
+    count = Count(capsys, "loader: a lone surrogate in a value or a key")
+
+    @fuzz(200)
+    @given(
+        st.sampled_from(BASE_STRINGS),
+        st.integers(0xD800, 0xDFFF).map(chr),
+        st.booleans(),
+        st.integers(0, 5),
+    )
+    def run(path: tuple[Any, ...], surrogate: str, as_key: bool, at: int) -> None:
+        count()
+        doc = copy.deepcopy(BASE)
+        if as_key:
+            _set(doc, ("intent", "params", f"k{surrogate}"), 1)
+            where = "$.intent.params"
+        else:
+            value = doc
+            for key in path[:-1]:
+                value = value[key]
+            text = value[path[-1]]
+            value[path[-1]] = text[:at] + surrogate + text[at:]
+            where = "$"
+        text = json.dumps(doc)  # ensure_ascii: the surrogate travels as a \\uXXXX escape
+        with pytest.raises(InputError) as exc:
+            parse_json_text(text, "fuzz.json")
+        assert "fuzz.json" in str(exc.value) and where in str(exc.value)
+        with pytest.raises(InputError):
+            manifest_from_json(doc, "fuzz.json")
+
+    run()
+    count.report()
+
+
+def test_loader_control_characters_load_and_render_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Control characters and escape codes are valid data: they load, and no renderer writes one
+    raw into Markdown (HTML escapes them as text)."""
+    count = Count(capsys, "loader+renderers: control characters and escape codes in strings")
+
+    @fuzz(60)
+    @given(st.lists(st.tuples(st.sampled_from(BASE_STRINGS), UNPRINTABLE_CHARS), min_size=1))
+    def run(edits: list[tuple[tuple[Any, ...], str]]) -> None:
+        count()
+        doc = copy.deepcopy(CANDIDATE)
+        for path, chars in edits:
+            try:
+                _set(doc, path, "v" + chars + "w")
+            except (KeyError, IndexError, TypeError):
+                continue
+        manifest = _load_or_refuse(doc)
+        if manifest is None:
+            return  # an enum or a format the value must follow: refused with a message
+        try:
+            result = diagnose(manifest_from_json(BASE), manifest, check_snapshots=False)
+        except InputError:
+            return
+        md = renderer_for("md").render(result)
+        bad = [c for c in md if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+        assert not bad and "\u202e" not in md, sorted(set(bad))
+
+    run()
+    count.report()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096])
+def test_loader_sizes_at_the_cap(size: int, tmp_path: Path) -> None:
+    """Files at, just under and just over the cap (sparse files: nothing is really written)."""
+    from reprodiag.manifest import load as manifest_load
+
+    path = tmp_path / "m.json"
+    with open(path, "wb") as handle:
+        handle.truncate(manifest_load.MAX_FILE_BYTES + size)
+    with pytest.raises(InputError) as exc:
+        load_manifest(path)
+    said = str(exc.value)
+    assert str(path) in said
+    assert ("64 MiB" in said) == (size > 0)  # at the cap it is read, and is not JSON
+
+
+# ---- band-store rows -------------------------------------------------------------------------
+
+row_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(["ok", "failed", "OK", "", "\udfff"])
+)
+valid_rows = st.fixed_dictionaries(
+    {
+        "family": st.text(min_size=1, max_size=8),
+        "metric": st.text(min_size=1, max_size=8),
+        "seed": st.integers(0, 2**63 - 1),
+        "value": st.floats(-1e6, 1e6),
+        "status": st.sampled_from(["ok", "failed"]),
+        "reason": st.none() | st.text(max_size=20),
+        "seconds": st.none() | st.floats(0, 1e4),
+        "run_id": st.none() | st.text(max_size=8),
+        "manifest_path": st.none() | st.text(max_size=8),
+        "recorded_at": st.none() | st.just("2026-11-28T00:00:00.000000+00:00"),
+        "store_format": st.none() | st.just(1),
+    }
+)
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed row with 0-3 columns replaced by arbitrary values."""
+    row = draw(valid_rows)
+    for column in draw(st.lists(st.sampled_from(sorted(row)), max_size=3)):
+        row[column] = draw(row_values)
+    return row
+
+
+def test_band_store_row_check_on_arbitrary_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """row_problem says why a row is not a seed result, or the row reads as one: an ok result
+    always with a finite value, never an exception."""
+    from reprodiag.noise.store import _seed_result, row_problem
+
+    count = Count(capsys, "band store: arbitrary rows through the read check")
+    accepted = 0
+
+    @fuzz(300)
+    @given(rows())
+    def run(row: dict[str, Any]) -> None:
+        nonlocal accepted
+        count()
+        problem = row_problem(row)
+        if problem is not None:
+            assert isinstance(problem, str) and problem
+            return
+        accepted += 1
+        result = _seed_result(row)  # type: ignore[arg-type]
+        assert 0 <= result.seed < 2**63
+        if result.status == "ok":
+            assert result.metric is not None and math.isfinite(result.metric)
+
+    run()
+    count.report(f" ({accepted} read as seed results)")
+
+
+seed_results = st.builds(
+    lambda seed, metric, status, reason, seconds: (seed, metric, status, reason, seconds),
+    st.integers(-5, 2**63 + 5) | st.sampled_from([0, 2**63 - 1]),
+    st.none() | st.floats(),
+    st.sampled_from(["ok", "failed"]),
+    st.none() | st.text(max_size=30) | hostile_text | st.just("bad \udfff \x1b[31m"),
+    st.none() | st.floats(),
+)
+
+
+def test_band_store_records_and_reads_fuzzed_results(
+    capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A real Delta band store: a result is refused up front (ValueError naming the seed) or
+    recorded and read back equal; a lone surrogate in a reason is stored escaped."""
+    from reprodiag.noise.store import BandStore
+    from reprodiag.retrain.seed_result import SeedResult
+
+    count = Count(capsys, "band store: fuzzed seed results recorded and read back (real Delta)")
+    store = BandStore(tmp_path_factory.mktemp("fuzz-store") / "store")
+    outcome = {"recorded": 0, "refused": 0}
+
+    @fuzz(25)
+    @given(seed_results)
+    def run(drawn: tuple[Any, ...]) -> None:
+        count()
+        seed, metric, status, reason, seconds = drawn
+        result = SeedResult(seed=seed, metric=metric, status=status, reason=reason, seconds=seconds)
+        family = f"fam-{count.n}"
+        try:
+            store.record(family, "auc", result, run_id=f"run-{count.n}")
+        except ValueError as exc:
+            assert str(seed) in str(exc) or "seed" in str(exc)
+            outcome["refused"] += 1
+            return
+        outcome["recorded"] += 1
+        (back,) = store.results(family, "auc")
+        assert back.seed == seed and back.status == status
+        if status == "ok":
+            assert back.metric == metric
+        if reason is not None:
+            assert back.reason == reason.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    run()
+    count.report(f" ({outcome})")
+
+
+def test_band_store_reads_past_hostile_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Rows written around reprodiag (NaN, inf, negative seeds, unknown statuses) are skipped
+    with a note naming the store; the good rows still read."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from reprodiag.noise.store import STORE_FORMAT, BandStore, band_schema
+
+    count = Count(capsys, "band store: hostile rows written around reprodiag (real Delta)")
+    values = st.sampled_from([math.nan, math.inf, -math.inf, 1.5, -1e308])
+    hostile_rows = st.lists(
+        st.tuples(
+            st.sampled_from([-1, 0, 7, 2**63 - 1]),
+            values,
+            st.sampled_from(["ok", "failed", "maybe", ""]),
+            st.sampled_from([None, 1.0, math.nan, math.inf]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+
+    @fuzz(15)
+    @given(hostile_rows)
+    def run(drawn: list[tuple[int, float, str, float | None]]) -> None:
+        count()
+        path = tmp_path_factory.mktemp("hostile-store") / "store"
+        good = {"family": "f", "metric": "auc", "seed": 10_000, "value": 0.5, "status": "ok"}
+        table = [good] + [
+            {"family": "f", "metric": "auc", "seed": s, "value": v, "status": st_, "seconds": sec}
+            for s, v, st_, sec in drawn
+        ]
+        columns = {name: [row.get(name) for row in table] for name in band_schema().names}
+        columns["store_format"] = [STORE_FORMAT] * len(table)
+        write_deltalake(path, pa.table(columns, schema=band_schema()))
+        store = BandStore(path, tolerant=True)
+        results = store.results("f", "auc")
+        assert 10_000 in {r.seed for r in results}
+        for r in results:
+            assert r.status in ("ok", "failed")
+            assert r.status != "ok" or (r.metric is not None and math.isfinite(r.metric))
+        for note in store.notes:
+            assert str(path) in note
+
+    run()
+    count.report()
+
+
+# ---- the command line on the new inputs ------------------------------------------------------
+
+
+def test_cli_on_control_characters_and_surrogates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """validate and diff: a surrogate is exit 3 naming the file; control characters are exit 0
+    and reach the terminal only as escapes."""
+    count = Count(capsys, "CLI: validate, diff on surrogates and control characters")
+    base_file = tmp_path / "baseline.json"
+    base_file.write_text(canonical_json(example_manifest()), encoding="utf-8")
+    codes: dict[int, int] = {}
+
+    @fuzz(25)
+    @given(st.sampled_from(_string_paths(CANDIDATE)), UNPRINTABLE_CHARS | st.just("\udc80"))
+    def run(path: tuple[Any, ...], chars: str) -> None:
+        doc = copy.deepcopy(CANDIDATE)
+        _set(doc, path, "v" + chars + "w")
+        candidate = tmp_path / "candidate.json"
+        candidate.write_text(json.dumps(doc), encoding="utf-8")
+        for argv in (
+            ["validate", str(candidate)],
+            ["diff", str(base_file), str(candidate), "--all", "--show-noise", "--no-content"],
+        ):
+            count()
+            with pytest.raises(SystemExit) as exit_:
+                main(argv)
+            out, err = capsys.readouterr()
+            code = exit_.value.code if isinstance(exit_.value.code, int) else 1
+            codes[code] = codes.get(code, 0) + 1
+            assert "Traceback" not in err and code in (0, 3), (argv, code, err)
+            if chars == "\udc80":
+                assert code == 3 and str(candidate) in err
+            shown = out + err
+            bad = [c for c in shown if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+            assert not bad and "\u202e" not in shown, (argv, sorted(set(bad)))
 
     run()
     count.report(f" (exit codes: {dict(sorted(codes.items()))})")

@@ -24,6 +24,7 @@ from reprodiag.cli import main
 from reprodiag.cli.compare import _safe_name, slug
 from reprodiag.diagnosis import diagnose
 from reprodiag.diagnosis.model import Diagnosis, IncidentInfo
+from reprodiag.errors import InputError
 from reprodiag.manifest.codec import write_manifest
 from reprodiag.manifest.model import Manifest, Metric, Skipped
 from reprodiag.report import renderer_for, write_reports
@@ -269,10 +270,41 @@ def test_rendered_values_stay_one_argument_each(values: dict[str, str]) -> None:
         "--params {params_file} --metrics {metrics_file} --device {device}"
     )
     full = {**{k: "" for k in ("eval_uri", "eval_version", "snapshot_version")}, **values}
+    standalone = ("seed", "output_dir", "params_file", "metrics_file", "device")
+    dashed = [k for k in standalone if values[k].startswith("-")]
+    if dashed:  # it would read as an option: refused, naming the first such placeholder
+        with pytest.raises(InputError) as exc:
+            render(argv, full)
+        assert "{" + dashed[0] + "}" in str(exc.value) or any(
+            "{" + k + "}" in str(exc.value) for k in dashed
+        )
+        return
     rendered = render(argv, full)
     assert len(rendered) == len(argv)
     assert rendered[3] == values["seed"] and rendered[4] == "--data=" + values["snapshot_uri"]
     assert rendered[5] == values["output_dir"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=20).map(lambda t: "-" + t),
+    st.sampled_from(["seed", "snapshot_uri", "eval_uri", "output_dir", "device"]),
+)
+def test_a_dash_value_never_starts_an_argument_before_the_end_of_options(
+    value: str, name: str
+) -> None:
+    """Before the template's `--` a value starting with '-' is refused; after it, passed as is."""
+    names = ["seed", "snapshot_uri", "eval_uri", "output_dir", "device"]
+    values = {k: "x" for k in (*names, "snapshot_version", "eval_version")}
+    values.update({"params_file": "p", "metrics_file": "m", name: value})
+    before = parse_command(f"train --flag {{{name}}} --params {{params_file}}")
+    with pytest.raises(InputError) as exc:
+        render(before, values)
+    assert "{" + name + "}" in str(exc.value) and "--" in (exc.value.hint or "")
+    after = parse_command(f"train --params {{params_file}} -- {{{name}}}")
+    assert render(after, values) == ["train", "--params", "p", "--", value]
+    joined = parse_command(f"train --value={{{name}}}")
+    assert render(joined, values) == ["train", "--value=" + value]
 
 
 def test_shell_syntax_in_the_template_itself_is_passed_as_arguments(
