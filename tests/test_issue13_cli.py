@@ -330,3 +330,24 @@ def test_a_bisection_stopped_before_its_first_point_says_why() -> None:
     html = renderer_for("html").render(d)
     assert '<p id="bisection-data"><strong>Data bisection' in html
     assert "the budget ran out: version 5 needs 3 more retrains" in html
+
+
+def test_a_first_point_that_moves_only_part_of_the_way_is_said_so() -> None:
+    """A point between the two ends (it differs from both) is the first that moves the metric,
+    but not the whole change: the check's sentence says the rest lies after it."""
+    from reprodiag.confirm.bisect import _observed, search
+    from tests.helpers import i13_samples
+
+    halfway = [88.7, 88.9, 88.6, 88.8, 88.7, 88.9, 88.6, 88.8]
+    record, spent = i13_samples.bisection(
+        "data", i13_samples.DATA_POINTS, i13_samples.DATA_INFOS, {1: halfway}, budget=12
+    )
+    assert record.first == "version 5" and [s.verdict for s in record.steps] == ["part of the way"]
+    queue = {1: list(halfway)}
+    result = search(
+        i13_samples.DATA_POINTS, i13_samples.BASELINE_END, i13_samples.CANDIDATE_END,
+        lambda i, n: [queue[i].pop(0) for _ in range(n)], budget=12, toward=1.0,
+    )  # fmt: skip
+    words = _observed(record, result, "accuracy")
+    assert words.startswith("version 5 is the first point that moves accuracy (operation WRITE")
+    assert "but only part of the way (it differs from both ends): the rest of the change" in words

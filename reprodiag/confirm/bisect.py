@@ -570,8 +570,15 @@ def _observed(record: Bisection, result: Search, metric: str) -> str:
     info = ", ".join(
         f"{k} {show(v, 80)}" for k, v in record.first_info.items() if k not in ("version", "commit")
     )
+    partly = any(s.point == record.first and s.verdict == "part of the way" for s in record.steps)
     return (
         f"{record.first} is the first point that moves {metric}"
         + (f" ({info})" if info else "")
+        + (
+            ", but only part of the way (it differs from both ends): the rest of the change "
+            "lies in the points after it, which were not bisected"
+            if partly
+            else ""
+        )
         + f" ({path})"
     )
