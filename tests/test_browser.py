@@ -167,3 +167,37 @@ def test_without_root_make_browser_skips_the_install_and_the_tests_say_what_they
     assert when_missing({}, euid=1000) == "skip" and when_missing({}, euid=0) == "fail"
     assert when_missing({"REPRODIAG_REQUIRE_BROWSER": "1"}, euid=1000) == "fail"
     assert when_missing({"REPRODIAG_SKIP_BROWSER": "1"}, euid=0) == "skip"
+
+
+def test_counterfactual_retrains_are_drawn_and_listed_per_seed(
+    browser: Chromium, tmp_path: Path
+) -> None:
+    """Every arm of the investigation (swap, seed replay, bisection points) is a labelled row of
+    the noise-band chart, inside the drawn chart; the per-seed table holds every retrain of the
+    JSON; the rest of the gap is explained in words; no Markdown backtick reaches the text."""
+    from tests.helpers.i13_samples import with_bisection
+
+    _, data = _open(browser, with_bisection(), tmp_path)
+    seen = browser.evaluate(
+        """(() => {
+      const svg = document.getElementById('noise-band-chart'), box = svg.getBoundingClientRect();
+      const labels = [...svg.querySelectorAll('text')].map(t => {
+        const r = t.getBoundingClientRect();
+        return {text: t.textContent, inside: r.left >= box.left - 1 && r.right <= box.right + 1
+                && r.top >= box.top - 1 && r.bottom <= box.bottom + 1 && r.width > 0};
+      });
+      const rows = [...document.querySelectorAll('#retrains tbody tr')].length;
+      const text = document.body.innerText.replace(
+        [...document.querySelectorAll('pre')].map(p => p.innerText).join(''), '');
+      return {labels, rows, unexplained: (document.getElementById('unexplained') || {}).innerText,
+              ticks: (text.match(/`/g) || []).length};
+    })()"""
+    )
+    texts = [label["text"] for label in seen["labels"]]
+    assert "seed replay" in texts and "pinned-snapshot retrain" in texts
+    assert any(t.startswith("data: ") for t in texts) and any(t.startswith("code: ") for t in texts)
+    assert all(label["inside"] for label in seen["labels"]), seen["labels"]
+    runs = sum(len(c.get("runs", [])) for c in data["checks"]) + len(data["band"]["seeds"])
+    assert seen["rows"] == runs
+    assert "The rest, " in seen["unexplained"] and "explains" in seen["unexplained"]
+    assert seen["ticks"] == 0

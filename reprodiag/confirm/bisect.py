@@ -38,7 +38,14 @@ from reprodiag.confirm.arms import Arms, arm_spec
 from reprodiag.confirm.band import code_dir_for, ok_values, run_specs
 from reprodiag.confirm.incident import CANDIDATE_BAND, Incident
 from reprodiag.confirm.outcomes import Findings
-from reprodiag.diagnosis.model import Bisection, BisectionStep, Check, Diagnosis, PointVerdict
+from reprodiag.diagnosis.model import (
+    Bisection,
+    BisectionStep,
+    Check,
+    Diagnosis,
+    PointVerdict,
+    RetrainRun,
+)
 from reprodiag.diagnosis.notes import show
 from reprodiag.errors import InputError
 from reprodiag.manifest.codec import to_jsonable
@@ -507,6 +514,7 @@ def _run_line(
     candidate_end = ok_values(arms.results.get(CANDIDATE_BAND, []))
     toward = toward_baseline(incident.gap, incident.direction)
     tried: dict[int, int] = {}
+    runs: list[RetrainRun] = []  # every retrain, with the point it retrained
 
     def run(index: int, count: int) -> list[float | None]:
         start = tried.get(index, 0)
@@ -523,6 +531,7 @@ def _run_line(
         arms.paths.setdefault(key, []).extend(r.manifest_path for r in done if r.manifest_path)
         results = [r.to_seed_result() for r in done]
         arms.results.setdefault(key, []).extend(results)
+        runs.extend(RetrainRun.of(r, line.points[index]) for r in results)
         return [r.metric if r.status == "ok" else None for r in results]
 
     result = search(line.points, baseline_end, candidate_end, run, budget=budget, toward=toward)
@@ -554,6 +563,7 @@ def _run_line(
         verdict="explains" if result.first is not None else "cant_tell",
         evidence=tuple(arms.paths.get(key, [])[:3]),
         bisection=record,
+        runs=tuple(runs),
     )
     return check, n
 

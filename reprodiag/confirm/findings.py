@@ -29,6 +29,7 @@ from reprodiag.diagnosis.model import (
     CheckVerdict,
     Conclusion,
     Diagnosis,
+    RetrainRun,
 )
 from reprodiag.diagnosis.notes import show
 from reprodiag.diagnosis.ranking import DEFAULT_PRIOR, rank_axes
@@ -78,11 +79,11 @@ def apply_findings(
         checks[finding.arm], verdict = _swap_check(check, finding, arms, stopped)
         if verdict is not None:
             verdicts[finding.axis] = verdict
-    _replay(checks, findings, stopped)
+    _replay(checks, findings, stopped, arms)
     band_outcome = _band_outcome(findings)
     _band(checks, findings, band_outcome, stopped)
     if findings.pipelines is not None:
-        checks["baseline_band"] = _baseline_band_check(findings, incident.baseline_arm)
+        checks["baseline_band"] = _baseline_band_check(findings, incident.baseline_arm, arms)
     randomness = _randomness(findings, band_outcome)
     if randomness is not None:
         verdicts["randomness"] = randomness
@@ -137,7 +138,9 @@ def _swap_check(
         return _not_run(check, stopped), None
     done = _done(check, finding.words, CHECK_VERDICT[finding.outcome], finding.retrains)
     done = dataclasses.replace(
-        done, evidence=check.evidence + tuple(arms.paths.get(finding.arm, [])[:3])
+        done,
+        evidence=check.evidence + tuple(arms.paths.get(finding.arm, [])[:3]),
+        runs=_runs(arms, finding.arm),
     )
     judged = finding.judgement
     attribution = None
@@ -155,7 +158,12 @@ def _swap_check(
     return done, AxisVerdict(finding.axis, status, reason, attribution)
 
 
-def _replay(checks: dict[str, Check], findings: Findings, stopped: str) -> None:
+def _runs(arms: Arms, arm: str) -> tuple[RetrainRun, ...]:
+    """Every retrain of `arm`, in the order it ran, failed and refused ones included."""
+    return tuple(RetrainRun.of(r) for r in arms.results.get(arm, []))
+
+
+def _replay(checks: dict[str, Check], findings: Findings, stopped: str, arms: Arms) -> None:
     check = checks.get("seed_replay")
     if check is None or check.status != "planned":
         return
@@ -163,7 +171,8 @@ def _replay(checks: dict[str, Check], findings: Findings, stopped: str) -> None:
     if replay is None:
         checks["seed_replay"] = _not_run(check, stopped)
         return
-    checks["seed_replay"] = _done(check, replay.words, CHECK_VERDICT[replay.outcome], 1)
+    done = _done(check, replay.words, CHECK_VERDICT[replay.outcome], 1)
+    checks["seed_replay"] = dataclasses.replace(done, runs=_runs(arms, "seed_replay"))
 
 
 def _band_outcome(findings: Findings) -> BandOutcome:
@@ -186,7 +195,7 @@ def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, st
     )
 
 
-def _baseline_band_check(findings: Findings, alias: str | None) -> Check:
+def _baseline_band_check(findings: Findings, alias: str | None, arms: Arms) -> Check:
     pipelines = findings.pipelines
     assert pipelines is not None  # noqa: S101 - the caller checked
     words = pipelines.words
@@ -216,6 +225,8 @@ def _baseline_band_check(findings: Findings, alias: str | None) -> Check:
         falsified_by="the two pipelines' seed distributions differ (Welch, sequential looks)",
         observed=words,
         verdict=verdict,
+        # the swap arm's seeds are in its own check's runs; a baseline band's own are here
+        runs=() if alias is not None else _runs(arms, arm),
     )
 
 

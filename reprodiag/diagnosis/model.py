@@ -201,6 +201,25 @@ class Bisection:
 
 
 @dataclass(frozen=True)
+class RetrainRun:
+    """One retrain a check ran: its seed, the metric value (None when it failed), how long it
+    took, why it failed or was refused, and for a bisection the point (data version or commit)
+    it retrained. The report draws these on the noise-band chart and lists them per seed."""
+
+    seed: int
+    metric: float | None
+    status: Literal["ok", "failed"]
+    reason: str | None = None  # a failed or refused retrain's reason
+    seconds: float | None = None
+    point: str | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
+
+    @classmethod
+    def of(cls, result: SeedResult, point: str | None = None) -> RetrainRun:
+        """The run of one finished retrain (at a bisection `point`, when given)."""
+        return cls(result.seed, result.metric, result.status, result.reason, result.seconds, point)
+
+
+@dataclass(frozen=True)
 class Check:
     """One check in cost order: what it expects, what falsifies it, what it observed, verdict."""
 
@@ -220,6 +239,10 @@ class Check:
     evidence: tuple[str, ...] = ()  # field paths or retrain ids behind the observation
     # A bisection check's path (data_bisection, code_bisection); left out of the JSON when None.
     bisection: Bisection | None = field(default=None, metadata={OMIT_WHEN_DEFAULT: True})
+    # The retrains this check ran, one per seed in the order they ran, failed and refused ones
+    # with their reason (the seed replay, each swap, the baseline band, a bisection's points; the
+    # candidate band's are the noise band's seeds); left out of the JSON when empty.
+    runs: tuple[RetrainRun, ...] = field(default=(), metadata={OMIT_WHEN_DEFAULT: True})
 
     @property
     def name(self) -> str:

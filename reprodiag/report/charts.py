@@ -6,9 +6,19 @@ shows them instead of the picture. Plain text here; each renderer escapes it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from reprodiag.diagnosis.model import Attribution, AxisRank, Diagnosis, Gap, NoiseBand
+from reprodiag.confirm.identity import NOT_THE_PIPELINE
+from reprodiag.diagnosis.model import (
+    Attribution,
+    AxisRank,
+    Check,
+    Diagnosis,
+    Gap,
+    NoiseBand,
+    RetrainRun,
+)
 from reprodiag.report import formatting as fmt
 
 
@@ -145,8 +155,62 @@ def attribution_text(d: Diagnosis) -> ChartText | None:
     )
 
 
-def band_text(band: NoiseBand, gap: Gap) -> ChartText:
-    """The noise-band chart's text: the band, the seeds and where the baseline lies."""
+@dataclass(frozen=True)
+class ArmValues:
+    """One row of the noise-band chart: an arm's retrains (a swap, the seed replay, the baseline
+    band, one bisection point) with their finished values and the ones that failed."""
+
+    key: str  # the check's key: pinned_snapshot, seed_replay, baseline_band, data_bisection
+    label: str  # "pinned-snapshot retrain", "data bisection at v5"
+    kind: str  # swap, replay, baseline, bisection: the row's mark
+    values: tuple[float, ...]
+    failed: tuple[RetrainRun, ...]
+    point: str | None = None  # a bisection point's name
+
+    @property
+    def mean(self) -> float | None:
+        """The mean of the finished values (None when none finished)."""
+        return math.fsum(self.values) / len(self.values) if self.values else None
+
+
+_KINDS = {"seed_replay": "replay", "baseline_band": "baseline"}
+
+
+def arm_rows(d: Diagnosis) -> tuple[ArmValues, ...]:
+    """The counterfactual retrains of a diagnosis, one row per arm (per point of a bisection),
+    in the cost order of their checks."""
+    rows: list[ArmValues] = []
+    for check in sorted(d.checks, key=lambda c: c.order):
+        if not check.runs:
+            continue
+        if check.bisection is not None or any(r.point for r in check.runs):
+            points = list(dict.fromkeys(r.point or "" for r in check.runs))
+            for point in points:
+                runs = [r for r in check.runs if (r.point or "") == point]
+                label = f"{check.name} at {point}" if point else check.name
+                rows.append(_arm(check, label, "bisection", runs, point or None))
+            continue
+        rows.append(_arm(check, check.name, _KINDS.get(check.key, "swap"), list(check.runs)))
+    return tuple(rows)
+
+
+def _arm(
+    check: Check, label: str, kind: str, runs: list[RetrainRun], point: str | None = None
+) -> ArmValues:
+    ok = tuple(r.metric for r in runs if r.status == "ok" and r.metric is not None)
+    failed = tuple(r for r in runs if r.status != "ok" or r.metric is None)
+    return ArmValues(check.key, label, kind, ok, failed, point)
+
+
+def refused(run: RetrainRun) -> bool:
+    """Whether a failed retrain was refused by the identity check (not the pipeline it stands
+    for) rather than failing by itself."""
+    return run.status != "ok" and (run.reason or "").startswith(NOT_THE_PIPELINE)
+
+
+def band_text(band: NoiseBand, gap: Gap, arms: tuple[ArmValues, ...] = ()) -> ChartText:
+    """The noise-band chart's text: the band, the seeds, where the baseline lies, and each
+    counterfactual retrain's values against the band."""
     failed = [s for s in band.seeds if s.status == "failed"]
     rows: list[tuple[str, str, str]] = [
         ("baseline", fmt.number(gap.baseline), _where(gap.baseline, band)),
@@ -158,6 +222,24 @@ def band_text(band: NoiseBand, gap: Gap) -> ChartText:
         ),
     ]
     rows += [(f"seed {s.seed}", "failed", s.reason or "no reason recorded") for s in failed]
+    for arm in arms:
+        values = ", ".join(fmt.number(v) for v in arm.values) or "none finished"
+        mean = f"mean {fmt.number(arm.mean)}: " if len(arm.values) > 1 else ""
+        rows.append(
+            (
+                f"{arm.label} (n = {len(arm.values)})",
+                values,
+                mean + (_where(arm.mean, band) if arm.values else fmt.DASH),
+            )
+        )
+        rows += [
+            (
+                f"{arm.label}, seed {r.seed}",
+                "refused" if refused(r) else "failed",
+                r.reason or "no reason recorded",
+            )
+            for r in arm.failed
+        ]
     desc = (
         f"{band.n} seed retrains: mean {fmt.number(band.mean)}, band {fmt.number(band.low)} "
         f"to {fmt.number(band.high)}. Baseline {fmt.number(gap.baseline)} lies "
@@ -166,14 +248,133 @@ def band_text(band: NoiseBand, gap: Gap) -> ChartText:
     )
     if failed:
         desc += f" {len(failed)} seed{'s' if len(failed) > 1 else ''} failed and are not drawn."
+    drawn = [a for a in arms if a.values]
+    if drawn:
+        desc += " Counterfactual retrains: " + "; ".join(
+            f"{a.label} mean {fmt.number(a.mean)} over {len(a.values)} "
+            f"seed{'s' if len(a.values) != 1 else ''}, {_where(a.mean, band)}"
+            for a in drawn
+        )
+        desc += "."
+    lost = sum(len(a.failed) for a in arms)
+    if lost:
+        desc += (
+            f" {lost} counterfactual retrain{'s' if lost != 1 else ''} failed or "
+            f"{'were' if lost != 1 else 'was'} refused."
+        )
+    caption = (
+        "Points: seed retrains. Shaded: the band. Dashed line: baseline. Solid line: candidate."
+    )
+    if arms:
+        caption = (
+            "Top row: the candidate band's seeds; shaded down every row: the band. Below: one "
+            "row per counterfactual arm (diamond: a swap; triangle: the seed replay; square: the "
+            "baseline pipeline; small circle: a bisection point), a tick at its mean. Dashed "
+            "line: baseline; solid: candidate."
+        )
     return ChartText(
         "noise-band",
         f"Seed-noise band of {band.metric}",
         desc,
         ("mark", band.metric, "where"),
         tuple(rows),
-        "Points: seed retrains. Shaded: the band. Dashed line: baseline. Solid line: candidate.",
+        caption,
     )
+
+
+# ---- the unexplained remainder, in words ----------------------------------------------------
+
+
+def _checked_out(d: Diagnosis, rank: AxisRank) -> str:
+    """Why an axis that may hold the rest could not be checked, in a few words."""
+    skipped = [
+        c
+        for c in sorted(d.checks, key=lambda c: c.order)
+        if c.axis == rank.axis and c.retrains > 0 and c.status != "done" and c.observed
+    ]
+    if skipped:
+        return f"the {skipped[0].name} did not run: {skipped[0].observed}"
+    status = fmt.status(fmt.AXIS_STATUS, rank.status).label
+    reason = rank.reason.rstrip(".")
+    if reason[:2].istitle():  # "The baseline ..." inside a sentence
+        reason = reason[0].lower() + reason[1:]
+    return f"{status}: {reason}"
+
+
+def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
+    """What part of the gap the confirmed causes explain (with their interval), and what the
+    rest could be: the seed noise, or an axis that could not be checked. Empty without a band
+    (no retrain measured anything) and for a gap that is not worse."""
+    band, gap = d.band, d.gap.worse_by
+    if band is None or gap <= 0:
+        return ()
+    metric = d.gap.metric
+    confirmed = [(r, a) for r, a in attributed(d.ranking) if r.status == "confirmed"]
+    explained = math.fsum(a.points for _, a in confirmed)
+    low = math.fsum(a.low for _, a in confirmed)
+    high = math.fsum(a.high for _, a in confirmed)
+    whole = fmt.points(gap, signed=False)
+    sentences: list[str] = []
+    if confirmed:
+        names = [f"the {r.axis} change ({_check_name(d, a.check)})" for r, a in confirmed]
+        many = len(confirmed) > 1
+        sentences.append(
+            f"The confirmed cause{'s' if many else ''}, {_join(names)}, explain"
+            f"{'' if many else 's'} {fmt.points(explained, signed=False)} of the gap of "
+            f"{whole} in {metric} ({100 * explained / gap:.0f} %), interval "
+            f"{fmt.number(low, 2)} to {fmt.number(high, 2)}"
+            + (" (the intervals added: a conservative bound)." if many else ".")
+        )
+    else:
+        sentences.append(f"No confirmed cause explains any of the gap of {whole} in {metric}.")
+    rest, rest_low, rest_high = gap - explained, gap - high, gap - low
+    half = (band.high - band.low) / 2
+    interval = f"interval {fmt.number(rest_low, 2)} to {fmt.number(rest_high, 2)}"
+    if rest_low <= 0 <= rest_high or abs(rest) <= half:
+        reading = (
+            f"within the seed noise (the band's half-width is \u00b1{fmt.number(half, 2)}; "
+            + ("its interval holds 0" if rest_low <= 0 <= rest_high else "it lies inside it")
+            + "): the two runs' own seed draws can account for it"
+        )
+    else:
+        reading = (
+            f"beyond the seed noise (the band's half-width is \u00b1{fmt.number(half, 2)}): "
+            "something no retrain measured moved the metric"
+        )
+    sentences.append(f"The rest, {fmt.points(rest, signed=False)} ({interval}), lies {reading}.")
+    open_axes = [r for r in sorted(d.ranking, key=lambda r: r.rank) if r.status in _UNCHECKED]
+    if open_axes:
+        sentences.append(
+            "It may lie in an axis that could not be checked: "
+            + "; ".join(
+                f"{fmt.axis_title(r.axis).lower()} ({_checked_out(d, r)})" for r in open_axes
+            )
+            + "."
+        )
+    else:
+        sentences.append(
+            "Every other axis was checked (ruled out, excluded or within the noise): none is left "
+            "to hold it."
+        )
+    measured = any(c.key == "baseline_band" and c.status == "done" for c in d.checks)
+    if confirmed and not measured:
+        sentences.append(
+            "The baseline's own seed draw is part of it too: the baseline pipeline's spread was "
+            "not measured (no baseline band ran)."
+        )
+    return tuple(sentences)
+
+
+_UNCHECKED = ("candidate", "unversioned", "cant_tell")
+
+
+def _check_name(d: Diagnosis, key: str) -> str:
+    check = next((c for c in d.checks if c.key == key), None)
+    return check.name if check is not None else key.replace("_", " ")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # The shape that marks each axis status in the axes chart, in words (status is never colour alone).

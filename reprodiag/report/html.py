@@ -2,26 +2,47 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from reprodiag.diagnosis.model import Diagnosis
+from reprodiag.report.charts import arm_rows
 from reprodiag.report.interface import RenderError
 from reprodiag.report.svg import attribution_svg, axes_svg, noise_band_svg
 from reprodiag.report.view import build_view
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
+# A Markdown code span in prose ("run `reprodiag check --tier shipped` in CI"): a run of
+# backticks, text on one line, and a run of the same length (a span may hold shorter runs).
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)([^\n]+?)(?<!`)\1(?!`)")
+
+
+def code_spans(text: object) -> Markup:
+    """Prose as HTML: every `code span` (the Markdown convention the diagnosis' sentences use
+    for commands) as <code>, its backticks dropped; everything else, and the span's own text,
+    escaped. A lone backtick stays a backtick."""
+    words = str(text)
+    parts: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(words):
+        inner = match.group(2).strip() or match.group(2)
+        parts.append(escape(words[last : match.start()]))
+        parts.append(Markup("<code>{}</code>").format(inner))
+        last = match.end()
+    parts.append(escape(words[last:]))
+    return Markup("").join(parts)
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     # Autoescape everything (the diagnosis holds user strings: run names, params, reasons) and fail
     # on a missing name instead of printing nothing (StrictUndefined).
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("reprodiag.report", "templates"),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "j2"), default_for_string=True, default=True
@@ -31,6 +52,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["prose"] = code_spans  # `code` in a sentence shown as <code>
+    return environment
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +86,7 @@ class HtmlRenderer:
                     if attribution
                     else None,
                     band_svg=(
-                        noise_band_svg(diagnosis.band, diagnosis.gap, band)
+                        noise_band_svg(diagnosis.band, diagnosis.gap, band, arm_rows(diagnosis))
                         if band and diagnosis.band
                         else None
                     ),

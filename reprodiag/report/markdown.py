@@ -219,15 +219,30 @@ def _band(band: BandView | None, chart: ChartText | None) -> list[str]:
     lines += _chart(chart) + _table(("what", "value"), band.numbers)
     if band.note:
         lines += _para(band.note) + [""]
-    if band.seeds:
-        lines += _table(
-            ("seed", band.metric, "status"),
-            (
-                (s.seed, s.metric, s.status.label + (f": {s.reason}" if s.reason else ""))
-                for s in band.seeds
-            ),
-        )
     return lines
+
+
+def _retrains(view: ReportView) -> list[str]:
+    """Every retrain, one row per seed, failed and refused ones with their reason."""
+    if not view.retrains:
+        return []
+    title = (
+        f"**Every retrain, per seed ({len(view.retrains)}):** the candidate band, then each "
+        "check in cost order"
+    )
+    return [title, ""] + _table(
+        ("arm", "seed", view.header.metric, "seconds", "status"),
+        (
+            (
+                r.arm,
+                r.seed,
+                r.metric,
+                r.seconds,
+                r.status.label + (f": {r.reason}" if r.reason else ""),
+            )
+            for r in view.retrains
+        ),
+    )
 
 
 def render_view(view: ReportView) -> str:
@@ -252,6 +267,9 @@ def render_view(view: ReportView) -> str:
         ),
     )
     lines += _chart(view.attribution_chart)
+    if view.unexplained:
+        lines += ["### What the confirmed causes explain, and what the rest could be", ""]
+        lines += [line for sentence in view.unexplained for line in _para(sentence) + [""]]
     lines += [f"## {conf_t}", ""]
     lines += _checks("Checks done", view.checks_done, "No check has run yet.")
     lines += _checks("Plan still to run", view.checks_planned, "Nothing left to run.")
@@ -264,7 +282,7 @@ def render_view(view: ReportView) -> str:
         ((t.tier, t.applies_to, t.axes, t.enforcement) for t in view.policy),
     )
     lines += ["## Evidence", ""] + _provenance(view) + _diff(view.diff)
-    lines += _band(view.band, view.band_chart)
+    lines += _band(view.band, view.band_chart) + _retrains(view)
     lines += [
         "---",
         "",

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from reprodiag.diagnosis.model import Diagnosis, RunLabel
 from reprodiag.report.formatting import AXIS_STATUS
+from reprodiag.report.html import code_spans
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,15 +91,15 @@ def first_screen_html(diagnosis: Diagnosis) -> str:
     if d.conclusion is not None:
         parts.append(
             Markup("<p style='margin:0.2em 0'><b>Conclusion: {}</b> {}</p>").format(
-                d.conclusion.kind, d.conclusion.sentence
+                d.conclusion.kind, code_spans(d.conclusion.sentence)
             )
         )
     else:
-        parts.append(Markup("<p style='margin:0.2em 0'>{}</p>").format(d.summary))
+        parts.append(Markup("<p style='margin:0.2em 0'>{}</p>").format(code_spans(d.summary)))
     if d.bar is not None:
         parts.append(
             Markup("<p style='margin:0.2em 0'>Reproducibility bar: <b>{}</b>: {}</p>").format(
-                d.bar.level, d.bar.reason
+                d.bar.level, code_spans(d.bar.reason)
             )
         )
     parts.append(Markup("<table style='border-collapse:collapse'><tr>"))
@@ -106,7 +107,7 @@ def first_screen_html(diagnosis: Diagnosis) -> str:
     parts.append(Markup("</tr>"))
     for r in d.ranking:
         label = AXIS_STATUS[r.status].label if r.status in AXIS_STATUS else r.status
-        cells = (r.rank, r.axis, Markup("<b>{}</b>").format(label), r.reason)
+        cells = (r.rank, r.axis, Markup("<b>{}</b>").format(label), code_spans(r.reason))
         parts.extend([Markup("<tr>"), *(_TD.format(c) for c in cells), Markup("</tr>")])
     parts.append(Markup("</table>"))
     if d.band is not None:

@@ -15,7 +15,14 @@ from markupsafe import Markup, escape
 
 from reprodiag.diagnosis.model import AxisRank, Diagnosis, Gap, NoiseBand
 from reprodiag.report import formatting as fmt
-from reprodiag.report.charts import ChartText, attributable_gap, attributed, remainder
+from reprodiag.report.charts import (
+    ArmValues,
+    ChartText,
+    attributable_gap,
+    attributed,
+    refused,
+    remainder,
+)
 
 INK, GREY, LIGHT = "#1a1a1a", "#555555", "#d0d0d0"
 BLUE, SKY, GREEN, ORANGE, VERMILLION, PURPLE = (
@@ -205,9 +212,38 @@ def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
 # ---- the noise band -------------------------------------------------------------------------
 
 
-def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
-    """Seed metrics as points, the band shaded, baseline and candidate as labelled lines, failed
-    seeds listed under the plot."""
+_ROW = 24  # the height of one counterfactual arm's row under the band
+
+
+def _arm_mark(kind: str, cx: float, cy: float) -> str:
+    """Each kind of arm its own shape (colour on top): swap, replay, baseline, bisection."""
+    if kind == "replay":
+        return (
+            f'<polygon points="{cx},{cy - 6} {cx + 6},{cy + 5} {cx - 6},{cy + 5}" '
+            f'fill="{ORANGE}" stroke="{INK}" stroke-width="1"/>'
+        )
+    if kind == "baseline":
+        return (
+            f'<rect x="{cx - 4.5}" y="{cy - 4.5}" width="9" height="9" fill="{GREEN}" '
+            'stroke="#ffffff" stroke-width="1"/>'
+        )
+    if kind == "bisection":
+        return (
+            f'<circle cx="{cx}" cy="{cy}" r="3.5" fill="{PURPLE}" stroke="{INK}" '
+            'stroke-width="0.5"/>'
+        )
+    return (
+        f'<polygon points="{cx},{cy - 6} {cx + 6},{cy} {cx},{cy + 6} {cx - 6},{cy}" '
+        f'fill="{ORANGE}" stroke="{INK}" stroke-width="1"/>'
+    )
+
+
+def noise_band_svg(
+    band: NoiseBand, gap: Gap, text: ChartText, arms: tuple[ArmValues, ...] = ()
+) -> Markup:
+    """Seed metrics as points, the band shaded, baseline and candidate as labelled lines; under
+    it one row per counterfactual retrain arm (its seeds, a tick at their mean), read against the
+    same band and lines; failed seeds listed under the plot."""
     seeds = [s.metric for s in band.seeds if s.status == "ok" and s.metric is not None]
     failed = [s for s in band.seeds if s.status == "failed"]
     marks = [
@@ -218,16 +254,18 @@ def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
         )
         if v is not None
     ]
-    scale = _Scale([band.low, band.high, band.mean, *seeds, *(m[0] for m in marks)])
+    arm_values = [v for a in arms for v in a.values]
+    scale = _Scale([band.low, band.high, band.mean, *seeds, *(m[0] for m in marks), *arm_values])
     low, high, mean = scale.x(band.low), scale.x(band.high), scale.x(band.mean)
+    bottom = 110 + _ROW * len(arms)  # the plot's lower edge: the band, then one row per arm
     body = [
-        f'<rect x="{low}" y="40" width="{round(high - low, 1)}" height="70" fill="{SKY}" '
-        f'fill-opacity="0.35" stroke="{BLUE}" stroke-width="1"/>',
+        f'<rect x="{low}" y="40" width="{round(high - low, 1)}" height="{bottom - 40}" '
+        f'fill="{SKY}" fill-opacity="0.35" stroke="{BLUE}" stroke-width="1"/>',
         f'<line x1="{mean}" x2="{mean}" y1="40" y2="110" stroke="{BLUE}" stroke-width="1"/>',
-        _text(10, 72, f"seeds (n = {band.n})", 12, fill=GREY),
+        _text(10, 72, f"{'candidate band' if arms else 'seeds'} (n = {band.n})", 12, fill=GREY),
         _text(10, 88, f"band k = {fmt.number(band.k, 2)}", 11, fill=GREY),
-        _text(low, 125, fmt.number(band.low), 11, "end"),
-        _text(high, 125, fmt.number(band.high), 11, "start"),
+        _text(low, bottom + 15, fmt.number(band.low), 11, "end"),
+        _text(high, bottom + 15, fmt.number(band.high), 11, "start"),
     ]
     for i, value in enumerate(seeds):
         y = 55 + (i % 5) * 10  # a fixed stagger so equal seeds stay visible
@@ -235,18 +273,43 @@ def noise_band_svg(band: NoiseBand, gap: Gap, text: ChartText) -> Markup:
             f'<circle cx="{scale.x(value)}" cy="{y}" r="4" fill="{BLUE}" '
             f'stroke="#ffffff" stroke-width="1"/>'
         )
+    for row, arm in enumerate(arms):
+        y = 110 + _ROW * row + _ROW // 2
+        body += [
+            f'<line x1="10" x2="{_RIGHT}" y1="{110 + _ROW * row}" y2="{110 + _ROW * row}" '
+            f'stroke="{LIGHT}"/>',
+            _text(10, y + 4, _short_label(arm), 10),
+        ]
+        for i, value in enumerate(arm.values):
+            body.append(_arm_mark(arm.kind, scale.x(value), y + (i % 3 - 1) * 3))
+        if len(arm.values) > 1 and arm.mean is not None:
+            x = scale.x(arm.mean)
+            body.append(
+                f'<line x1="{x}" x2="{x}" y1="{y - 9}" y2="{y + 9}" stroke="{INK}" '
+                'stroke-width="2"/>'
+            )
+        if arm.failed:
+            lost = len(arm.failed)
+            word = "refused" if all(refused(r) for r in arm.failed) else "failed"
+            body.append(_text(_RIGHT + 8, y + 4, f"{lost} {word}", 11, fill=GREY))
     for row, (value, name, colour, dash) in enumerate(marks):
         x = scale.x(value)
         body.append(
-            f'<line x1="{x}" x2="{x}" y1="25" y2="115" stroke="{colour}" '
+            f'<line x1="{x}" x2="{x}" y1="25" y2="{bottom + 5}" stroke="{colour}" '
             f'stroke-width="2.5" stroke-dasharray="{dash or "none"}"/>'
         )
-        body.append(
-            _text(x, 14 + row * 130, f"{name} {fmt.number(value)}", 12, "middle", colour, "600")
-        )
-    height = 160
+        label_y = 14 if row == 0 else bottom + 34
+        body.append(_text(x, label_y, f"{name} {fmt.number(value)}", 12, "middle", colour, "600"))
+    height = bottom + 50
     if failed:
         listed = ", ".join(f"{s.seed} ({s.reason or 'no reason recorded'})" for s in failed)
-        body.append(_text(10, 166, f"failed, not drawn: {listed}", 11, fill=GREY))
-        height = 176
+        body.append(_text(10, height + 6, f"failed, not drawn: {listed}", 11, fill=GREY))
+        height += 16
     return _svg(text, height, body)
+
+
+def _short_label(arm: ArmValues) -> str:
+    """An arm's row label, cut to fit left of the plot (the data table has it whole): the
+    check's name, or a bisection point's name."""
+    words = f"{arm.key.removesuffix('_bisection')}: {arm.point}" if arm.point else arm.label
+    return words if len(words) <= 24 else words[:23] + "\u2026"

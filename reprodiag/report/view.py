@@ -23,10 +23,19 @@ from reprodiag.diagnosis.model import (
     IncidentInfo,
     NoiseBand,
     Provenance,
+    RetrainRun,
     RunLabel,
 )
 from reprodiag.report import formatting as fmt
-from reprodiag.report.charts import ChartText, attribution_text, axes_text, band_text
+from reprodiag.report.charts import (
+    ChartText,
+    arm_rows,
+    attribution_text,
+    axes_text,
+    band_text,
+    refused,
+    unexplained_words,
+)
 from reprodiag.report.formatting import Status
 from reprodiag.report.interface import REPORT_FORMAT
 
@@ -216,6 +225,19 @@ class SeedView:
 
 
 @dataclass(frozen=True)
+class RetrainRowView:
+    """One retrain of the per-seed table: its arm, seed, value, seconds, status and why it
+    failed or was refused."""
+
+    arm: str
+    seed: str
+    metric: str
+    seconds: str
+    status: Status
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class BandView:
     """The noise band as rows of numbers, its outcome, its seeds and its note."""
 
@@ -256,6 +278,10 @@ class ReportView:
     # How the diagnosis was made (label, value), shown first in the evidence; empty when the
     # diagnosis records no provenance (made through the API, or before it was recorded).
     provenance: tuple[tuple[str, str], ...] = ()
+    # Every retrain, one row per seed: the candidate band's, then each check's in cost order.
+    retrains: tuple[RetrainRowView, ...] = ()
+    # What part of the gap the confirmed causes explain and what the rest could be, in words.
+    unexplained: tuple[str, ...] = ()
 
 
 def build_view(diagnosis: Diagnosis) -> ReportView:
@@ -294,9 +320,40 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         band=_band(diagnosis.band) if diagnosis.band is not None else None,
         axes_chart=axes_text(diagnosis.ranking),
         attribution_chart=attribution_text(diagnosis),
-        band_chart=band_text(diagnosis.band, diagnosis.gap) if diagnosis.band else None,
+        band_chart=(
+            band_text(diagnosis.band, diagnosis.gap, arm_rows(diagnosis))
+            if diagnosis.band
+            else None
+        ),
         open_title=_open_title(diagnosis),
         provenance=_provenance(diagnosis.provenance),
+        retrains=_retrains(diagnosis),
+        unexplained=unexplained_words(diagnosis),
+    )
+
+
+REFUSED = Status("refused", "st-failed")  # not the pipeline it stands for: never judged
+
+
+def _retrains(d: Diagnosis) -> tuple[RetrainRowView, ...]:
+    """The per-seed table: the candidate band's seeds, then every check's retrains in cost
+    order (a bisection's with their point), failed and refused ones with their reason."""
+    places = fmt.decimals_for(d.gap.baseline, d.gap.candidate)
+    band = tuple(RetrainRun.of(s) for s in d.band.seeds) if d.band is not None else ()
+    groups = [("candidate band", band)] + [
+        (c.name, c.runs) for c in sorted(d.checks, key=lambda c: c.order) if c.runs
+    ]
+    return tuple(
+        RetrainRowView(
+            arm=f"{name} at {r.point}" if r.point else name,
+            seed=str(r.seed),
+            metric=fmt.number(r.metric, places),
+            seconds=f"{r.seconds:.1f}" if r.seconds is not None else fmt.DASH,
+            status=REFUSED if refused(r) else fmt.status(fmt.SEED_STATUS, r.status),
+            reason=r.reason,
+        )
+        for name, runs in groups
+        for r in runs
     )
 
 

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from reprodiag.confirm.bisect import remaining, search
-from reprodiag.diagnosis.model import Bisection, BisectionStep, Check, Diagnosis
+from reprodiag.diagnosis.model import Bisection, BisectionStep, Check, Diagnosis, RetrainRun
 from reprodiag.manifest.model import Axis, JSONValue
 
 # The pinned-snapshot swap's seeds (the baseline end) and the candidate band (the candidate end)
@@ -133,7 +133,28 @@ def _check(axis: Axis, order: int, record: Bisection, spent: int, observed: str)
         verdict="explains" if record.first is not None else "cant_tell",
         evidence=(f"{axis}-bisection-seed-101",),
         bisection=record,
+        runs=_runs(record),
     )
+
+
+def _runs(record: Bisection) -> tuple[RetrainRun, ...]:
+    """Each step's retrains as the bisection records them: its new finished values, then its
+    failed ones (seeds 101, 102, ... per point, as the search numbers them)."""
+    runs: list[RetrainRun] = []
+    seen: dict[str, int] = {}
+    for step in record.steps:
+        before = seen.get(step.point, 0)
+        new = step.values[before:]
+        seeds = iter(range(101 + before, 101 + before + step.retrains))
+        runs += [RetrainRun(next(seeds), v, "ok", None, 38.5, step.point) for v in new]
+        runs += [
+            RetrainRun(
+                next(seeds), None, "failed", "the trainer raised: RuntimeError", 2.0, step.point
+            )
+            for _ in range(step.retrains - len(new))
+        ]
+        seen[step.point] = len(step.values)
+    return tuple(runs)
 
 
 def with_bisection() -> Diagnosis:

@@ -24,6 +24,7 @@ from reprodiag.diagnosis.model import (
     IncidentInfo,
     ManifestDiff,
     NoiseBand,
+    RetrainRun,
     RunLabel,
     SeedResult,
     TierRule,
@@ -186,6 +187,23 @@ def _free_checks() -> tuple[Check, ...]:
     )
 
 
+# The pinned-snapshot retrain's seeds: three finished near the baseline, one refused by the
+# identity check (the report lists it with its reason and never draws it).
+PINNED_RUNS = (
+    RetrainRun(100, 90.1, "ok", seconds=39.5),
+    RetrainRun(101, 90.5, "ok", seconds=41.25),
+    RetrainRun(102, 90.3, "ok", seconds=40.0),
+    RetrainRun(
+        103,
+        None,
+        "failed",
+        "not the pipeline it stands for: code.commit is 1f2e3d4c5b6a, the pipeline's is "
+        "9a8b7c6d5e4f",
+        12.0,
+    ),
+)
+
+
 def _retrain_checks(done: bool) -> tuple[Check, ...]:
     status = "done" if done else "planned"
     return (
@@ -204,6 +222,7 @@ def _retrain_checks(done: bool) -> tuple[Check, ...]:
             else None,
             "cant_tell" if done else "not_run",
             ("retrain-6",) if done else (),
+            runs=(RetrainRun(1234, 87.6, "ok", seconds=40.2),) if done else (),
         ),
         Check(
             7,
@@ -218,6 +237,7 @@ def _retrain_checks(done: bool) -> tuple[Check, ...]:
             "90.30: explains 3.10 of the 4.00 pts, 99 % interval [2.20, 4.00]" if done else None,
             "explains" if done else "not_run",
             ("retrain-7",) if done else (),
+            runs=PINNED_RUNS if done else (),
         ),
         Check(
             8,
