@@ -337,6 +337,7 @@ def test_a_first_point_that_moves_only_part_of_the_way_is_said_so() -> None:
     but not the whole change: the check's sentence says the rest lies after it."""
     from reprodiag.confirm.bisect import _observed, search
     from tests.helpers import i13_samples
+    from tests.helpers.report_samples import with_band
 
     halfway = [88.7, 88.9, 88.6, 88.8, 88.7, 88.9, 88.6, 88.8]
     record, spent = i13_samples.bisection(
@@ -351,3 +352,29 @@ def test_a_first_point_that_moves_only_part_of_the_way_is_said_so() -> None:
     words = _observed(record, result, "accuracy")
     assert words.startswith("version 5 is the first point that moves accuracy (operation WRITE")
     assert "but only part of the way (it differs from both ends): the rest of the change" in words
+    # the report's path says it too, under the table
+    d = dataclasses.replace(
+        with_band(),
+        checks=(
+            *with_band().checks,
+            Check(
+                13,
+                "data_bisection",
+                "data bisection",
+                "data",
+                f"{spent} retrains",
+                spent,
+                "done",
+                "e",
+                "f",
+                words,
+                "explains",
+                bisection=record,
+            ),  # fmt: skip
+        ),
+    )
+    md = " ".join(renderer_for("md").render(d).split())
+    assert (
+        "**Result:** version 5 is the first point that moves the metric, but only part of the way"
+        in md
+    )

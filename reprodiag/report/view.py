@@ -502,6 +502,11 @@ def _bisection(b: Bisection) -> BisectionView:
     result = b.stop
     if b.first is None and b.remaining:
         result += "; still open: " + ", ".join(b.remaining)
+    elif any(s.point == b.first and s.verdict == "part of the way" for s in b.steps):
+        result += (
+            ", but only part of the way (it differs from both ends): the rest of the change lies "
+            "in the points after it, which were not bisected"
+        )
     return BisectionView(
         anchor=f"bisection-{b.axis}", title=title, steps=tuple(rows), result=result
     )
