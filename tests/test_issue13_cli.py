@@ -49,8 +49,7 @@ def _why(d: Diagnosis) -> str:
 
 
 # Two worker processes start (one per worktree; each imports reprodiag, numpy and the capture
-# probes) around 6 retrains of 0.1-0.5 s: 32 s on an idle 2-core box, 64 s at load 10.
-@pytest.mark.slow
+# probes) around 6 retrains of 0.1-0.5 s: 14 s at load 1.5 on 2 cores, 32-64 s at load 5-10.
 def test_compare_retrain_confirms_a_code_change_by_the_code_swap(tmp_path: Path) -> None:
     """Monday's run and Wednesday's read the same pinned tables with the same seed; Wednesday's
     commit dropped a feature. `compare --retrain`, run outside the repository with --repo, says
