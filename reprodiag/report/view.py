@@ -540,7 +540,7 @@ def _point_info(info: object) -> str:
     for key in ("parameters", "metadata"):
         value = info.get(key)
         if isinstance(value, dict) and value:
-            pairs = ", ".join(f"{k}={fmt.fact(v)}" for k, v in value.items())
+            pairs = ", ".join(f"{k}={fmt.fact(v)}" for k, v in sorted(value.items()))
             parts.append(("metadata: " if key == "metadata" else "") + pairs)
     text = fmt.one_line(" · ".join(parts))
     return (text[:237] + "…" if len(text) > 240 else text) or fmt.DASH
