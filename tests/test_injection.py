@@ -472,10 +472,14 @@ def test_retrain_folders_stay_in_the_workdir(tmp_path: Path) -> None:
     from reprodiag.retrain.interface import RetrainSpecError
 
     workdir = (tmp_path / "retrains").resolve()
-    options = SimpleNamespace(workdir=workdir, trainer=None, device="cpu", timeout_s=None)
+    options = SimpleNamespace(
+        workdir=workdir, trainer=None, device="cpu", timeout_s=None, repo=None, env_cache=None
+    )
     candidate = dataclasses.replace(
         example_manifest(),
         intent=dataclasses.replace(example_manifest().intent, run_name="../../etc", family="../x"),
+        # No commit recorded: the specs name no checked-out code (that needs the commit here).
+        code=dataclasses.replace(example_manifest().code, commit=Skipped("not a git repository")),
     )
     for key in ("seed_replay", "pinned_snapshot", "intent_swap", "noise_band"):
         for seed in (0, 1, 10_000, 2**63, 2**64 - 1):
