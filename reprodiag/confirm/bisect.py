@@ -287,6 +287,9 @@ class Line:
     points: tuple[str, ...]
     infos: tuple[Mapping[str, JSONValue], ...]
     spec: Callable[[int, int], RetrainSpec]  # (point index, seed) -> spec
+    # Versions in between that are not points, each with why (an empty table, the delete half
+    # of an overwrite): no pipeline trains on them, so they are never retrained.
+    skipped: tuple[str, ...] = ()
 
 
 BISECTED: Mapping[str, Axis] = {"pinned_snapshot": "data", "code_swap": "code"}
@@ -389,28 +392,35 @@ def _data_line(arms: Arms, arm: str) -> Line | str | None:
             "the evaluation set changed too, so a version in between has no candidate end "
             "measured on the same evaluation set"
         )
+    # After the baseline's version up to and including the candidate's: the last is the
+    # candidate end; the points in between are the others, less those no pipeline trains on.
     versions = versions_between(older, newer)
-    if len(versions) < 2:
+    between = [v for v in versions[:-1] if v.skip is None]
+    skipped = tuple(f"version {v.version} ({v.skip})" for v in versions[:-1] if v.skip)
+    if not between:
+        if skipped:
+            return "no version in between can be retrained: " + "; ".join(skipped)
         return None
     infos: tuple[Mapping[str, JSONValue], ...] = (
         {"version": str(older.version), "side": "baseline"},
-        *(v.info() for v in versions),
+        *(v.info() for v in between),
+        versions[-1].info(),
     )
     points = (
         (f"version {older.version} (baseline)",)
-        + tuple(f"version {v.version}" for v in versions[:-1])
+        + tuple(f"version {v.version}" for v in between)
         + (f"version {newer.version} (candidate)",)
     )
     refs: dict[int, SnapshotRef] = {}
 
     def spec(index: int, seed: int) -> RetrainSpec:
-        version = versions[index - 1].version
+        version = between[index - 1].version
         if version not in refs:
             refs[version] = open_snapshot(older.uri, format=older.format, version=version).ref
         base = arm_spec(arms.baseline, arms.candidate, arm, seed, arms.metric, arms.options)
         return _relabel(replace(base, train=refs[version]), f"data-bisect-v{version}", seed, arms)
 
-    return Line("data", points, infos, spec)
+    return Line("data", points, infos, spec, skipped)
 
 
 def _code_line(arms: Arms, arm: str) -> Line | str | None:
@@ -559,13 +569,20 @@ def _run_line(
         status="done",
         expected=EXPECTED[line.axis],
         falsified_by=FALSIFIED,
-        observed=_observed(record, result, arms.metric),
+        observed=_observed(record, result, arms.metric) + _skipped_words(line.skipped),
         verdict="explains" if result.first is not None else "cant_tell",
         evidence=tuple(arms.paths.get(key, [])[:3]),
         bisection=record,
         runs=tuple(runs),
     )
     return check, n
+
+
+def _skipped_words(skipped: tuple[str, ...]) -> str:
+    """The versions in between left out of the search, and why, as a closing clause."""
+    if not skipped:
+        return ""
+    return "; not retrained, as no pipeline trains on it: " + "; ".join(skipped)
 
 
 def _observed(record: Bisection, result: Search, metric: str) -> str:

@@ -433,21 +433,10 @@ def _commits(
             TableCommit(new.version, "pinned by the candidate", None, _dvc_words(new)),  # type: ignore[arg-type]
         )
     from reprodiag.snapshots.history import versions_between
-    from reprodiag.snapshots.interface import VersionNotFound
 
     older, newer = (old, new) if _before(old, new) else (new, old)
-    found = versions_between(older, newer, options.storage_options)
-    if older.version != newer.version and (not found or found[-1].version != newer.version):
-        last = (
-            f"its last is version {found[-1].version}"
-            if found
-            else f"nothing after version {older.version}"
-        )
-        raise VersionNotFound(
-            f"{newer.format} {newer.uri} has no version {newer.version} in its history ({last})",
-            hint="the version was never written here, or the table was replaced",
-        )
-    return tuple(_commit(v) for v in found)
+    # After `older`, up to and including `newer` (an error when the history stops short of it).
+    return tuple(_commit(v) for v in versions_between(older, newer, options.storage_options))
 
 
 def _before(old: SnapshotRef, new: SnapshotRef) -> bool:
@@ -753,10 +742,7 @@ def data_summary(data: DataContent) -> str:
             f"{_version(c.version)} {_operation_words(c)}" for c in data.commits[:6]
         )
         more = f", and {len(data.commits) - 6} more" if len(data.commits) > 6 else ""
-        words.append(
-            f"{len(data.commits)} commit{'s' if len(data.commits) != 1 else ''} in between "
-            f"({operations}{more})"
-        )
+        words.append(f"{_commits_span(data)} ({operations}{more})")
     if data.rows_baseline is not None and data.rows_candidate is not None:
         rows = f"rows {data.rows_baseline:,} → {data.rows_candidate:,}"
         if data.rows_added is not None and data.rows_removed is not None:
@@ -772,6 +758,20 @@ def data_summary(data: DataContent) -> str:
             f"{percent(data.label.candidate)}"
         )
     return "; ".join(words)
+
+
+def _commits_span(data: DataContent) -> str:
+    """`3 commits after v4, up to and including v7`: the commits listed are those after the older
+    version up to the newer one (the newer version's own commit is one of them), the semantics of
+    reprodiag.snapshots.history.versions_between, which bisection uses too."""
+    n = len(data.commits)
+    first, last = data.baseline_version, data.candidate_version
+    if isinstance(first, int) and isinstance(last, int) and first > last:
+        first, last = last, first  # the candidate reads an older version than the baseline
+    what = f"{n} commit{'s' if n != 1 else ''}"
+    if n == 1:
+        return f"{what}: {_version(last)} itself, right after {_version(first)}"
+    return f"{what} after {_version(first)}, up to and including {_version(last)}"
 
 
 def _operation_words(commit: TableCommit) -> str:

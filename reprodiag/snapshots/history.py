@@ -1,11 +1,17 @@
 """The versions between two snapshots of one table, each with its commit info.
 
 `versions_between(older, newer)` lists the versions a table went through after `older` up to
-and including `newer`, oldest first, each with what its commit recorded: the operation (WRITE,
-UPDATE, MERGE, append, overwrite ...), the commit time (ISO 8601, UTC), the operation's
-parameters and the user's own commit metadata (Delta: custom commit metadata and userMetadata;
-Iceberg: the snapshot summary's extra properties). Bisection (reprodiag.confirm.bisect) retrains
-on the versions in between and names the first one that moves the metric with this info.
+and including `newer`, oldest first (so `older` itself is never listed and `newer` always is: the
+versions strictly between the two are all but the last), each with what its commit recorded: the
+operation (WRITE, UPDATE, MERGE, append, overwrite ...), the commit time (ISO 8601, UTC), the
+operation's parameters and the user's own commit metadata (Delta: custom commit metadata and
+userMetadata; Iceberg: the snapshot summary's properties other than Iceberg's own statistics).
+A `newer` the table's history does not reach is an error, never a shorter list. Bisection
+(reprodiag.confirm.bisect) retrains on the versions in between and names the first one that
+moves the metric with this info; it does not retrain a version whose `skip` says why it is no
+state a pipeline trains on (an Iceberg snapshot of an empty table, or the delete half of a
+delete-then-append overwrite, which pyiceberg's `overwrite()` writes as two snapshots in one
+commit).
 
 Delta and Iceberg tables are listed; a DVC pin's versions are git commits of its `.dvc` file and
 plain files have no versions: both raise HistoryUnavailable saying so.
@@ -43,6 +49,64 @@ _DELTA_OWN = frozenset(
 )
 
 
+# Keys of an Iceberg snapshot summary that Iceberg (Java, pyiceberg) and its engines write
+# themselves: statistics of the commit and the table, and the writer's identity. Every other
+# property is the user's (snapshot_properties=..., Spark's snapshot-property.*). The spec's list:
+# https://iceberg.apache.org/spec/#optional-snapshot-summary-fields
+_ICEBERG_OWN = frozenset(
+    {
+        "added-data-files",
+        "deleted-data-files",
+        "total-data-files",
+        "added-delete-files",
+        "added-equality-delete-files",
+        "removed-equality-delete-files",
+        "added-position-delete-files",
+        "removed-position-delete-files",
+        "removed-delete-files",
+        "total-delete-files",
+        "added-records",
+        "deleted-records",
+        "total-records",
+        "added-files-size",
+        "removed-files-size",
+        "total-files-size",
+        "added-position-deletes",
+        "removed-position-deletes",
+        "total-position-deletes",
+        "added-equality-deletes",
+        "removed-equality-deletes",
+        "total-equality-deletes",
+        "deleted-duplicate-files",
+        "changed-partition-count",
+        "partition-summaries-included",
+        "replace-partitions",
+        "manifests-created",
+        "manifests-kept",
+        "manifests-replaced",
+        "entries-processed",
+        "engine-name",
+        "engine-version",
+        "iceberg-version",
+        "spark.app.id",
+        "app-id",
+        "wap.id",
+        "published-wap-id",
+        "source-snapshot-id",
+    }
+)
+_ICEBERG_OWN_PREFIXES = ("partitions.",)
+
+
+def user_properties(summary: Mapping[str, object]) -> dict[str, JSONValue]:
+    """An Iceberg snapshot summary's properties less Iceberg's own statistics and writer keys."""
+    return {
+        str(k): _json(v)
+        for k, v in summary.items()
+        if k not in _ICEBERG_OWN and not str(k).startswith(_ICEBERG_OWN_PREFIXES)
+    }
+
+
 class HistoryUnavailable(InputError):
     """The versions between two snapshots cannot be listed (format, different tables, gone)."""
 
@@ -56,6 +120,8 @@ class VersionInfo:
     timestamp: str | None  # ISO 8601, UTC
     parameters: Mapping[str, JSONValue] = field(default_factory=dict)
     metadata: Mapping[str, JSONValue] = field(default_factory=dict)  # the user's commit metadata
+    # Why a pipeline never trains on this version (bisection does not retrain it), or None.
+    skip: str | None = None
 
     def info(self) -> dict[str, JSONValue]:
         """The commit info as plain JSON (what a report shows)."""
@@ -68,6 +134,8 @@ class VersionInfo:
             out["parameters"] = dict(self.parameters)
         if self.metadata:
             out["metadata"] = dict(self.metadata)
+        if self.skip is not None:
+            out["skipped"] = self.skip
         return out
 
 
@@ -91,8 +159,9 @@ def versions_between(
 ) -> list[VersionInfo]:
     """The versions after `older` up to and including `newer`, oldest first, with commit info.
 
-    Raises HistoryUnavailable when they are not two versions of one Delta or Iceberg table, or
-    when the table's history cannot be read.
+    Raises HistoryUnavailable when they are not two versions of one Delta or Iceberg table, when
+    the table's history cannot be read, or when it does not reach `newer` (or holds no entry for
+    a version in between): the list is then whole, and its last entry is always `newer`.
     """
     why = same_table(older, newer)
     if why is not None:
@@ -100,9 +169,25 @@ def versions_between(
             f"cannot list the versions between {older.uri} and {newer.uri}: {why}",
             hint="bisection needs two pinned versions of one Delta or Iceberg table",
         )
+    if older.format == "delta" and int(str(older.version)) > int(str(newer.version)):
+        raise HistoryUnavailable(
+            f"{older.uri}: version {older.version} comes after version {newer.version}: the "
+            "versions between them are listed from the older one",
+            hint="the candidate read an older version than the baseline",
+        )
     if older.format == "delta":
-        return _delta(older, newer, storage_options)
-    return _iceberg(older, newer, storage_options)
+        found = _delta(older, newer, storage_options)
+    else:
+        found = _iceberg(older, newer, storage_options)
+    if older.version != newer.version and (not found or found[-1].version != newer.version):
+        last = f"its last entry is version {found[-1].version}" if found else "no entry after it"
+        raise HistoryUnavailable(
+            f"{newer.format} {newer.uri}: the history read from version {older.version} does not "
+            f"reach version {newer.version} ({last})",
+            hint="the version was never written to this table, or the table was replaced; "
+            "check the two manifests name the same table",
+        )
+    return found
 
 
 def _iso(ms: object) -> str | None:
@@ -153,7 +238,17 @@ def _delta(
                 metadata=custom,
             )
         )
-    return sorted(out, key=lambda v: v.version)
+    out.sort(key=lambda v: v.version)
+    missing = sorted(set(range(low + 1, high + 1)) - {v.version for v in out})
+    if missing and max(missing) < high and out:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        raise HistoryUnavailable(
+            f"{older.uri}: the history holds no entry for version {shown} between version {low} "
+            f"and version {high} (its log was cleaned up)",
+            hint="keep the table's log for as long as its versions are pinned "
+            "(delta.logRetentionDuration)",
+        )
+    return out
 
 
 def _iceberg(
@@ -171,8 +266,10 @@ def _iceberg(
             hint="expired snapshots cannot be bisected",
         )
     low, high = ids.index(older.version), ids.index(newer.version)
+    commits = _commit_times(table)
     out = []
-    for snapshot in ordered[low + 1 : high + 1]:
+    for i in range(low + 1, high + 1):
+        snapshot, after = ordered[i], ordered[i + 1] if i + 1 < len(ordered) else None
         summary = snapshot.summary
         operation = getattr(getattr(summary, "operation", None), "value", None)
         extra = getattr(summary, "additional_properties", {}) or {}
@@ -181,7 +278,50 @@ def _iceberg(
                 version=snapshot.snapshot_id,
                 operation=str(operation) if operation is not None else None,
                 timestamp=_iso(snapshot.timestamp_ms),
-                metadata={str(k): _json(v) for k, v in extra.items()},
+                metadata=user_properties(extra),
+                skip=_iceberg_skip(snapshot, after, commits),
             )
         )
     return out
+
+
+def _commit_times(table: object) -> tuple[int, set[int]] | None:
+    """When each committed metadata file was written (its last-updated-ms, which Iceberg sets to
+    the time of the snapshot it made current), and the oldest of them: a snapshot whose time is
+    none of them was never the table's current state on its own. None without a metadata log."""
+    metadata = getattr(table, "metadata", None)
+    log = getattr(metadata, "metadata_log", None) or []
+    times = {int(e.timestamp_ms) for e in log}
+    if not times:
+        return None
+    times.add(int(getattr(metadata, "last_updated_ms", 0) or 0))
+    return min(times), times
+
+
+def _iceberg_skip(
+    snapshot: object, after: object, commits: tuple[int, set[int]] | None
+) -> str | None:
+    """Why no pipeline trains on this snapshot, or None: its table is empty, or it is the delete
+    half of a delete-then-append committed as one (pyiceberg's overwrite())."""
+    summary = getattr(snapshot, "summary", None)
+    extra = getattr(summary, "additional_properties", {}) or {}
+    operation = getattr(getattr(summary, "operation", None), "value", None)
+    half = (
+        operation == "delete"
+        and after is not None
+        and getattr(after, "parent_snapshot_id", None) == getattr(snapshot, "snapshot_id", None)
+        and getattr(getattr(getattr(after, "summary", None), "operation", None), "value", None)
+        == "append"
+        and commits is not None
+        and commits[0] <= int(getattr(snapshot, "timestamp_ms", 0))
+        and int(getattr(snapshot, "timestamp_ms", 0)) not in commits[1]
+    )
+    if half:
+        return (
+            "the delete half of an overwrite: it was committed together with the append after "
+            "it (pyiceberg's overwrite() writes a delete and an append snapshot in one commit), "
+            "so the table was never read in this state"
+        )
+    if str(extra.get("total-records", "")) == "0":
+        return "the table is empty at this snapshot (total-records 0): there is nothing to train on"
+    return None

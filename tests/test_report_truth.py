@@ -1,0 +1,160 @@
+"""Report sentences that are true and agree with each other (the reviewer's defects after issue 15).
+
+Real components throughout: Delta tables written with deltalake and Iceberg tables on a local
+SqlCatalog (sqlite) written with pyiceberg, diagnoses made by reprodiag.diagnose and confirm()
+with real (millisecond, numpy) retrains, reports rendered by the real renderers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from reprodiag.snapshots import open_snapshot
+from reprodiag.snapshots.history import HistoryUnavailable, versions_between
+from tests.helpers.snapshots import catalog_options
+
+# ---------------------------------------------------------------------------- table history
+
+ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "label": ["a", "b", "c"]})
+
+
+def _iceberg(tmp_path: Path) -> tuple[str, dict[str, str], Any]:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    options = catalog_options(tmp_path)
+    catalog = SqlCatalog("local", **options)
+    catalog.create_namespace_if_not_exists("ml")
+    table = catalog.create_table("ml.train", schema=ROWS.schema)
+    table.append(ROWS)
+    return "iceberg://local/ml.train", options, table
+
+
+def _later(table: Any, write: Any) -> int:
+    time.sleep(0.005)  # the snapshot log is ordered by milliseconds
+    write()
+    return int(table.current_snapshot().snapshot_id)
+
+
+def test_iceberg_history_keeps_the_users_properties_and_names_states_nobody_trains_on(
+    tmp_path: Path,
+) -> None:
+    uri, options, table = _iceberg(tmp_path)
+    first = int(table.current_snapshot().snapshot_id)
+    _later(table, lambda: table.append(ROWS))
+    # pyiceberg's overwrite(): a DELETE snapshot (an empty table) and an APPEND, in one commit
+    replaced = _later(table, lambda: table.overwrite(ROWS, snapshot_properties={"job": "fix"}))
+    emptied = _later(table, lambda: table.delete())  # a delete on its own: an empty table
+    last = _later(table, lambda: table.append(ROWS))
+    older = open_snapshot(uri, version=first, storage_options=options).ref
+    newer = open_snapshot(uri, version=last, storage_options=options).ref
+    found = versions_between(older, newer, options)
+    assert [v.operation for v in found] == ["append", "delete", "append", "delete", "append"]
+    assert (
+        found[-1].version == last and found[2].version == replaced and found[3].version == emptied
+    )
+    # Iceberg's own statistics are not the user's metadata; the user's property stays.
+    for v in found:
+        assert not [k for k in v.metadata if k.startswith(("added-", "total-", "deleted-"))]
+    assert found[1].metadata == {"job": "fix"} and found[2].metadata == {"job": "fix"}
+    # The delete half of the overwrite was never the table's state; the lone delete left it empty.
+    assert found[1].skip is not None and "the delete half of an overwrite" in found[1].skip
+    assert found[3].skip is not None and "the table is empty" in found[3].skip
+    assert [v.skip for v in (found[0], found[2], found[4])] == [None, None, None]
+    assert found[1].info()["skipped"] == found[1].skip
+
+
+def test_versions_between_refuses_a_version_the_history_does_not_reach(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    path = tmp_path / "events"
+    for _ in range(3):
+        write_deltalake(str(path), ROWS, mode="append")  # versions 0, 1, 2
+    old = open_snapshot(str(path), version=0).ref
+    assert [v.version for v in versions_between(old, dataclasses.replace(old, version=2))] == [
+        1,
+        2,
+    ]
+    with pytest.raises(HistoryUnavailable) as caught:
+        versions_between(old, dataclasses.replace(old, version=9))
+    assert "does not reach version 9 (its last entry is version 2)" in caught.value.message
+    with pytest.raises(HistoryUnavailable) as reversed_:
+        versions_between(dataclasses.replace(old, version=2), old)
+    assert "version 2 comes after version 0" in reversed_.value.message
+
+
+def test_the_content_diff_counts_the_commits_it_lists_in_words(tmp_path: Path) -> None:
+    from reprodiag.diagnosis.content import DataContent, TableCommit, data_summary
+
+    commits = tuple(TableCommit(v, "WRITE", None, "mode=Append") for v in (5, 6, 7))
+    data = DataContent("train", "delta", "/t", 4, 7, commits=commits)
+    line = data_summary(data)
+    assert "3 commits after v4, up to and including v7 (v5 WRITE append" in line
+    assert "in between" not in line
+    one = data_summary(dataclasses.replace(data, candidate_version=5, commits=commits[:1]))
+    assert "1 commit: v5 itself, right after v4" in one
+    assert re.search(r"\b(\w+): \1\b", line) is None
+
+
+def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monday trained on the first snapshot; two appends; pyiceberg's overwrite() relabels every
+    row (a DELETE snapshot, the table empty, then an APPEND, in one commit); one more append. The
+    bisection's points leave the DELETE out and name it; no retrain fails on an empty table."""
+    import reprodiag
+    from reprodiag.confirm import RetrainOptions, confirm, contradictions
+    from reprodiag.manifest import load_manifest
+    from reprodiag.probes import lock as probes_lock
+    from tests.helpers import bisect_trainers, i13_repo
+
+    for key, value in i13_repo.catalog_env(tmp_path / "lake").items():
+        monkeypatch.setenv(key, value)
+    train = i13_repo.iceberg_table("ml.train", bisect_trainers.make_rows(400, 1))
+    i13_repo.iceberg_table("ml.eval", bisect_trainers.make_rows(1000, 2))
+    repo = i13_repo.make_repository(tmp_path / "job")
+    evaluation = open_snapshot("iceberg://local/ml.eval")
+    monday_data = open_snapshot("iceberg://local/ml.train")
+    i13_repo.append_iceberg(train, bisect_trainers.make_rows(400, 11))
+    i13_repo.append_iceberg(train, bisect_trainers.make_rows(400, 12))
+    rows = pa.Table.from_pandas(
+        bisect_trainers.relabel(train.scan().to_pandas()), preserve_index=False
+    )
+    relabelled = _later(train, lambda: train.overwrite(rows, snapshot_properties={"job": "fix"}))
+    deleted = int(train.snapshot_by_id(relabelled).parent_snapshot_id)
+    i13_repo.append_iceberg(train, bisect_trainers.make_rows(400, 14))
+    wednesday_data = open_snapshot("iceberg://local/ml.train")
+    capture = i13_repo.capture_run
+    runs = tmp_path / "runs"
+    monday = capture(runs / "monday.json", repo, monday_data, evaluation, 3, bisect_trainers.train)
+    wednesday = capture(
+        runs / "wednesday.json", repo, wednesday_data, evaluation, 7, bisect_trainers.train
+    )
+    monkeypatch.chdir(repo)
+    monkeypatch.setitem(probes_lock._cache, "on", True)  # as a warm worker: read once
+    options = RetrainOptions(
+        executor=bisect_trainers.CodeDirExecutor(),  # in this process: milliseconds per retrain
+        workdir=tmp_path / "retrains",
+        max_retrains=24,
+        device="cpu",
+        trainer={"entrypoint": "tests.helpers.bisect_trainers:train"},
+    )
+    b, c = load_manifest(monday), load_manifest(wednesday)
+    d = confirm(b, c, reprodiag.diagnose(b, c, metric="accuracy"), options)
+    check = next(c for c in d.checks if c.key == "data_bisection")
+    assert check.bisection is not None, check.observed
+    assert f"version {deleted}" not in check.bisection.points
+    assert f"version {relabelled}" in check.bisection.points
+    assert all(r.status == "ok" for r in check.runs), [r.reason for r in check.runs]
+    observed = check.observed or ""
+    assert f"not retrained, as no pipeline trains on it: version {deleted} (the delete half" in (
+        observed
+    )
+    assert check.bisection.first == f"version {relabelled}", observed
+    assert contradictions(d) == []
