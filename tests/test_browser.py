@@ -199,5 +199,5 @@ def test_counterfactual_retrains_are_drawn_and_listed_per_seed(
     assert all(label["inside"] for label in seen["labels"]), seen["labels"]
     runs = sum(len(c.get("runs", [])) for c in data["checks"]) + len(data["band"]["seeds"])
     assert seen["rows"] == runs
-    assert "The rest, " in seen["unexplained"] and "explains" in seen["unexplained"]
+    assert "Left unexplained: " in seen["unexplained"] and "explains" in seen["unexplained"]
     assert seen["ticks"] == 0

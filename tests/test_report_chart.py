@@ -89,10 +89,13 @@ def test_unexplained_remainder_in_words_follows_the_numbers() -> None:
     words = unexplained_words(d)
     assert words[0].startswith("The confirmed cause, the data change (pinned-snapshot retrain)")
     assert (
-        "explains 3.10 pts of the gap of 4.00 pts in accuracy (78 %), interval 2.54 to 3.66"
+        "explains 3.10 of the 4.00 pts gap in accuracy (78 %), 99 % interval 2.54 to 3.66"
         in words[0]
     )
-    assert "The rest, 0.90 pts (interval 0.34 to 1.46), lies beyond the seed noise" in words[1]
+    assert (
+        "Left unexplained: 0.90 of the 4.00 pts gap (99 % interval 0.34 to 1.46), beyond the "
+        "seed noise" in words[1]
+    )
     assert "environment (unversioned" in words[2]
     # a larger share explained: the rest falls within the noise, and the words say so
     ranking = tuple(
@@ -104,7 +107,10 @@ def test_unexplained_remainder_in_words_follows_the_numbers() -> None:
         for r in d.ranking
     )
     close = unexplained_words(dataclasses.replace(d, ranking=ranking))
-    assert "The rest, 0.20 pts (interval −0.30 to 0.70), lies within the seed noise" in close[1]
+    assert (
+        "Left unexplained: 0.20 of the 4.00 pts gap (99 % interval −0.30 to 0.70), within the "
+        "seed noise" in close[1]
+    )
     assert "its interval holds 0" in close[1]
     html, md = _html(d), _md(d)
     assert '<div id="unexplained">' in html and words[1] in html.replace("&#39;", "'")

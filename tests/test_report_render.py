@@ -233,12 +233,12 @@ def test_axes_chart_tells_status_by_shape_and_word() -> None:
 
 def test_attribution_chart_shows_the_remainder_against_the_band() -> None:
     chart = _svg(HTML.render(with_band()), "attribution")
-    assert "gap to the band mean 4.00 pts" in chart and "noise \u00b14" not in chart
+    assert "the gap 4.00 pts" in chart and "noise \u00b14" not in chart
     # Only confirmed axes explain points: the randomness bar (0.40, interval holding 0) is drawn
     # but not subtracted, so 4.00 − 3.10 = 0.90 remains, beyond the band's half-width.
     assert "noise \u00b10.56" in chart and ">0.90 pts<" in chart
     assert ">3.10 pts<" in chart and ">0.40 pts<" in chart
-    assert "remaining 0.90 pts lies beyond the band half-width \u00b10.56" in chart
+    assert "Left unexplained: 0.90 of the 4.00 pts gap (99 % interval 0.34 to 1.46)" in chart
 
 
 def test_noise_band_chart_draws_seeds_and_lists_failures() -> None:
@@ -254,8 +254,8 @@ def test_markdown_shows_each_chart_as_a_small_table() -> None:
     md = MD.render(with_band())
     assert "**Chart:** Points of the accuracy gap explained per axis." in md
     assert (
-        "| Unexplained remainder | beyond the band half-width \u00b10.56: something else "
-        "moved | 0.90 pts | \u2014 |"
+        "| Unexplained remainder | beyond the seed noise (band half-width \u00b10.56) | 0.90 pts "
+        "| 0.34 to 1.46 |"
     ) in md
     assert "**Chart:** Seed-noise band of accuracy." in md
     assert "| seed 108 | failed | CUDA out of memory |" in md

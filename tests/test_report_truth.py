@@ -158,3 +158,139 @@ def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
     )
     assert check.bisection.first == f"version {relabelled}", observed
     assert contradictions(d) == []
+
+
+# ---------------------------------------------------------------------------- the remainder
+
+
+def _confirmed(points: tuple[float, ...], intervals: tuple[tuple[float, float], ...]) -> Any:
+    """The with_band sample with the data axis (and, given two, the intent axis) confirmed."""
+    from reprodiag.diagnosis.model import Attribution
+    from tests.helpers.report_samples import with_band
+
+    d = with_band()
+    axes = ("data", "intent")[: len(points)]
+    ranking = tuple(
+        dataclasses.replace(
+            r,
+            status="confirmed",
+            attribution=Attribution(
+                r.axis, points[axes.index(r.axis)], *intervals[axes.index(r.axis)], "swap"
+            ),
+        )
+        if r.axis in axes
+        else r
+        for r in d.ranking
+    )
+    return dataclasses.replace(d, ranking=ranking)
+
+
+def _left(text: str) -> list[tuple[str, ...]]:
+    from reprodiag.confirm.consistency import remainder_statements
+
+    return remainder_statements(text)
+
+
+def test_the_remainder_is_one_quantity_in_every_part_of_the_report() -> None:
+    from reprodiag.confirm import contradictions
+    from reprodiag.confirm.attribution import unexplained
+    from reprodiag.report import renderer_for
+    from reprodiag.report.view import build_view
+
+    d = _confirmed((3.1,), ((2.54, 3.66),))
+    rest = unexplained(d)
+    assert rest is not None and rest.num(rest.points) == "0.90" and rest.level == 0.99
+    view = build_view(d)
+    chart = view.attribution_chart
+    assert chart is not None
+    row = chart.rows[-1]
+    assert row[0] == "Unexplained remainder" and row[2:] == ("0.90 pts", "0.34 to 1.46")
+    stated = _left(chart.desc) + _left(" ".join(view.unexplained))
+    assert stated == [("0.90", "4.00", "0.34", "1.46")] * 2
+    md = renderer_for("md").render(d)
+    assert set(_left(" ".join(md.split()))) == {("0.90", "4.00", "0.34", "1.46")}
+    # Several causes: the same figures everywhere, and the words say how the intervals combine.
+    two = _confirmed((2.0, 1.5), ((1.5, 2.5), (1.0, 2.0)))
+    words = " ".join(build_view(two).unexplained)
+    assert "their 99 % intervals added: at least 98 % confidence" in words
+    assert _left(words) == [("0.50", "4.00", "\u22120.50", "1.50")]
+    assert not [c for c in contradictions(two) if "remainder" in c]
+
+
+def test_a_remainder_stated_with_another_value_is_a_contradiction() -> None:
+    from reprodiag.confirm import contradictions
+
+    d = _confirmed((3.1,), ((2.54, 3.66),))
+    true = dataclasses.replace(
+        d, summary="Left unexplained: 0.90 of the 4.00 pts gap (99 % interval 0.34 to 1.46)."
+    )
+    assert not [c for c in contradictions(true) if "remainder" in c]
+    # What the demo's report said before: the summary's remainder was another quantity.
+    wrong = dataclasses.replace(
+        d,
+        summary=true.summary + " Left unexplained: 0.00 of the 4.00 pts gap (99 % interval "
+        "\u22123.80 to 3.80).",
+    )
+    found = [c for c in contradictions(wrong) if "remainder" in c]
+    assert "stated as 0.00 / 4.00 / \u22123.80 / 3.80 but computed as 0.90" in found[0]
+    assert "stated with 2 different values" in found[-1]
+
+
+def test_the_summary_of_a_confirmed_cause_states_the_reports_remainder(tmp_path: Path) -> None:
+    """A real confirm(): the summary's remainder is the chart's and the words'."""
+    from reprodiag.confirm import contradictions
+    from reprodiag.report.view import build_view
+
+    d = _explained(tmp_path)
+    view = build_view(d)
+    assert view.attribution_chart is not None
+    summary, words = _left(d.summary), _left(" ".join(view.unexplained))
+    assert len(summary) == 1 and summary == words == _left(view.attribution_chart.desc)
+    assert view.attribution_chart.rows[-1][2] == f"{summary[0][0]} pts"
+    assert contradictions(d) == []
+
+
+def _explained(tmp_path: Path) -> Any:
+    """A real incident on a Delta table: Monday on version 0, Wednesday after a relabelling
+    overwrite (version 1); confirm() with millisecond numpy retrains in this process."""
+    import pytest as _pytest
+    from deltalake import DeltaTable, write_deltalake
+
+    import reprodiag
+    from reprodiag.confirm import RetrainOptions, confirm
+    from reprodiag.manifest import load_manifest
+    from tests.helpers import bisect_trainers, i13_repo
+
+    train, evaluation_path = tmp_path / "train", tmp_path / "eval"
+    write_deltalake(str(train), bisect_trainers.make_rows(400, 1))
+    write_deltalake(str(evaluation_path), bisect_trainers.make_rows(1000, 2))
+    repo = i13_repo.make_repository(tmp_path / "job")
+    evaluation = open_snapshot(str(evaluation_path), version=0)
+    runs = tmp_path / "runs"
+    capture = i13_repo.capture_run
+    monday = capture(
+        runs / "monday.json", repo, open_snapshot(str(train)), evaluation, 3, bisect_trainers.train
+    )
+    rows = bisect_trainers.relabel(DeltaTable(str(train)).to_pandas())
+    write_deltalake(str(train), rows, mode="overwrite")
+    wednesday = capture(
+        runs / "wednesday.json",
+        repo,
+        open_snapshot(str(train)),
+        evaluation,
+        7,
+        bisect_trainers.train,
+    )
+    with _pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        options = RetrainOptions(
+            executor=bisect_trainers.CodeDirExecutor(),
+            workdir=tmp_path / "retrains",
+            max_retrains=12,
+            device="cpu",
+            trainer={"entrypoint": "tests.helpers.bisect_trainers:train"},
+        )
+        b, c = load_manifest(monday), load_manifest(wednesday)
+        d = confirm(b, c, reprodiag.diagnose(b, c, metric="accuracy"), options)
+    assert d.conclusion is not None and d.conclusion.kind == "explained", d.summary
+    return d

@@ -23,7 +23,7 @@ from reprodiag.confirm.identity import IdentityLog
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import BASELINE_BAND, CANDIDATE_BAND, SEED_REPLAY, Axis, Incident
 from reprodiag.diagnosis.bar import resolution
-from reprodiag.diagnosis.model import Diagnosis
+from reprodiag.diagnosis.model import AxisDiff, Diagnosis
 from reprodiag.diagnosis.plan import UNREADABLE
 from reprodiag.diagnosis.seeds import seed_facts
 from reprodiag.errors import ReprodiagError
@@ -252,6 +252,7 @@ def incident_for(
         seed_replay="seed_replay" in arms.planned and baseline_seed(baseline) is not None,
         deterministic=seeds.deterministic or _no_torch(baseline, candidate),
         baseline_retrainable=retrainable and alias is None,
+        baseline_why=None if retrainable or alias else _baseline_why(baseline, axes, diagnosis),
         baseline_arm=alias,
         identical_pipelines=others_same,
         stored_band=tuple(stored),
@@ -293,6 +294,36 @@ def _baseline_arm(
 # The code fields the code swap puts back (the rest of the code axis, its lock, stays the
 # candidate's: retrains run in this environment).
 CODE_SWAPPED = ("code.commit", "code.branch", "code.dirty", "code.diff_sha256", "code.patch")
+
+
+def _baseline_why(
+    baseline: Manifest, axes: Mapping[Axis, AxisDiff], diagnosis: Diagnosis
+) -> str | None:
+    """Why the baseline pipeline cannot be retrained here, and what would make it possible."""
+    train = baseline.data.train
+    if not (isinstance(train, SnapshotRef) and train.pinned):
+        return (
+            "its training data was read unpinned (as 'latest'), so there is no snapshot to "
+            "retrain it on; a baseline manifest that names the table version it read (if the "
+            "table's history still holds it) would make it retrainable, and pinning the snapshot "
+            "in the job makes the next incident settle this way"
+        )
+    if _unreadable(diagnosis):
+        return (
+            "its training snapshot cannot be read again; restoring that version, or keeping "
+            "pinned versions from vacuum from now on, would make it retrainable"
+        )
+    if axes["environment"].status == "differs":
+        return (
+            "its environment differs from this one and every retrain runs here; retraining "
+            "both pipelines in the baseline's recorded environment would settle it"
+        )
+    if axes["code"].status == "differs":
+        return (
+            "its code differs together with another axis, and no retrain here runs the "
+            "baseline's commit with every other axis put back as well"
+        )
+    return None
 
 
 def _unreadable(diagnosis: Diagnosis) -> bool:

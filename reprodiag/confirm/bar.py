@@ -38,10 +38,16 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
                 "the two runs differ only in their seeds, so both are draws of one pipeline, "
                 f"and {findings.band.words}",
             )
+        settle = (
+            "retraining the baseline pipeline (its pinned snapshot, the same code) would"
+            if incident.baseline_retrainable or incident.baseline_arm is not None
+            else "the baseline pipeline cannot be retrained here"
+            + (f" ({incident.baseline_why})" if incident.baseline_why else "")
+            + ", so this stays open"
+        )
         open_words = (
             "the gap is within the candidate pipeline's seed noise, but one baseline value "
-            "cannot show the two pipelines equivalent; retraining the baseline pipeline "
-            "(its pinned snapshot, the same code) would"
+            f"cannot show the two pipelines equivalent; {settle}"
         )
         if same_side:
             return Bar("conclusion-equivalent", f"{same_side}; {open_words}")

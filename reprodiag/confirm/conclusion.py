@@ -153,8 +153,12 @@ def _cant_tell(ev: Evidence) -> Conclusion:
         )
         claims = True
     elif ev.band is not None:
-        label = "lies beyond" if ev.band.outcome == "beyond noise" else "is inconclusive"
-        parts.append(f"against the candidate's seed band the baseline {label} ({ev.band.reason})")
+        label = (
+            "the baseline lies beyond the candidate's seed band"
+            if ev.band.outcome == "beyond noise"
+            else "the candidate's seed band has not told whether the baseline lies within it"
+        )
+        parts.append(f"{label} ({ev.band.reason})")
     else:
         n = len(ev.ok(CANDIDATE_BAND))
         parts.append(f"the candidate's seed band has not decided yet (n = {n})")
@@ -178,10 +182,16 @@ def baseline_spread(ev: Evidence) -> str:
             f"the baseline pipeline's own band has {count_words(len(base), 'seed')} against "
             f"{len(band)} of the candidate's: the two seed distributions are {state}"
         )
+    # Never advise retraining what was just said cannot be retrained: say why it cannot, what
+    # would make it possible, and the other way to settle it (a swap that explains the gap).
+    why = inc.baseline_why or "no retrain here reproduces it"
+    other = (
+        "; meanwhile a swap that explains the gap would settle it another way" if inc.swaps else ""
+    )
     return (
-        "the baseline pipeline cannot be retrained, so its own seed spread is unknown: from "
-        "one value a lucky baseline and a real change look alike; retraining the baseline "
-        f"pipeline ({FIRST_ROUND} seeds to a first look) would settle it"
+        f"the baseline pipeline cannot be retrained: {why}. So its own seed spread is unknown, "
+        "and from one value a lucky baseline and a real change look alike; once it can be "
+        f"retrained, {FIRST_ROUND} of its seeds give a first look{other}"
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
+from reprodiag.confirm.attribution import LEFT, unexplained
 from reprodiag.diagnosis.model import AxisRank, Check, Diagnosis
 
 RETRAIN_CHECKS = frozenset(
@@ -337,6 +338,41 @@ def _first_clause_rules_out(rank: AxisRank) -> bool:
     return "ruled out" in first or "explains none" in first
 
 
+_SIGNED = r"([\u2212-]?\d+(?:\.\d+)?)"
+_LEFT = re.compile(
+    rf"{LEFT}: (?:all )?{_SIGNED} of the {_SIGNED} pts gap"
+    rf"(?: \((?:[\d.]+ % )?interval {_SIGNED} to {_SIGNED})?",
+    re.IGNORECASE,
+)
+
+
+def remainder_statements(text: str) -> list[tuple[str, ...]]:
+    """Every statement of the unexplained remainder in `text`: (value, gap[, low, high])."""
+    return [tuple(g for g in m.groups() if g is not None) for m in _LEFT.finditer(text)]
+
+
+def _remainder_stated_once(d: Diagnosis) -> Iterator[str]:
+    """The unexplained remainder said with one value and one interval, the computed ones."""
+    rest = unexplained(d)
+    texts = [d.summary, d.conclusion.sentence if d.conclusion else "", *d.conclusion_open]
+    texts += [c.observed or "" for c in d.checks]
+    stated = [s for t in texts for s in remainder_statements(t)]
+    if rest is None:
+        for s in stated:
+            yield f"a remainder of {s[0]} is stated but no noise band measured one"
+        return
+    ends = (rest.num(rest.low), rest.num(rest.high)) if rest.causes else ()
+    computed = (rest.num(rest.points), rest.num(rest.gap), *ends)
+    for s in dict.fromkeys(stated):
+        if s != computed[: len(s)]:
+            yield (
+                f"the unexplained remainder is stated as {' / '.join(s)} but computed as "
+                f"{' / '.join(computed)} (value / gap / interval)"
+            )
+    if len(set(stated)) > 1:
+        yield f"the unexplained remainder is stated with {len(set(stated))} different values"
+
+
 RULES: tuple[Callable[[Diagnosis], Iterable[str]], ...] = (
     _band_and_conclusion,
     _replay_and_band,
@@ -353,4 +389,5 @@ RULES: tuple[Callable[[Diagnosis], Iterable[str]], ...] = (
     _band_words_and_outcome,
     _summary_ruled_out,
     _ranking_reason_ruled_out,
+    _remainder_stated_once,
 )

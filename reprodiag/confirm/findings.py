@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from reprodiag.confirm.arms import Arms
+from reprodiag.confirm.attribution import Unexplained, rows_add_up, unexplained
 from reprodiag.confirm.bar import retrain_bar
 from reprodiag.confirm.bisect import bisect_explained
 from reprodiag.confirm.identity import identity_warnings, refused_lines
@@ -103,7 +104,12 @@ def apply_findings(
         ranking=ranking,
         band=band,
         fixes=structural_fixes(diagnosis.diff, ranking),
-        summary=_summary(diagnosis, findings, conclusion),
+        summary=_summary(
+            diagnosis,
+            findings,
+            conclusion,
+            unexplained(dataclasses.replace(diagnosis, ranking=ranking, band=band)),
+        ),
         conclusion=conclusion,
         conclusion_open=_open(findings, incident, ranking, ordered),
         bar=retrain_bar(diagnosis, findings, incident),
@@ -267,10 +273,17 @@ def _sentence(findings: Findings, arms: Arms) -> str:
     return sentence
 
 
-def _summary(diagnosis: Diagnosis, findings: Findings, conclusion: Conclusion) -> str:
+def _summary(
+    diagnosis: Diagnosis, findings: Findings, conclusion: Conclusion, rest: Unexplained | None
+) -> str:
     parts = [f"The candidate scores {gap_words(diagnosis.gap)}.", _end(conclusion.sentence)]
     if any(f.outcome == "explains" for f in findings.checks):
-        parts.append(_end(findings.attribution_words))
+        # The one remainder the report shows everywhere (attribution.Unexplained); the rows'
+        # own sum is said only when it shows an interaction, under its own name.
+        if rest is not None and rest.causes:
+            parts.append(rest.sentence())
+        if not rows_add_up(findings.attribution_words):
+            parts.append(_end(findings.attribution_words))
     harmless = _harmless(diagnosis, findings)
     if harmless:
         parts.append(harmless)

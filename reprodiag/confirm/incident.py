@@ -60,6 +60,9 @@ class Incident:
     seed_replay: bool = False
     deterministic: bool = False
     baseline_retrainable: bool = False
+    # Why the baseline pipeline cannot be retrained, and what would make it so, in words
+    # (arms.incident_for); None when it can be, or when nothing is known of why not.
+    baseline_why: str | None = None
     # The swap arm whose pipeline IS the baseline's (exactly one axis differs and putting it back
     # gives the baseline pipeline): its seeds serve as the baseline band, never run twice.
     baseline_arm: str | None = None

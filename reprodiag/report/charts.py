@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from reprodiag.confirm.attribution import Unexplained, unexplained
 from reprodiag.confirm.identity import NOT_THE_PIPELINE
 from reprodiag.diagnosis.model import (
     Attribution,
@@ -19,6 +20,7 @@ from reprodiag.diagnosis.model import (
     NoiseBand,
     RetrainRun,
 )
+from reprodiag.noise.counterfactual import LOOK_ALPHA
 from reprodiag.report import formatting as fmt
 
 
@@ -36,24 +38,24 @@ class ChartText:
 
 @dataclass(frozen=True)
 class Remainder:
-    """The part of the gap no measured axis explains, judged against the band's half-width."""
+    """The part of the gap no confirmed cause explains, for the attribution chart: the report's
+    one remainder (reprodiag.confirm.attribution.Unexplained), judged against the band."""
 
     points: float
     half_width: float | None  # k·s of the noise band; None without a band
+    rest: Unexplained | None = None  # the quantity itself; None without a band
 
     @property
     def within_noise(self) -> bool | None:
-        """Whether the gap lies within the band's half-width (None without a band)."""
-        return None if self.half_width is None else abs(self.points) <= self.half_width
+        """Whether seed noise can account for it (None without a band)."""
+        return None if self.rest is None else self.rest.within_noise
 
     def verdict(self) -> str:
         """The chart's reading in one sentence, for screen readers and the Markdown report."""
-        if self.half_width is None:
+        if self.rest is None or self.half_width is None:
             return "no noise band measured to judge it against"
-        side = "inside" if self.within_noise else "beyond"
-        return f"{side} the band half-width \u00b1{fmt.number(self.half_width, 2)}: " + (
-            "seed noise can explain it" if self.within_noise else "something else moved"
-        )
+        side = "within" if self.within_noise else "beyond"
+        return f"{side} the seed noise (band half-width \u00b1{self.rest.num(self.half_width)})"
 
 
 def attributed(ranking: tuple[AxisRank, ...]) -> list[tuple[AxisRank, Attribution]]:
@@ -66,21 +68,19 @@ def attributed(ranking: tuple[AxisRank, ...]) -> list[tuple[AxisRank, Attributio
 
 
 def attributable_gap(d: Diagnosis) -> float:
-    """The gap the retrains explain: from the band mean to the baseline (a − ȳ, in the metric's
-    better direction), since every counterfactual is measured against the band mean; without a
-    band, the gap between the two recorded runs."""
-    if d.band is None or d.gap.baseline is None:
-        return d.gap.worse_by
-    sign = 1.0 if d.gap.direction == "higher" else -1.0
-    return (d.gap.baseline - d.band.mean) * sign
+    """The whole gap the chart measures the causes against: the gap between the two recorded
+    runs, as every sentence of the report states it (a swap's points are its move against the
+    band mean; the two runs' own seed draws are part of the remainder)."""
+    return d.gap.worse_by
 
 
 def remainder(d: Diagnosis) -> Remainder:
-    """The part of the gap no measured axis accounts for, with the words for it."""
-    # Only confirmed axes explain points; a swap that was ruled out explains none of the gap.
-    explained = sum(a.points for r, a in attributed(d.ranking) if r.status == "confirmed")
-    half = (d.band.high - d.band.low) / 2 if d.band is not None else None
-    return Remainder(round(attributable_gap(d) - explained, 10), half)
+    """The part of the gap no confirmed cause accounts for (one quantity for the whole report)."""
+    rest = unexplained(d)
+    if rest is None:
+        explained = sum(a.points for r, a in attributed(d.ranking) if r.status == "confirmed")
+        return Remainder(round(attributable_gap(d) - explained, 10), None)
+    return Remainder(rest.points, rest.half_width, rest)
 
 
 def _where(value: float | None, band: NoiseBand) -> str:
@@ -133,15 +133,24 @@ def attribution_text(d: Diagnosis) -> ChartText | None:
         )
         for r, a in rows_in
     )
+    u = rest.rest
     rows += (
-        ("Unexplained remainder", rest.verdict(), fmt.points(rest.points, signed=False), fmt.DASH),
+        (
+            "Unexplained remainder",
+            rest.verdict(),
+            f"{u.num(u.points)} pts" if u is not None else fmt.points(rest.points, signed=False),
+            f"{u.num(u.low)} to {u.num(u.high)}" if u is not None and u.causes else fmt.DASH,
+        ),
     )
     whole = fmt.points(attributable_gap(d), signed=False)
-    parts = [f"{axis} explains {pts} ({interval})" for axis, _, pts, interval in rows[:-1]]
-    desc = (
-        f"Gap from the band mean to the baseline {whole}. " + "; ".join(parts) + f". The remaining "
-        f"{fmt.points(rest.points, signed=False)} lies {rest.verdict()}."
-    )
+    parts = [
+        f"{axis} explains {pts} ({interval})"
+        if status == fmt.status(fmt.AXIS_STATUS, "confirmed").label
+        else f"{axis} ({status}) moves {pts} ({interval}), not counted as explained"
+        for axis, status, pts, interval in rows[:-1]
+    ]
+    desc = f"The gap between the two runs: {whole}. " + "; ".join(parts) + "."
+    desc += f" {u.sentence()}" if u is not None and u.causes else ""
     return ChartText(
         "attribution",
         f"Points of the {d.gap.metric} gap explained per axis",
@@ -298,50 +307,51 @@ def _checked_out(d: Diagnosis, rank: AxisRank) -> str:
     reason = rank.reason.rstrip(".")
     if reason[:2].istitle():  # "The baseline ..." inside a sentence
         reason = reason[0].lower() + reason[1:]
+    # A reason that opens with its own status ("can't tell yet: n = 3 ...") says it once.
+    reason = reason.removeprefix(f"{status}: ")
     return f"{status}: {reason}"
 
 
 def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
     """What part of the gap the confirmed causes explain (with their interval), and what the
-    rest could be: the seed noise, or an axis that could not be checked. Empty without a band
-    (no retrain measured anything) and for a gap that is not worse."""
-    band, gap = d.band, d.gap.worse_by
-    if band is None or gap <= 0:
+    rest could be: the seed noise, or an axis that could not be checked. The remainder is the
+    report's one (reprodiag.confirm.attribution.Unexplained), in the same words as the summary.
+    Empty without a band (no retrain measured anything) and for a gap that is not worse."""
+    rest = unexplained(d)
+    if rest is None:
         return ()
     metric = d.gap.metric
     confirmed = [(r, a) for r, a in attributed(d.ranking) if r.status == "confirmed"]
-    explained = math.fsum(a.points for _, a in confirmed)
-    low = math.fsum(a.low for _, a in confirmed)
-    high = math.fsum(a.high for _, a in confirmed)
-    whole = fmt.points(gap, signed=False)
+    whole = f"{rest.num(rest.gap)} pts"
+    kind = d.conclusion.kind if d.conclusion is not None else None
+    if not confirmed and kind in _SEED_KINDS:
+        return (
+            f"No recorded change explains any of the gap of {whole} in {metric}: the conclusion "
+            f"({kind}) is that the gap is the seed.",
+        )
     sentences: list[str] = []
     if confirmed:
         names = [f"the {r.axis} change ({_check_name(d, a.check)})" for r, a in confirmed]
         many = len(confirmed) > 1
+        share = f"{100 * rest.explained / rest.gap:.0f} %"
+        ends = f"{rest.num(rest.explained_low)} to {rest.num(rest.explained_high)}"
         sentences.append(
             f"The confirmed cause{'s' if many else ''}, {_join(names)}, explain"
-            f"{'' if many else 's'} {fmt.points(explained, signed=False)} of the gap of "
-            f"{whole} in {metric} ({100 * explained / gap:.0f} %), interval "
-            f"{fmt.number(low, 2)} to {fmt.number(high, 2)}"
-            + (" (the intervals added: a conservative bound)." if many else ".")
+            f"{'' if many else 's'} {rest.num(rest.explained)} of the {whole} gap in {metric} "
+            f"({share}), "
+            + (
+                f"interval {ends} (their {100 * (1 - LOOK_ALPHA):g} % intervals added: at least "
+                f"{100 * rest.level:g} % confidence)."
+                if many
+                else f"{100 * rest.level:g} % interval {ends}."
+            )
         )
+        sentences.append(rest.sentence())
     else:
-        sentences.append(f"No confirmed cause explains any of the gap of {whole} in {metric}.")
-    rest, rest_low, rest_high = gap - explained, gap - high, gap - low
-    half = (band.high - band.low) / 2
-    interval = f"interval {fmt.number(rest_low, 2)} to {fmt.number(rest_high, 2)}"
-    if rest_low <= 0 <= rest_high or abs(rest) <= half:
-        reading = (
-            f"within the seed noise (the band's half-width is \u00b1{fmt.number(half, 2)}; "
-            + ("its interval holds 0" if rest_low <= 0 <= rest_high else "it lies inside it")
-            + "): the two runs' own seed draws can account for it"
+        sentences.append(
+            f"No confirmed cause explains any of the gap of {whole} in {metric}: all of it is "
+            "left unexplained by a change."
         )
-    else:
-        reading = (
-            f"beyond the seed noise (the band's half-width is \u00b1{fmt.number(half, 2)}): "
-            "something no retrain measured moved the metric"
-        )
-    sentences.append(f"The rest, {fmt.points(rest, signed=False)} ({interval}), lies {reading}.")
     open_axes = [r for r in sorted(d.ranking, key=lambda r: r.rank) if r.status in _UNCHECKED]
     if open_axes:
         sentences.append(
@@ -351,7 +361,7 @@ def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
             )
             + "."
         )
-    else:
+    elif confirmed:
         sentences.append(
             "Every other axis was checked (ruled out, excluded or within the noise): none is left "
             "to hold it."
@@ -365,6 +375,7 @@ def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
     return tuple(sentences)
 
 
+_SEED_KINDS = ("lucky baseline", "within noise")
 _UNCHECKED = ("candidate", "unversioned", "cant_tell")
 
 

@@ -168,7 +168,7 @@ def attribution_svg(d: Diagnosis, text: ChartText) -> Markup:
         _text(
             whole,
             14,
-            f"gap to the band mean {fmt.points(gap, signed=False)}",
+            f"the gap {fmt.points(gap, signed=False)}",
             12,
             "middle",
             VERMILLION,
