@@ -294,3 +294,38 @@ def _explained(tmp_path: Path) -> Any:
         d = confirm(b, c, reprodiag.diagnose(b, c, metric="accuracy"), options)
     assert d.conclusion is not None and d.conclusion.kind == "explained", d.summary
     return d
+
+
+# ---------------------------------------------------------------------------- the sentences
+
+
+_DOUBLED = re.compile(r"\b([\w'][\w' ]{2,}?): \1\b", re.IGNORECASE)
+
+
+def test_a_baseline_that_cannot_be_retrained_is_never_advised_to_be_retrained() -> None:
+    from reprodiag.confirm.policy import CANDIDATE_BAND, Incident, investigate
+
+    why = "its training data was read unpinned (as 'latest'), so there is no snapshot"
+    incident = Incident(baseline=86.67, candidate=81.23, baseline_why=why)
+    values = iter([80.90, 80.34, 80.91, 80.5, 80.7, 80.6, 80.8, 80.4])
+
+    def retrain(request: Any) -> list[float | None]:
+        assert request.arm == CANDIDATE_BAND
+        return [next(values) for _ in range(request.count)]
+
+    f = investigate(incident, retrain)
+    spread = f.baseline_spread
+    assert spread.startswith(f"the baseline pipeline cannot be retrained: {why}")
+    assert "retraining the baseline pipeline" not in spread and "would settle it" not in spread
+    assert "a swap that explains" not in spread  # there is no swap to run
+    assert "the baseline lies beyond the candidate's seed band (" in f.conclusion.sentence
+
+
+def test_no_rendered_sample_repeats_a_phrase_around_a_colon() -> None:
+    from reprodiag.report import renderer_for
+    from tests.helpers import report_samples
+
+    for make in report_samples.SAMPLES.values():
+        d = make()
+        md = " ".join(renderer_for("md").render(d).split())
+        assert _DOUBLED.search(md) is None, _DOUBLED.search(md)
