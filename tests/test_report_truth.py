@@ -114,8 +114,13 @@ def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
     from reprodiag.probes import lock as probes_lock
     from tests.helpers import bisect_trainers, i13_repo
 
+    import pyiceberg.catalog
+    from pyiceberg.utils.config import Config
+
     for key, value in i13_repo.catalog_env(tmp_path / "lake").items():
         monkeypatch.setenv(key, value)
+    # pyiceberg reads the environment's catalogs once, at import: read them again (undone after)
+    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
     train = i13_repo.iceberg_table("ml.train", bisect_trainers.make_rows(400, 1))
     i13_repo.iceberg_table("ml.eval", bisect_trainers.make_rows(1000, 2))
     repo = i13_repo.make_repository(tmp_path / "job")
@@ -329,3 +334,20 @@ def test_no_rendered_sample_repeats_a_phrase_around_a_colon() -> None:
         d = make()
         md = " ".join(renderer_for("md").render(d).split())
         assert _DOUBLED.search(md) is None, _DOUBLED.search(md)
+
+
+def test_an_open_axis_whose_reason_opens_with_its_status_says_it_once() -> None:
+    from reprodiag.report.charts import unexplained_words
+    from tests.helpers.report_samples import with_band
+
+    d = with_band()
+    reason = "can't tell yet: n = 3: the baseline lies beyond the seed-noise band [79.11, 82.32]"
+    ranking = tuple(
+        dataclasses.replace(r, status="cant_tell", reason=reason, attribution=None)
+        if r.axis == "randomness"
+        else r
+        for r in d.ranking
+    )
+    words = " ".join(unexplained_words(dataclasses.replace(d, ranking=ranking)))
+    assert "randomness (can't tell yet: n = 3: the baseline lies beyond" in words
+    assert _DOUBLED.search(words) is None, _DOUBLED.search(words)
