@@ -20,6 +20,7 @@ from reprodiag.manifest.model import JSONValue
 if TYPE_CHECKING:
     from reprodiag.diagnosis.model import Diagnosis
     from reprodiag.manifest.model import SnapshotRef
+    from reprodiag.retrain.executor import Executor
     from reprodiag.retrain.spec import RetrainResult
     from reprodiag.snapshots.interface import Snapshot
 
@@ -214,10 +215,11 @@ def compare_with_retrains(
     on_result: Callable[[RetrainResult], None] | None,
     band_store: Path,
     repo: Path | None = None,
+    executor: Executor | None = None,
 ) -> tuple[Diagnosis, tuple[Path, ...]]:
     """`reprodiag compare --retrain --metric auc` on two manifests; writes the reports. `repo`:
     the training repository the retrains check the recorded commit out from (None: the current
-    folder's)."""
+    folder's). `executor`: runs the retrains (None: a SerialExecutor of its own, closed after)."""
     from reprodiag.confirm import RetrainOptions, confirm
     from reprodiag.diagnosis.engine import diagnose
     from reprodiag.manifest import load_manifest
@@ -230,15 +232,20 @@ def compare_with_retrains(
         b, c, metric="auc", baseline_path=str(baseline), candidate_path=str(candidate), title=title
     )
     workdir = out / "retrains"
+    own = executor is None
     options = RetrainOptions(
-        executor=SerialExecutor(workdir),
+        executor=executor if executor is not None else SerialExecutor(workdir),
         workdir=workdir,
         max_retrains=max_retrains,
         store=BandStore(band_store),
         on_result=on_result,
         repo=repo,
     )
-    diagnosis = confirm(b, c, diagnosis, options)
+    try:
+        diagnosis = confirm(b, c, diagnosis, options)
+    finally:
+        if own:
+            options.executor.close()
     return diagnosis, tuple(write_reports(diagnosis, out))
 
 
@@ -251,9 +258,14 @@ def run_demo(
     retrains; progress lines go to `progress`. Takes minutes on a laptop CPU."""
     from reprodiag.family import append_days, correct_labels, create_table
     from reprodiag.family.data import eval_table_path, train_table_path
+    from reprodiag.retrain.executor import SerialExecutor
     from reprodiag.snapshots import open_snapshot, unversioned_ref
 
     work = _fresh_folder(out / "work")
+    # One warm retrain worker for both comparisons, started now: importing torch there overlaps
+    # the table generation and Monday's training here.
+    executor = SerialExecutor(out / "retrains")
+    executor.prestart()
     params = {**default_params(), **dict(settings.params or {})}
     repo = team_repository(work / "training-job")
     progress(f"generating the click-events Delta table ({settings.days} days) under {work}")
@@ -318,27 +330,32 @@ def run_demo(
         progress(f"  retrain {result.label}: {value} ({result.seconds:.1f} s)")
 
     progress("compare --retrain: Monday (pinned) vs Wednesday")
-    diagnosis, reports = compare_with_retrains(
-        monday,
-        wednesday,
-        out,
-        title="Wednesday's retrain scores lower than Monday's shipped model",
-        max_retrains=settings.max_retrains,
-        on_result=show,
-        band_store=work / "band-store",
-        repo=repo,
-    )
-    progress("compare --retrain: the same incident had Monday not pinned its data")
-    unpinned_diagnosis, more = compare_with_retrains(
-        unpinned,
-        wednesday,
-        out / "unpinned",
-        on_result=show,
-        max_retrains=settings.max_retrains,
-        title="The same incident, had Monday read its data as 'latest'",
-        band_store=work / "band-store",
-        repo=repo,
-    )  # the same Wednesday pipeline: its seeds are reused
+    try:
+        diagnosis, reports = compare_with_retrains(
+            monday,
+            wednesday,
+            out,
+            title="Wednesday's retrain scores lower than Monday's shipped model",
+            max_retrains=settings.max_retrains,
+            on_result=show,
+            band_store=work / "band-store",
+            repo=repo,
+            executor=executor,
+        )
+        progress("compare --retrain: the same incident had Monday not pinned its data")
+        unpinned_diagnosis, more = compare_with_retrains(
+            unpinned,
+            wednesday,
+            out / "unpinned",
+            on_result=show,
+            max_retrains=settings.max_retrains,
+            title="The same incident, had Monday read its data as 'latest'",
+            band_store=work / "band-store",
+            repo=repo,
+            executor=executor,
+        )  # the same Wednesday pipeline: its seeds are reused
+    finally:
+        executor.close()
     return DemoResult(
         monday=monday,
         wednesday=wednesday,

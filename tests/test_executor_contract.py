@@ -2,8 +2,8 @@
 
 Serial, processes, Ray and in-process executors each run an ok, a NaN and a raising trainer and
 must hand back the same results in spec order. Then what only some of them promise: retrains side
-by side, thread budgets, a dying worker or Ray task as a failed seed, Ray leaving the home folder
-alone, and the CLI's --executor wiring.
+by side, thread budgets, warm workers kept across calls and ended by close(), a dying worker or
+Ray actor as a failed seed, Ray leaving the home folder alone, and the CLI's --executor wiring.
 """
 
 from __future__ import annotations
@@ -297,6 +297,24 @@ def test_a_crashed_or_hung_worker_is_a_failed_seed_in_the_pool(
     assert fast.status == "ok" and fast.metric_value == 70.03
 
 
+@pytest.mark.slow
+def test_pool_workers_stay_warm_across_runs_and_close_ends_them(
+    world: World, tmp_path: Path
+) -> None:
+    def specs(tag: str) -> list[RetrainSpec]:
+        trainer = "tests.helpers.warm_trainers:reports_pid"
+        return [spec(world, tmp_path, f"{tag} {i}", trainer, seed=i) for i in range(2)]
+
+    with ProcessExecutor(tmp_path / "work", workers=2, cwd=tmp_path, env=ENV) as executor:
+        first = executor.run(specs("first"))
+        second = executor.run(specs("second"))
+    pids = {int(r.metrics["pid"]) for r in first}
+    assert [r.status for r in first + second] == ["ok"] * 4
+    # One warm worker per slot, both kept for the second call; closing the executor ends them.
+    assert len(pids) == 2 and {int(r.metrics["pid"]) for r in second} == pids
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 # --- ray ---------------------------------------------------------------------------------------
 
 
@@ -424,6 +442,8 @@ def test_cli_noise_band_runs_on_ray(
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
     monkeypatch.chdir(tmp_path)
+    # The command reuses this process's Ray; the fixture's idle actors hold both of its CPUs.
+    ray_executor.release()
     out = tmp_path / "band"
     printed = _cli(
         [
@@ -455,6 +475,8 @@ def test_cli_rejects_address_without_ray(
                 str(world.path),
                 "--address",
                 "auto",
+                "--trainer",  # consent given: the usage error is what is checked
+                "tests.helpers.trainers:fast",
                 "--no-band-store",
                 "--out",
                 str(tmp_path),

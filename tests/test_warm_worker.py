@@ -258,7 +258,8 @@ def test_each_interpreter_and_code_folder_gets_its_own_worker(
         folder.mkdir()
         (folder / "keyed_trainer.py").write_text(
             "import os\n"
-            f"def train(ctx):\n    return {{'auc': {auc}.0, 'pid': float(os.getpid())}}\n",
+            f"def train(ctx):\n    return {{'auc': {auc}.0, 'pid': float(os.getpid()), "
+            "'here': float(os.getcwd() == os.path.dirname(__file__))}\n",
             encoding="utf-8",
         )
     python = tmp_path / "bin" / "python"  # another interpreter path (a rebuilt environment)
@@ -266,6 +267,7 @@ def test_each_interpreter_and_code_folder_gets_its_own_worker(
     python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
     python.chmod(0o755)
     keyed = "keyed_trainer:train"
+    executor.prestart()  # started in tmp_path, before any spec: the first spec moves it
     a1, b, a2, other_python = executor.run(
         [
             spec(world, tmp_path, "a", keyed, code_dir=str(folders[0])),
@@ -278,7 +280,8 @@ def test_each_interpreter_and_code_folder_gets_its_own_worker(
     assert (a1.metric_value, b.metric_value) == (10.0, 11.0)  # each imported its own folder's
     assert a1.metrics["pid"] == a2.metrics["pid"] != b.metrics["pid"]
     assert other_python.metrics["pid"] not in {a1.metrics["pid"], b.metrics["pid"]}
-    assert len(warm_logs(tmp_path / "work")) == 3
+    assert a1.metrics["here"] == b.metrics["here"] == 1.0  # each ran in its own folder
+    assert len(warm_logs(tmp_path / "work")) == 3  # the prestarted one served folder a
     # The retrain's manifest probes the code folder it ran in.
     assert Path(str(a1.manifest_path)).is_file()
 

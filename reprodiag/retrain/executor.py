@@ -125,6 +125,11 @@ class SerialExecutor:
         timeout or crash is a failed result and the worker is replaced)."""
         return self.slot.submit(spec, name).wait()
 
+    def prestart(self) -> None:
+        """Start the warm worker now and return at once: its start-up (importing torch) overlaps
+        what the caller does until the first run()."""
+        self.slot.prestart()
+
     def close(self) -> None:
         """End the warm workers (the next run() starts new ones)."""
         self.slot.close()

@@ -7,7 +7,8 @@ imported once per actor and a crash, a leak or a timeout there is one failed see
 worker, while the actor lives on. An actor that dies itself (its Ray worker or node lost) is a
 failed seed too, with Ray's reason; its warm worker dies with it (reprodiag.retrain.lifeline), a
 new actor takes its place, and nothing is retried. Actors are kept across run() calls until
-close(); there are as many as the cluster's CPUs (or GPUs) fit `task_cpus` (`task_gpus`).
+close() (or release()), holding their resources meanwhile; there are as many as the cluster's
+CPUs (or GPUs) fit `task_cpus` (`task_gpus`), and a spec goes only to an actor that is up.
 
 Without `address` a local Ray is started (and shut down again by close() or at exit) with
 RAY_AUTH_MODE=disabled, usage stats off, no dashboard and its temp dir under the system temp
@@ -73,6 +74,10 @@ class SlotActor:
             workdir, cwd=folder, env=env, storage_options=storage_options
         )
 
+    def ready(self) -> bool:
+        """True once the actor runs (resources granted, constructor done)."""
+        return True
+
     def run(self, spec_json: str, name: str) -> str:
         """One spec (its JSON text) in the warm worker; its result as JSON."""
         spec = RetrainSpec.from_json(spec_json, f"{name}.spec.json")
@@ -122,7 +127,8 @@ class RayExecutor:
         self.started_ray = False  # True when this executor started Ray, and so shuts it down
         self._temp_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
-        self._actors: list[Any] = []  # alive slot actors, idle or busy
+        self._actors: list[Any] = []  # alive slot actors, idle or busy or starting
+        self._starting: dict[Any, Any] = {}  # ready() ref -> an actor not yet known to be up
         self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
@@ -131,26 +137,40 @@ class RayExecutor:
         on_result: OnResult | None = None,
         on_start: OnStart | None = None,
     ) -> list[RetrainResult]:
-        """Run each spec as a Ray task (on the cluster at `address`, or on a local Ray it
-        starts); results in spec order, failures included."""
+        """Run each spec on a slot actor (on the cluster at `address`, or on a local Ray it
+        starts); results in spec order, failures included. A spec goes only to an actor that is
+        up: one still waiting for resources (held by another job) never holds a spec back."""
         ray = self.connect()
         waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
-        idle = list(self._actors)
+        idle = [a for a in self._actors if a not in self._starting.values()]
         pending: dict[Any, tuple[int, RetrainSpec, float, Any]] = {}
         results: dict[int, RetrainResult] = {}
         try:
             while waiting or pending:
-                while waiting and (idle or len(self._actors) < self._most_actors(ray)):
-                    actor = idle.pop() if idle else self._new_actor(ray)
+                while waiting and idle:
+                    actor = idle.pop()
                     index, spec = waiting.pop()
                     if on_start is not None:
                         on_start(spec)
                     name = worker_name(self._count, spec)
                     self._count += 1
-                    ref = actor.run.remote(spec.to_json(), name)
-                    pending[ref] = (index, spec, time.monotonic(), actor)
-                done, _ = ray.wait(list(pending), num_returns=1)
+                    pending[actor.run.remote(spec.to_json(), name)] = (
+                        index,
+                        spec,
+                        time.monotonic(),
+                        actor,
+                    )
+                if waiting and len(self._actors) < self._most_actors(ray):
+                    self._new_actor(ray)
+                done, _ = ray.wait([*pending, *self._starting], num_returns=1)
                 for ref in done:
+                    if ref in self._starting:  # an actor is up (or could not start)
+                        actor = self._starting.pop(ref)
+                        if _started(ray, ref):
+                            idle.append(actor)
+                        else:
+                            self._drop(ray, actor)
+                        continue
                     index, spec, at, actor = pending.pop(ref)
                     results[index], alive = _collect(ray, ref, spec, at)
                     if alive:
@@ -178,11 +198,15 @@ class RayExecutor:
         )
         actor = actor_class.remote(str(self.workdir), self._env, self._storage_options, self.cwd)
         self._actors.append(actor)
+        self._starting[actor.ready.remote()] = actor
         return actor
 
     def _drop(self, ray: Any, actor: Any) -> None:
         if actor in self._actors:
             self._actors.remove(actor)
+        for ref, starting in list(self._starting.items()):
+            if starting == actor:
+                del self._starting[ref]
         with contextlib.suppress(Exception):  # already dead
             ray.kill(actor, no_restart=True)
 
@@ -202,16 +226,23 @@ class RayExecutor:
         self._start_local(ray)
         return ray
 
-    def close(self) -> None:
-        """End the slot actors (and their warm workers); shut Ray down if this executor started
-        it; a joined or reused Ray is left running."""
+    def release(self) -> None:
+        """End the slot actors (and their warm workers): each holds its `task_cpus` CPUs (and
+        `task_gpus` GPUs) while it lives, idle or not. Ray stays up; a later run() starts new
+        actors."""
         if self._actors:
             import ray
 
             if ray.is_initialized():
                 for actor in list(self._actors):
                     self._drop(ray, actor)
-            self._actors.clear()
+        self._actors.clear()
+        self._starting.clear()
+
+    def close(self) -> None:
+        """End the slot actors (release()); shut Ray down if this executor started it; a joined
+        or reused Ray is left running."""
+        self.release()
         if not self.started_ray:
             return
         import ray
@@ -268,6 +299,14 @@ def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> tuple[R
         )
         return failed, False
     return RetrainResult.from_json(text, f"ray result of {spec.label}"), True
+
+
+def _started(ray: Any, ref: Any) -> bool:
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayError:
+        return False
+    return True
 
 
 def check_reachable(address: str) -> None:

@@ -347,6 +347,7 @@ class WarmServer:
         self.cache = SnapshotCache((int(mb) if mb.isdigit() else DEFAULT_CACHE_MB) * 2**20)
         self.state = ProcessState.capture()
         self.threads = set(threading.enumerate())
+        self.served = 0
 
     def reply(self, **fields: object) -> None:
         """One JSON line to the parent."""
@@ -370,6 +371,12 @@ class WarmServer:
             spec = RetrainSpec.from_json(spec_file.read_text(encoding="utf-8"), str(spec_file))
         except (OSError, ValueError, KeyError) as exc:
             return {"event": "error", "reason": f"unreadable spec: {exc}"}
+        folder = os.path.realpath(request.get("cwd") or self.state.cwd)
+        if folder != os.path.realpath(self.state.cwd):
+            if self.served:  # its modules may come from the old folder: never moved then
+                return {"event": "error", "reason": f"this worker serves {self.state.cwd}"}
+            self.move_to(folder)
+        self.served += 1
         traceback_path = result_path.with_name(result_path.stem + ".traceback.txt")
         with output_to(request["log"]):
             self.state.restore()
@@ -395,6 +402,14 @@ class WarmServer:
             "rss": lifeline.rss_bytes(),
             "recycle": self._recycle_reason(left),
         }
+
+    def move_to(self, folder: str) -> None:
+        """Take another folder as this worker's own before its first spec: the current folder
+        and its sys.path entry (`python -m` put the start folder first)."""
+        old = self.state.cwd
+        os.chdir(folder)
+        sys.path[:] = [folder if entry in (old, "") else entry for entry in sys.path]
+        self.state = ProcessState.capture()
 
     def _recycle_reason(self, killed: list[int]) -> str | None:
         threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]

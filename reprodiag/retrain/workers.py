@@ -47,7 +47,8 @@ def default_max_rss() -> int:
 
 @dataclass(frozen=True)
 class WorkerKey:
-    """What a warm worker is started with and cannot change: its interpreter and its folder."""
+    """What a warm worker runs with: its interpreter (fixed at start) and its folder (fixed once it
+    has served a spec: the trainer's modules are imported from it and stay cached)."""
 
     python: str
     cwd: str | None
@@ -61,6 +62,7 @@ class WarmWorker:
         self.log_file = log_file
         self.started = time.monotonic()
         self.ready = False
+        self.served = 0  # specs handed over; a worker that served none may move to another folder
         self._buffer = b""
         self._lines: list[dict[str, object]] = []
         with open(log_file, "wb") as log:  # the child keeps its own handle
@@ -199,9 +201,15 @@ class Job:
             if not self.worker.ready:
                 return self._not_started(open_)
         if self.handed_at is None:
-            request = {"spec": self.spec_file, "result": self.result_file, "log": self.log_file}
+            request = {
+                "spec": self.spec_file,
+                "result": self.result_file,
+                "log": self.log_file,
+                "cwd": self.worker.key.cwd or os.getcwd(),  # a spare worker moves there first
+            }
             if self.worker.send({k: str(v) for k, v in request.items()}):
                 self.handed_at = time.monotonic()
+                self.worker.served += 1
             elif self.restarted:  # a fresh worker died at once too: that is this spec's end
                 return self._exited(time.monotonic())
             else:  # it died while idle (the thread that started it ended): start another
@@ -356,11 +364,23 @@ class WarmSlot:
             worker.close()
         self.busy.clear()
 
+    def prestart(self) -> None:
+        """Start a worker now, without waiting for it: its start-up overlaps whatever this
+        process does next. The first spec takes it over, whatever folder it needs (a worker that
+        has served nothing has imported nothing from its folder yet)."""
+        self._worker(self.key_default())
+
+    def key_default(self) -> WorkerKey:
+        """The key of a spec that names neither interpreter nor folder."""
+        return WorkerKey(self.python, None if self.cwd is None else str(self.cwd))
+
     def _worker(self, key: WorkerKey) -> WarmWorker:
         worker = self.workers.get(key)
         if worker is not None and not worker.alive():  # died while idle (its parent thread ended)
             self.discard(worker)
             worker = None
+        if worker is None:
+            worker = self._spare(key)
         if worker is None:
             while len(self.workers) >= MAX_WORKERS_PER_SLOT:
                 _, oldest = self.workers.popitem(last=False)
@@ -372,6 +392,16 @@ class WarmSlot:
             self.workers[key] = worker
         self.workers.move_to_end(key)
         return worker
+
+    def _spare(self, key: WorkerKey) -> WarmWorker | None:
+        """A worker of the same interpreter that has served no spec, moved to `key`."""
+        for other, worker in self.workers.items():
+            if other.python == key.python and worker.served == 0 and worker not in self.busy:
+                del self.workers[other]
+                worker.key = key
+                self.workers[key] = worker
+                return worker
+        return None
 
 
 def wait_any(jobs: Sequence[Job], limit_s: float) -> None:
