@@ -108,14 +108,14 @@ def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
     """Monday trained on the first snapshot; two appends; pyiceberg's overwrite() relabels every
     row (a DELETE snapshot, the table empty, then an APPEND, in one commit); one more append. The
     bisection's points leave the DELETE out and name it; no retrain fails on an empty table."""
+    import pyiceberg.catalog
+    from pyiceberg.utils.config import Config
+
     import reprodiag
     from reprodiag.confirm import RetrainOptions, confirm, contradictions
     from reprodiag.manifest import load_manifest
     from reprodiag.probes import lock as probes_lock
     from tests.helpers import bisect_trainers, i13_repo
-
-    import pyiceberg.catalog
-    from pyiceberg.utils.config import Config
 
     for key, value in i13_repo.catalog_env(tmp_path / "lake").items():
         monkeypatch.setenv(key, value)
@@ -255,9 +255,10 @@ def test_the_summary_of_a_confirmed_cause_states_the_reports_remainder(tmp_path:
     assert contradictions(d) == []
 
 
-def _explained(tmp_path: Path) -> Any:
+def _explained(tmp_path: Path, store: Any = None, again: bool = False) -> Any:
     """A real incident on a Delta table: Monday on version 0, Wednesday after a relabelling
-    overwrite (version 1); confirm() with millisecond numpy retrains in this process."""
+    overwrite (version 1); confirm() with millisecond numpy retrains in this process (twice with
+    `again`, the second reading the first's band seeds back from `store`)."""
     import pytest as _pytest
     from deltalake import DeltaTable, write_deltalake
 
@@ -288,17 +289,31 @@ def _explained(tmp_path: Path) -> Any:
     )
     with _pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
-        options = RetrainOptions(
-            executor=bisect_trainers.CodeDirExecutor(),
-            workdir=tmp_path / "retrains",
-            max_retrains=12,
-            device="cpu",
-            trainer={"entrypoint": "tests.helpers.bisect_trainers:train"},
-        )
         b, c = load_manifest(monday), load_manifest(wednesday)
-        d = confirm(b, c, reprodiag.diagnose(b, c, metric="accuracy"), options)
+        for round_ in range(2 if again else 1):
+            options = RetrainOptions(
+                executor=bisect_trainers.CodeDirExecutor(),
+                workdir=tmp_path / f"retrains-{round_}",
+                max_retrains=12,
+                device="cpu",
+                trainer={"entrypoint": "tests.helpers.bisect_trainers:train"},
+                store=store,
+            )
+            d = confirm(b, c, reprodiag.diagnose(b, c, metric="accuracy"), options)
     assert d.conclusion is not None and d.conclusion.kind == "explained", d.summary
     return d
+
+
+def test_a_band_read_back_from_the_store_costs_what_was_retrained_now(tmp_path: Path) -> None:
+    from reprodiag.noise.store import BandStore
+
+    d = _explained(tmp_path, BandStore(tmp_path / "band-store"), again=True)
+    band = next(c for c in d.checks if c.key == "noise_band")
+    used = int((d.stop_reason or "").split(" of ")[0])
+    match = re.fullmatch(r"(\d+) seeds: (\d+) retrained now, (\d+) from the band store", band.cost)
+    assert match is not None, band.cost  # was "4 retrains" beside "2 of 12 retrains used"
+    n, now, stored = map(int, match.groups())
+    assert n == now + stored and stored >= 3 and now <= used
 
 
 # ---------------------------------------------------------------------------- the sentences
@@ -351,3 +366,14 @@ def test_an_open_axis_whose_reason_opens_with_its_status_says_it_once() -> None:
     words = " ".join(unexplained_words(dataclasses.replace(d, ranking=ranking)))
     assert "randomness (can't tell yet: n = 3: the baseline lies beyond" in words
     assert _DOUBLED.search(words) is None, _DOUBLED.search(words)
+
+
+def test_the_conclusion_says_its_kind_once() -> None:
+    from reprodiag.diagnosis.model import Conclusion
+    from reprodiag.report.view import build_view
+    from tests.helpers.report_samples import with_band
+
+    d = with_band()
+    said = "the gap is explained: the data change explains 3.10 of the 4.00 pts"
+    view = build_view(dataclasses.replace(d, conclusion=Conclusion("explained", said)))
+    assert view.conclusion == "explained: the data change explains 3.10 of the 4.00 pts"

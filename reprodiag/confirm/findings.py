@@ -196,9 +196,17 @@ def _band(checks: dict[str, Check], findings: Findings, outcome: BandOutcome, st
     if findings.band.n == 0:
         checks["noise_band"] = _not_run(check, stopped)
         return
-    checks["noise_band"] = _done(
-        check, findings.band.words, BAND_CHECK_VERDICT[outcome], findings.band.n
-    )
+    done = _done(check, findings.band.words, BAND_CHECK_VERDICT[outcome], findings.band.n)
+    # Seeds read back from the band store are part of the band but cost no retrain now: the
+    # check's cost says so, so that it agrees with "N of M retrains used".
+    ran = sum(a.retrains - a.failed for a in findings.spent if a.arm == CANDIDATE_BAND)
+    stored = findings.band.n - ran
+    if stored > 0:
+        done = dataclasses.replace(
+            done,
+            cost=f"{findings.band.n} seeds: {ran} retrained now, {stored} from the band store",
+        )
+    checks["noise_band"] = done
 
 
 def _baseline_band_check(findings: Findings, alias: str | None, arms: Arms) -> Check:

@@ -293,11 +293,7 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         sections=SECTIONS,
         header=_header(diagnosis),
         summary=diagnosis.summary,
-        conclusion=(
-            f"{diagnosis.conclusion.kind}: {diagnosis.conclusion.sentence}"
-            if diagnosis.conclusion
-            else None
-        ),
+        conclusion=_conclusion(diagnosis),
         bar=f"{diagnosis.bar.level}: {diagnosis.bar.reason}" if diagnosis.bar else None,
         stop_reason=diagnosis.stop_reason,
         spending=diagnosis.spending,
@@ -330,6 +326,15 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
         retrains=_retrains(diagnosis),
         unexplained=unexplained_words(diagnosis),
     )
+
+
+def _conclusion(d: Diagnosis) -> str | None:
+    """`explained: the data change ...`: the kind, then the sentence without the kind again
+    (a sentence that opens "the gap is explained: " would say it twice)."""
+    if d.conclusion is None:
+        return None
+    kind, sentence = d.conclusion.kind, d.conclusion.sentence
+    return f"{kind}: {sentence.removeprefix(f'the gap is {kind}: ')}"
 
 
 REFUSED = Status("refused", "st-failed")  # not the pipeline it stands for: never judged
