@@ -37,6 +37,8 @@ def main() -> int:
             "no:cacheprovider",
             "-s",
             "-q",
+            "--tb=short",
+            "-rf",
             "-m",
             "",  # the slow targets too
             "tests/test_fuzz.py",
@@ -59,8 +61,9 @@ def main() -> int:
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
     print(f"{total:>7,}  {wall:6.1f} s  total (scale {args.scale}); pytest: {summary}")
     print(f"tracebacks (targets that raised what the contract does not allow): {tracebacks}")
-    if done.returncode != 0:
-        print(done.stdout[-4000:], file=sys.stderr)
+    if done.returncode != 0:  # each failure: its short traceback and the summary line
+        failures = done.stdout[done.stdout.find("= FAILURES =") :]
+        print(failures[-20000:], file=sys.stderr)
     return done.returncode
 
 

@@ -37,6 +37,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprodiag.cli.compare", "compare"),
     ("reprodiag.cli.noise_band", "noise_band"),
     ("reprodiag.cli.imports", "import_group"),
+    ("reprodiag.cli.log", "log_group"),
     ("reprodiag.cli.band_store", "band_store"),
 )
 

@@ -171,6 +171,12 @@ def compare(
             settings, default_workdir=folder / "retrains", max_retrains=max_retrains
         )
         result = confirm(b, c, result, options, prior=order)
+        if options.store is not None and options.store.notes:  # the store skipped, or rows
+            import dataclasses
+
+            result = dataclasses.replace(
+                result, warnings=result.warnings + tuple(options.store.notes)
+            )
     ran = retrain and not blocked
     trainer, budget, executor = _retrain_provenance(settings, max_retrains, b, ran)
     result = dataclasses.replace(
@@ -188,12 +194,6 @@ def compare(
     for warning in result.warnings + ((note,) if note else ()):
         click.echo(f"warning: {warning}", err=True)
     for line in summary_lines(result) + ["", "Wrote:"] + [f"  {p}" for p in written]:
-        if options.store is not None and options.store.notes:  # the store skipped, or rows
-            import dataclasses
-
-            result = dataclasses.replace(
-                result, warnings=result.warnings + tuple(options.store.notes)
-            )
         click.echo(line)
     if blocked:
         from reprodiag.retrain.trust import consent_error

@@ -38,11 +38,11 @@ class RetrainOptions:
     store: BandStore | None = None
     on_result: Callable[[RetrainResult], None] | None = None
     ensemble: bool = True
+    max_minutes: float | None = None
+    say: Callable[[str], None] | None = None
     # The git repository the pipelines' recorded commits are checked out from (None: the one
     # holding the current folder); reprodiag.confirm.band.code_dir_for.
     repo: Path | None = None
     # Where the environment swap's rebuilt environments are cached (None: REPRODIAG_ENV_CACHE,
     # else ~/.cache/reprodiag/envs); reprodiag.retrain.envs.default_cache.
     env_cache: Path | None = None
-    max_minutes: float | None = None
-    say: Callable[[str], None] | None = None
