@@ -255,7 +255,7 @@ def restore_torch_flags() -> Iterator[None]:
     torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
 
-# Every executor runs the same contract; the serial one costs a worker start-up (~4 s) per spec.
+# Every executor runs the same contract; the serial one starts one warm worker (~4 s) for all specs.
 @pytest.mark.parametrize(
     "make",
     [
