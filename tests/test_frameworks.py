@@ -5,7 +5,7 @@
   (`python -m venv`, no system site packages; numpy, scikit-learn and reprodiag's core
   dependencies from this machine's pip index, reprodiag itself installed editable with --no-deps)
   is made once and kept under the temp folder, keyed by the dependencies, the interpreter and
-  this checkout; building it takes about 3 minutes on a 2-core machine, later runs reuse it.
+  this checkout; building it with uv takes seconds, later runs reuse it.
 - A LightGBM trainer of our own (XGBoost is not installable from this machine's index) is
   retrained by `reprodiag compare --retrain`, which confirms a data change (5 % -> 30 % of the
   labels flipped) with the pinned-snapshot retrain.
@@ -63,16 +63,38 @@ def notorch_python() -> Path:
 
 
 def _build_venv(home: Path) -> None:
+    """Built with uv (a dev dependency; reprodiag.retrain.envs finds it and translates this
+    machine's pip index configuration): about 15 s, where `python -m venv` + pip took 3 minutes.
+    The core packages are pinned to the versions of the running environment, so the build
+    resolves nothing new."""
+    from importlib import metadata
+
+    from reprodiag.retrain.envs import find_uv, index_config
+
     if home.exists():  # a build that was interrupted
         import shutil
 
         shutil.rmtree(home)
-    run = {"check": True, "capture_output": True, "text": True, "timeout": 900}
+    uv = find_uv()
+    index = index_config()
+    env = {**os.environ, **index.env}
+    run = {"check": True, "capture_output": True, "text": True, "timeout": 900, "env": env}
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", str(home)], **run)  # type: ignore[call-overload]
-    pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, *CORE], **run)  # type: ignore[call-overload]
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], **run)  # type: ignore[call-overload]
+    subprocess.run([uv, "venv", "--quiet", "--python", base, str(home)], **run)  # type: ignore[call-overload]
+    python = str(home / "bin" / "python")
+    pins = [_pinned(name, metadata) for name in CORE]
+    install = [uv, "pip", "install", "--quiet", "--python", python, *index.args]
+    subprocess.run([*install, *pins], **run)  # type: ignore[call-overload]
+    subprocess.run([*install, "--no-deps", "-e", str(ROOT)], **run)  # type: ignore[call-overload]
+
+
+def _pinned(requirement: str, metadata: object) -> str:
+    """'deltalake[pandas,pyarrow]' -> 'deltalake[pandas,pyarrow]==1.6.6' (the installed one)."""
+    name = requirement.split("[")[0]
+    try:
+        return f"{requirement}=={metadata.version(name)}"  # type: ignore[attr-defined]
+    except Exception:  # not installed here: let the index choose
+        return requirement
 
 
 def _team_repo(folder: Path, job: str) -> Path:
@@ -119,7 +141,7 @@ def _delta(path: Path, rows: dict, mode: str = "error") -> None:
     write_deltalake(str(path), pd.DataFrame(rows), mode=mode)
 
 
-@pytest.mark.slow  # the first run builds the torch-free environment (about 3 minutes), once
+@pytest.mark.slow  # the first run builds the torch-free environment (seconds with uv), once
 def test_pinned_sklearn_run_without_torch_passes_the_shipped_tier(notorch_python, tmp_path):
     no_torch = subprocess.run(
         [str(notorch_python), "-c", "import torch"], capture_output=True, text=True
