@@ -94,6 +94,7 @@ def test_manifest_has_all_five_axes_filled(project: tuple[Path, Path], tmp_path:
         "environment.nccl",
         "environment.container_image",
         "code.remote",
+        "code.patch",  # a clean tree: there is no uncommitted change to keep
         "intent.hypothesis",
         "intent.owner",
         "data.feature_store",

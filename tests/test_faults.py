@@ -283,7 +283,11 @@ def test_a_full_disk_leaves_no_half_written_report(
                 self.handle.write(data[: len(data) // 2])
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr("reprodiag._atomic.os.fdopen", Full)
+        def fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object) -> object:
+            # os is one module: reads (the manifest loader's) must still work; writes fill up
+            return Full(fd, mode) if "w" in mode else real(fd, mode, *args, **kwargs)
+
+        monkeypatch.setattr("reprodiag._atomic.os.fdopen", fdopen)
     else:
         monkeypatch.setattr(f"reprodiag._atomic.os.{failing}", full)
     with pytest.raises(SystemExit) as exit_:

@@ -195,8 +195,7 @@ def test_iceberg_bisection_names_the_relabelling_snapshot(
     """Six snapshots of an Iceberg table: appends, one OVERWRITE that relabels every row, more
     appends. Monday trained on the first, Wednesday on the last; the pinned-snapshot swap
     explains the gap and the bisection names the relabelling snapshot, with its properties."""
-    for key, value in i13_repo.catalog_env(tmp_path / "lake").items():
-        monkeypatch.setenv(key, value)
+    i13_repo.use_catalog(monkeypatch, tmp_path / "lake")
     train = i13_repo.iceberg_table("ml.train", bisect_trainers.make_rows(400, 1))
     i13_repo.iceberg_table("ml.eval", bisect_trainers.make_rows(1000, 2))
     repo = i13_repo.make_repository(tmp_path / "churn-job")

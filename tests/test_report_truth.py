@@ -108,8 +108,6 @@ def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
     """Monday trained on the first snapshot; two appends; pyiceberg's overwrite() relabels every
     row (a DELETE snapshot, the table empty, then an APPEND, in one commit); one more append. The
     bisection's points leave the DELETE out and name it; no retrain fails on an empty table."""
-    import pyiceberg.catalog
-    from pyiceberg.utils.config import Config
 
     import reprodiag
     from reprodiag.confirm import RetrainOptions, confirm, contradictions
@@ -117,10 +115,7 @@ def test_a_bisection_does_not_retrain_the_empty_half_of_a_pyiceberg_overwrite(
     from reprodiag.probes import lock as probes_lock
     from tests.helpers import bisect_trainers, i13_repo
 
-    for key, value in i13_repo.catalog_env(tmp_path / "lake").items():
-        monkeypatch.setenv(key, value)
-    # pyiceberg reads the environment's catalogs once, at import: read them again (undone after)
-    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
+    i13_repo.use_catalog(monkeypatch, tmp_path / "lake")
     train = i13_repo.iceberg_table("ml.train", bisect_trainers.make_rows(400, 1))
     i13_repo.iceberg_table("ml.eval", bisect_trainers.make_rows(1000, 2))
     repo = i13_repo.make_repository(tmp_path / "job")

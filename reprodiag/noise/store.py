@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, cast
 
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.retrain.seed_result import SeedResult
+from reprodiag.snapshots.delta import arrow_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -328,10 +329,18 @@ class BandStore:
         if table is None:
             return []
         present = [f.name for f in table.schema().fields]
-        data = table.to_pyarrow_table(
-            columns=[c for c in COLUMNS if c in present],
-            filters=[("family", "=", family), ("metric", "=", metric)],
-        )
+        if is_object_store(self.path):  # read whole, filtered here (snapshots.delta.arrow_table)
+            import pyarrow.compute as pc
+
+            data = arrow_table(table, self.path, [c for c in COLUMNS if c in present])
+            data = data.filter(
+                pc.and_(pc.equal(data["family"], family), pc.equal(data["metric"], metric))
+            )
+        else:
+            data = table.to_pyarrow_table(
+                columns=[c for c in COLUMNS if c in present],
+                filters=[("family", "=", family), ("metric", "=", metric)],
+            )
         # Arrow rows of the band schema's columns; a column a format-0 table lacks reads as None.
         rows = []
         for index, raw in enumerate(data.to_pylist()):
@@ -349,7 +358,7 @@ class BandStore:
     def _read_all(self) -> list[dict[str, object]]:
         """Every row of the store, read in full (so an unreadable data file shows now)."""
         table = self._table()
-        return [] if table is None else table.to_pyarrow_table().to_pylist()
+        return [] if table is None else arrow_table(table, self.path).to_pylist()
 
     def _append(self, row: _Row) -> None:
         import pyarrow as pa
@@ -488,7 +497,7 @@ def _check_format(path: str, table: DeltaTable) -> None:
         )
     if "store_format" not in present:
         return  # format 0: written before the column existed
-    newest = pc.max(table.to_pyarrow_table(columns=["store_format"])["store_format"]).as_py()
+    newest = pc.max(arrow_table(table, str(path), ["store_format"])["store_format"]).as_py()
     if newest is not None and newest > STORE_FORMAT:
         raise InputError(
             f"band store {path} has store_format {newest}; this reprodiag reads up to "
@@ -674,7 +683,7 @@ def _verify_remote(path: str, storage_options: dict[str, str] | None) -> StoreCh
                 check.problems.append("it does not exist (no Delta table at that uri)")
                 return check
             check.commits = table.version() + 1
-            rows = table.to_pyarrow_table().to_pylist()
+            rows = arrow_table(table, path).to_pylist()
     except BandStoreError as exc:
         check.problems.append(exc.message)
         return check

@@ -148,6 +148,17 @@ def catalog_env(root: Path) -> dict[str, str]:
     }
 
 
+def use_catalog(monkeypatch: Any, root: Path) -> None:
+    """Point pyiceberg at the local SQL catalog under `root` for one test (undone after): the
+    environment (for workers) and pyiceberg's own copy of it, which it reads once, at import."""
+    import pyiceberg.catalog
+    from pyiceberg.utils.config import Config
+
+    for key, value in catalog_env(root).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
+
+
 def iceberg_table(name: str, rows: pd.DataFrame) -> Any:
     """A new Iceberg table `name` ("ml.train") in the local catalog, holding `rows`."""
     import pyarrow as pa
