@@ -280,7 +280,7 @@ def summary_lines(result: Diagnosis) -> list[str]:
     """Title, summary, the ranked axes, and the paid checks still to run."""
     lines = [result.title, "", result.summary, ""]
     if result.conclusion is not None:
-        lines += [f"Conclusion: {result.conclusion.kind}: {result.conclusion.sentence}"]
+        lines += [f"Conclusion: {result.conclusion.line}"]
     if result.bar is not None:
         lines += [f"Reproducibility bar: {result.bar.level}: {result.bar.reason}"]
     if result.conclusion is not None or result.bar is not None:

@@ -47,7 +47,7 @@ def _verdict(heading: str, diagnosis: Diagnosis) -> None:
         f"({gap.worse_by:.2f} points worse)"
     )
     if diagnosis.conclusion is not None:
-        click.echo(f"  conclusion: {diagnosis.conclusion.kind}: {diagnosis.conclusion.sentence}")
+        click.echo(f"  conclusion: {diagnosis.conclusion.line}")
     if diagnosis.bar is not None:
         click.echo(f"  reproducibility bar: {diagnosis.bar.level}")
     for rank in diagnosis.ranking:

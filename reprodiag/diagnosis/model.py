@@ -322,6 +322,12 @@ class Conclusion:
     kind: ConclusionKind
     sentence: str
 
+    @property
+    def line(self) -> str:
+        """`explained: the data change ...`: the kind, then the sentence without the kind again
+        (a sentence that opens "the gap is explained: " would say it twice)."""
+        return f"{self.kind}: {self.sentence.removeprefix(f'the gap is {self.kind}: ')}"
+
 
 @dataclass(frozen=True)
 class Bar:

@@ -111,7 +111,8 @@ def verdict_table(diagnosis: Diagnosis) -> str:
     """The ranking and the checks that ran, as Markdown tables (what a run page shows)."""
     lines = [f"# {diagnosis.title}", ""]
     if diagnosis.conclusion is not None:
-        lines += [f"**{diagnosis.conclusion.kind}**: {diagnosis.conclusion.sentence}", ""]
+        kind, _, rest = diagnosis.conclusion.line.partition(": ")
+        lines += [f"**{kind}**: {rest}", ""]
     lines += ["| rank | axis | status | reason |", "|---|---|---|---|"]
     lines += [
         f"| {r.rank} | {r.axis} | {r.status} | {_cell(r.reason)} |" for r in diagnosis.ranking

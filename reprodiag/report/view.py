@@ -329,12 +329,8 @@ def build_view(diagnosis: Diagnosis) -> ReportView:
 
 
 def _conclusion(d: Diagnosis) -> str | None:
-    """`explained: the data change ...`: the kind, then the sentence without the kind again
-    (a sentence that opens "the gap is explained: " would say it twice)."""
-    if d.conclusion is None:
-        return None
-    kind, sentence = d.conclusion.kind, d.conclusion.sentence
-    return f"{kind}: {sentence.removeprefix(f'the gap is {kind}: ')}"
+    """The conclusion's line (Conclusion.line), or None before any retrain."""
+    return None if d.conclusion is None else d.conclusion.line
 
 
 REFUSED = Status("refused", "st-failed")  # not the pipeline it stands for: never judged
