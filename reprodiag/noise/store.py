@@ -663,12 +663,7 @@ def verify_store(
         except BandStoreError as exc:
             check.problems.append(exc.message)
             return check
-        for index, raw in enumerate(rows):
-            problem = row_problem(cast("_Row", {**dict.fromkeys(COLUMNS), **raw}))
-            if problem is None:
-                check.rows += 1
-            else:
-                check.problems.append(f"row {index} (seed {raw.get('seed')!r}): {problem}")
+        _check_rows(check, rows)
     return check
 
 
@@ -687,13 +682,18 @@ def _verify_remote(path: str, storage_options: dict[str, str] | None) -> StoreCh
     except BandStoreError as exc:
         check.problems.append(exc.message)
         return check
+    _check_rows(check, rows)
+    return check
+
+
+def _check_rows(check: StoreCheck, rows: list[dict[str, object]]) -> None:
+    """Count the rows that are seed results; name each one that is not, by index and seed."""
     for index, raw in enumerate(rows):
         problem = row_problem(cast("_Row", {**dict.fromkeys(COLUMNS), **raw}))
         if problem is None:
             check.rows += 1
         else:
             check.problems.append(f"row {index} (seed {raw.get('seed')!r}): {problem}")
-    return check
 
 
 def repair_store(path: str | os.PathLike[str]) -> StoreRepair:
