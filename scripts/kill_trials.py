@@ -316,9 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         "| command | signal | trials | lost | doubled | processes left | rerun not clean "
-        "| seed retrained after the kill |"
+        "| seed retrained after the kill | killed after a finished seed |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, name, t in rows:
         print(f"| {kind} | {name} | {t.trials} | {t.lost} | {t.doubled} | {t.left} | "
               f"{t.rerun_doubled} | {t.raw_twice} | {t.seeds_before_kill} |")  # fmt: skip
