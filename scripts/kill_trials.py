@@ -185,6 +185,7 @@ def store_seeds(store: Path) -> tuple[Counter[int], Counter[int]]:
 
 
 _LOCK = threading.Lock()
+AFTER_FIRST_SEED = False  # --after-first-seed
 
 
 @dataclasses.dataclass
@@ -207,7 +208,13 @@ def trial(kind: str, sig: signal.Signals, base: Path, cand: Path, work: Path,
     store, out = work / f"store-{n}", work / f"out-{n}"
     marker = uuid.uuid4().hex
     run = Run(command(kind, base, cand, store, out, 4), work, marker)
-    time.sleep(rng.uniform(0, expected))
+    if AFTER_FIRST_SEED:  # wait for a finished seed, then kill within the rest of the run
+        deadline = time.monotonic() + 120
+        while not run.reported_seeds() and run.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0, 2.0))
+    else:
+        time.sleep(rng.uniform(0, expected))
     if run.proc.poll() is None:
         run.proc.send_signal(sig)
     run.finish(timeout=120)
@@ -279,7 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=0.3, help="trainer seconds per fit")
     parser.add_argument("--jobs", type=int, default=4, help="trials run at once")
     parser.add_argument("--seed", type=int, default=16, help="seed of the kill moments")
+    parser.add_argument(
+        "--after-first-seed",
+        action="store_true",
+        help="kill within 2 s after the run reports its first finished seed (tests 'lost')",
+    )
     args = parser.parse_args(argv)
+    global AFTER_FIRST_SEED
+    AFTER_FIRST_SEED = args.after_first_seed
     os.environ["KT_SLEEP"] = str(args.sleep)
     rng = random.Random(args.seed)
     start = time.monotonic()
