@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, cast
 
 from reprodiag.errors import InputError, ReprodiagError
 from reprodiag.retrain.seed_result import SeedResult
-from reprodiag.snapshots.delta import arrow_table
+from reprodiag.snapshots.delta import rows_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -329,18 +329,13 @@ class BandStore:
         if table is None:
             return []
         present = [f.name for f in table.schema().fields]
-        if is_object_store(self.path):  # read whole, filtered here (snapshots.delta.arrow_table)
-            import pyarrow.compute as pc
+        import pyarrow.compute as pc
 
-            data = arrow_table(table, self.path, [c for c in COLUMNS if c in present])
-            data = data.filter(
-                pc.and_(pc.equal(data["family"], family), pc.equal(data["metric"], metric))
-            )
-        else:
-            data = table.to_pyarrow_table(
-                columns=[c for c in COLUMNS if c in present],
-                filters=[("family", "=", family), ("metric", "=", metric)],
-            )
+        # Read whole and filtered here (snapshots.delta.rows_table): no value in query text.
+        data = rows_table(table, [c for c in COLUMNS if c in present])
+        data = data.filter(
+            pc.and_(pc.equal(data["family"], family), pc.equal(data["metric"], metric))
+        )
         # Arrow rows of the band schema's columns; a column a format-0 table lacks reads as None.
         rows = []
         for index, raw in enumerate(data.to_pylist()):
@@ -358,7 +353,7 @@ class BandStore:
     def _read_all(self) -> list[dict[str, object]]:
         """Every row of the store, read in full (so an unreadable data file shows now)."""
         table = self._table()
-        return [] if table is None else arrow_table(table, self.path).to_pylist()
+        return [] if table is None else rows_table(table).to_pylist()
 
     def _append(self, row: _Row) -> None:
         import pyarrow as pa
@@ -497,7 +492,7 @@ def _check_format(path: str, table: DeltaTable) -> None:
         )
     if "store_format" not in present:
         return  # format 0: written before the column existed
-    newest = pc.max(arrow_table(table, str(path), ["store_format"])["store_format"]).as_py()
+    newest = pc.max(rows_table(table, ["store_format"])["store_format"]).as_py()
     if newest is not None and newest > STORE_FORMAT:
         raise InputError(
             f"band store {path} has store_format {newest}; this reprodiag reads up to "
@@ -678,7 +673,7 @@ def _verify_remote(path: str, storage_options: dict[str, str] | None) -> StoreCh
                 check.problems.append("it does not exist (no Delta table at that uri)")
                 return check
             check.commits = table.version() + 1
-            rows = arrow_table(table, path).to_pylist()
+            rows = rows_table(table).to_pylist()
     except BandStoreError as exc:
         check.problems.append(exc.message)
         return check

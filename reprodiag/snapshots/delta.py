@@ -98,7 +98,7 @@ class DeltaProvider:
         file is gone."""
         dt = _open_pinned(ref, storage_options)
         try:
-            return arrow_table(dt, ref.uri, columns)
+            return dt.to_pyarrow_table(columns=None if columns is None else list(columns))
         except FileNotFoundError as exc:  # a vacuumed version still opens; only its reads fail
             raise _vacuumed(ref, "a data file is missing") from exc
 
@@ -175,26 +175,24 @@ def _open(uri: str, version: int | None, storage_options: Mapping[str, str] | No
         raise SnapshotError(f"cannot open delta table {uri}: {exc}") from exc
 
 
-def arrow_table(dt: DeltaTable, uri: str, columns: Sequence[str] | None = None) -> pyarrow.Table:
-    """The opened version of a Delta table as an Arrow table (only `columns`, when given).
+def rows_table(dt: DeltaTable, columns: Sequence[str] | None = None) -> pyarrow.Table:
+    """The opened version of a Delta table as an Arrow table, rows in no particular order.
 
-    A table in an object store is read through deltalake's own query engine: reading it with
-    `to_pyarrow_table` scans through pyarrow's thread pool calling back into deltalake's Python
-    filesystem handler, and the process then often aborts at exit ("terminate called without an
-    active exception", signal 6) after its work is done (deltalake 1.6, pyarrow 2x, measured: 3 of
-    4 runs). Local tables keep `to_pyarrow_table`. Column names are quoted identifiers; no value
-    is ever put into the query text.
+    Read through deltalake's own query engine: `to_pyarrow_table` scans through pyarrow's thread
+    pool calling back into deltalake's Python filesystem handler, and the process then sometimes
+    aborts at exit ("terminate called without an active exception", signal 6) after its work is
+    done (deltalake 1.6: 3 of 4 runs on an s3:// table; seen on local band stores in CI too).
+    For tables whose row order does not matter (the band store); a training snapshot keeps
+    `to_pyarrow_table`, whose order is the files' order. Column names are quoted identifiers; no
+    value is ever put into the query text.
     """
-    from reprodiag.snapshots._uri import is_object_store
-
-    if not is_object_store(uri):
-        return dt.to_pyarrow_table(columns=None if columns is None else list(columns))
     import pyarrow as pa
     from deltalake import QueryBuilder
 
     names = [f.name for f in dt.schema().fields] if columns is None else list(columns)
     select = ", ".join('"' + name.replace('"', '""') + '"' for name in names)
-    table = pa.table(QueryBuilder().register("t", dt).execute(f"SELECT {select} FROM t"))  # noqa: S608 - quoted identifiers, no values
+    query = f"SELECT {select} FROM t"  # noqa: S608 - quoted identifiers, no values
+    table = pa.table(QueryBuilder().register("t", dt).execute(query))
     try:  # the engine may widen or view-encode types: give back the table's own schema
         schema = pa.schema(dt.schema().to_arrow())
         return table.cast(pa.schema([schema.field(name) for name in names]))
