@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -141,14 +142,36 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=warn_only)
+        set_deterministic_algorithms(torch, True, warn_only=warn_only)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     else:
-        torch.use_deterministic_algorithms(False)
+        set_deterministic_algorithms(torch, False)
         torch.backends.cudnn.deterministic = False
     # The CUDA seed cannot be read back without starting CUDA (torch.cuda.initial_seed does).
     return {"torch": int(torch.initial_seed()), "cuda": seed, **torch_flags()}
+
+
+INDUCTOR_DETERMINISTIC_ENV = "TORCHINDUCTOR_DETERMINISTIC"
+
+
+def set_deterministic_algorithms(torch: Any, mode: bool, warn_only: bool = False) -> None:
+    """What ``torch.use_deterministic_algorithms(mode, warn_only=...)`` does, without its cost.
+
+    torch's function sets two things: the ATen switch and ``torch._inductor.config.deterministic``,
+    and it imports the inductor config to do so (about 3 s on a 2-core CPU, paid by every retrain
+    worker and every in-process training). When inductor is not imported yet, the same outcome is
+    reached by setting the ATen switch and the environment variable the inductor config reads
+    when it is imported (``TORCHINDUCTOR_DETERMINISTIC``, "1" or "0" to match ``mode``). When
+    inductor is already imported, or this torch lacks the private switch, torch's own function
+    runs.
+    """
+    switch = getattr(getattr(torch, "_C", None), "_set_deterministic_algorithms", None)
+    if "torch._inductor.config" in sys.modules or switch is None:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        return
+    os.environ[INDUCTOR_DETERMINISTIC_ENV] = "1" if mode else "0"
+    switch(mode, warn_only=warn_only)
 
 
 def torch_flags() -> dict[str, Fact[bool]]:

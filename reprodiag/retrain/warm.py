@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from reprodiag._atomic import atomic_write_text
+from reprodiag.probes.seeds import set_deterministic_algorithms
 from reprodiag.retrain import lifeline
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ _TORCH_FLAGS: tuple[tuple[str, Callable[[Any], Any], Callable[[Any, Any], Any]],
             t.are_deterministic_algorithms_enabled(),
             t.is_deterministic_algorithms_warn_only_enabled(),
         ),
-        lambda t, v: t.use_deterministic_algorithms(v[0], warn_only=v[1]),
+        lambda t, v: set_deterministic_algorithms(t, v[0], warn_only=v[1]),
     ),
     (
         "cudnn_deterministic",
@@ -286,9 +287,9 @@ def warm_up() -> str | None:
     if torch is None:
         return None
     flags = _torch_flags()
-    # use_deterministic_algorithms imports torch._dynamo (about a second): pay it here, once.
+    # the determinism switch's first use (set_deterministic_algorithms keeps torch's inductor out)
     with contextlib.suppress(Exception):
-        torch.use_deterministic_algorithms(True)
+        set_deterministic_algorithms(torch, True)
     _set_torch_flags(flags)
     return str(torch.__version__)
 
