@@ -278,6 +278,8 @@ def write(
 
 def summary_lines(result: Diagnosis) -> list[str]:
     """Title, summary, the ranked axes, and the paid checks still to run."""
+    from reprodiag.diagnosis.engine import VERDICT_WORDS
+
     lines = [result.title, "", result.summary, ""]
     if result.conclusion is not None:
         lines += [f"Conclusion: {result.conclusion.line}"]
@@ -292,7 +294,9 @@ def summary_lines(result: Diagnosis) -> list[str]:
     if done:
         lines += ["", "Retrains:"]
         lines += [
-            f"  {c.order}. {c.title}: {c.verdict.replace('_', ' ')}: {c.observed}" for c in done
+            f"  {c.order}. {c.title}: "
+            f"{VERDICT_WORDS.get(c.verdict, c.verdict.replace('_', ' '))}: {c.observed}"
+            for c in done
         ]
     rest = [c for c in paid if c.status != "done"]
     if rest:

@@ -91,8 +91,11 @@ def provenance(
     executor: str | None = None,
 ) -> Provenance:
     """The provenance of `diagnosis` as made by the command `argv` (arguments after the program
-    name): the seeds retrained are read from its band, in the order first used."""
-    seeds = tuple(dict.fromkeys(s.seed for s in diagnosis.band.seeds)) if diagnosis.band else ()
+    name): the seeds retrained are read from its band and from every check's retrains, in the
+    order first used."""
+    band = [s.seed for s in diagnosis.band.seeds] if diagnosis.band else []
+    checks = [r.seed for c in diagnosis.checks for r in c.runs]
+    seeds = tuple(dict.fromkeys([*band, *checks]))
     return Provenance(
         reprodiag_version=_version(),
         command=redact_argv(argv),

@@ -237,6 +237,9 @@ def band_finding(ev: Evidence, verdict: Conclusion) -> BandFinding:
         d = decide_single(inc.baseline, band, direction=inc.direction)
     if ev.band is None:
         words = d.reason if d is not None else f"{count_words(len(band), 'seed')}: no look yet"
+        idle = band_idle_why(ev, verdict)
+        if idle is not None and d is not None:
+            words += f"; not continued: {idle}"
         return BandFinding("undecided", len(band), mean, std, d, words)
     outcome: BandOutcome = ev.band.outcome or "inconclusive"
     words = ev.band.reason
@@ -250,6 +253,26 @@ def band_finding(ev: Evidence, verdict: Conclusion) -> BandFinding:
     elif outcome == "beyond noise" and not (ev.has_baseline_band or inc.identical_pipelines):
         words += "; with the baseline's own spread unknown this alone shows no regression"
     return BandFinding(outcome, len(band), mean, std, ev.band, words)
+
+
+def band_idle_why(ev: Evidence, verdict: Conclusion) -> str | None:
+    """Why the candidate band's own test of the baseline value is not grown, in words; None when
+    the investigation still needs it (the policy grows it while it is needed and budget is left).
+
+    The band's single-number test asks whether seed noise alone could give the gap. Two other
+    pieces of evidence answer that question better, and the policy stops growing the band once
+    either exists: the baseline pipeline's own seeds (two distributions compared), and a swap
+    that explains the gap (the band is then that swap's reference arm)."""
+    if ev.incident.identical_pipelines:
+        return None
+    if ev.has_baseline_band:
+        return (
+            "the baseline pipeline's own seeds answer whether the seed explains the gap "
+            "(baseline band, check 12)"
+        )
+    if verdict.kind == "explained":
+        return "a swap explains the gap; the band serves as that swap's reference arm"
+    return None
 
 
 def pipeline_finding(ev: Evidence) -> PipelineFinding | None:

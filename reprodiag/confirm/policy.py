@@ -225,8 +225,21 @@ class Investigation:
             return f"the conclusion cannot change: {verdict.kind}"
         step = self._next_step(verdict)
         if step is None:
-            return "every check is decided, failed, or at n = 20 per arm"
+            return self._settled_words(verdict)
         return [step]
+
+    def _settled_words(self, verdict: Conclusion) -> str:
+        """Why no check needs another round: each one the conclusion rests on is settled, and
+        the candidate band's own test, when still undecided, is named with why it is not needed."""
+        words = "every check the conclusion rests on is decided, failed, or at n = 20 per arm"
+        idle = conclusion.band_idle_why(self._ev, verdict)
+        if self._ev.band is None and idle is not None:
+            n = len(self.ok(CANDIDATE_BAND))
+            words += (
+                f"; the candidate band's own test of the baseline value stays undecided at "
+                f"n = {n}, not needed: {idle}"
+            )
+        return words
 
     def _replay_why(self) -> str:
         a = self._ev.num(self.incident.baseline)

@@ -145,7 +145,11 @@ def _place(axis: AxisDiff, attribution: Attribution | None) -> AxisRank:
 
 # Clauses of a manifest-only reason that say what a retrain would still have to show: once a
 # retrain has shown it, they no longer hold and are dropped from the reason.
-_PENDING = ("noise band needed", "cannot be ruled out from the manifests")
+_PENDING = (
+    "noise band needed",
+    "cannot be ruled out from the manifests",
+    "so seed noise cannot be ruled out",
+)
 
 
 def _apply(rank: AxisRank, verdict: AxisVerdictLike | None) -> AxisRank:

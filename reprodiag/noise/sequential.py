@@ -193,7 +193,18 @@ def decide_single(
     return _judge_single(test, final) if _is_look(n, final) else _between_looks(n, test)
 
 
-def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
+def _arms_text(n: int, sizes: tuple[int, int]) -> str:
+    """ "n = 5 per arm", or, for arms of unequal size, "n = 5 and 3 (the look is set by the
+    smaller arm)": each arm's seeds all enter the Welch statistic."""
+    if sizes[0] == sizes[1]:
+        return f"n = {n} per arm"
+    return f"n = {sizes[0]} and {sizes[1]} (the look is set by the smaller arm)"
+
+
+def _judge_two_sample(
+    test: TwoSample, n: int, final: bool, sizes: tuple[int, int] | None = None
+) -> Decision:
+    arms = _arms_text(n, sizes or (n, n))
     diff = f"difference {_num(test.diff)}, 95 % CI [{_num(test.ci_low)}, {_num(test.ci_high)}]"
     welch = f"Welch t = {test.t:.2f} (df {test.df:.1f}), p = {_fmt_p(test.p)}"
     if test.p < POCOCK_TWO_SAMPLE:
@@ -201,7 +212,7 @@ def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
             BEYOND,
             n,
             (
-                f"n = {n} per arm: {welch} < {POCOCK_TWO_SAMPLE} (Pocock boundary): the two "
+                f"{arms}: {welch} < {POCOCK_TWO_SAMPLE} (Pocock boundary): the two "
                 f"configurations differ beyond seed noise ({diff})"
             ),
             test,
@@ -211,7 +222,7 @@ def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
             CONSISTENT,
             n,
             (
-                f"n = {n} per arm: TOST p = {_fmt_p(test.tost_p)} < {TOST_ALPHA}: equivalent "
+                f"{arms}: TOST p = {_fmt_p(test.tost_p)} < {TOST_ALPHA}: equivalent "
                 f"within ±{_num(test.delta)} ({diff}): consistent with noise"
             ),
             test,
@@ -230,7 +241,7 @@ def _judge_two_sample(test: TwoSample, n: int, final: bool) -> Decision:
     return _go_on(
         n,
         (
-            f"n = {n} per arm: {welch} ≥ {POCOCK_TWO_SAMPLE} and TOST p = {_fmt_p(test.tost_p)} ≥ "
+            f"{arms}: {welch} ≥ {POCOCK_TWO_SAMPLE} and TOST p = {_fmt_p(test.tost_p)} ≥ "
             f"{TOST_ALPHA} (δ = {_num(test.delta)}): continue to n = {next_look(n)}"
         ),
         test,
@@ -251,4 +262,7 @@ def decide_two_sample(
     if n < MIN_SEEDS:
         return _too_few(n, final)
     test = welch_tost(xa, xb, delta=delta)
-    return _judge_two_sample(test, n, final) if _is_look(n, final) else _between_looks(n, test)
+    sizes = (len(xa), len(xb))
+    if _is_look(n, final):
+        return _judge_two_sample(test, n, final, sizes)
+    return _between_looks(n, test)
