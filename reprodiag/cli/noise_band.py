@@ -79,6 +79,8 @@ def noise_band(
         click.echo(line)
     for note in options.store.notes if options.store is not None else ():
         click.echo(f"warning: {note}", err=True)
+    for retry in getattr(options.executor, "retried", ()):  # the Ray executor's lost actors
+        click.echo(f"warning: {retry.line}", err=True)
     if report.summary is None:
         from reprodiag.errors import RetrainsFailed
 

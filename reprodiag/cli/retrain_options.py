@@ -138,7 +138,8 @@ def retrain_options(func: F) -> F:
             "--address",
             default=None,
             help="Ray cluster to run on (auto, HOST:PORT or "
-            "ray://HOST:PORT; default: start a local Ray). Needs --executor ray.",
+            "ray://HOST:PORT; default: RAY_ADDRESS when set, else start a local Ray). Needs "
+            "--executor ray.",
         ),
         click.option(
             "--max-minutes",
@@ -222,9 +223,10 @@ def build_options(
     if settings.workers is not None and settings.executor == "serial":
         raise click.UsageError("--workers needs --executor processes or ray")
     env = {}
-    if settings.executor == "ray" and settings.address is None and os.environ.get("PYTHONPATH"):
+    joins = settings.address is not None or bool(os.environ.get("RAY_ADDRESS"))
+    if settings.executor == "ray" and not joins and os.environ.get("PYTHONPATH"):
         # A Ray this process reuses may have started before PYTHONPATH was set; on a cluster
-        # (--address) this machine's paths mean nothing, so they are not sent.
+        # (--address or RAY_ADDRESS) this machine's paths mean nothing, so they are not sent.
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     # Object-store options reach the band store here and the workers through their environment
     # (REPRODIAG_STORAGE_OPTIONS), never a file.

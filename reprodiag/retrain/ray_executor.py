@@ -4,18 +4,25 @@ Records never travel pickled (STYLE.md): an actor gets each spec as its JSON tex
 result as JSON text. On its node the actor keeps a warm worker subprocess (`python -m
 reprodiag.retrain.warm`, through a SerialExecutor), exactly as the local executors do, so torch is
 imported once per actor and a crash, a leak or a timeout there is one failed seed and a fresh
-worker, while the actor lives on. An actor that dies itself (its Ray worker or node lost) is a
-failed seed too, with Ray's reason; its warm worker dies with it (reprodiag.retrain.lifeline), a
-new actor takes its place, and nothing is retried. Actors are kept across run() calls until
-close() (or release()), holding their resources meanwhile; there are as many as the cluster's
-CPUs (or GPUs) fit `task_cpus` (`task_gpus`), and a spec goes only to an actor that is up.
+worker, while the actor lives on. An actor that is lost itself (its Ray worker killed, its node
+gone: Ray's RayActorError, NodeDiedError or WorkerCrashedError) takes its warm worker with it
+(reprodiag.retrain.lifeline) and a new actor takes its place; the spec it was running never
+reported, so nothing of it was recorded, and it runs again on another actor, `retries` times at
+most (default once; `retried` lists each retry with Ray's reason). Lost again, it is a failed seed
+with Ray's reason. A trainer that fails inside its warm worker is never retried. Actors are kept
+across run() calls until close() (or release()), holding their resources meanwhile; there are as
+many as the cluster's CPUs (or GPUs, or the custom `resources`) fit `task_cpus` (`task_gpus`), and
+a spec goes only to an actor that is up.
 
-Without `address` a local Ray is started (and shut down again by close() or at exit) with
-RAY_AUTH_MODE=disabled, usage stats off, no dashboard and its temp dir under the system temp
-folder, so nothing is written into the home folder. With `address` ("auto", "HOST:PORT" or
-"ray://HOST:PORT") an existing cluster is joined and left running. A Ray that this process already
-started is reused as it is. On a cluster, the workdir and the retrains' output folders must be on
-storage the nodes share for the manifests to come back; the results come back either way.
+Without an address (neither `address` nor RAY_ADDRESS) a local Ray is started (and shut down
+again by close() or at exit) with RAY_AUTH_MODE=disabled, usage stats off, no dashboard and its
+temp dir under the system temp folder, so nothing is written into the home folder. With one
+("auto", "HOST:PORT" or "ray://HOST:PORT") an existing cluster is joined and left running. A Ray
+that this process already started is reused as it is. On a cluster, each actor's environment is
+its node's (what `ray start` ran with there) plus the thread budget, `env` and the storage options
+(which travel with each actor, in Ray's object store, never in a file of reprodiag's); the
+workdir and the retrains' output folders must be on storage the nodes share for the manifests to
+come back; the results come back either way.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,24 @@ INSTALL_HINT = "pip install 'reprodiag[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # Ray itself waits minutes on an address nobody answers
 # Set while a local Ray starts: its processes inherit them. Auth off: a token would go to ~/.ray.
 LOCAL_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable: the cluster to join when no address is given
+
+
+@dataclass(frozen=True)
+class Retried:
+    """One spec run again because its actor was lost: its label, seed and Ray's reason."""
+
+    label: str
+    seed: int
+    reason: str
+
+    @property
+    def line(self) -> str:
+        """In words: 'seed 1000003 (noise-band-seed-1000003) was retried on another actor: ...'."""
+        return (
+            f"seed {self.seed} ({self.label}) was retried on another actor: its actor was lost "
+            f"({self.reason})"
+        )
 
 
 # Any: the ray module and its object refs, imported lazily (ray is an optional extra).
@@ -91,7 +117,11 @@ class SlotActor:
 class RayExecutor:
     """Specs on Ray actors, one warm worker each: `task_cpus` CPUs (and `task_gpus` GPUs) each.
 
-    address: the cluster to join; None starts a local Ray with `num_cpus` CPUs (default: all).
+    address: the cluster to join; None: RAY_ADDRESS when set, else a local Ray is started with
+    `num_cpus` CPUs (default: all).
+    resources: custom Ray resources each actor needs ({"gpu_node": 1}): the nodes started with
+    them (`ray start --resources`) are the ones that run the retrains.
+    retries: how often a spec whose actor was lost runs again on another actor.
     threads: each retrain's thread budget (default task_cpus); it is recorded in the retrain's
     manifest, so it is fixed per executor, never derived from the node a task lands on.
     cwd: the workers' folder when it exists on the node (default: this process's).
@@ -114,9 +144,11 @@ class RayExecutor:
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         storage_options: Mapping[str, str] | None = None,
+        resources: Mapping[str, float] | None = None,
+        retries: int = 1,
     ) -> None:
         self.workdir = Path(workdir)
-        self.address = address
+        self.address = address if address is not None else os.environ.get(ADDRESS_ENV) or None
         self.num_cpus = num_cpus
         self.task_cpus = task_cpus
         self.task_gpus = task_gpus
@@ -124,6 +156,9 @@ class RayExecutor:
         self.cwd = str(cwd) if cwd is not None else os.getcwd()
         self._env = {**dict(env or {}), **thread_env(self.threads)}
         self._storage_options = dict(storage_options or {})
+        self.resources = dict(resources or {})
+        self.retries = retries
+        self.retried: list[Retried] = []  # every retry of a spec whose actor was lost, in order
         self.started_ray = False  # True when this executor started Ray, and so shuts it down
         self._temp_dir: str | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -139,18 +174,19 @@ class RayExecutor:
     ) -> list[RetrainResult]:
         """Run each spec on a slot actor (on the cluster at `address`, or on a local Ray it
         starts); results in spec order, failures included. A spec goes only to an actor that is
-        up: one still waiting for resources (held by another job) never holds a spec back."""
+        up: one still waiting for resources (held by another job) never holds a spec back. A spec
+        whose actor was lost runs again first, on another actor (`retries`)."""
         ray = self.connect()
-        waiting = list(enumerate(specs))[::-1]  # popped from the end: spec order
+        waiting = [(i, spec, 0) for i, spec in enumerate(specs)][::-1]  # popped from the end
         idle = [a for a in self._actors if a not in self._starting.values()]
-        pending: dict[Any, tuple[int, RetrainSpec, float, Any]] = {}
+        pending: dict[Any, tuple[int, RetrainSpec, float, Any, int]] = {}
         results: dict[int, RetrainResult] = {}
         try:
             while waiting or pending:
                 while waiting and idle:
                     actor = idle.pop()
-                    index, spec = waiting.pop()
-                    if on_start is not None:
+                    index, spec, attempt = waiting.pop()
+                    if on_start is not None and attempt == 0:
                         on_start(spec)
                     name = worker_name(self._count, spec)
                     self._count += 1
@@ -159,6 +195,7 @@ class RayExecutor:
                         spec,
                         time.monotonic(),
                         actor,
+                        attempt,
                     )
                 if waiting and len(self._actors) < self._most_actors(ray):
                     self._new_actor(ray)
@@ -171,30 +208,43 @@ class RayExecutor:
                         else:
                             self._drop(ray, actor)
                         continue
-                    index, spec, at, actor = pending.pop(ref)
-                    results[index], alive = _collect(ray, ref, spec, at)
+                    index, spec, at, actor, attempt = pending.pop(ref)
+                    result, alive, lost = _collect(ray, ref, spec, at)
                     if alive:
                         idle.append(actor)
                     else:  # lost with its warm worker: a new actor takes the slot
                         self._drop(ray, actor)
+                    if lost is not None and attempt < self.retries:
+                        # It never reported, so nothing of it was recorded: run it again first.
+                        self.retried.append(Retried(spec.label, spec.seed, lost))
+                        waiting.append((index, spec, attempt + 1))
+                        continue
+                    results[index] = result
                     if on_result is not None:
-                        on_result(results[index])
+                        on_result(result)
         finally:
-            for _, _, _, actor in pending.values():  # interrupted: the actor and its worker go
+            for _, _, _, actor, _ in pending.values():  # interrupted: the actor and its worker go
                 self._drop(ray, actor)
         return [results[i] for i in range(len(specs))]
 
     def _most_actors(self, ray: Any) -> int:
-        """As many actors as the cluster's resources fit (at least one)."""
+        """As many actors as the cluster's live resources fit (at least one)."""
         resources = ray.cluster_resources()
         fits = resources.get("CPU", 1) // self.task_cpus if self.task_cpus > 0 else 1
         if self.task_gpus > 0:
             fits = min(fits, resources.get("GPU", 0) // self.task_gpus)
+        for name, amount in self.resources.items():
+            if amount > 0:
+                fits = min(fits, resources.get(name, 0) // amount)
         return max(1, int(fits))
 
     def _new_actor(self, ray: Any) -> Any:
         actor_class = ray.remote(SlotActor).options(
-            num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_restarts=0, max_task_retries=0
+            num_cpus=self.task_cpus,
+            num_gpus=self.task_gpus,
+            resources=self.resources or None,
+            max_restarts=0,
+            max_task_retries=0,
         )
         actor = actor_class.remote(str(self.workdir), self._env, self._storage_options, self.cwd)
         self._actors.append(actor)
@@ -285,20 +335,26 @@ class RayExecutor:
         atexit.register(self.close)
 
 
-def _collect(ray: Any, ref: Any, spec: RetrainSpec, submitted: float) -> tuple[RetrainResult, bool]:
-    """The result of one actor call, and whether its actor is still usable."""
+def _collect(
+    ray: Any, ref: Any, spec: RetrainSpec, submitted: float
+) -> tuple[RetrainResult, bool, str | None]:
+    """The result of one actor call, whether its actor is still usable, and, when the actor was
+    lost (its worker or node gone, not an error of the task), Ray's reason in words."""
     try:
         text = ray.get(ref)
     except ray.exceptions.RayError as exc:  # the actor died: a failed seed, with Ray's word
         reason = str(exc).strip().splitlines()
-        words = reason[0] if reason else ""
+        words = f"{type(exc).__name__}: {reason[0] if reason else ''}"[:1000]
         failed = RetrainResult.failed(
-            spec,
-            f"ray task failed: {type(exc).__name__}: {words}"[:2000],
-            time.monotonic() - submitted,
+            spec, f"ray task failed: {words}"[:2000], time.monotonic() - submitted
         )
-        return failed, False
-    return RetrainResult.from_json(text, f"ray result of {spec.label}"), True
+        lost = (
+            ray.exceptions.RayActorError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.WorkerCrashedError,
+        )
+        return failed, False, words if isinstance(exc, lost) else None
+    return RetrainResult.from_json(text, f"ray result of {spec.label}"), True, None
 
 
 def _started(ray: Any, ref: Any) -> bool:
