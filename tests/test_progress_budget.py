@@ -97,12 +97,17 @@ def test_noise_band_plans_then_prints_a_line_per_retrain_on_a_non_terminal_stder
     manifest = _capture(world, "band-run", 70.0, QUICK)
     first = _noise_band(manifest, tmp_path, 3)
     err = first.stderr
-    # The plan comes before any retrain: nothing recorded yet, so the first seed times the rest.
-    plan = err.index("plan: 3 seed retrains of this pipeline")
-    assert "time: estimated after the first retrain" in err
+    # The plan comes before any retrain: nothing in the band store yet, so the estimate is the
+    # pipeline's own recorded run (under a second here, counted as one); without a time budget
+    # nothing needs timing, so no seed runs alone first.
+    plan = err.index(
+        "plan: 3 seed retrains of this pipeline; time: ~3.0 s (1.0 s per retrain, this "
+        "pipeline's own recorded run: under 1 s (recorded to the second), from "
+        "results.started_at to finished_at)"
+    )
     lines = RETRAIN_LINE.findall(err)
     assert len(lines) == 3 and plan < err.index("  retrain ")
-    assert err.index("the first seed retrain took") < err.index(f"  retrain {lines[1][0]}")
+    assert "the first seed retrain took" not in err
     # label, seed, seconds, metric value, elapsed and what is left: exactly what was retrained.
     labels, seeds = [line[0] for line in lines], [int(line[1]) for line in lines]
     assert labels == [f"noise-band-seed-{s}" for s in seeds]
@@ -126,6 +131,35 @@ def test_noise_band_plans_then_prints_a_line_per_retrain_on_a_non_terminal_stder
     # --quiet: the same results on stdout, nothing on stderr.
     quiet = _noise_band(manifest, tmp_path, 5, "--quiet")
     assert quiet.stderr == "" and "auc: 5 seed(s) (4 reused from the band store)" in quiet.stdout
+
+
+def _without_run_times(manifest: Path) -> Path:
+    """The manifest with its run's start and end not recorded (an imported run without them)."""
+    record = json.loads(manifest.read_text())
+    for key in ("started_at", "finished_at"):
+        record["results"][key] = {"skipped": "not recorded by the tracker"}
+    out = manifest.with_name(f"{manifest.stem}-untimed.json")
+    out.write_text(json.dumps(record))
+    return out
+
+
+def test_noise_band_times_its_first_seed_alone_only_under_a_time_budget_with_no_estimate(
+    world: Path, tmp_path: Path
+) -> None:
+    manifest = _without_run_times(_capture(world, "untimed", 70.0, QUICK))
+    # No time budget: nothing to time, so the three seeds go as one round and no seed runs alone.
+    free = _noise_band(manifest, tmp_path / "free", 3)
+    assert "time: not estimated (no duration recorded for this pipeline)" in free.stderr
+    assert "the first seed retrain took" not in free.stderr
+    assert len(RETRAIN_LINE.findall(free.stderr)) == 3
+    # A time budget and nothing to estimate from: the first seed runs alone and times the rest.
+    timed = _noise_band(manifest, tmp_path / "timed", 3, "--max-minutes", "5")
+    err = timed.stderr
+    assert "time: estimated after the first retrain, which runs alone to time it" in err
+    lines = RETRAIN_LINE.findall(err)
+    assert len(lines) == 3
+    assert err.index(f"  retrain {lines[0][0]}") < err.index("the first seed retrain took")
+    assert err.index("the first seed retrain took") < err.index(f"  retrain {lines[1][0]}")
 
 
 def test_max_minutes_stops_compare_before_a_round_that_would_not_fit(

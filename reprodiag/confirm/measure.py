@@ -1,7 +1,8 @@
 """`measure_band`: the seed-noise band of one pipeline, for `reprodiag noise-band` and notebooks.
 
 Seeds already in the band store count; new seeds are retrained until the band holds `seeds`
-results; the plan and its time estimate are said first, and a time budget stops it early (the
+results, in one round (one ensemble where the trainer has that form) unless a time budget splits
+them; the plan and its time estimate are said first, and a time budget stops it early (the
 report says so). An optional historical value is tested against the finished band once, at the
 plain 5 % level: the Pocock boundary (STATS.md) applies only when a band is grown look by look
 against the value, as `compare --retrain` does.
@@ -16,7 +17,7 @@ from typing import Literal
 
 from reprodiag.confirm.band import ok_values, run_seeds, stored_results
 from reprodiag.confirm.options import RetrainOptions
-from reprodiag.confirm.progress import Progress
+from reprodiag.confirm.progress import Progress, prior_from
 from reprodiag.diagnosis.gap import MetricChoice, default_metric_of
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
@@ -117,26 +118,32 @@ def _retrain(
 ) -> tuple[list[SeedResult], str | None]:
     """Run `count` new seeds after the plan line; within the time budget, if there is one.
 
-    Without a recorded duration of this pipeline, the first seed runs alone to time the rest.
-    A time budget runs the rest in rounds that fit it. Returns every seed and why it stopped
-    short (None: it did not)."""
+    Without a time budget nothing needs timing: all `count` seeds go in one round (one ensemble
+    where the trainer has an ensemble form). A time budget runs them in rounds that fit it,
+    estimated from the band store's recorded durations of this pipeline, else from the
+    pipeline's own recorded run; with neither, the first seed runs alone to time the rest.
+    Returns every seed and why it stopped short (None: it did not)."""
     if count <= 0:
         return seen, None
+    prior, prior_source = prior_from(manifest)
     progress = Progress(
         total=count,
         exact=True,
         max_minutes=options.max_minutes,
         recorded=[r.seconds for r in seen if r.seconds is not None],
         say=options.say,
+        prior=prior,
+        prior_source=prior_source,
     )
     options = dataclasses.replace(options, on_result=progress.chain(options.on_result))
+    alone = options.max_minutes is not None and progress.per_retrain() is None
     progress.tell(
         f"plan: {count_words(count, 'seed retrain')} of this pipeline"
         + (f" ({len(ok_values(seen))} reused from the band store)" if seen else "")
-        + f"; {progress.plan_estimate()}"
+        + f"; {progress.plan_estimate(alone=alone)}"
     )
     seen, start = list(seen), len(seen)
-    if progress.per_retrain() is None:  # time the first seed alone
+    if alone:  # a time budget and nothing to estimate from: time the first seed alone
         seen += run_seeds(manifest, metric, options, 1, seen)
         progress.tell(progress.timed_note("the first seed retrain"))
     while (left := count - (len(seen) - start)) > 0:

@@ -7,7 +7,10 @@ its label, seed, seconds and metric value, the time elapsed and an estimate of w
 The estimate is the pace measured in this run: wall time per finished retrain, which folds in
 worker start-up, parallel workers and ensembles as they really ran. Before any retrain has
 finished it is the median of the durations the band store recorded for the same pipeline, when
-it holds any; otherwise the first (smoke) retrain runs alone and times it.
+it holds any; else the pipeline's own recorded run (the manifest's `results.started_at` to
+`finished_at`: a fair prior, since a retrain trains the same pipeline once more); else it is
+unknown, and only a time budget makes the first retrain run alone to time the rest (without one
+nothing needs timing: the retrains run in one round).
 
 A time budget (`RetrainOptions.max_minutes`) is checked before each round of retrains: no round
 starts when the time elapsed plus the round's estimate would pass it. A run stopped that way says
@@ -17,12 +20,14 @@ so, in the same place a spent retrain budget is reported.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
 
 from reprodiag.confirm.incident import FIRST_ROUND, Incident
+from reprodiag.manifest.model import Manifest
 from reprodiag.noise.counterfactual import count_words
 from reprodiag.noise.sequential import LOOKS
 from reprodiag.retrain.spec import RetrainResult
@@ -47,6 +52,39 @@ def budget_words(max_minutes: float) -> str:
     return f"{max_minutes:g} min"
 
 
+def recorded_run_seconds(manifest: Manifest) -> float | None:
+    """How long the pipeline's own run took, from its manifest (`results.started_at` to
+    `finished_at`, recorded to the second); None when either is not recorded or they do not
+    read as an interval (a failed or still running run, a clock that went backwards)."""
+    results = manifest.results
+    if results.status != "finished":
+        return None
+    started, finished = results.started_at, results.finished_at
+    if not isinstance(started, str) or not isinstance(finished, str):
+        return None
+
+    def when(text: str) -> datetime.datetime:  # Python 3.10 does not read a trailing "Z"
+        return datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
+
+    try:
+        seconds = (when(finished) - when(started)).total_seconds()
+    except (TypeError, ValueError):  # an unreadable time, or one naive and one aware
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def prior_from(manifest: Manifest) -> tuple[float | None, str]:
+    """The per-retrain prior a Progress takes from the pipeline's manifest, and its source in
+    words; a run recorded as under a second counts as one second (the timestamps' resolution)."""
+    seconds = recorded_run_seconds(manifest)
+    if seconds is None:
+        return None, ""
+    took = clock_words(seconds) if seconds >= 1 else "under 1 s (recorded to the second)"
+    return max(seconds, 1.0), (
+        f"this pipeline's own recorded run: {took}, from results.started_at to finished_at"
+    )
+
+
 @dataclasses.dataclass
 class Progress:
     """One run's clock: elapsed time, retrains finished, the pace and what it predicts.
@@ -54,7 +92,9 @@ class Progress:
     `total`: the retrains this run may still start at most (compare: its retrain budget) or will
     start (noise-band: the seeds still missing); `exact` says which. `recorded`: per-retrain
     durations recorded earlier for this pipeline (the band store), used until a retrain of this
-    run has finished. `say`: where lines go (None: nowhere; the CLI's --quiet).
+    run has finished. `prior`: seconds per retrain known otherwise (the pipeline's own recorded
+    run, `prior_from`), used when nothing else is; `prior_source` says where it comes from.
+    `say`: where lines go (None: nowhere; the CLI's --quiet).
     """
 
     total: int
@@ -62,6 +102,8 @@ class Progress:
     max_minutes: float | None = None
     recorded: Sequence[float] = ()
     say: Say | None = None
+    prior: float | None = None
+    prior_source: str = ""
     clock: Callable[[], float] = time.monotonic
     started: float = dataclasses.field(init=False)
     finished: int = dataclasses.field(default=0, init=False)
@@ -78,11 +120,14 @@ class Progress:
         return self.clock() - self.started
 
     def per_retrain(self) -> float | None:
-        """Seconds per retrain: this run's pace, else the recorded median, else unknown."""
+        """Seconds per retrain: this run's pace, else the recorded median, else the prior (the
+        pipeline's own recorded run), else unknown."""
         if self.finished:
             return self.elapsed() / self.finished
         if self.recorded:
             return statistics.median(self.recorded)
+        if self.prior is not None and math.isfinite(self.prior) and self.prior >= 0:
+            return self.prior
         return None
 
     def source(self) -> str:
@@ -95,6 +140,8 @@ class Progress:
                 f"the median of {count_words(len(self.recorded), 'recorded duration')} of this "
                 "pipeline in the band store"
             )
+        if self.per_retrain() is not None:
+            return self.prior_source or "a prior estimate"
         return "no duration recorded yet"
 
     def estimate(self, count: int) -> float | None:
@@ -187,13 +234,18 @@ class Progress:
             return head
         return f"{head}: {self.remaining_words()}"
 
-    def plan_estimate(self) -> str:
-        """The time part of a plan line: the estimate and where it comes from, and the budget."""
+    def plan_estimate(self, alone: bool = True) -> str:
+        """The time part of a plan line: the estimate and where it comes from, and the budget.
+
+        `alone`: without an estimate, the first retrain runs alone and times the rest (compare's
+        smoke retrain; noise-band under a time budget); else the retrains run without one."""
         count = self.total
         estimate = self.estimate(count)
         bound = "" if self.exact else "at most "
-        if estimate is None:
+        if estimate is None and alone:
             words = "time: estimated after the first retrain, which runs alone to time it"
+        elif estimate is None:
+            words = "time: not estimated (no duration recorded for this pipeline)"
         else:
             words = (
                 f"time: {bound}~{clock_words(estimate)} "

@@ -17,7 +17,7 @@ from reprodiag.confirm.arms import Arms, arm_spec, incident_for
 from reprodiag.confirm.findings import apply_findings
 from reprodiag.confirm.options import RetrainOptions
 from reprodiag.confirm.policy import CANDIDATE_BAND, SMOKE_WHY, Findings, Investigation
-from reprodiag.confirm.progress import Progress, investigation_plan
+from reprodiag.confirm.progress import Progress, investigation_plan, prior_from
 from reprodiag.diagnosis.model import Bar, Conclusion, Diagnosis, Gap
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
@@ -62,8 +62,14 @@ def confirm(
     except InputError as exc:  # no trainer, unpinned candidate data: keep the free diagnosis
         return cannot_retrain(diagnosis, exc.message, hint=exc.hint)
     planned = frozenset(c.key for c in diagnosis.checks if c.status == "planned")
+    # the estimate until a retrain has finished (not `prior`: that name is the axes' order)
+    estimate, estimate_source = prior_from(candidate)
     progress = Progress(
-        total=options.max_retrains, max_minutes=options.max_minutes, say=options.say
+        total=options.max_retrains,
+        max_minutes=options.max_minutes,
+        say=options.say,
+        prior=estimate,
+        prior_source=estimate_source,
     )
     options = dataclasses.replace(options, on_result=progress.chain(options.on_result))
     arms = Arms(baseline, candidate, diagnosis.gap.metric, options, planned)
