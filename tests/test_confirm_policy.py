@@ -372,6 +372,15 @@ def test_the_words_are_true_on_random_incidents() -> None:
         if f.conclusion.kind in ("lucky baseline", "within noise"):
             assert not any(c.outcome == "explains" for c in f.checks)
             assert not f.conclusion.claims_regression
+        # A stop that says every check is settled names the band when its own test is not
+        if f.stop_reason and f.stop_reason.startswith("every check"):
+            if f.band.outcome == "undecided":
+                assert "candidate band's own test of the baseline value stays undecided" in (
+                    f.stop_reason
+                ), f.stop_reason
+                assert "not continued: " in f.band.words, f.band.words
+            else:
+                assert "stays undecided" not in f.stop_reason
 
 
 # ---------------------------------------------------------------- the simulation

@@ -23,6 +23,7 @@ from reprodiag.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_RETRAINS_FAILED,
+    EXIT_RUNTIME,
     EXIT_USAGE,
 )
 from reprodiag.manifest.codec import canonical_json
@@ -248,3 +249,32 @@ def test_the_cold_worker_reports_a_trainer_keyboard_interrupt_as_a_failed_seed(
     result = RetrainResult.from_json(result_file.read_text(encoding="utf-8"))
     assert result.status == "failed" and result.seed == 5
     assert result.reason == "KeyboardInterrupt: the trainer raised KeyboardInterrupt on purpose"
+
+
+def test_a_bug_says_internal_error_and_keeps_its_traceback_in_a_file(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # A bug is injected on purpose (no command of reprodiag is known to have one): the diff
+    # command's engine raises a TypeError. The user sees one line and where the traceback is.
+    import reprodiag.diagnosis.diff as diff_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("'float' object is not iterable")
+
+    monkeypatch.setattr(diff_module, "diff_manifests", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    (tmp_path / "a.json").write_text(canonical_json(example_manifest()), encoding="utf-8")
+    code, err = _cli(["diff", str(tmp_path / "a.json"), str(tmp_path / "a.json")], capsys)
+    assert code == EXIT_RUNTIME
+    assert "internal error (TypeError): 'float' object is not iterable" in err
+    assert "Traceback" not in err
+    kept = re.search(r"the traceback kept in (\S+)", err)
+    assert kept is not None, err
+    text = Path(kept.group(1)).read_text()
+    assert Path(kept.group(1)).parent == tmp_path
+    assert text.startswith("Traceback") and "TypeError: 'float' object is not iterable" in text

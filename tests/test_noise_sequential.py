@@ -330,3 +330,12 @@ def test_twin_agrees_with_decide_single() -> None:
     assert [codes[str(d.outcome)] for d in real] == outcome.tolist()
     assert [d.n for d in real] == used.tolist()
     assert set(outcome.tolist()) == {"b", "c", "i"}  # every branch exercised
+
+
+def test_two_sample_words_give_both_arm_sizes_when_they_differ() -> None:
+    rng = np.random.default_rng(3)
+    a, b = list(rng.normal(0.0, 1.0, 5)), list(rng.normal(9.0, 1.0, 3))
+    words = decide_two_sample(a, b, delta=0.5).reason
+    assert words.startswith("n = 5 and 3 (the look is set by the smaller arm): Welch t"), words
+    same = decide_two_sample(a[:3], b, delta=0.5).reason
+    assert same.startswith("n = 3 per arm: Welch t"), same

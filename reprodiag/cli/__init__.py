@@ -94,12 +94,30 @@ def _run(argv: list[str] | None) -> int:
         echo_error(f"{type(exc).__name__}: {exc}")
         return EXIT_BAD_INPUT if isinstance(exc, OSError) else EXIT_RUNTIME
     except Exception as exc:  # noqa: BLE001 - a bug must not print a traceback into a CI log
+        kept = _keep_traceback()
         echo_error(
             f"internal error ({type(exc).__name__}): {str(exc)[:500]}\n"
             "  Tip: this is a bug in reprodiag; please report it with the command you ran"
+            + (f" and the traceback kept in {kept}" if kept else "")
         )
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def _keep_traceback() -> str | None:
+    """The current exception's traceback, written to a fresh file in the temporary folder for a
+    bug report (never printed: a CI log is no place for it); its path, or None when it could
+    not be written."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="reprodiag-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as out:
+            out.write(traceback.format_exc())
+    except OSError:
+        return None
+    return path
 
 
 def _interrupted() -> int:

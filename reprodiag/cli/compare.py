@@ -21,7 +21,7 @@ from reprodiag.manifest.model import AXES
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from reprodiag.diagnosis.model import Diagnosis
+    from reprodiag.diagnosis.model import Check, Diagnosis
     from reprodiag.manifest.model import Manifest, SnapshotRef
 
 FORMATS = ("html", "md", "json")
@@ -276,10 +276,18 @@ def write(
     return list(write_reports(result, folder, formats=formats)), None
 
 
-def summary_lines(result: Diagnosis) -> list[str]:
-    """Title, summary, the ranked axes, and the paid checks still to run."""
+def _verdict_and_observed(check: Check) -> str:
+    """A check's verdict in words, then what it observed (once, when that already begins with
+    the verdict's words)."""
     from reprodiag.diagnosis.engine import VERDICT_WORDS
 
+    verdict = VERDICT_WORDS.get(check.verdict, check.verdict.replace("_", " "))
+    observed = check.observed or ""
+    return observed if observed.startswith(verdict) else f"{verdict}: {observed}"
+
+
+def summary_lines(result: Diagnosis) -> list[str]:
+    """Title, summary, the ranked axes, and the paid checks still to run."""
     lines = [result.title, "", result.summary, ""]
     if result.conclusion is not None:
         lines += [f"Conclusion: {result.conclusion.line}"]
@@ -293,11 +301,7 @@ def summary_lines(result: Diagnosis) -> list[str]:
     done = [c for c in paid if c.status == "done"]
     if done:
         lines += ["", "Retrains:"]
-        lines += [
-            f"  {c.order}. {c.title}: "
-            f"{VERDICT_WORDS.get(c.verdict, c.verdict.replace('_', ' '))}: {c.observed}"
-            for c in done
-        ]
+        lines += [f"  {c.order}. {c.title}: {_verdict_and_observed(c)}" for c in done]
     rest = [c for c in paid if c.status != "done"]
     if rest:
         lines += ["", "Still to run:" if not done else "Not run:"]

@@ -238,7 +238,7 @@ def incident_for(
     )
     # Code that differs is the baseline's only through the code swap (its worktree): then that
     # arm, when code is the only change, is the baseline pipeline.
-    retrainable = runnable and axes["code"].status == "same"
+    retrainable = runnable and code_same_for_retrains(axes["code"])
     alias = _baseline_arm(diagnosis, baseline, swaps) if runnable else None
     stored = ok_values(arms.stored_band())
     return Incident(
@@ -259,6 +259,26 @@ def incident_for(
     )
 
 
+# The code fields that say which code a retrain runs: a retrain checks out this commit with this
+# change applied (retrain.worktree), whatever else the code axis recorded or left out.
+CODE_IDENTITY = ("code.commit", "code.diff_sha256")
+
+
+def code_same_for_retrains(axis: AxisDiff) -> bool:
+    """Whether both pipelines' retrains run the same code: the code axis is the same, or it is
+    unversioned only in fields other than the commit and the diff digest, which are recorded and
+    equal on both sides (a shell `capture` records no entrypoint: the retrains run the given
+    command or trainer for both pipelines alike, at that commit)."""
+    if axis.status == "same":
+        return True
+    if axis.status != "unversioned":
+        return False
+    fields = {f.path: f.status for f in axis.fields}
+    return all(fields.get(path) == "same" for path in CODE_IDENTITY) and not any(
+        status == "differs" for status in fields.values()
+    )
+
+
 def _baseline_arm(
     diagnosis: Diagnosis, baseline: Manifest, swaps: Mapping[Axis, str]
 ) -> str | None:
@@ -273,6 +293,7 @@ def _baseline_arm(
         if a.axis != "randomness"
         and a.status != "same"
         and not (a.axis == "environment" and a.status == "unversioned")
+        and not (a.axis == "code" and code_same_for_retrains(a))
     ]
     if len(differing) != 1 or differing[0].status != "differs":
         return None
@@ -322,6 +343,15 @@ def _baseline_why(
         return (
             "its code differs together with another axis, and no retrain here runs the "
             "baseline's commit with every other axis put back as well"
+        )
+    if not code_same_for_retrains(axes["code"]):
+        missing = [f.path for f in axes["code"].fields if f.status == "unversioned"]
+        return (
+            "its code is not identified: "
+            + (", ".join(missing[:3]) or "the code axis")
+            + " not recorded, so no retrain here can be shown to run the baseline's code; "
+            "capturing the commit and its uncommitted change (a git checkout) would make it "
+            "retrainable"
         )
     return None
 

@@ -38,13 +38,19 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
                 "the two runs differ only in their seeds, so both are draws of one pipeline, "
                 f"and {findings.band.words}",
             )
-        settle = (
-            "retraining the baseline pipeline (its pinned snapshot, the same code) would"
-            if incident.baseline_retrainable or incident.baseline_arm is not None
-            else "the baseline pipeline cannot be retrained here"
-            + (f" ({incident.baseline_why})" if incident.baseline_why else "")
-            + ", so this stays open"
-        )
+        if pipelines is not None and pipelines.outcome in ("undecided", "inconclusive"):
+            settle = (
+                "the baseline pipeline's own seeds do not settle it yet (baseline band, check "
+                "12: neither different nor equivalent); more of them would"
+            )
+        elif incident.baseline_retrainable or incident.baseline_arm is not None:
+            settle = (
+                "retraining the baseline pipeline (its pinned snapshot, the same code) would "
+                "settle it"
+            )
+        else:
+            why = f" ({incident.baseline_why})" if incident.baseline_why else ""
+            settle = f"the baseline pipeline cannot be retrained here{why}, so this stays open"
         open_words = (
             "the gap is within the candidate pipeline's seed noise, but one baseline value "
             f"cannot show the two pipelines equivalent; {settle}"

@@ -321,7 +321,8 @@ def _harmless(diagnosis: Diagnosis, findings: Findings) -> str | None:
     mde = test.min_detectable_effect if isinstance(test, SingleBaseline) else None
     n = findings.band.n
     limit = (
-        f"; effects smaller than about {mde:.3g} cannot be detected at n = {n}"
+        f"; effects smaller than about {mde:.3g} {diagnosis.gap.metric} points cannot be "
+        f"detected at n = {n}"
         if mde is not None and math.isfinite(mde)
         else ""
     )

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from reprodiag._atomic import atomic_write_text
 from reprodiag.retrain import lifeline
@@ -72,7 +72,31 @@ class Executor(Protocol):
         ...
 
 
-class SerialExecutor:
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """What the executors that keep workers share: a `with` block ends them (close()), and the
+    file names of the specs they run stay unique across run() calls (`_name`)."""
+
+    _count = 0  # specs named so far (an instance attribute from the first one on)
+
+    def close(self) -> None:
+        """End the worker processes kept between run() calls (a later run() starts new ones)."""
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _name(self, spec: RetrainSpec) -> str:
+        name = worker_name(self._count, spec)
+        self._count += 1
+        return name
+
+
+class SerialExecutor(Closing):
     """One spec at a time, in a warm `python -m reprodiag.retrain.warm` worker.
 
     workdir: where spec, result, log and traceback files go (kept for debugging).
@@ -106,7 +130,6 @@ class SerialExecutor:
         self.slot = WarmSlot(
             self.workdir, self._worker_env(), python=python, cwd=self.cwd, max_rss=max_rss
         )
-        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -134,17 +157,6 @@ class SerialExecutor:
         """End the warm workers (the next run() starts new ones)."""
         self.slot.close()
 
-    def __enter__(self) -> SerialExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _name(self, spec: RetrainSpec) -> str:
-        name = worker_name(self._count, spec)
-        self._count += 1
-        return name
-
     def _worker_env(self) -> dict[str, str]:
         return worker_env(self._env, self._storage_options)
 
@@ -167,7 +179,7 @@ def run_in_order(
     return results
 
 
-class InProcessExecutor:
+class InProcessExecutor(Closing):
     """Specs run in this process: no worker start-up cost, but no isolation and no timeouts.
 
     Seeding changes this process's global state (generators, torch's deterministic mode).
@@ -181,12 +193,6 @@ class InProcessExecutor:
 
     def close(self) -> None:
         """Nothing to end: no worker processes."""
-
-    def __enter__(self) -> InProcessExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def run(
         self,

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reprodiag.retrain.executor import (
+    Closing,
     OnResult,
     OnStart,
     thread_env,
     worker_env,
-    worker_name,
 )
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec
 from reprodiag.retrain.workers import Job, WarmSlot, wait_any
@@ -120,7 +120,7 @@ def _nvml_count(nvml: object | None) -> int:
             pass
 
 
-class ProcessExecutor:
+class ProcessExecutor(Closing):
     """Specs run `workers` at a time, each slot with its own warm worker.
 
     workers: pool size (default: one per GPU, else one per core); it fixes the thread budget.
@@ -170,7 +170,6 @@ class ProcessExecutor:
             )
             for slot in self.slots
         ]
-        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -212,14 +211,3 @@ class ProcessExecutor:
         """End every slot's warm workers (the next run() starts new ones)."""
         for slot in self.warm:
             slot.close()
-
-    def __enter__(self) -> ProcessExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _name(self, spec: RetrainSpec) -> str:
-        name = worker_name(self._count, spec)
-        self._count += 1
-        return name

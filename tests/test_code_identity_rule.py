@@ -1,0 +1,41 @@
+"""Which code a retrain runs is named by the commit and the diff digest: a code axis that left
+only other fields unrecorded (a shell `capture` records no entrypoint) still lets the baseline
+pipeline be retrained, and when it cannot be, the report says why instead of a bare "cannot"."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reprodiag.confirm.arms import _baseline_why, code_same_for_retrains
+from reprodiag.diagnosis.engine import diagnose
+from reprodiag.manifest.model import Skipped
+from tests.helpers.manifests import example_manifest
+
+
+def _code_axis(**code: object):  # the diff's code axis for a baseline/candidate pair
+    base = example_manifest()
+    cand = example_manifest(seed=99, run_id="run-b")
+    base = dataclasses.replace(base, code=dataclasses.replace(base.code, **code))
+    cand = dataclasses.replace(cand, code=dataclasses.replace(cand.code, **code))
+    d = diagnose(base, cand)
+    return base, d, next(a for a in d.diff.axes if a.axis == "code")
+
+
+def test_an_unrecorded_entrypoint_with_the_same_commit_is_the_same_code_for_retrains() -> None:
+    _, _, axis = _code_axis(entrypoint=Skipped("not given", "not_given"))
+    assert axis.status == "unversioned"
+    assert code_same_for_retrains(axis)
+
+
+def test_an_unrecorded_commit_is_not_and_the_reason_names_it() -> None:
+    base, d, axis = _code_axis(commit=Skipped("git failed", "failed"))
+    assert axis.status == "unversioned"
+    assert not code_same_for_retrains(axis)
+    axes = {a.axis: a for a in d.diff.axes}
+    why = _baseline_why(base, axes, d)
+    assert why is not None and why.startswith("its code is not identified: code.commit")
+
+
+def test_the_same_code_axis_is_the_same_code() -> None:
+    _, _, axis = _code_axis()
+    assert axis.status == "same" and code_same_for_retrains(axis)
