@@ -257,7 +257,8 @@ def band_finding(ev: Evidence, verdict: Conclusion) -> BandFinding:
 
 def band_idle_why(ev: Evidence, verdict: Conclusion) -> str | None:
     """Why the candidate band's own test of the baseline value is not grown, in words; None when
-    the investigation still needs it (the policy grows it while it is needed and budget is left).
+    the investigation still needs it (the policy grows it while it is needed and budget is left)
+    or stopped for a reason of its own (the budget: the stop reason says so).
 
     The band's single-number test asks whether seed noise alone could give the gap. Two other
     pieces of evidence answer that question better, and the policy stops growing the band once
@@ -265,7 +266,9 @@ def band_idle_why(ev: Evidence, verdict: Conclusion) -> str | None:
     that explains the gap (the band is then that swap's reference arm)."""
     if ev.incident.identical_pipelines:
         return None
-    if ev.has_baseline_band:
+    if verdict.kind in TERMINAL:
+        return f"the conclusion ({verdict.kind}) cannot change"
+    if ev.has_baseline_band and len(ev.ok(BASELINE_BAND)) >= FIRST_ROUND:
         return (
             "the baseline pipeline's own seeds answer whether the seed explains the gap "
             "(baseline band, check 12)"
