@@ -38,7 +38,11 @@ def retrain_bar(diagnosis: Diagnosis, findings: Findings, incident: Incident) ->
                 "the two runs differ only in their seeds, so both are draws of one pipeline, "
                 f"and {findings.band.words}",
             )
-        if pipelines is not None and pipelines.outcome in ("undecided", "inconclusive"):
+        if (
+            pipelines is not None
+            and pipelines.outcome in ("undecided", "inconclusive")
+            and pipelines.decision is not None  # it has seeds enough to be judged at all
+        ):
             settle = (
                 "the baseline pipeline's own seeds do not settle it yet (baseline band, check "
                 "12: neither different nor equivalent); more of them would"

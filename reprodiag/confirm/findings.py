@@ -19,7 +19,7 @@ from reprodiag.confirm.bisect import bisect_explained
 from reprodiag.confirm.identity import identity_warnings, refused_lines
 from reprodiag.confirm.policy import CANDIDATE_BAND, CheckFinding, Findings, Incident
 from reprodiag.confirm.verdicts import AxisVerdict, noise_band_record
-from reprodiag.diagnosis.engine import gap_words, open_questions
+from reprodiag.diagnosis.engine import NOT_RUN, gap_words, open_questions
 from reprodiag.diagnosis.fixes import structural_fixes
 from reprodiag.diagnosis.model import (
     Attribution,
@@ -134,7 +134,7 @@ def _done(check: Check, observed: str, verdict: CheckVerdict, retrains: int) -> 
 
 
 def _not_run(check: Check, why: str) -> Check:
-    return dataclasses.replace(check, status="skipped", observed=f"not run: {why}")
+    return dataclasses.replace(check, status="skipped", observed=f"{NOT_RUN}{why}")
 
 
 def _swap_check(

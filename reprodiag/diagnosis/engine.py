@@ -43,6 +43,7 @@ VERDICT_WORDS = {
     "rules_out": "rules out",
     "inconclusive": "inconclusive",
 }
+NOT_RUN = "not run: "  # how a check the retrains stopped before begins (confirm.findings)
 MANIFEST_ONLY = "manifest-only: no retrain was run; the plan lists the retrains that confirm"
 
 
@@ -265,11 +266,19 @@ def open_questions(ranking: Sequence[AxisRank], checks: Sequence[Check]) -> tupl
     pinned = by_key.get("pinned_snapshot")
     data = next((r for r in ranking if r.axis == "data"), None)
     if pinned is not None and pinned.status == "skipped" and data and data.status != "ruled_out":
-        found.append(
-            f"Whether data explains the gap stays open: {pinned.observed}. "
-            "The noise band can still "
-            "show whether the gap exceeds seed noise; if it does and the other axes are ruled out, "
-            "data remains the leading explanation but cannot be confirmed by a retrain. Pinning "
-            "snapshots from now on lets the next incident be closed by one."
-        )
+        if (pinned.observed or "").startswith(NOT_RUN):
+            # the retrains stopped before it (their conclusion did not need it): it can still run
+            found.append(
+                f"Whether data explains the gap stays open: {pinned.observed}. A small effect "
+                "of the data change stays possible; the pinned-snapshot retrain, not needed for "
+                "this conclusion, would measure it."
+            )
+        else:  # the baseline's snapshot cannot be retrained on (unpinned, or no longer readable)
+            found.append(
+                f"Whether data explains the gap stays open: {pinned.observed}. "
+                "The noise band can still show whether the gap exceeds seed noise; if it does "
+                "and the other axes are ruled out, data remains the leading explanation but "
+                "cannot be confirmed by a retrain. Pinning snapshots from now on lets the next "
+                "incident be closed by one."
+            )
     return tuple(found)
