@@ -1,4 +1,5 @@
-"""Which code a retrain runs is named by the commit and the diff digest: a code axis that left
+"""Words that must stay true when the manifests leave something out. Which code a retrain runs is
+named by the commit and the diff digest: a code axis that left
 only other fields unrecorded (a shell `capture` records no entrypoint) still lets the baseline
 pipeline be retrained, and when it cannot be, the report says why instead of a bare "cannot"."""
 
@@ -39,3 +40,24 @@ def test_an_unrecorded_commit_is_not_and_the_reason_names_it() -> None:
 def test_the_same_code_axis_is_the_same_code() -> None:
     _, _, axis = _code_axis()
     assert axis.status == "same" and code_same_for_retrains(axis)
+
+
+def test_a_data_check_the_retrains_did_not_need_is_not_called_unconfirmable() -> None:
+    import dataclasses as dc
+
+    from reprodiag.diagnosis.engine import NOT_RUN, open_questions
+    from tests.helpers.manifests import example_snapshot
+
+    base = example_manifest()
+    cand = example_manifest(seed=99, run_id="run-b")
+    cand = dc.replace(cand, data=dc.replace(cand.data, train=example_snapshot(4)))
+    d = diagnose(base, cand)
+    pinned = next(c for c in d.checks if c.key == "pinned_snapshot")
+    stopped = dc.replace(pinned, status="skipped", observed=f"{NOT_RUN}no retrain needed")
+    checks = [stopped if c.key == "pinned_snapshot" else c for c in d.checks]
+    text = " ".join(open_questions(d.ranking, checks))
+    assert "Whether data explains the gap stays open: not run: no retrain needed." in text
+    assert "would measure it" in text and "cannot be confirmed by a retrain" not in text
+    unpinned = dc.replace(pinned, status="skipped", observed="the baseline read unpinned data")
+    checks = [unpinned if c.key == "pinned_snapshot" else c for c in d.checks]
+    assert "cannot be confirmed by a retrain" in " ".join(open_questions(d.ranking, checks))
