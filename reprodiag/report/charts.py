@@ -309,7 +309,9 @@ def _checked_out(d: Diagnosis, rank: AxisRank) -> str:
         reason = reason[0].lower() + reason[1:]
     # A reason that opens with its own status ("can't tell yet: n = 3 ...") says it once.
     reason = reason.removeprefix(f"{status}: ")
-    return f"{status}: {reason}"
+    if "cannot be ruled out" in status:  # the label says it: the reason's clause would repeat it
+        reason = "; ".join(c for c in reason.split("; ") if "cannot be ruled out" not in c)
+    return f"{status}: {reason}" if reason else status
 
 
 def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
