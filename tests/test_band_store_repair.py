@@ -10,7 +10,6 @@ The CLI: `band-store verify` / `repair`, and a noise band that goes on without a
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import random
@@ -25,8 +24,6 @@ import pytest
 from deltalake import write_deltalake
 
 from reprodiag.cli import main
-from reprodiag.manifest.codec import write_manifest
-from reprodiag.manifest.model import Skipped
 from reprodiag.noise.store import (
     BandStore,
     BandStoreError,
@@ -35,8 +32,7 @@ from reprodiag.noise.store import (
     verify_store,
 )
 from reprodiag.retrain.seed_result import SeedResult
-from reprodiag.snapshots import open_snapshot
-from tests.helpers.manifests import example_manifest
+from tests.helpers.uncommitted import uncommitted_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY, METRIC = "fam", "auc"
@@ -187,24 +183,7 @@ def test_an_unwritable_store_is_found_before_any_retrain(tmp_path: Path) -> None
 
 
 def test_noise_band_goes_on_without_a_corrupt_store(tmp_path: Path) -> None:
-    for name, rows in (("events", 40), ("eval", 20)):
-        write_deltalake(tmp_path / name, pa.table({"x": list(range(rows))}))
-    m = example_manifest()
-    m = dataclasses.replace(
-        m,
-        data=dataclasses.replace(
-            m.data,
-            train=open_snapshot(tmp_path / "events").ref,
-            eval=open_snapshot(tmp_path / "eval").ref,
-        ),
-        code=dataclasses.replace(
-            m.code,
-            commit=Skipped("not a git repository"),
-            diff_sha256=Skipped("not a git repository"),
-            lock=Skipped("no lock file"),
-        ),
-    )
-    write_manifest(m, tmp_path / "m.json")
+    uncommitted_manifest(tmp_path, "m.json", columns=("x",))
     store = _store(tmp_path / "store")
     CORRUPTIONS["garbage parquet"](store)
     proc = subprocess.run(

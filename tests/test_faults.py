@@ -28,46 +28,25 @@ from reprodiag.diagnosis import diagnose
 from reprodiag.errors import InputError
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.codec import write_manifest
-from reprodiag.manifest.model import Skipped
 from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import STORE_FORMAT, BandStore, band_schema
 from reprodiag.report import write_reports
 from reprodiag.snapshots import open_snapshot
 from reprodiag.snapshots.delta import DeltaProvider
 from tests.helpers.manifests import example_manifest
+from tests.helpers.uncommitted import delta_table, uncommitted_manifest
 
 ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 
 
 def _table(path: Path, rows: int = 50, mode: str = "error") -> None:
-    write_deltalake(
-        path, pa.table({"x": list(range(rows)), "y": [i % 2 for i in range(rows)]}), mode=mode
-    )  # type: ignore[arg-type]
+    delta_table(path, rows, mode=mode)
 
 
 def _manifest_on(tmp_path: Path, name: str = "m.json") -> Path:
-    """A manifest whose data is a real, pinned Delta table (the fast trainer reads it)."""
-    _table(tmp_path / "events")
-    _table(tmp_path / "eval", 20)
-    m = example_manifest()
-    m = dataclasses.replace(
-        m,
-        data=dataclasses.replace(
-            m.data,
-            train=open_snapshot(tmp_path / "events").ref,
-            eval=open_snapshot(tmp_path / "eval").ref,
-        ),
-        # No commit or lock recorded: the retrains run the code of this checkout as it is.
-        code=dataclasses.replace(
-            m.code,
-            commit=Skipped("not a git repository"),
-            diff_sha256=Skipped("not a git repository"),
-            lock=Skipped("no lock file"),
-        ),
-    )
-    path = tmp_path / name
-    write_manifest(m, path)
-    return path
+    """A manifest whose data is a real, pinned Delta table (the fast trainer reads it); no commit
+    or lock recorded: the retrains run the code of this checkout as it is."""
+    return uncommitted_manifest(tmp_path, name, train_rows=50, eval_rows=20)
 
 
 def _noise_band(manifest: Path, store: Path, out: Path, seeds: int = 6) -> subprocess.Popen[str]:

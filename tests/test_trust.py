@@ -8,23 +8,17 @@ real, as a subprocess from that folder, on real Delta tables.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
 
 from reprodiag.errors import EXIT_NEEDS_CONSENT
-from reprodiag.manifest.codec import write_manifest
-from reprodiag.manifest.model import Skipped
 from reprodiag.retrain.ensemble import has_ensemble_form
 from reprodiag.retrain.trust import allowed, untrusted
-from reprodiag.snapshots import open_snapshot
-from tests.helpers.manifests import example_manifest
+from tests.helpers.uncommitted import uncommitted_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,33 +41,15 @@ def train_ensemble(ctx, seeds):
 
 def _world(tmp_path: Path, entrypoint: str) -> tuple[Path, Path]:
     """Two manifests on real pinned Delta tables naming `entrypoint`, and the hostile module."""
-    for name, rows in (("events", 40), ("eval", 20)):
-        table = pa.table({"x": list(range(rows)), "y": [i % 2 for i in range(rows)]})
-        write_deltalake(tmp_path / name, table)
     (tmp_path / "hostile_marker.py").write_text(HOSTILE)
-    paths = []
-    for run_id, auc in (("base", 80.0), ("cand", 76.0)):
-        m = example_manifest(auc=auc, run_id=run_id)
-        m = dataclasses.replace(
-            m,
-            data=dataclasses.replace(
-                m.data,
-                train=open_snapshot(tmp_path / "events").ref,
-                eval=open_snapshot(tmp_path / "eval").ref,
-            ),
-            # No commit recorded: the retrain runs the code in the current folder (no worktree).
-            code=dataclasses.replace(
-                m.code,
-                entrypoint=entrypoint,
-                commit=Skipped("not a git repository"),
-                diff_sha256=Skipped("not a git repository"),
-                lock=Skipped("no lock file"),
-            ),
-        )
-        path = tmp_path / f"{run_id}.json"
-        write_manifest(m, path)
-        paths.append(path)
-    return paths[0], paths[1]
+    # No commit recorded: the retrain runs the code in the current folder (no worktree).
+    base = uncommitted_manifest(
+        tmp_path, "base.json", entrypoint=entrypoint, auc=80.0, run_id="base"
+    )
+    cand = uncommitted_manifest(
+        tmp_path, "cand.json", entrypoint=entrypoint, auc=76.0, run_id="cand"
+    )
+    return base, cand
 
 
 def _run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
