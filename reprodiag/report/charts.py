@@ -327,9 +327,15 @@ def unexplained_words(d: Diagnosis) -> tuple[str, ...]:
     whole = f"{rest.num(rest.gap)} pts"
     kind = d.conclusion.kind if d.conclusion is not None else None
     if not confirmed and kind in _SEED_KINDS:
+        said = (
+            "is that the gap is the seed"
+            if kind == "lucky baseline"
+            else "is that seeds alone can produce the gap; a small effect of a change is not "
+            "excluded"
+        )
         return (
-            f"No recorded change explains any of the gap of {whole} in {metric}: the conclusion "
-            f"({kind}) is that the gap is the seed.",
+            f"No recorded change explains any of the gap of {whole} in {metric}: the "
+            f"conclusion ({kind}) {said}.",
         )
     sentences: list[str] = []
     if confirmed:
