@@ -144,7 +144,8 @@ def test_work_placed_on_a_chosen_node_reads_the_bucket_with_that_nodes_credentia
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     monkeypatch.chdir(tmp_path)
     assert not ray.is_initialized()
-    executor = RayExecutor(tmp_path / "work", resources={"node_b": 1})
+    # A relative workdir is this process's (the actors' own folder is where `ray start` ran).
+    executor = RayExecutor("placed-work", resources={"node_b": 1})
     try:
         assert executor.address == cluster.address
         results = executor.run(specs)
@@ -156,6 +157,8 @@ def test_work_placed_on_a_chosen_node_reads_the_bucket_with_that_nodes_credentia
         ray.shutdown()
     assert [(r.status, r.reason) for r in results] == [("ok", None), ("ok", None)]
     assert _marks(marks, "done") == {11: ["node_b"], 12: ["node_b"]}
+    assert len(list((tmp_path / "placed-work").glob("*.result.json"))) == 2
+    assert not (ROOT / "placed-work").exists()
     for result in results:
         assert result.metrics["rows"] == 60.0  # the rows it read from the bucket
         assert result.manifest_path is not None

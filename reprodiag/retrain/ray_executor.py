@@ -147,7 +147,9 @@ class RayExecutor:
         resources: Mapping[str, float] | None = None,
         retries: int = 1,
     ) -> None:
-        self.workdir = Path(workdir)
+        # Absolute: an actor resolves a relative path against its own node's folder (where that
+        # node's `ray start` ran), not this process's.
+        self.workdir = Path(workdir).absolute()
         self.address = address if address is not None else os.environ.get(ADDRESS_ENV) or None
         self.num_cpus = num_cpus
         self.task_cpus = task_cpus
