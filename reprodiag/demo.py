@@ -37,7 +37,7 @@ class DemoSettings:
 
     seed: int = 20261123  # the table's world; Monday's training seed is derived below
     days: int = 5
-    rows_per_day: int = 4_000
+    rows_per_day: int = 2_000
     eval_rows: int = 5_000
     drift_days: int = 2
     drift: float = 1.0
@@ -150,6 +150,17 @@ class Pipeline:
     hypothesis: str = "weekly retrain"
 
 
+@dataclass(frozen=True)
+class AlsoRecorded:
+    """One more manifest of the same training run, as another job would have recorded it: its
+    path, what it names as the training data, its tier (None: not gated) and output folder."""
+
+    manifest: Path
+    record_train: SnapshotRef
+    output_dir: Path
+    tier: str | None = None
+
+
 def train_captured(
     manifest: Path,
     pipeline: Pipeline,
@@ -160,38 +171,57 @@ def train_captured(
     output_dir: Path,
     record_train: SnapshotRef | None = None,
     tier: str | None = "shipped",
+    also: AlsoRecorded | None = None,
 ) -> Path:
     """One captured training run of the reference family.
 
     `record_train` replaces what the manifest records as the training data (the unpinned
     scenario records "read as latest" while training on the same rows); `tier` None means the
-    team did not gate the run.
+    team did not gate the run. `also`: the same run (one training, the same rows and seed) is
+    captured a second time into another manifest, as `also` describes: the demo's unpinned
+    Monday is its pinned Monday's training recorded as a job that read "latest" would record it.
     """
+    import contextlib
+
     import reprodiag
     from reprodiag.family import TRAINER_ENTRYPOINT
     from reprodiag.family.mlp import METRIC_DIRECTIONS, train
+    from reprodiag.manifest.model import OutputDigests
     from reprodiag.retrain.interface import TrainContext
 
     seeds = reprodiag.deterministic_seeds(seed)
-    recorded = record_train if record_train is not None else data
-    with reprodiag.capture(
-        manifest,
-        train=recorded,
-        eval=pipeline.eval_data,
-        seeds=seeds,
-        params=pipeline.params,
-        family=FAMILY,
-        experiment=EXPERIMENT,
-        run_name=run_name,
-        hypothesis=pipeline.hypothesis,
-        tier=tier,
-        owner="ml-oncall",
-        tags={"team": "ranking"},
-        entrypoint=TRAINER_ENTRYPOINT,
-        output_dir=output_dir,
-        code_root=pipeline.code_root,
-        dataloader_seeding="torch.Generator seeded from ctx.seed",
-    ) as run:
+    records = [(manifest, record_train if record_train is not None else data, tier, output_dir)]
+    if also is not None:
+        records.append((also.manifest, also.record_train, also.tier, also.output_dir))
+    with contextlib.ExitStack() as stack:
+        runs = [
+            stack.enter_context(
+                reprodiag.capture(
+                    path,
+                    train=recorded,
+                    eval=pipeline.eval_data,
+                    seeds=seeds,
+                    params=pipeline.params,
+                    family=FAMILY,
+                    experiment=EXPERIMENT,
+                    run_name=run_name,
+                    hypothesis=pipeline.hypothesis,
+                    tier=run_tier,
+                    owner="ml-oncall",
+                    tags={"team": "ranking"},
+                    entrypoint=TRAINER_ENTRYPOINT,
+                    output_dir=folder,
+                    code_root=pipeline.code_root,
+                    dataloader_seeding="torch.Generator seeded from ctx.seed",
+                )
+            )
+            for path, recorded, run_tier, folder in records
+        ]
+
+        def record_outputs(digests: OutputDigests) -> None:
+            for run in runs:  # the weights and eval-prediction digests, into every manifest
+                run.record_outputs(digests)
+
         ctx = TrainContext(
             params=pipeline.params,
             seed=seed,
@@ -199,9 +229,11 @@ def train_captured(
             eval_data=pipeline.eval_data,
             device="cpu",
             output_dir=output_dir,
-            record_outputs=run.record_outputs,  # the weights and eval-prediction digests
+            record_outputs=record_outputs,
         )
-        run.log_metrics(train(ctx), METRIC_DIRECTIONS, primary="auc")
+        metrics = train(ctx)
+        for run in runs:
+            run.log_metrics(metrics, METRIC_DIRECTIONS, primary="auc")
     return manifest
 
 
@@ -283,6 +315,10 @@ def run_demo(
         f"Monday: training on events v{monday_data.ref.version} (pinned), "
         f"seed {settings.monday_seed}"
     )
+    # One training run, captured twice: as the team's job recorded it (the pinned snapshot,
+    # gated as shipped), and as a job that read the table as "latest" would have recorded the very
+    # same run (no version, not gated): the unpinned scenario below.
+    unpinned = out / "unpinned" / "monday.json"
     monday = train_captured(
         out / "monday.json",
         pipeline,
@@ -290,17 +326,10 @@ def run_demo(
         seed=settings.monday_seed,
         run_name="monday",
         output_dir=work / "runs" / "monday",
-    )
-    unpinned = train_captured(
-        out / "unpinned" / "monday.json",
-        pipeline,
-        data=monday_data,
-        seed=settings.monday_seed,
-        run_name="monday",
-        output_dir=work / "runs" / "monday-unpinned",
-        tier=None,
-        record_train=unversioned_ref(
-            str(train_table_path(work)), "read as latest; no version recorded"
+        also=AlsoRecorded(
+            unpinned,
+            unversioned_ref(str(train_table_path(work)), "read as latest; no version recorded"),
+            work / "runs" / "monday",
         ),
     )
     progress(

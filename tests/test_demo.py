@@ -1,4 +1,5 @@
-"""The end-to-end demo: the lesson's incident, confirmed by retrains (slow: about a minute)."""
+"""The end-to-end demo: the lesson's incident, confirmed by retrains (slow: about a minute), and
+the one training run the demo captures twice (fast: a real torch fit on a tiny Delta table)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,53 @@ from pathlib import Path
 
 import pytest
 
-from reprodiag.demo import DemoSettings, run_demo
+from reprodiag.demo import (
+    AlsoRecorded,
+    DemoSettings,
+    Pipeline,
+    default_params,
+    run_demo,
+    team_repository,
+    train_captured,
+)
 from reprodiag.errors import InputError
 
-pytestmark = pytest.mark.slow
+
+def test_one_training_run_captured_twice_pinned_and_as_read_latest(tmp_path: Path) -> None:
+    from reprodiag.family import create_table
+    from reprodiag.family.data import eval_table_path, train_table_path
+    from reprodiag.manifest import load_manifest
+    from reprodiag.snapshots import open_snapshot, unversioned_ref
+
+    create_table(tmp_path, days=1, rows_per_day=300, seed=3, eval_rows=200)
+    data = open_snapshot(train_table_path(tmp_path))
+    pipeline = Pipeline(
+        params={**default_params(), "epochs": 1},
+        code_root=team_repository(tmp_path / "job"),
+        eval_data=open_snapshot(eval_table_path(tmp_path)),
+    )
+    latest = unversioned_ref(str(train_table_path(tmp_path)), "read as latest")
+    pinned = train_captured(
+        tmp_path / "pinned.json",
+        pipeline,
+        data=data,
+        seed=5,
+        run_name="monday",
+        output_dir=tmp_path / "run",
+        also=AlsoRecorded(tmp_path / "latest" / "monday.json", latest, tmp_path / "run"),
+    )
+    a, b = load_manifest(pinned), load_manifest(tmp_path / "latest" / "monday.json")
+    # One fit: the same metrics and the same weight and prediction digests in both manifests.
+    assert a.results.metrics == b.results.metrics and a.results.metrics["auc"].value > 0
+    assert a.results.outputs is not None and a.results.outputs.weights is not None
+    assert a.results.outputs == b.results.outputs
+    # What each records as the training data and its gate: pinned and shipped, latest and none.
+    assert a.data.train.version == data.ref.version and a.intent.tier == "shipped"
+    assert b.data.train.format == "unversioned" and not isinstance(b.intent.tier, str)
+    assert a.run.run_id != b.run.run_id and a.randomness == b.randomness
 
 
+@pytest.mark.slow
 def test_demo_ranks_data_first_confirmed_by_the_pinned_snapshot(tmp_path: Path) -> None:
     result = run_demo(tmp_path / "demo", DemoSettings(rows_per_day=2000, eval_rows=3000))
     top = result.diagnosis.ranking[0]
@@ -41,6 +83,7 @@ def test_demo_ranks_data_first_confirmed_by_the_pinned_snapshot(tmp_path: Path) 
     assert (tmp_path / "demo" / "unpinned" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "demo" / "work").mkdir(parents=True)
     (tmp_path / "demo" / "work" / "precious.txt").write_text("keep me")

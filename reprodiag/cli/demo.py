@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     help="Folder for the manifests, data and report.",
 )
 @click.option(
-    "--rows-per-day", default=4_000, show_default=True, type=click.IntRange(200, 1_000_000)
+    "--rows-per-day", default=2_000, show_default=True, type=click.IntRange(200, 1_000_000)
 )
 @click.option("--max-retrains", default=12, show_default=True, type=click.IntRange(3, 100))
 def demo(out: str, rows_per_day: int, max_retrains: int) -> None:
