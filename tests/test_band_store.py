@@ -370,3 +370,19 @@ def test_the_kept_patch_text_is_not_hashed_twice() -> None:
     facts = fingerprint_facts(_dirty(example_manifest()))
     assert "code.patch.text" not in facts and "code.patch.size" not in facts
     assert facts["code.patch.sha256"] == facts["code.diff_sha256"]
+
+
+def test_a_checkpoint_every_ten_commits_and_the_store_still_verifies(tmp_path: Path) -> None:
+    from reprodiag.noise.store import CHECKPOINT_EVERY, verify_store
+
+    path = tmp_path / "bands"
+    store = BandStore(str(path))
+    for i in range(2 * CHECKPOINT_EVERY + 3):
+        store.record("fam", "auc", SeedResult(10_000 + i, 80.0 + i, "ok", seconds=1.0), run_id="r")
+    log = {p.name for p in (path / "_delta_log").iterdir()}
+    assert {f"{v:020d}.checkpoint.parquet" for v in (10, 20)} <= log
+    assert "_last_checkpoint" in log
+    # readers start from the checkpoint and still see every seed, once
+    assert BandStore(str(path)).ok_values("fam", "auc") == [80.0 + i for i in range(23)]
+    check = verify_store(path)
+    assert (check.problems, check.commits, check.rows) == ([], 23, 23)

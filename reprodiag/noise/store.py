@@ -58,6 +58,9 @@ STORE_FORMAT = 1
 MAX_SEED = 2**63 - 1  # the seed column is int64
 BAND_SEED_BASE = 10_000
 COMMIT_TRIES = 8
+# A Delta checkpoint every this many commits: a reader replays at most this many JSON commits
+# (each one more request on an object store) instead of every seed's commit since the last one.
+CHECKPOINT_EVERY = 10
 _BACKOFF_S = 0.05  # first pause; doubles per try, capped at 1 s, times a jitter in [0.5, 1.5)
 
 # A format-0 table has at least these; the other columns read as null when absent.
@@ -366,11 +369,12 @@ class BandStore:
         # A format-0 table gains the new columns; its old rows read them as null.
         merge: Literal["merge"] | None = None if set(COLUMNS) <= present else "merge"
         write_deltalake(
-            self.path,
+            # the table already opened (it holds the storage options): not opened a second time
+            table if table is not None else self.path,
             pa.Table.from_pylist([row], schema=band_schema()),
             mode="append",
             schema_mode=merge,
-            storage_options=self.storage_options,
+            storage_options=None if table is not None else self.storage_options,
             commit_properties=CommitProperties(
                 custom_metadata={
                     "reprodiag.band_store.format": str(STORE_FORMAT),
@@ -378,6 +382,22 @@ class BandStore:
                 }
             ),
         )
+        if table is not None:
+            self._checkpoint(table)
+
+    def _checkpoint(self, table: DeltaTable) -> None:
+        """A checkpoint at every CHECKPOINT_EVERY-th version, best effort: the seed is already
+        committed, and a reader without the checkpoint replays the JSON commits instead."""
+        from deltalake.exceptions import DeltaError
+
+        try:
+            table.update_incremental()
+            if table.version() % CHECKPOINT_EVERY == 0:
+                table.create_checkpoint()
+        except (DeltaError, OSError) as exc:
+            self._note(
+                f"band store {self.path}: no checkpoint written ({exc}); reads replay the log"
+            )
 
 
 def commit_with_retries(
