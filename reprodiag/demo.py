@@ -9,7 +9,8 @@ evaluation set. reprodiag captured both runs; `compare` ranks the axes and write
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,10 @@ class DemoSettings:
     wednesday_seed: int = 99
     params: Mapping[str, JSONValue] | None = None
     max_retrains: int = 12
+    # CPU threads per process for the demo's trainings, here and in the retrain worker (None:
+    # as they are). One: the model is so small that a second thread only adds synchronisation,
+    # and on a busy 2-core machine two threads made one fit about ten times slower.
+    threads: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -281,13 +286,48 @@ def compare_with_retrains(
     return diagnosis, tuple(write_reports(diagnosis, out))
 
 
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Torch, OpenMP, MKL and OpenBLAS limited to `threads` in this process and in the workers it
+    starts meanwhile (their environment), put back afterwards; None changes nothing. Every
+    manifest of the demo then records the same thread count, so the environment axis stays the
+    same between the runs and their retrains."""
+    if threads is None:
+        yield
+        return
+    import os
+
+    import torch
+
+    from reprodiag.retrain.executor import thread_env
+
+    saved_env = {name: os.environ.get(name) for name in thread_env(threads)}
+    saved = torch.get_num_threads()
+    os.environ.update(thread_env(threads))
+    torch.set_num_threads(max(1, threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_demo(
     out: Path,
     settings: DemoSettings = DemoSettings(),
     progress: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
     """Run the whole demo under `out`: build the table, train Monday and Wednesday, diagnose with
-    retrains; progress lines go to `progress`. Takes minutes on a laptop CPU."""
+    retrains; progress lines go to `progress`. About 15 s on a quiet 2-core CPU."""
+    with cpu_threads(settings.threads):
+        return _run_demo(out, settings, progress)
+
+
+def _run_demo(out: Path, settings: DemoSettings, progress: Callable[[str], None]) -> DemoResult:
     from reprodiag.family import append_days, correct_labels, create_table
     from reprodiag.family.data import eval_table_path, train_table_path
     from reprodiag.retrain.executor import SerialExecutor
