@@ -268,6 +268,24 @@ def test_remainder_said_when_the_rows_do_not_add_up() -> None:
     assert f.attribution_words.startswith("the measured rows do not add up to the 3.00 gap")
 
 
+def test_rows_add_up_exactly_when_the_swap_arm_is_the_baseline_pipeline() -> None:
+    # The demo's shape: data is the only change, so the pinned-snapshot arm is the baseline
+    # pipeline; its coefficients cancel and the remainder is 0 by construction (it was a float's
+    # 1e-16, printed as "do not add up: 0.00 [0.00, 0.00]").
+    means = {CANDIDATE_BAND: 80.0, "pinned_snapshot": 85.0}
+    incident = Incident(
+        baseline=85.15,
+        candidate=80.04,
+        swaps={"data": "pinned_snapshot"},
+        baseline_arm="pinned_snapshot",
+    )
+    for seed in range(20):
+        f = investigate(incident, _from_streams(_streams(means, seed=seed, sd=0.7)))
+        assert f.conclusion.kind == "explained"
+        assert f.remainder.points == 0.0
+        assert "do not add up" not in f.attribution_words, f.attribution_words
+
+
 def test_lucky_baseline_from_the_baselines_own_band() -> None:
     means = {CANDIDATE_BAND: 0.0, BASELINE_BAND: 0.0, "pinned_snapshot": 0.0}
     incident = Incident(

@@ -218,7 +218,9 @@ def _with_remainder(
     mean_band = sum(band) / len(band)
     s_band = math.sqrt(sum((v - mean_band) ** 2 for v in band) / (len(band) - 1))
     half = linear_half_width(terms, sigma=s_band, sigma_df=len(band) - 1) if terms else 0.0
-    points = size - sum(r.points for r in rows)
+    # Without a random term left (every arm's coefficients cancel: the swap arm is the baseline
+    # pipeline) the rows add up to the gap by construction: the remainder is 0, not a float's dust.
+    points = size - sum(r.points for r in rows) if terms else 0.0
     label = "interaction between axes, changes no swap covers"
     label += "" if with_base else ", the baseline's own seed"
     if identical:

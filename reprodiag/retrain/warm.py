@@ -291,6 +291,10 @@ def warm_up() -> str | None:
     with contextlib.suppress(Exception):
         set_deterministic_algorithms(torch, True)
     _set_torch_flags(flags)
+    # torch's optimizers import torch._dynamo when the first one is made (about 2 s on a 2-core
+    # CPU): paid here, while the worker waits for its first spec, not by that retrain.
+    with contextlib.suppress(Exception):
+        importlib.import_module("torch._dynamo")
     return str(torch.__version__)
 
 
