@@ -121,14 +121,14 @@ def test_the_pin_holds_and_pip_config_reaches_uv(tmp_path: Path) -> None:
     env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)}
     env |= {"UV_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path)}
     python = str(venv / "bin" / "python")
-    run = subprocess.run(
-        [python, str(SCRIPT), str(pins), "pinnedpkg"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+
+    def install() -> subprocess.CompletedProcess[str]:
+        command = [python, str(SCRIPT), str(pins), "pinnedpkg"]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    run = install()
     assert run.returncode == 0, run.stderr
     version = subprocess.run(
         [python, "-c", "import pinnedpkg; print(pinnedpkg.VERSION)"],
@@ -139,12 +139,5 @@ def test_the_pin_holds_and_pip_config_reaches_uv(tmp_path: Path) -> None:
     assert version == "1.0"  # 2.0 lies beside it; the pin decides
     # a pin no source offers fails (and the Makefile then installs with pip)
     pins.write_text("pinnedpkg==3.0\n")
-    run = subprocess.run(
-        [python, str(SCRIPT), str(pins), "pinnedpkg"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = install()
     assert run.returncode != 0 and "pinnedpkg" in run.stderr
