@@ -269,7 +269,9 @@ def test_lightgbm_retrains_confirm_a_data_change(tmp_path):
     assert d.conclusion is not None and d.conclusion.kind == "explained", d.conclusion
     p = d.provenance  # how it was made, for whoever reads the report later
     assert p is not None and (p.trainer, p.budget, p.executor) == ("job:boosted", 12, "serial")
-    assert p.seeds and set(p.seeds) == {s.seed for s in d.band.seeds}
+    # every seed retrained: the band's and each check's (the seed replay's is the baseline's, 1)
+    retrained = {s.seed for s in d.band.seeds} | {r.seed for c in d.checks for r in c.runs}
+    assert p.seeds and set(p.seeds) == retrained and 1 in retrained
 
 
 @pytest.mark.parametrize(
