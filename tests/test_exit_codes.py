@@ -147,7 +147,15 @@ def _noise_band(manifest: Path, store: Path, trainer: str, seeds: int = 4) -> su
         stderr=subprocess.PIPE,
         text=True,
         cwd=manifest.parent,
+        preexec_fn=_sigint_default,
     )
+
+
+def _sigint_default() -> None:
+    """Ctrl-C's default in the child, whatever this test run inherited: a shell without job
+    control starts a background job (`make test &`) with SIGINT ignored, its children inherit
+    that, and a Python started with SIGINT ignored keeps ignoring it (as `nohup` means)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.timeout(240)
