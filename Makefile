@@ -49,8 +49,13 @@ browser:
 	    "tests/test_browser.py will skip (install chromium, or set REPRODIAG_CHROMIUM=/path/to/chrome)"; \
 	fi
 
+# Two test processes on this 2-core machine (TEST_WORKERS=1 for one): most tests wait on the
+# workers, tables and servers they start, so two keep both cores busy. The Ray tests stay in one
+# process (tests/conftest.py: xdist group "ray").
+TEST_WORKERS ?= 2
+
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

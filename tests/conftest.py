@@ -1,4 +1,5 @@
-"""Shared fixtures: real git repositories (identity and helper in tests/helpers/git.py)."""
+"""Shared fixtures: real git repositories (identity and helper in tests/helpers/git.py); the
+suite's grouping for pytest-xdist (`make test` runs it in two processes)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,15 @@ def git_repo(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+# Modules whose tests start Ray (a local one, or a cluster of `ray start` nodes): in one xdist
+# worker, one after another (`--dist loadgroup`), so two Ray clusters never start side by side.
+RAY_MODULES = ("test_ray_cluster.py", "test_executor_contract.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the Ray tests in one xdist group."""
+    for item in items:
+        if item.path.name in RAY_MODULES:
+            item.add_marker(pytest.mark.xdist_group("ray"))
