@@ -26,7 +26,7 @@ import pytest
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.model import SnapshotRef
 from tests.helpers.ray_cluster import LocalRayCluster
-from tests.helpers.s3 import LocalS3
+from tests.helpers.s3 import LocalS3, running_s3
 
 pytest.importorskip("ray")
 
@@ -37,11 +37,8 @@ TRAINER = "tests.helpers.ray_cluster:train"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
-    server = LocalS3(tmp_path_factory.mktemp("aws"), secret=SECRET).start()
-    try:
+    with running_s3(tmp_path_factory.mktemp("aws"), SECRET) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import BandStore, verify_store
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.snapshots import reopen
-from tests.helpers.s3 import LocalS3
+from tests.helpers.s3 import LocalS3, running_s3
 
 ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 SECRET = "s3cr3t-9f1c7e-never-in-a-file"  # noqa: S105 - a dummy; any hit is a leak
@@ -37,11 +37,8 @@ TRAINER = "tests.helpers.s3_trainer:train"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
-    server = LocalS3(tmp_path_factory.mktemp("aws"), secret=SECRET).start()
-    try:
+    with running_s3(tmp_path_factory.mktemp("aws"), SECRET) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _options_args(options: Mapping[str, str]) -> list[str]:

@@ -17,12 +17,13 @@ can show that Delta commits are conditional puts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,14 @@ class LocalS3:
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": self.secret,
         }
+
+
+@contextlib.contextmanager
+def running_s3(home: Path, secret: str) -> Iterator[LocalS3]:
+    """A started LocalS3 with this secret and its files under `home`, stopped when the block ends
+    (the module fixtures of the S3 and Ray cluster tests)."""
+    server = LocalS3(home, secret=secret).start()
+    try:
+        yield server
+    finally:
+        server.stop()
