@@ -101,8 +101,10 @@ def _no_torch(torch_seed: Fact[int]) -> Skipped | None:
 def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool = False) -> Seeds:
     """Seed random, NumPy, torch and CUDA from ``seed`` and set the determinism flags.
 
-    deterministic=True: torch.use_deterministic_algorithms(True, warn_only), cudnn.deterministic on,
-    cudnn.benchmark off, CUBLAS_WORKSPACE_CONFIG=":4096:8" and PYTHONHASHSEED when unset.
+    deterministic=True: torch.use_deterministic_algorithms(True, warn_only) (as
+    set_deterministic_algorithms does it: TORCHINDUCTOR_DETERMINISTIC is set to match when
+    inductor is not imported yet), cudnn.deterministic on, cudnn.benchmark off,
+    CUBLAS_WORKSPACE_CONFIG=":4096:8" and PYTHONHASHSEED when unset.
     deterministic=False: deterministic algorithms and cudnn.deterministic are switched off;
     cudnn.benchmark is left as the caller set it (it is a speed choice).
 
