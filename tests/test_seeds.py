@@ -231,3 +231,23 @@ def test_dataloader_generator_needs_a_torch_seed():
     with pytest.raises(InputError, match="torch was not seeded"):
         dataloader_generator(seeds)
     assert isinstance(seeds, Seeds)
+
+
+def test_the_determinism_switch_leaves_inductor_unimported_and_in_the_same_state() -> None:
+    # A fresh interpreter: this one may have imported inductor already.
+    code = (
+        "import os, sys, torch\n"
+        "from reprodiag.probes.seeds import deterministic_seeds\n"
+        "deterministic_seeds(7)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert 'torch._inductor.config' not in sys.modules\n"
+        "assert os.environ['TORCHINDUCTOR_DETERMINISTIC'] == '1'\n"
+        "import torch._inductor.config as inductor\n"
+        "assert inductor.deterministic is True\n"
+        "deterministic_seeds(7, deterministic=False)\n"  # inductor imported: torch's own function
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "assert inductor.deterministic is False\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
