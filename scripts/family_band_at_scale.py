@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers.ray_cluster import LocalRayCluster  # noqa: E402
-from tests.helpers.s3 import LocalS3  # noqa: E402
+from tests.helpers.s3 import LocalS3, write_line_tables  # noqa: E402
 
 TRAINER = "tests.helpers.ray_cluster:train"
 
@@ -50,21 +50,8 @@ def _options_args(options: dict[str, str]) -> list[str]:
 
 
 def _tables(s3: LocalS3) -> tuple[str, str]:
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    options = s3.storage_options()
-    events, evaluation = s3.uri("scale/events"), s3.uri("scale/eval")
-    xs = [float(i) for i in range(200)]
-    write_deltalake(
-        events, pa.table({"x": xs, "y": [2 * x + 1 for x in xs]}), storage_options=options
-    )
-    write_deltalake(
-        evaluation,
-        pa.table({"x": xs[::4], "y": [2 * x + 1 for x in xs[::4]]}),
-        storage_options=options,
-    )
-    return events, evaluation
+    """200 points of a line to train on, every 4th to evaluate on, in the bucket."""
+    return write_line_tables(s3, "scale", rows=200, eval_every=4)
 
 
 def _cpu() -> str:

@@ -20,13 +20,12 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.model import SnapshotRef
 from tests.helpers.ray_cluster import LocalRayCluster
-from tests.helpers.s3 import LocalS3, running_s3
+from tests.helpers.s3 import LocalS3, running_s3, write_line_tables
 
 pytest.importorskip("ray")
 
@@ -61,19 +60,7 @@ def cluster(s3: LocalS3) -> Iterator[LocalRayCluster]:
 @pytest.fixture(scope="module")
 def tables(s3: LocalS3) -> tuple[str, str]:
     """A training table (60 rows of a line) and an evaluation table in the bucket."""
-    from deltalake import write_deltalake
-
-    options = s3.storage_options()
-    events, evaluation = s3.uri("cluster/events"), s3.uri("cluster/eval")
-    xs = [float(i) for i in range(60)]
-    write_deltalake(
-        events, pa.table({"x": xs, "y": [2 * x + 1 for x in xs]}), storage_options=options
-    )
-    write_deltalake(
-        evaluation, pa.table({"x": xs[::3], "y": [2 * x + 1 for x in xs[::3]]}),
-        storage_options=options,
-    )  # fmt: skip
-    return events, evaluation
+    return write_line_tables(s3, "cluster")
 
 
 def _options_args(options: Mapping[str, str]) -> list[str]:

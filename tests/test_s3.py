@@ -28,7 +28,7 @@ from reprodiag.noise.fingerprint import band_key
 from reprodiag.noise.store import BandStore, verify_store
 from reprodiag.retrain.seed_result import SeedResult
 from reprodiag.snapshots import reopen
-from tests.helpers.s3 import LocalS3, running_s3
+from tests.helpers.s3 import LocalS3, running_s3, write_line_tables
 
 ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 SECRET = "s3cr3t-9f1c7e-never-in-a-file"  # noqa: S105 - a dummy; any hit is a leak
@@ -63,18 +63,10 @@ def _write_tables(s3: LocalS3, prefix: str) -> tuple[str, str]:
     from deltalake import write_deltalake
 
     options = s3.storage_options()
-    events, evaluation = s3.uri(f"{prefix}/events"), s3.uri(f"{prefix}/eval")
+    events, evaluation = write_line_tables(s3, prefix)
     xs = [float(i) for i in range(60)]
-    write_deltalake(
-        events, pa.table({"x": xs, "y": [2 * x + 1 for x in xs]}), storage_options=options
-    )
     noisy = [2 * x + 1 + (15.0 if i % 2 else -15.0) for i, x in enumerate(xs)]
     write_deltalake(events, pa.table({"x": xs, "y": noisy}), mode="append", storage_options=options)
-    write_deltalake(
-        evaluation,
-        pa.table({"x": xs[::3], "y": [2 * x + 1 for x in xs[::3]]}),
-        storage_options=options,
-    )
     return events, evaluation
 
 

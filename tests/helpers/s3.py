@@ -189,3 +189,21 @@ def running_s3(home: Path, secret: str) -> Iterator[LocalS3]:
         yield server
     finally:
         server.stop()
+
+
+def write_line_tables(
+    s3: LocalS3, prefix: str, *, rows: int = 60, eval_every: int = 3
+) -> tuple[str, str]:
+    """`prefix/events` (v0: `rows` points of the line y = 2x + 1) and `prefix/eval` (v0: every
+    `eval_every`-th of them) as Delta tables in the bucket; their s3:// uris."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    options = s3.storage_options()
+    events, evaluation = s3.uri(f"{prefix}/events"), s3.uri(f"{prefix}/eval")
+    xs = [float(i) for i in range(rows)]
+    line = pa.table({"x": xs, "y": [2 * x + 1 for x in xs]})
+    write_deltalake(events, line, storage_options=options)
+    every = line.take(list(range(0, rows, eval_every)))
+    write_deltalake(evaluation, every, storage_options=options)
+    return events, evaluation
