@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from reprodiag.errors import InputError
-from reprodiag.retrain.executor import OnResult, OnStart, thread_env, worker_name
+from reprodiag.retrain.executor import Closing, OnResult, OnStart, thread_env
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec
 
 INSTALL_HINT = "pip install 'reprodiag[ray]'"
@@ -114,7 +114,7 @@ class SlotActor:
         self.executor.close()
 
 
-class RayExecutor:
+class RayExecutor(Closing):
     """Specs on Ray actors, one warm worker each: `task_cpus` CPUs (and `task_gpus` GPUs) each.
 
     address: the cluster to join; None: RAY_ADDRESS when set, else a local Ray is started with
@@ -166,7 +166,6 @@ class RayExecutor:
         self._saved_env: dict[str, str | None] = {}
         self._actors: list[Any] = []  # alive slot actors, idle or busy or starting
         self._starting: dict[Any, Any] = {}  # ready() ref -> an actor not yet known to be up
-        self._count = 0  # specs run so far: file names stay unique across run() calls
 
     def run(
         self,
@@ -190,9 +189,7 @@ class RayExecutor:
                     index, spec, attempt = waiting.pop()
                     if on_start is not None and attempt == 0:
                         on_start(spec)
-                    name = worker_name(self._count, spec)
-                    self._count += 1
-                    pending[actor.run.remote(spec.to_json(), name)] = (
+                    pending[actor.run.remote(spec.to_json(), self._name(spec))] = (
                         index,
                         spec,
                         time.monotonic(),
@@ -308,12 +305,6 @@ class RayExecutor:
                 os.environ[key] = value
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
-
-    def __enter__(self) -> RayExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _start_local(self, ray: Any) -> None:
         # Short path under the system temp folder: Ray's sockets live in it (AF_UNIX: 107 bytes).
