@@ -61,3 +61,25 @@ def test_a_data_check_the_retrains_did_not_need_is_not_called_unconfirmable() ->
     unpinned = dc.replace(pinned, status="skipped", observed="the baseline read unpinned data")
     checks = [unpinned if c.key == "pinned_snapshot" else c for c in d.checks]
     assert "cannot be confirmed by a retrain" in " ".join(open_questions(d.ranking, checks))
+
+
+def test_a_refused_smoke_retrain_is_not_called_a_trainer_that_does_not_work() -> None:
+    # The smoke retrain ran, but its manifest showed another environment than the pipeline's
+    # (confirm.identity): the trainer works, the retrain here is not the pipeline.
+    from types import SimpleNamespace
+
+    from reprodiag.confirm.findings import _sentence
+    from reprodiag.confirm.policy import CANDIDATE_BAND, Incident, investigate
+    from reprodiag.retrain.seed_result import SeedResult
+
+    incident = Incident(baseline=0.9, candidate=0.8, swaps={"data": "pinned_snapshot"})
+    f = investigate(incident, lambda request: [None] * request.count)
+    refused = "not the pipeline it stands for: code.lock.sha256 is sha256:aa, the pipeline's is bb"
+    arms = SimpleNamespace(results={CANDIDATE_BAND: [SeedResult(10_000, None, "failed", refused)]})
+    words = _sentence(f, arms)  # type: ignore[arg-type]
+    assert words.startswith("the smoke retrain was refused, not the pipeline it stands for")
+    assert "does not work" not in words and "fix the trainer" not in words
+    boom = SeedResult(10_000, None, "failed", "boom")
+    words = _sentence(f, SimpleNamespace(results={CANDIDATE_BAND: [boom]}))  # type: ignore[arg-type]
+    assert "the trainer does not work" in words
+    assert words.endswith(". The smoke retrain's error: boom")

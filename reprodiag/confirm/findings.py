@@ -16,7 +16,7 @@ from reprodiag.confirm.arms import Arms
 from reprodiag.confirm.attribution import Unexplained, rows_add_up, unexplained
 from reprodiag.confirm.bar import retrain_bar
 from reprodiag.confirm.bisect import bisect_explained
-from reprodiag.confirm.identity import identity_warnings, refused_lines
+from reprodiag.confirm.identity import NOT_THE_PIPELINE, identity_warnings, refused_lines
 from reprodiag.confirm.policy import CANDIDATE_BAND, CheckFinding, Findings, Incident
 from reprodiag.confirm.verdicts import AxisVerdict, noise_band_record
 from reprodiag.diagnosis.engine import NOT_RUN, gap_words, open_questions
@@ -68,6 +68,12 @@ def apply_findings(
     checks = {c.key: c for c in diagnosis.checks}
     verdicts: dict[str, AxisVerdict] = {}
     stopped = findings.stop_reason or "the investigation stopped"
+    error = _smoke_error(findings, arms)
+    if error is not None and error.startswith(NOT_THE_PIPELINE):
+        stopped = (
+            "the smoke retrain was refused (not the pipeline it stands for), so no budget went "
+            "further"
+        )
     for key, why in arms.unavailable.items():  # planned, but it could not be prepared
         if key in checks:
             checks[key] = dataclasses.replace(
@@ -272,12 +278,27 @@ def _arm_words(arm: str) -> str:
     return arm.replace("_", " ")
 
 
+def _smoke_error(findings: Findings, arms: Arms) -> str | None:
+    """Why the smoke retrain failed, when the conclusion is "trainer failed"."""
+    if findings.conclusion.kind != "trainer failed":
+        return None
+    failed = [r for r in arms.results.get(CANDIDATE_BAND, []) if r.status == "failed"]
+    return failed[0].reason if failed and failed[0].reason else None
+
+
 def _sentence(findings: Findings, arms: Arms) -> str:
     sentence = findings.conclusion.sentence
-    if findings.conclusion.kind == "trainer failed":
-        failed = [r for r in arms.results.get(CANDIDATE_BAND, []) if r.status == "failed"]
-        if failed and failed[0].reason:
-            sentence += f" The smoke retrain's error: {failed[0].reason}"
+    error = _smoke_error(findings, arms)
+    if error is not None and error.startswith(NOT_THE_PIPELINE):
+        # The trainer ran; this machine's code or environment is not the pipeline's. Saying "the
+        # trainer does not work" would send the reader after the wrong thing.
+        return (
+            f"the smoke retrain was refused, {error}: a retrain here does not run the pipeline "
+            "the candidate ran, so no other retrain was run; run the investigation again from "
+            "the candidate's code and environment"
+        )
+    if error is not None:
+        sentence = f"{_end(sentence)} The smoke retrain's error: {error}"
     return sentence
 
 
