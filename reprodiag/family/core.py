@@ -22,6 +22,7 @@ from torch import nn
 
 from reprodiag.errors import InputError
 from reprodiag.family.data import CATEGORICAL_CARDINALITY, LABEL
+from reprodiag.family.optim import Adam
 from reprodiag.manifest.model import JSONValue
 
 METRIC_DIRECTIONS: dict[str, str] = {"auc": "higher", "accuracy": "higher", "log_loss": "lower"}
@@ -198,7 +199,7 @@ def _fit(
     params: MLPParams,
     generator: torch.Generator,
 ) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    optimizer = Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     for _ in range(params.epochs):
@@ -207,7 +208,7 @@ def _fit(
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for start in range(0, len(x), params.batch_size):
             batch = order[start : start + params.batch_size]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss_fn(model(x[batch]).squeeze(1), y[batch]).backward()
             optimizer.step()
 

@@ -33,6 +33,7 @@ from reprodiag.family.core import (
     prepare,
 )
 from reprodiag.family.data import LABEL
+from reprodiag.family.optim import Adam
 from reprodiag.retrain.ensemble import (
     per_model_clip_,
     seed_generators,
@@ -83,9 +84,7 @@ def _fit_ensemble(
     seeds: Sequence[int],
     max_grad_norm: float | None,
 ) -> None:
-    optimizer = torch.optim.Adam(
-        list(stacked.values()), lr=params.lr, weight_decay=params.weight_decay
-    )
+    optimizer = Adam(list(stacked.values()), lr=params.lr, weight_decay=params.weight_decay)
     generators = seed_generators(seeds)
     for _ in range(params.epochs):
         orders = seed_orders(generators, len(x), x.device)  # [K, rows]: each model its own order
@@ -97,7 +96,7 @@ def _fit_ensemble(
             per_model = F.binary_cross_entropy_with_logits(logits, y[batch], reduction="none").mean(
                 dim=1
             )
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             # d(sum)/d(loss_k) = 1: model k's gradient is exactly its own loss's gradient.
             per_model.sum().backward()
             if max_grad_norm is not None:
