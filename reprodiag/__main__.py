@@ -1,5 +1,5 @@
 """`python -m reprodiag`: the same command line as `reprodiag`."""
 
-from reprodiag.cli import main
+from reprodiag.cli import console
 
-main()
+console()
