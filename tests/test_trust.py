@@ -185,3 +185,45 @@ def test_has_ensemble_form_reads_the_source_without_importing(
     assert not has_ensemble_form({"entrypoint": "this:x"})
     assert "hostile_marker" not in sys.modules and "this" not in sys.modules
     assert not (tmp_path / "IMPORTED").exists()
+
+
+class _EditableFinder:
+    """What `pip install -e .` with setuptools adds to sys.meta_path: top-level package names
+    mapped to folders that are on no sys.path entry."""
+
+    def __init__(self, packages: dict[str, Path]) -> None:
+        self.packages = packages
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        import importlib.util
+
+        folder = self.packages.get(name)
+        if folder is None:
+            return None
+        return importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+
+
+def test_has_ensemble_form_finds_an_editable_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trainer in a package installed with `pip install -e .` (found by a meta-path finder, on
+    no sys.path entry) is read too: before, its seeds silently trained solo whenever reprodiag ran
+    from another folder than the package's (the heavy benchmark's band: 3 solo fits)."""
+    package = tmp_path / "src" / "edit_pkg"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text(HOSTILE)
+    (package / "models" / "__init__.py").write_text("")
+    (package / "models" / "mlp.py").write_text(HOSTILE)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert not has_ensemble_form({"entrypoint": "edit_pkg.models.mlp:train"})  # not installed
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _EditableFinder({"edit_pkg": package})])
+    assert has_ensemble_form({"entrypoint": "edit_pkg.models.mlp:train"})
+    assert has_ensemble_form({"entrypoint": "edit_pkg:train"})
+    assert not has_ensemble_form({"entrypoint": "edit_pkg.models.mlp:other"})
+    assert not has_ensemble_form({"entrypoint": "edit_pkg.models.absent:train"})
+    assert "edit_pkg" not in sys.modules  # read, never imported
+    assert not (package / "IMPORTED").exists() and not (package / "models" / "IMPORTED").exists()

@@ -24,11 +24,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from reprodiag.manifest.model import JSONValue
 
 if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
     from reprodiag.retrain.interface import TrainContext
 
 ENSEMBLE_SUFFIX = "_ensemble"
@@ -92,8 +94,11 @@ def module_source(module_name: str) -> str | None:
         return None
     search: list[str] | None = [str(Path.cwd()), *sys.path]
     spec = None
-    for index, part in enumerate(parts):
-        spec = PathFinder.find_spec(part if index == 0 else ".".join(parts[: index + 1]), search)
+    for index in range(len(parts)):
+        name = ".".join(parts[: index + 1])
+        spec = PathFinder.find_spec(name, search)
+        if spec is None and index == 0:  # an editable install's finder (pip install -e .)
+            spec = _meta_path_spec(name)
         if spec is None:
             return None
         search = list(spec.submodule_search_locations or [])
@@ -103,6 +108,27 @@ def module_source(module_name: str) -> str | None:
         return Path(spec.origin).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _meta_path_spec(name: str) -> ModuleSpec | None:
+    """The spec of top-level module `name` from the import system's other finders, as an import
+    would ask them after the path (setuptools' editable installs add such a finder: a package
+    installed with `pip install -e .` is on no sys.path entry). Asking a finder for a top-level
+    name runs no module; a finder that fails counts as not finding it."""
+    import sys
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if finder is PathFinder or find_spec is None:
+            continue
+        try:
+            spec = find_spec(name, None)
+        except Exception:  # noqa: BLE001, S112 - a finder's error: not found, as import goes on
+            continue
+        if spec is not None:
+            return cast("ModuleSpec", spec)
+    return None
 
 
 def _declares_ensemble(source: str, attr: str) -> bool:
