@@ -236,6 +236,88 @@ def test_stored_band_inside_decides_without_retrains() -> None:
     assert f.stop_reason is not None and f.stop_reason.startswith("no retrain needed")
 
 
+def test_stored_first_look_makes_the_seed_replay_the_smoke_check() -> None:
+    """With the candidate band's first look in the store, the first retrain is the seed replay,
+    and it is the smoke check: no band seed runs that the first look does not need (the demo's
+    unpinned scenario used to run one, then report n = 3 beside 4 band rows)."""
+    stored = (0.700, 0.702, 0.698)  # the baseline 0.80 lies far beyond: decided at n = 3
+    incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, stored_band=stored)
+    inv = Investigation(incident)
+    (first,) = inv.next_batch()
+    assert (first.arm, first.count, first.smoke) == (SEED_REPLAY, 1, True)
+    assert "also the seed replay" in first.why and "baseline's seeds" in first.why
+    inv.record(SEED_REPLAY, [0.701])
+    while batch := inv.next_batch():
+        for request in batch:
+            assert request.arm != CANDIDATE_BAND, request
+            inv.record(request.arm, [0.70] * request.count)
+    f = inv.findings()
+    assert f.smoke_arm == SEED_REPLAY
+    assert not [a for a in f.spent if a.arm == CANDIDATE_BAND]  # no band seed was run
+    assert f.band.n == 3 and f.band.outcome == "beyond noise"
+
+
+def test_a_failed_seed_replay_smoke_stops_as_trainer_failed() -> None:
+    stored = (0.700, 0.702, 0.698)
+    incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, stored_band=stored)
+    f = investigate(incident, lambda request: [None] * request.count)
+    assert f.conclusion.kind == "trainer failed" and f.retrains == 1
+    assert [(a.arm, a.retrains, a.failed) for a in f.spent] == [(SEED_REPLAY, 1, 1)]
+    assert f.stop_reason is not None and "smoke retrain failed" in f.stop_reason
+
+
+def test_the_smoke_check_stays_a_band_seed_below_the_first_look() -> None:
+    for stored in ((), (0.70,), (0.70, 0.702)):
+        incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, stored_band=stored)
+        (first,) = Investigation(incident).next_batch()
+        assert (first.arm, first.count, first.smoke) == (CANDIDATE_BAND, 1, True), stored
+    # the first look stored but no seed replay possible: the smoke check is one more band seed
+    incident = Incident(baseline=0.80, candidate=0.70, stored_band=(0.70, 0.702, 0.698))
+    (first,) = Investigation(incident).next_batch()
+    assert (first.arm, first.smoke) == (CANDIDATE_BAND, True)
+
+
+def test_an_ensemble_smoke_check_is_the_first_look_and_fails_only_as_a_whole() -> None:
+    """A trainer with an ensemble form: the smoke check is the band's first look, trained as one
+    ensemble; one diverged seed is a failed seed, all of them failed is a trainer that fails."""
+    incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, smoke_seeds=3)
+    inv = Investigation(incident)
+    (first,) = inv.next_batch()
+    assert (first.arm, first.count, first.smoke) == (CANDIDATE_BAND, 3, True)
+    assert "one ensemble" in first.why
+    inv.record(CANDIDATE_BAND, [0.70, None, 0.701])  # one replica diverged
+    (second,) = inv.next_batch()
+    assert (second.arm, second.count, second.smoke) == (CANDIDATE_BAND, 1, False)
+    assert inv.conclusion().kind != "trainer failed"
+
+    failed = investigate(incident, lambda request: [None] * request.count)
+    assert failed.conclusion.kind == "trainer failed" and failed.retrains == 3
+    assert failed.stop_reason is not None and "smoke retrain failed" in failed.stop_reason
+    # a budget smaller than the first look: the smoke check fits the budget
+    small = Incident(baseline=0.80, candidate=0.70, smoke_seeds=3, budget=2)
+    (only,) = Investigation(small).next_batch()
+    assert (only.arm, only.count) == (CANDIDATE_BAND, 2)
+
+
+def test_the_stop_reason_names_a_baseline_that_cannot_be_retrained() -> None:
+    """The demo's unpinned scenario: beyond the candidate's band, the baseline pipeline cannot
+    be retrained, nothing else to run. The stop reason said only "every check the conclusion
+    rests on is decided" beside a "can't tell yet"; it now names what a retrain cannot reach."""
+    incident = Incident(
+        baseline=0.85, candidate=0.80, seed_replay=True, baseline_why="its data was unpinned"
+    )
+    f = investigate(incident, lambda request: [0.800, 0.802, 0.798][: request.count])
+    assert f.conclusion.kind == "can't tell yet"
+    assert f.stop_reason is not None
+    assert "the baseline pipeline, whose own seeds would say more, cannot be retrained here" in (
+        f.stop_reason
+    )
+    # a baseline that can be retrained keeps the plain words
+    retrainable = Incident(baseline=0.85, candidate=0.80, identical_pipelines=True)
+    g = investigate(retrainable, lambda request: [0.800, 0.802, 0.798][: request.count])
+    assert g.stop_reason is not None and "cannot be retrained" not in g.stop_reason
+
+
 def test_explained_and_the_shares_add_up() -> None:
     means = {CANDIDATE_BAND: 0.0, "pinned_snapshot": 3.0, "intent_swap": 0.0}
     incident = Incident(

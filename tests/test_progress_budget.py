@@ -13,6 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -203,3 +204,38 @@ def test_max_minutes_stops_compare_before_a_round_that_would_not_fit(
     assert "the time budget of 0.05 min ran out" in conclusion["sentence"]
     assert "more time would settle" in conclusion["sentence"]
     assert "time budget of 0.05 min ran out" in result.stdout  # the printed conclusion says so too
+
+
+def test_the_plan_line_names_the_smoke_check_it_will_run() -> None:
+    """The plan printed before the first retrain says which smoke check runs: one band seed, the
+    first look as one ensemble, or the seed replay when the store holds the first look (it said
+    "the smoke check (1 retrain)" only when nothing was stored, and then ran one anyway)."""
+    from reprodiag.confirm.incident import Incident
+    from reprodiag.confirm.progress import Progress, investigation_plan
+
+    def plan(stored: int, **facts: Any) -> str:
+        incident = Incident(
+            baseline=0.8,
+            candidate=0.7,
+            stored_band=(0.7,) * stored,
+            **facts,
+        )
+        return investigation_plan(incident, stored, Progress(total=12))
+
+    solo = plan(0, seed_replay=True)
+    assert solo.startswith("plan: the smoke check (1 retrain); the candidate band to n = 3; ")
+    assert "the seed replay (1)" in solo and "which runs alone to time it" in solo
+    ensemble = plan(0, seed_replay=True, smoke_seeds=3)
+    assert ensemble.startswith(
+        "plan: the smoke check: the candidate band to n = 3 as one ensemble (3 seeds); "
+        "the seed replay (1); "
+    )
+    assert "after the smoke check's ensemble, which runs first to time the rest" in ensemble
+    replay = plan(3, seed_replay=True)
+    assert replay.startswith(
+        "plan: the candidate band's first look from the band store (3 stored); "
+        "the seed replay (1), which is also the smoke check; "
+    )
+    assert replay.count("seed replay") == 1
+    band = plan(3)
+    assert "the smoke check (1 more seed of the candidate band)" in band

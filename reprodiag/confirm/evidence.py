@@ -114,10 +114,23 @@ class Evidence:
         return retrainable and not inc.identical_pipelines
 
     @property
+    def smoke_arm(self) -> str:
+        """The arm whose first retrain is the smoke check: the seed replay when one is planned
+        and the band store already holds the candidate band's first look (a band seed would add
+        nothing the first look needs); else the candidate band."""
+        if self.incident.seed_replay and len(self._stored) >= FIRST_ROUND:
+            return SEED_REPLAY
+        return CANDIDATE_BAND
+
+    @property
     def smoke_failed(self) -> bool:
-        """The first candidate-band retrain, the smoke check, failed."""
-        runs = self.runs[CANDIDATE_BAND]
-        return bool(runs) and runs[0] is None
+        """The smoke check failed: every retrain of its round (the smoke arm's first one, or
+        its first `incident.smoke_seeds` band seeds) failed. One diverged seed of an ensemble
+        smoke round is a failed seed, not a trainer that does not work."""
+        arm = self.smoke_arm
+        size = self.incident.smoke_seeds if arm == CANDIDATE_BAND else 1
+        first = self.runs[arm][:size]
+        return bool(first) and all(v is None for v in first)
 
     def abandoned(self, arm: str) -> bool:
         """The arm gets no more retrains: its first round failed, or its last few did."""

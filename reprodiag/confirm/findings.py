@@ -282,7 +282,7 @@ def _smoke_error(findings: Findings, arms: Arms) -> str | None:
     """Why the smoke retrain failed, when the conclusion is "trainer failed"."""
     if findings.conclusion.kind != "trainer failed":
         return None
-    failed = [r for r in arms.results.get(CANDIDATE_BAND, []) if r.status == "failed"]
+    failed = [r for r in arms.results.get(findings.smoke_arm, []) if r.status == "failed"]
     return failed[0].reason if failed and failed[0].reason else None
 
 

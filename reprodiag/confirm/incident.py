@@ -27,6 +27,16 @@ SMOKE_WHY = (
     "the smoke check: one seed of the candidate pipeline shows the trainer works before the "
     "budget is spent"
 )
+SMOKE_ENSEMBLE_WHY = (
+    "the smoke check, as the candidate band's first look in one ensemble: the trainer trains "
+    "these seeds at once for about the cost of one fit, so they show the trainer works as "
+    "cheaply as one seed would, and a trainer that fails stops everything after them"
+)
+SMOKE_REPLAY_WHY = (
+    "the smoke check, which is also the seed replay: the band store already holds the candidate "
+    "band's first look, so the first retrain is the seed replay; it shows the trainer works here "
+    "before the budget is spent"
+)
 SMOKE_FAILED = (
     "the smoke retrain failed: the trainer does not work, so no other retrain was run; fix the "
     "trainer and run the investigation again"
@@ -68,11 +78,16 @@ class Incident:
     baseline_arm: str | None = None
     identical_pipelines: bool = False
     stored_band: tuple[float, ...] = ()
+    # Candidate-band seeds the smoke check runs: 1; or, when the trainer trains seeds as one
+    # ensemble (about the cost of one fit), the seeds the first look still needs.
+    smoke_seeds: int = 1
 
     def __post_init__(self) -> None:
         for name in ("baseline", "candidate", "resolution"):
             if not math.isfinite(getattr(self, name)):
                 raise PolicyError(f"{name} must be finite, got {getattr(self, name)!r}")
+        if self.smoke_seeds < 1:
+            raise PolicyError(f"smoke_seeds must be at least 1, got {self.smoke_seeds}")
         if self.resolution < 0 or self.budget < 0 or not 0.0 < self.rho < 1.0:
             raise PolicyError("resolution and budget must be ≥ 0 and rho in (0, 1)")
         arms = list(self.swaps.values())
@@ -97,3 +112,4 @@ class Request:
     arm: str
     count: int
     why: str
+    smoke: bool = False  # the smoke check: the first retrain, alone, before the budget is spent

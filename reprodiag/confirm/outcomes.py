@@ -140,3 +140,4 @@ class Findings:
     retrains: int
     log: tuple[Request, ...]
     stop_reason: str | None
+    smoke_arm: str  # whose first retrain was the smoke check (the candidate band, or the replay)

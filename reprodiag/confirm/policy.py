@@ -7,7 +7,11 @@ confirmation layer asks `next_batch()`, runs those retrains and hands the values
 The plan, step by step:
 1. a zero or tiny gap (|gap| ≤ the metric's resolution) stops at once: "reproduces", no retrain;
    stored band seeds that already decide a terminal conclusion stop at once too;
-2. one candidate-band seed: the smoke check. If it fails, stop: "trainer failed";
+2. one candidate-band seed: the smoke check. If it fails, stop: "trainer failed". When the
+   trainer trains seeds as one ensemble, the smoke check is the band's first look in one
+   ensemble (about the cost of one fit; it fails when all its seeds fail). When the band store
+   already holds that first look and a seed replay is planned, the seed replay is the smoke
+   check instead (a band seed would add nothing that look needs);
 3. the candidate band to its first look (n = 3), then the seed replay once when it is possible;
 4. the baseline band's first round (when the baseline pipeline can be retrained and differs),
    then each swap arm's first round (3 seeds), in the incident's order;
@@ -39,7 +43,9 @@ from reprodiag.confirm.incident import (
     MAX_ARM,
     RESERVED_ARMS,
     SEED_REPLAY,
+    SMOKE_ENSEMBLE_WHY,
     SMOKE_FAILED,
+    SMOKE_REPLAY_WHY,
     SMOKE_WHY,
     Incident,
     PolicyError,
@@ -203,11 +209,17 @@ class Investigation:
     def _plan(self) -> list[Request] | str:
         """The next round, or why the investigation stops (a sentence)."""
         inc = self.incident
-        if self.zero_gap or not self._ev.runs[CANDIDATE_BAND]:
+        smoke = self._ev.smoke_arm
+        if self.zero_gap or not self._ev.runs[smoke]:
             verdict = self.conclusion()
             if verdict.kind in TERMINAL:
                 return f"no retrain needed: {verdict.sentence}"
-            return [Request(CANDIDATE_BAND, 1, SMOKE_WHY)]
+            if smoke == SEED_REPLAY:
+                return [Request(SEED_REPLAY, 1, f"{SMOKE_REPLAY_WHY}; {self._replay_why()}", True)]
+            count = min(inc.smoke_seeds, max(1, self.budget_left))
+            if count > 1:
+                return [Request(CANDIDATE_BAND, count, SMOKE_ENSEMBLE_WHY, True)]
+            return [Request(CANDIDATE_BAND, 1, SMOKE_WHY, True)]
         if self._ev.smoke_failed:
             return "the smoke retrain failed: the trainer does not work, so no budget went further"
         if self._ev.abandoned(CANDIDATE_BAND):
@@ -232,6 +244,15 @@ class Investigation:
         """Why no check needs another round: each one the conclusion rests on is settled, and
         the candidate band's own test, when still undecided, is named with why it is not needed."""
         words = "every check the conclusion rests on is decided, failed, or at n = 20 per arm"
+        inc = self.incident
+        if verdict.kind == "can't tell yet" and not (
+            self._ev.has_baseline_band or inc.identical_pipelines
+        ):
+            words = (
+                "every check a retrain here can run is decided, failed, or at n = 20 per arm; "
+                "the baseline pipeline, whose own seeds would say more, cannot be retrained here "
+                "(what stays open says why)"
+            )
         idle = conclusion.band_idle_why(self._ev, verdict)
         if self._ev.band is None and idle is not None:
             n = len(self.ok(CANDIDATE_BAND))
@@ -392,6 +413,7 @@ class Investigation:
             retrains=self.spent,
             log=tuple(self._log),
             stop_reason=self._stop,
+            smoke_arm=ev.smoke_arm,
         )
 
 

@@ -234,16 +234,19 @@ class Progress:
             return head
         return f"{head}: {self.remaining_words()}"
 
-    def plan_estimate(self, alone: bool = True) -> str:
+    def plan_estimate(
+        self, alone: bool = True, first: str = "the first retrain, which runs alone to time it"
+    ) -> str:
         """The time part of a plan line: the estimate and where it comes from, and the budget.
 
-        `alone`: without an estimate, the first retrain runs alone and times the rest (compare's
-        smoke retrain; noise-band under a time budget); else the retrains run without one."""
+        `alone`: without an estimate, the first round (`first`, in words) runs alone and times
+        the rest (compare's smoke check; noise-band under a time budget); else the retrains run
+        without one."""
         count = self.total
         estimate = self.estimate(count)
         bound = "" if self.exact else "at most "
         if estimate is None and alone:
-            words = "time: estimated after the first retrain, which runs alone to time it"
+            words = f"time: estimated after {first}"
         elif estimate is None:
             words = "time: not estimated (no duration recorded for this pipeline)"
         else:
@@ -284,12 +287,24 @@ class Progress:
 def investigation_plan(incident: Incident, stored: int, progress: Progress) -> str:
     """The plan of `compare --retrain` before its first retrain: the arms, the budget, the time."""
     steps = []
-    if stored == 0:
+    if stored >= FIRST_ROUND:  # the first look is in the store; see Evidence.smoke_arm
+        steps.append(f"the candidate band's first look from the band store ({stored} stored)")
+        steps.append(
+            "the seed replay (1), which is also the smoke check"
+            if incident.seed_replay
+            else "the smoke check (1 more seed of the candidate band)"
+        )
+    elif incident.smoke_seeds > 1:
+        steps.append(
+            f"the smoke check: the candidate band to n = {FIRST_ROUND} as one ensemble "
+            f"({incident.smoke_seeds} seeds" + (f", {stored} stored)" if stored else ")")
+        )
+    else:
         steps.append("the smoke check (1 retrain)")
-    steps.append(
-        f"the candidate band to n = {FIRST_ROUND}" + (f" ({stored} stored)" if stored else "")
-    )
-    if incident.seed_replay:
+        steps.append(
+            f"the candidate band to n = {FIRST_ROUND}" + (f" ({stored} stored)" if stored else "")
+        )
+    if stored < FIRST_ROUND and incident.seed_replay:
         steps.append("the seed replay (1)")
     if incident.baseline_retrainable:
         steps.append(f"the baseline band ({FIRST_ROUND})")
@@ -297,8 +312,11 @@ def investigation_plan(incident: Incident, stored: int, progress: Progress) -> s
         f"the {arm} swap, {axis} put back ({FIRST_ROUND})" for axis, arm in incident.swaps.items()
     ]
     looks = ", ".join(str(n) for n in LOOKS[1:])
+    first = "the first retrain, which runs alone to time it"
+    if stored < FIRST_ROUND and incident.smoke_seeds > 1:
+        first = "the smoke check's ensemble, which runs first to time the rest"
     return (
         f"plan: {'; '.join(steps)}; then the open checks grow by looks (n = {looks}) while they "
         f"stay undecided; at most {count_words(incident.budget, 'retrain')} in all; "
-        f"{progress.plan_estimate()}"
+        f"{progress.plan_estimate(first=first)}"
     )

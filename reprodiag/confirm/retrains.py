@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from reprodiag.confirm.arms import Arms, arm_spec, incident_for
 from reprodiag.confirm.findings import apply_findings
 from reprodiag.confirm.options import RetrainOptions
-from reprodiag.confirm.policy import CANDIDATE_BAND, SMOKE_WHY, Findings, Investigation
+from reprodiag.confirm.policy import CANDIDATE_BAND, FIRST_ROUND, Findings, Investigation
 from reprodiag.confirm.progress import Progress, investigation_plan, prior_from
 from reprodiag.diagnosis.model import Bar, Conclusion, Diagnosis, Gap
 from reprodiag.errors import InputError
 from reprodiag.manifest.model import Manifest
 from reprodiag.noise.counterfactual import count_words
+from reprodiag.retrain.ensemble import has_ensemble_form
 
 
 def metric_values(gap: Gap) -> tuple[float, float]:
@@ -58,7 +59,7 @@ def confirm(
         values = metric_values(diagnosis.gap)
         # Building one spec checks that the candidate can be retrained at all (a trainer, pinned
         # or readable data) before anything runs.
-        arm_spec(baseline, candidate, "candidate_band", 0, diagnosis.gap.metric, options)
+        spec = arm_spec(baseline, candidate, "candidate_band", 0, diagnosis.gap.metric, options)
     except InputError as exc:  # no trainer, unpinned candidate data: keep the free diagnosis
         return cannot_retrain(diagnosis, exc.message, hint=exc.hint)
     planned = frozenset(c.key for c in diagnosis.checks if c.status == "planned")
@@ -74,6 +75,9 @@ def confirm(
     options = dataclasses.replace(options, on_result=progress.chain(options.on_result))
     arms = Arms(baseline, candidate, diagnosis.gap.metric, options, planned)
     incident = incident_for(baseline, candidate, diagnosis, arms, values)
+    if options.ensemble and has_ensemble_form(spec.trainer):  # the smoke check as one ensemble
+        first_look = max(1, FIRST_ROUND - len(incident.stored_band))
+        incident = dataclasses.replace(incident, smoke_seeds=first_look)
     stored = arms.results.get(CANDIDATE_BAND, [])
     progress.recorded = tuple(r.seconds for r in stored if r.seconds is not None)
     investigation = Investigation(incident)
@@ -89,8 +93,11 @@ def confirm(
             investigation.record(
                 request.arm, [r.metric if r.status == "ok" else None for r in results]
             )
-            if request.why == SMOKE_WHY and results and results[0].status == "ok":
-                progress.tell(progress.timed_note())
+            if request.smoke and any(r.status == "ok" for r in results):
+                first = "the smoke retrain"
+                if request.count > 1:
+                    first = f"the smoke check ({request.count} seeds as one ensemble)"
+                progress.tell(progress.timed_note(first))
     findings = investigation.findings()
     if progress.ran_out is not None:
         findings = _out_of_time(findings, progress.ran_out)
