@@ -294,28 +294,6 @@ def warm_up() -> str | None:
     return str(torch.__version__)
 
 
-IDLE_AFTER_S = 0.25  # no spec this long after "ready": the worker was started ahead (prestart)
-
-
-def use_idle_time(requests: IO[bytes]) -> None:
-    """What only a worker started ahead of its first spec has time for: torch's optimizers
-    import torch._dynamo when the first one is made (about 2 s on a 2-core CPU), so a worker
-    that waits is made to import it now, not in its first retrain. A spec already on its way
-    (within IDLE_AFTER_S of "ready", as when the caller waits for the worker) is served first:
-    a scikit-learn or numpy retrain never pays for torch's compiler."""
-    import importlib
-    import select
-
-    if "torch" not in sys.modules:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        waiting, _, _ = select.select([requests], [], [], IDLE_AFTER_S)
-        if waiting:
-            return
-    with contextlib.suppress(Exception):
-        importlib.import_module("torch._dynamo")
-
-
 def _rehearse_capture() -> None:
     """One empty capture in a scratch folder: the probes' lazy imports and the installed
     distributions' metadata (cached per sys.path state) are paid here, not by the first spec."""
@@ -470,7 +448,6 @@ def main() -> int:
         torch=version,
         seconds=round(time.monotonic() - started, 3),
     )
-    use_idle_time(requests)
     server.serve()
     return 0
 
