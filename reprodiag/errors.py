@@ -22,8 +22,9 @@ EXIT_RETRAINS_FAILED = 5
 EXIT_NEEDS_CONSENT = 6
 # `compare --retrain` wrote its report, but no retrain could run at all: the candidate cannot be
 # retrained here (no trainer, data that cannot be re-read, code that cannot be checked out or
-# rebuilt). Its own code, apart from 5: the trainer is not broken, the run is not retrainable,
-# and the next step differs. The report's conclusion says why.
+# rebuilt), or the smoke retrain's own manifest shows it did not run the candidate's pipeline
+# (conclusion "retrain refused"). Its own code, apart from 5: the trainer is not broken, the run
+# is not retrainable here, and the next step differs. The report's conclusion says why.
 EXIT_NO_RETRAIN = 7
 # Ctrl-C, SIGTERM or SIGHUP: stopped; finished retrains are kept in the band store (128 + SIGINT,
 # what a shell reports for a command Ctrl-C stopped).

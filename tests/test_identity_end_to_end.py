@@ -22,6 +22,7 @@ import pytest
 import reprodiag
 from reprodiag.confirm import RetrainOptions, confirm
 from reprodiag.confirm.band import key_for, run_seeds
+from reprodiag.confirm.consistency import contradictions
 from reprodiag.manifest import load_manifest
 from reprodiag.manifest.model import Patch, Skipped
 from reprodiag.noise.store import BandStore
@@ -139,8 +140,11 @@ def test_a_retrain_of_other_code_is_refused_and_kept_out_of_the_band_store(
     assert options.store is not None
     assert options.store.results(key_for(candidate, options), "score") == []
     # ... and the report says why.
-    assert diagnosis.conclusion is not None and diagnosis.conclusion.kind == "trainer failed"
+    # (the trainer works: the conclusion is "retrain refused", not "trainer failed")
+    assert diagnosis.conclusion is not None and diagnosis.conclusion.kind == "retrain refused"
     assert "not the pipeline it stands for" in diagnosis.conclusion.sentence
+    assert diagnosis.bar is not None and "refused" in diagnosis.bar.reason
+    assert contradictions(diagnosis) == []
     assert any("refused" in line and "code.diff_sha256" in line for line in diagnosis.spending)
 
 

@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from reprodiag.cli.compare import compare
 from reprodiag.cli.noise_band import noise_band
+from reprodiag.errors import EXIT_NO_RETRAIN, NoRetrainRan
 
 ROOT = Path(__file__).resolve().parents[1]  # workers import tests.helpers from here
 QUICK = "tests.helpers.budget_trainers:quick"
@@ -239,3 +240,33 @@ def test_the_plan_line_names_the_smoke_check_it_will_run() -> None:
     assert replay.count("seed replay") == 1
     band = plan(3)
     assert "the smoke check (1 more seed of the candidate band)" in band
+
+
+def test_a_refused_smoke_retrain_exits_7_and_is_not_a_failed_trainer(
+    world: Path, tmp_path: Path
+) -> None:
+    """The candidate recorded another Python than this machine's (its manifest edited, as if it
+    trained elsewhere): the smoke retrain runs, its own manifest shows this machine's Python, and
+    it is refused as not the pipeline it stands for. The trainer works: the conclusion is "retrain
+    refused", exit 7 (not 5, "fix the trainer"), and the bar does not send the reader to run
+    compare --retrain, which is what just ran."""
+    baseline = _capture(world, "refused-base", 75.0, QUICK)
+    candidate = _capture(world, "refused-cand", 69.0, QUICK)
+    document = json.loads(candidate.read_text())
+    document["environment"]["python"] = "3.99.0"
+    candidate.write_text(json.dumps(document))
+    out = tmp_path / "report"
+    args = [str(baseline), str(candidate), "--retrain", "--trainer", QUICK, "--device", "cpu"]
+    args += ["--no-band-store", "--out", str(out), "--format", "json"]
+    with pytest.raises(NoRetrainRan) as raised:  # main() turns it into its exit code
+        CliRunner().invoke(compare, args, catch_exceptions=False)
+    assert raised.value.exit_code == EXIT_NO_RETRAIN == 7
+    message = str(raised.value)
+    assert "the smoke retrain was refused, not the pipeline it stands for" in message
+    assert "environment.python is CPython 3." in message and "the pipeline's is 3.99.0" in message
+    diagnosis = json.loads((out / "diagnosis.json").read_text())
+    assert diagnosis["conclusion"]["kind"] == "retrain refused"
+    assert "does not work" not in diagnosis["conclusion"]["sentence"]
+    assert diagnosis["bar"]["level"] == "undetermined"
+    assert "refused" in diagnosis["bar"]["reason"]
+    assert "compare --retrain" not in diagnosis["bar"]["reason"]

@@ -34,7 +34,9 @@ Exit codes:
   {EXIT_NEEDS_CONSENT}  a retrain would run the trainer a manifest names without your consent:
      pass --trainer, --command or --trust-manifest-entrypoint (nothing was run)
   {EXIT_NO_RETRAIN}  `compare --retrain`: the report is written, but no retrain could run at all
-     (no trainer, data or code that cannot be had here); its conclusion says why
+     (no trainer, data or code that cannot be had here), or the smoke retrain was refused as
+     not the pipeline it stands for (this machine's code or environment is not the
+     candidate's); its conclusion says why
   {EXIT_INTERRUPTED}  interrupted: Ctrl-C, SIGTERM or SIGHUP (finished seeds are kept in the
      band store; the next run reuses them)
   {EXIT_BROKEN_PIPE}  stdout was closed early (`| head`): output stopped quietly

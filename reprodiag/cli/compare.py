@@ -206,6 +206,14 @@ def compare(
             f"the trainer failed its smoke retrain: {result.conclusion.sentence}",
             hint="fix the trainer (run it by hand on one seed), then run compare --retrain again",
         )
+    if result.conclusion is not None and result.conclusion.kind == "retrain refused":
+        from reprodiag.errors import NoRetrainRan
+
+        raise NoRetrainRan(
+            f"{result.conclusion.sentence} (the report in {folder} says so)",
+            hint="run compare --retrain where the candidate's code and environment are (its "
+            "commit, its locked packages, its Python): the message names the fields that differ",
+        )
     if result.conclusion is not None and result.conclusion.kind == "no retrain ran":
         from reprodiag.errors import NoRetrainRan
 

@@ -201,20 +201,26 @@ def _seed_conclusion_and_bar(d: Diagnosis) -> Iterator[str]:
 
 
 def _trainer_failed_measures_nothing(d: Diagnosis) -> Iterator[str]:
-    if _kind(d) != "trainer failed":
+    kind = _kind(d)
+    if kind not in ("trainer failed", "retrain refused"):
         return
     for check in _done(d):
         if check.verdict in ("explains", "excluded"):
             yield (
-                f"the conclusion is 'trainer failed' (nothing measured) but the {check.name} "
+                f"the conclusion is '{kind}' (nothing measured) but the {check.name} "
                 f"says '{check.verdict}'"
             )
     for rank in d.ranking:
         if rank.status in ("confirmed", "excluded"):
             yield (
-                f"the conclusion is 'trainer failed' (nothing measured) but axis {rank.axis} is "
+                f"the conclusion is '{kind}' (nothing measured) but axis {rank.axis} is "
                 f"'{rank.status}'"
             )
+    if d.bar is not None and d.bar.level == "undetermined" and "compare --retrain" in d.bar.reason:
+        yield (
+            f"the conclusion is '{kind}' but the bar still says to run compare --retrain, which "
+            "is what just ran"
+        )
 
 
 def _verdicts_in_vocabulary(d: Diagnosis) -> Iterator[str]:

@@ -26,9 +26,11 @@ from reprodiag.diagnosis.model import (
     AxisRank,
     AxisStatus,
     BandOutcome,
+    Bar,
     Check,
     CheckVerdict,
     Conclusion,
+    ConclusionKind,
     Diagnosis,
     RetrainRun,
 )
@@ -96,7 +98,10 @@ def apply_findings(
         verdicts["randomness"] = randomness
     ranking = rank_axes(diagnosis.diff, prior=prior or DEFAULT_PRIOR, verdicts=verdicts)
     ordered = tuple(sorted(checks.values(), key=lambda c: (c.status != "done", c.order)))
-    conclusion = Conclusion(findings.conclusion.kind, _sentence(findings, arms))
+    kind: ConclusionKind = findings.conclusion.kind
+    if error is not None and error.startswith(NOT_THE_PIPELINE):
+        kind = "retrain refused"
+    conclusion = Conclusion(kind, _sentence(findings, arms))
     band = noise_band_record(
         findings.band.decision,
         arms.results.get(CANDIDATE_BAND, []),
@@ -118,7 +123,7 @@ def apply_findings(
         ),
         conclusion=conclusion,
         conclusion_open=_open(findings, incident, ranking, ordered),
-        bar=retrain_bar(diagnosis, findings, incident),
+        bar=_nothing_measured_bar(kind, retrain_bar(diagnosis, findings, incident)),
         stop_reason=f"{findings.retrains} of {incident.budget} retrains used; {stopped}",
         spending=tuple(f"{r.count} × {_arm_words(r.arm)}: {r.why}" for r in findings.log)
         + refused_lines(arms.identity),
@@ -126,6 +131,28 @@ def apply_findings(
     )
     # Last in cost order: bisect the axes a swap explains, with what is left of the budget.
     return bisect_explained(judged, findings, arms, incident)
+
+
+def _nothing_measured_bar(kind: ConclusionKind, bar: Bar | None) -> Bar | None:
+    """`bar`, unless the smoke check stopped everything and it is undetermined: then why nothing
+    was measured (the manifest bar's advice, "run compare --retrain", is what was just done). A
+    bar the manifests place (the same side of the acceptance threshold) stays."""
+    if bar is not None and bar.level != "undetermined":
+        return bar
+    if kind == "trainer failed":
+        return Bar(
+            "undetermined",
+            "the smoke retrain failed, so no retrain measured the seed noise; fix the trainer "
+            "and run the investigation again to place the pair",
+        )
+    if kind == "retrain refused":
+        return Bar(
+            "undetermined",
+            "the smoke retrain was refused (not the pipeline it stands for), so no retrain "
+            "measured the seed noise; run the investigation from the candidate's code and "
+            "environment to place the pair",
+        )
+    return bar
 
 
 def _done(check: Check, observed: str, verdict: CheckVerdict, retrains: int) -> Check:

@@ -57,7 +57,10 @@ BandOutcome = Literal[
     "beyond noise", "consistent with noise", "inconclusive", "unusual baseline draw"
 ]
 # The overall verdict of an investigation by retrains (None in manifest-only mode). "no retrain
-# ran": retrains were asked for, but none could run (the sentence says why).
+# ran": retrains were asked for, but none could run (the sentence says why). "retrain refused":
+# the smoke retrain ran, but its own manifest shows it is not the pipeline it stands for (this
+# machine's code or environment differs from the candidate's): nothing was measured, and the
+# trainer is not to blame (reprodiag.confirm.identity).
 ConclusionKind = Literal[
     "reproduces",
     "explained",
@@ -66,6 +69,7 @@ ConclusionKind = Literal[
     "can't tell yet",
     "trainer failed",
     "no retrain ran",
+    "retrain refused",
 ]
 # The reproducibility bar a pair meets (DESIGN.md "Reports"; the lesson's question "reproducible
 # to what bar?"). "undetermined": the evidence at hand cannot place the pair yet.
