@@ -600,7 +600,7 @@ def _bar(d: Diagnosis, level: str) -> Diagnosis:
 def _seed_case(d: Diagnosis) -> Diagnosis:
     """The base turned into a consistent 'within noise' account (band consistent with noise)."""
     d = _band(_kind(d, "within noise"), "consistent with noise")
-    d = _with_check(d, "noise_band", verdict="explains", observed="n = 5: |T| = 0.4 < 1")
+    d = _with_check(d, "noise_band", verdict="consistent", observed="n = 5: |T| = 0.4 < 1")
     d = _with_check(d, "intent_swap", verdict="cant_tell", observed=CANT_TELL)
     d = _with_axis(_with_axis(d, "intent", "cant_tell"), "randomness", "noise")
     return _bar(d, "statistically equivalent")
@@ -611,6 +611,12 @@ CONTRADICTORY = {
     "band beyond noise, conclusion within noise": lambda d: _kind(d, "within noise"),
     "seed replay explains, band beyond noise": lambda d: _with_check(
         d, "seed_replay", status="done", verdict="explains", observed="reproduces exactly"
+    ),
+    "band consistent with noise, its check explains": lambda d: _with_check(
+        _seed_case(d), "noise_band", verdict="explains", observed="n = 5: |T| = 0.4 < 1"
+    ),
+    "a swap check says consistent": lambda d: _with_check(
+        d, "intent_swap", verdict="consistent", observed=CANT_TELL
     ),
     "axis confirmed, its check excluded": lambda d: _with_check(
         d, "intent_swap", verdict="excluded", observed=EXCLUDED
@@ -694,6 +700,9 @@ EXPECTED = {
     "band beyond noise, conclusion lucky baseline": "while the conclusion is 'lucky baseline'",
     "band beyond noise, conclusion within noise": "noise' while the conclusion is 'within noise'",
     "seed replay explains, band beyond noise": "seed replay 'explains'",
+    "band consistent with noise, its check explains": "the noise band check says 'explains' "
+    "(expected 'consistent')",
+    "a swap check says consistent": "its verdict is 'consistent', not one of explains, excluded",
     "axis confirmed, its check excluded": "axis intent is 'confirmed' but its retrain checks say",
     "axis excluded, its check cant_tell": "axis data is 'excluded' but its retrain checks say",
     "axis cant_tell, its check excluded": "axis data is 'cant_tell' but its retrain checks say",

@@ -20,6 +20,7 @@ RETRAIN_CHECKS = frozenset(
     {"seed_replay", "pinned_snapshot", "intent_swap", "noise_band", "baseline_band"}
 )
 OUTCOMES = ("explains", "excluded", "cant_tell")
+BAND_OUTCOMES = (*OUTCOMES, "consistent")  # the noise band check alone may say "consistent"
 # The retrain checks that speak for an axis (a swap named <axis>_swap counts for its axis too).
 AXIS_CHECKS = {
     "data": ("pinned_snapshot",),
@@ -40,7 +41,7 @@ SEED_CONCLUSIONS = ("lucky baseline", "within noise")
 # The noise band check's verdict for each (reconciled) band outcome.
 BAND_VERDICT = {
     "beyond noise": "excluded",
-    "consistent with noise": "explains",
+    "consistent with noise": "consistent",
     "unusual baseline draw": "explains",
     "inconclusive": "cant_tell",
 }
@@ -225,12 +226,13 @@ def _trainer_failed_measures_nothing(d: Diagnosis) -> Iterator[str]:
 
 def _verdicts_in_vocabulary(d: Diagnosis) -> Iterator[str]:
     for check in _retrain_checks(d):
-        if check.status == "done" and check.verdict not in OUTCOMES:
+        allowed = BAND_OUTCOMES if check.key == "noise_band" else OUTCOMES
+        if check.status == "done" and check.verdict not in allowed:
             yield (
                 f"the {check.name} ran but its verdict is '{check.verdict}', not one of "
-                f"{', '.join(OUTCOMES)}"
+                f"{', '.join(allowed)}"
             )
-        if check.status != "done" and check.verdict in OUTCOMES:
+        if check.status != "done" and check.verdict in BAND_OUTCOMES:
             yield f"the {check.name} did not run ({check.status}) yet says '{check.verdict}'"
 
 

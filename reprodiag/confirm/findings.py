@@ -51,7 +51,9 @@ AXIS_STATUS: dict[str, AxisStatus] = {
 }
 VERDICT_WORDS = {"explains": "explains", "excluded": "excluded", "cant_tell": "can't tell yet"}
 BAND_CHECK_VERDICT: dict[str, CheckVerdict] = {
-    "consistent with noise": "explains",
+    # inside the band: seeds alone can produce the gap, which shows no large change and excludes
+    # no small one (not "explains"); an unusual baseline draw is the seed's doing
+    "consistent with noise": "consistent",
     "unusual baseline draw": "explains",
     "beyond noise": "excluded",
     "inconclusive": "cant_tell",

@@ -25,8 +25,11 @@ reprodiag.diagnosis/v2 (issues #11 and #12), against v1:
   data[] of {role, format, uri, baseline_version, candidate_version, commits[], rows_baseline,
   rows_candidate, rows_added, rows_removed, scan, columns[], label, problems[]}}): what changed
   inside the axes (reprodiag/diagnosis/content.py).
-- the conclusion kind "retrain refused" (the smoke retrain ran but is not the pipeline it stands
-  for): added within v2; a reader before it refuses such a file, naming the value.
+- added within v2 (a reader before them refuses such a file, naming the value): the conclusion
+  kind "retrain refused" (the smoke retrain ran but is not the pipeline it stands for), and the
+  noise band check's verdict "consistent" (the baseline inside the band: seeds alone can produce
+  the gap; it was "explains", which claimed more than the band shows). Files that say
+  "explains" there still read.
 """
 
 from __future__ import annotations

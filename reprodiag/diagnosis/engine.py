@@ -42,6 +42,7 @@ VERDICT_WORDS = {
     "confirms": "confirms",
     "rules_out": "rules out",
     "inconclusive": "inconclusive",
+    "consistent": "consistent with noise",
 }
 NOT_RUN = "not run: "  # how a check the retrains stopped before begins (confirm.findings)
 MANIFEST_ONLY = "manifest-only: no retrain was run; the plan lists the retrains that confirm"

@@ -37,8 +37,10 @@ AxisStatus = Literal[
 ]
 CheckStatus = Literal["done", "planned", "skipped"]
 # A free check says candidate / unversioned / rules_out (facts of the manifests); a retrain check
-# says one of the three outcomes: explains / excluded / cant_tell. "confirms", "inconclusive"
-# remain readable in diagnoses written by reprodiag 0.1.
+# says one of the three outcomes: explains / excluded / cant_tell. The noise band check alone may
+# say "consistent": the baseline lies inside the candidate's seed band, so seeds alone can produce
+# the gap; that shows no large change and excludes no small one, so it is not "explains".
+# "confirms", "inconclusive" remain readable in diagnoses written by reprodiag 0.1.
 CheckVerdict = Literal[
     "confirms",
     "candidate",
@@ -49,6 +51,7 @@ CheckVerdict = Literal[
     "explains",
     "excluded",
     "cant_tell",
+    "consistent",
 ]
 # The single-number test of the candidate band, as the investigation reconciled it: "unusual
 # baseline draw" where the test alone says "beyond noise" but the seed replay, identical pipelines

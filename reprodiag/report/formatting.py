@@ -50,6 +50,7 @@ VERDICT = {
     "explains": Status("explains", "st-confirmed"),
     "excluded": Status("excluded", "st-ruled-out"),
     "cant_tell": Status("can't tell yet", "st-inconclusive"),
+    "consistent": Status("consistent with noise", "st-noise"),
 }
 FIELD_STATUS = {
     "same": Status("same", "st-same"),
