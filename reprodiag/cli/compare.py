@@ -14,6 +14,7 @@ from reprodiag.cli.retrain_options import (
     build_options,
     needs_consent,
     retrain_options,
+    run_warnings,
 )
 from reprodiag.cli.storage import parse_storage_options
 from reprodiag.manifest.model import AXES
@@ -171,12 +172,9 @@ def compare(
             settings, default_workdir=folder / "retrains", max_retrains=max_retrains
         )
         result = confirm(b, c, result, options, prior=order)
-        if options.store is not None and options.store.notes:  # the store skipped, or rows
-            import dataclasses
-
-            result = dataclasses.replace(
-                result, warnings=result.warnings + tuple(options.store.notes)
-            )
+        notes = run_warnings(options)  # the store's skipped rows, the Ray executor's retries
+        if notes:
+            result = dataclasses.replace(result, warnings=result.warnings + tuple(notes))
     ran = retrain and not blocked
     trainer, budget, executor = _retrain_provenance(settings, max_retrains, b, ran)
     result = dataclasses.replace(

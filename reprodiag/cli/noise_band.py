@@ -13,6 +13,7 @@ from reprodiag.cli.retrain_options import (
     build_options,
     needs_consent,
     retrain_options,
+    run_warnings,
 )
 
 if TYPE_CHECKING:
@@ -77,10 +78,8 @@ def noise_band(
     report = measure_band(run, options, seeds=target, metric=name, against=against)
     for line in band_lines(report):
         click.echo(line)
-    for note in options.store.notes if options.store is not None else ():
+    for note in run_warnings(options):  # the store's skipped rows, the Ray executor's retries
         click.echo(f"warning: {note}", err=True)
-    for retry in getattr(options.executor, "retried", ()):  # the Ray executor's lost actors
-        click.echo(f"warning: {retry.line}", err=True)
     if report.summary is None:
         from reprodiag.errors import RetrainsFailed
 

@@ -265,3 +265,13 @@ def build_options(
         repo=Path(settings.repo).absolute() if settings.repo else None,
         env_cache=Path(settings.env_cache).expanduser().absolute() if settings.env_cache else None,
     )
+
+
+def run_warnings(options: RetrainOptions) -> list[str]:
+    """What the retrains' machinery noted without failing a retrain, one line each: the band
+    store's notes (rows it skipped) and each spec the Ray executor ran again because its actor
+    was lost. `noise-band` and `compare --retrain` print them and `compare` keeps them in its
+    report's warnings."""
+    lines = list(options.store.notes) if options.store is not None else []
+    lines += [retry.line for retry in getattr(options.executor, "retried", ())]
+    return lines
