@@ -251,6 +251,33 @@ def test_a_field_that_differs_makes_the_retrain_invalid(
     assert identity.reason.startswith(f"not the pipeline it stands for: {expected}")
 
 
+def test_a_lock_that_differs_names_the_packages(tmp_path: Path) -> None:
+    """A lock digest alone sends the reader to diff two freezes by hand: the reason names the
+    packages (found on my own scikit-learn incident after py-spy was installed here)."""
+    from reprodiag.confirm.identity import check_identity
+    from reprodiag.manifest.model import LockRef
+    from tests.helpers.manifests import example_manifest
+
+    def with_lock(m: Any, sha: str, packages: dict[str, str]) -> Any:
+        lock = LockRef("pip-freeze", None, sha, packages)
+        return dataclasses.replace(m, code=dataclasses.replace(m.code, lock=lock))
+
+    theirs = {"numpy": "1.26.4", "scikit-learn": "1.5.0", "six": "1.16.0"}
+    pipeline = with_lock(example_manifest(), "sha256:" + "a" * 64, theirs)
+    mine = {"numpy": "1.26.4", "scikit-learn": "1.5.1", "py-spy": "0.4.1"}
+    here = with_lock(example_manifest(), "sha256:" + "b" * 64, mine)
+    identity = check_identity(pipeline, _spec_for(pipeline, tmp_path), here)
+    assert not identity.ok
+    assert identity.reason == (
+        "not the pipeline it stands for: code.lock.sha256 is sha256:bbbbbbbbbbbb…, the pipeline's "
+        "is sha256:aaaaaaaaaaaa… (packages: py-spy 0.4.1 here, not in the pipeline's; "
+        "scikit-learn 1.5.1 here, 1.5.0 in the pipeline's; six 1.16.0 in the pipeline's, not here)"
+    )
+    # a swapped environment is not compared, so nothing is said of its packages
+    swapped = check_identity(pipeline, _spec_for(pipeline, tmp_path), here, swapped="environment")
+    assert swapped.ok
+
+
 def test_the_swapped_axis_is_not_compared_and_unrecorded_fields_are_noted(
     tmp_path: Path,
 ) -> None:

@@ -16,12 +16,21 @@ say what could not be verified.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reprodiag.errors import InputError
-from reprodiag.manifest.model import Axis, Fact, JSONValue, Manifest, Skipped, SnapshotRef
+from reprodiag.manifest.model import (
+    Axis,
+    Fact,
+    JSONValue,
+    LockRef,
+    Manifest,
+    Skipped,
+    SnapshotRef,
+)
 from reprodiag.noise.fingerprint import pipeline_identity
 from reprodiag.retrain.spec import RetrainResult, RetrainSpec
 
@@ -91,7 +100,45 @@ def check_identity(
         found[path] = retrain.intent.params.get(key, Skipped("absent"))
     expected["randomness.seed"] = spec.seed
     found["randomness.seed"] = _seed(retrain)
-    return _compare(expected, found)
+    identity = _compare(expected, found)
+    if keep["environment"]:
+        identity = _with_package_changes(identity, pipeline, retrain)
+    return identity
+
+
+LOCK_DIGEST = "code.lock.sha256"
+SHOWN_PACKAGES = 5
+
+
+def _with_package_changes(identity: Identity, pipeline: Manifest, retrain: Manifest) -> Identity:
+    """A differing lock digest says which packages differ, when both locks name their pins: a
+    digest alone sends the reader to diff two freezes by hand."""
+    old, new = pipeline.code.lock, retrain.code.lock
+    if not (
+        isinstance(old, LockRef) and isinstance(new, LockRef) and old.packages and new.packages
+    ):
+        return identity
+    from reprodiag.diagnosis.content import lock_diff
+
+    changes = lock_diff(old.packages, new.packages)
+    if not changes:
+        return identity
+    words = []
+    for change in changes[:SHOWN_PACKAGES]:
+        if change.kind == "added":
+            words.append(f"{change.name} {change.candidate} here, not in the pipeline's")
+        elif change.kind == "removed":
+            words.append(f"{change.name} {change.baseline} in the pipeline's, not here")
+        else:
+            words.append(
+                f"{change.name} {change.candidate} here, {change.baseline} in the pipeline's"
+            )
+    more = f", and {len(changes) - SHOWN_PACKAGES} more" if len(changes) > SHOWN_PACKAGES else ""
+    detail = f" (packages: {'; '.join(words)}{more})"
+    mismatches = tuple(
+        m + detail if m.startswith(f"{LOCK_DIGEST} is ") else m for m in identity.mismatches
+    )
+    return dataclasses.replace(identity, mismatches=mismatches)
 
 
 def _compare(
