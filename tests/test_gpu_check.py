@@ -27,6 +27,7 @@ def test_gpu_check_runs_on_the_cpu_and_writes_its_summary(tmp_path: Path) -> Non
             "cpu",
             "--out",
             str(out),
+            "--no-timings",  # the timings run the demo and the benchmark: parsed below instead
         ],
         capture_output=True,
         text=True,
@@ -51,3 +52,29 @@ def test_gpu_check_runs_on_the_cpu_and_writes_its_summary(tmp_path: Path) -> Non
 def test_gpu_check_is_an_executable_python_script() -> None:
     assert SCRIPT.read_text().startswith("#!/usr/bin/env python3\n")
     assert SCRIPT.stat().st_mode & 0o111
+
+
+def test_the_timings_parse_what_the_benchmark_prints() -> None:
+    """gpu-check reads the ratio, the decision and both arms' wall times from the lines
+    benchmarks/noise_band.py prints; built here by the benchmark's own functions, so a change of
+    its format fails this test instead of a GPU run."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("gpu_check", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("gpu_check", loader)
+    assert spec is not None
+    gpu_check = importlib.util.module_from_spec(spec)
+    loader.exec_module(gpu_check)
+    sys.path.insert(0, str(SCRIPT.parent.parent / "benchmarks"))
+    try:
+        import noise_band
+    finally:
+        sys.path.pop(0)
+    arm = {"n": 10, "outcome": "beyond noise", "how": "x", "reason": "r", "peak_mib": 500.0}
+    naive = {**arm, "wall_s": 128.6, "fit_s": 12.5, "train_s": 125.0, "device": "cuda:0"}
+    default = {**arm, "n": 3, "wall_s": 26.1, "retrains": 3}
+    text = noise_band.section("heavy", "cmd", {**naive, "baseline_auc": 86.8}, default)
+    found = gpu_check.RATIO.search(text)
+    assert found is not None and (found.group(1), found.group(2)) == ("0.20", "yes")
+    assert dict(gpu_check.WALLS.findall(text)) == {"a": "128.6", "b": "26.1"}
