@@ -300,8 +300,13 @@ class Run:
         self, env: EnvironmentAxis, rnd: RandomnessAxis
     ) -> tuple[EnvironmentAxis, RandomnessAxis]:
         """The axes with what the run showed while it trained: frameworks imported since the
-        start, and the estimators logged with log_estimator."""
+        start, the estimators logged with log_estimator, and whether torch (seeded when imported,
+        `seed_torch_on_import`) was used at all."""
         from reprodiag.probes.environment import refresh_environment
+        from reprodiag.probes.seeds import Seeds, settle
+
+        if isinstance(self._seeds, Seeds):
+            rnd = settle(rnd, self._seeds)
 
         try:
             env = refresh_environment(env)

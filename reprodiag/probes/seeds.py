@@ -68,6 +68,9 @@ class Seeds:
     cublas_workspace_config: str | None
     pythonhashseed: str | None
     fill_uninitialized_memory: Fact[bool] | None
+    # torch was installed but not imported: it is seeded when the run imports it (the torch
+    # fields say what will be set), and the capture's end says whether it ever was (settle()).
+    torch_on_import: bool = False
 
     def to_axis(self, dataloader_seeding: str | None = None) -> RandomnessAxis:
         """The randomness axis of a manifest; library_seeding is left to `probe_randomness`."""
@@ -90,6 +93,46 @@ class Seeds:
             else Skipped("not read", "not_recorded"),
             dataloader_seeding=_dataloader_fact(dataloader_seeding, _no_torch(self.torch)),
         )
+
+
+def settle(axis: RandomnessAxis, seeds: Seeds) -> RandomnessAxis:
+    """The randomness axis at the end of a run whose torch seeding waited for its import: read
+    back from torch when the run imported it (seeded then), else the torch facts and DataLoader
+    seeding do not apply (the run trained without torch: a scikit-learn or XGBoost run in an
+    environment that has torch is not a torch run)."""
+    if not seeds.torch_on_import:
+        return axis
+    failed = _ON_IMPORT.get("error")
+    if failed is not None:
+        skip: Skipped = Skipped(f"seeding torch when it was imported failed: {failed}", "failed")
+        return replace(axis, torch_seed=skip, cuda_seed=skip)
+    unused = not_in_use("torch", "torch")
+    if unused is None:  # imported during the run, and seeded by the hook
+        flags = torch_flags()
+        return replace(
+            axis,
+            derivation=f"{axis.derivation}; torch and CUDA seeded when the run imported torch",
+            deterministic_algorithms=flags["deterministic"],
+            warn_only=flags["warn_only"],
+            cudnn_deterministic=flags["cudnn_deterministic"],
+            cudnn_benchmark=flags["cudnn_benchmark"],
+            fill_uninitialized_memory=flags["fill_uninitialized_memory"],
+        )
+    dataloader = axis.dataloader_seeding
+    if isinstance(dataloader, Skipped):
+        dataloader = Skipped(f"no DataLoader: {unused.reason}", "not_applicable")
+    return replace(
+        axis,
+        derivation=f"{axis.derivation}; torch and CUDA not seeded: {unused.reason}",
+        torch_seed=unused,
+        cuda_seed=unused,
+        deterministic_algorithms=unused,
+        warn_only=unused,
+        cudnn_deterministic=unused,
+        cudnn_benchmark=unused,
+        fill_uninitialized_memory=unused,
+        dataloader_seeding=dataloader,
+    )
 
 
 def _no_torch(torch_seed: Fact[int]) -> Skipped | None:
@@ -135,12 +178,27 @@ def deterministic_seeds(seed: int, deterministic: bool = True, warn_only: bool =
 
 # Any: the torch module and its flag values, imported lazily (torch is an optional extra).
 def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError:
-        # the run cannot use torch, so its seeds and flags do not apply (a scikit-learn run)
-        missing = Skipped(TORCH_MISSING, "not_applicable")
-        return dict.fromkeys(("torch", "cuda", *_FLAG_NAMES), missing)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        unused = not_in_use("torch", "torch")
+        if unused is not None and unused.reason != "the run did not import torch":
+            # the run cannot use torch, so its seeds and flags do not apply (not installed)
+            return dict.fromkeys(("torch", "cuda", *_FLAG_NAMES), unused)
+        # Installed, not imported (yet): importing it here would make every scikit-learn run in
+        # an environment with torch a torch run (and cost seconds). It is seeded when the run
+        # imports it instead; settle() records at the run's end whether it ever did.
+        seed_torch_on_import(seed, deterministic, warn_only)
+        return {
+            "torch": seed,
+            "cuda": seed,
+            "deterministic": deterministic,
+            "warn_only": warn_only if deterministic else False,
+            "cudnn_deterministic": deterministic,
+            "cudnn_benchmark": False,
+            "fill_uninitialized_memory": None,
+            "torch_on_import": True,
+        }
+    _forget_on_import()  # torch is here: seeded now, and a pending hook is not needed
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
     if deterministic:
@@ -152,6 +210,77 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
         torch.backends.cudnn.deterministic = False
     # The CUDA seed cannot be read back without starting CUDA (torch.cuda.initial_seed does).
     return {"torch": int(torch.initial_seed()), "cuda": seed, **torch_flags()}
+
+
+# The latest deferred request (seed, deterministic, warn_only) and, once torch was imported and
+# seeded, the error if seeding failed. One hook serves every call: the latest request wins.
+_ON_IMPORT: dict[str, Any] = {}
+
+
+def seed_torch_on_import(seed: int, deterministic: bool = True, warn_only: bool = False) -> None:
+    """Seed torch (and set its determinism flags) as soon as anything imports it, as
+    `deterministic_seeds` would have; the latest call wins. A finder placed first in
+    sys.meta_path hands torch's import to its own finders, then seeds the fully imported module
+    and removes itself."""
+    _ON_IMPORT.clear()
+    _ON_IMPORT["request"] = (seed, deterministic, warn_only)
+    if not any(isinstance(f, _SeedTorchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SeedTorchOnImport())
+
+
+def _forget_on_import() -> None:
+    _ON_IMPORT.pop("request", None)
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SeedTorchOnImport)]
+
+
+class _SeedTorchOnImport:
+    """The finder of seed_torch_on_import: it only ever answers for "torch"."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "torch" or "request" not in _ON_IMPORT:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _SeedingLoader(spec.loader)
+        return spec
+
+
+class _SeedingLoader:
+    """torch's own loader, then the seeding; everything else is the real loader's."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        request = _ON_IMPORT.get("request")
+        _forget_on_import()
+        if request is None:
+            return
+        seed, deterministic, warn_only = request
+        try:
+            module.manual_seed(seed)
+            module.cuda.manual_seed_all(seed)
+            set_deterministic_algorithms(module, deterministic, warn_only=warn_only)
+            module.backends.cudnn.deterministic = deterministic
+            if deterministic:
+                module.backends.cudnn.benchmark = False
+        except Exception as exc:  # noqa: BLE001 - the import stands; the manifest says it failed
+            _ON_IMPORT["error"] = f"{type(exc).__name__}: {exc}"
 
 
 INDUCTOR_DETERMINISTIC_ENV = "TORCHINDUCTOR_DETERMINISTIC"
