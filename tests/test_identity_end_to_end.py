@@ -278,6 +278,23 @@ def test_a_lock_that_differs_names_the_packages(tmp_path: Path) -> None:
     assert swapped.ok
 
 
+def test_a_fact_that_does_not_apply_to_the_pipeline_is_no_note(tmp_path: Path) -> None:
+    """A scikit-learn pipeline never imported torch; its retrain's worker did: torch's version
+    is neither a mismatch nor a note (it warned "environment.torch_version is not recorded by
+    the pipeline" on every such report)."""
+    from reprodiag.confirm.identity import check_identity
+    from tests.helpers.manifests import example_manifest
+
+    unused = Skipped("the run did not import torch", "not_applicable")
+    pipeline = example_manifest()
+    pipeline = dataclasses.replace(
+        pipeline, environment=dataclasses.replace(pipeline.environment, torch_version=unused)
+    )
+    identity = check_identity(pipeline, _spec_for(pipeline, tmp_path), example_manifest())
+    assert identity.ok
+    assert not [n for n in identity.notes if "torch_version" in n]
+
+
 def test_the_swapped_axis_is_not_compared_and_unrecorded_fields_are_noted(
     tmp_path: Path,
 ) -> None:

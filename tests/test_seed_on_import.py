@@ -34,8 +34,10 @@ print(json.dumps(report))
 """
 
 
-def _run(tmp_path: Path, mode: str) -> tuple[dict[str, object], dict[str, object]]:
-    out = tmp_path / f"{mode}.json"
+def _run(
+    tmp_path: Path, mode: str, name: str | None = None
+) -> tuple[dict[str, object], dict[str, object]]:
+    out = tmp_path / f"{name or mode}.json"
     done = subprocess.run(
         [sys.executable, "-c", PROGRAM, mode, str(out), str(tmp_path)],
         capture_output=True,
@@ -77,3 +79,21 @@ def test_a_run_that_imports_torch_later_is_seeded_when_it_does(tmp_path: Path) -
         assert float(torch.rand(1)) == pytest.approx(report["draw"], abs=0)
     finally:
         torch.random.set_rng_state(state)
+
+
+def test_two_runs_without_torch_are_not_said_to_miss_torch_flags(tmp_path: Path) -> None:
+    """Their diff says the run is deterministic for a fixed seed, not that torch's flags and
+    DataLoader seeding were "not recorded" (my scikit-learn incident's report said so, and
+    "the run cannot be replayed exactly"), and a retrain's torch version (the worker imports
+    torch) is no note against a pipeline that never used it."""
+    import reprodiag
+
+    _run(tmp_path, "numpy", "monday")
+    _run(tmp_path, "numpy", "tuesday")
+    baseline = reprodiag.load_manifest(tmp_path / "monday.json")
+    candidate = reprodiag.load_manifest(tmp_path / "tuesday.json")
+    reason = next(
+        r.reason for r in reprodiag.diagnose(baseline, candidate).ranking if r.axis == "randomness"
+    )
+    assert "no torch on either side: deterministic for a fixed seed" in reason
+    assert "not recorded" not in reason and "cannot be replayed" not in reason

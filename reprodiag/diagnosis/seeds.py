@@ -180,8 +180,12 @@ class SeedFacts:
         )
 
     def _missing_flags(self, side: str) -> str | None:
+        # a flag that does not apply to the run (torch's, when it did not import torch) is not
+        # missing: it could not change its bits
         missing = [
-            n for n, fd in zip(FLAGS, self.flags, strict=True) if not _known(self._side(fd, side))
+            n
+            for n, fd in zip(FLAGS, self.flags, strict=True)
+            if self._applies(fd, side) and not _known(self._side(fd, side))
         ]
         if len(missing) == len(FLAGS):
             return "no determinism flag was recorded"
