@@ -16,66 +16,40 @@ an `--index`, each `find-links` a `--find-links`, each `constraint` file a `--co
 index settings of its own (UV_INDEX_URL ... or a uv.toml) they are used as they are.
 
 PIN_FILE is a constraints file that holds the torch pip installed (`torch==2.13.0`), so uv keeps
-it and can never swap it for another build. Standard library only: nothing else is installed yet.
+it and can never swap it for another build. Standard library only: nothing else is installed yet;
+pip's configuration is read by reprodiag/retrain/pipconfig.py, loaded by its path.
 The exit status is uv's; the Makefile falls back to plain pip when it is not 0.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-
-UV_INDEX_SETTINGS = (
-    "UV_INDEX_URL",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX",
-    "UV_EXTRA_INDEX_URL",
-    "UV_FIND_LINKS",
-    "UV_NO_INDEX",
-)
-PIP_DEFAULT_INDEX = "https://pypi.org/simple"
+from types import ModuleType
 
 
-def pip_config_list(python: str = sys.executable) -> dict[str, str]:
-    """`python -m pip config list` as key → value ({} when pip cannot say)."""
-    out = subprocess.run(
-        [python, "-m", "pip", "config", "list"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    config = {}
-    for line in out.stdout.splitlines() if out.returncode == 0 else []:
-        key, sep, value = line.partition("=")
-        if sep:
-            config[key.strip()] = value.strip().strip("'\"")
-    return config
+def _pipconfig() -> ModuleType:
+    """reprodiag/retrain/pipconfig.py, loaded by its path: standard library only, the same code
+    reprodiag.retrain.envs reads pip's configuration with (reprodiag itself is not installed yet,
+    and importing its package would need what is about to be installed)."""
+    path = Path(__file__).resolve().parents[1] / "reprodiag" / "retrain" / "pipconfig.py"
+    spec = importlib.util.spec_from_file_location("reprodiag_pipconfig", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def pip_settings(config: Mapping[str, str]) -> dict[str, str]:
-    """What `pip install` uses: PIP_* variables (':env:') over [install] over [global]."""
-    out: dict[str, str] = {}
-    for section in ("global", "install", ":env:"):
-        for key, value in config.items():
-            sec, _, name = key.rpartition(".")
-            if sec == section:
-                out[name] = value
-    return out
-
-
-def uv_config_file(env: Mapping[str, str]) -> bool:
-    """Whether uv has a configuration file of its own (it then decides the indexes itself)."""
-    if env.get("UV_CONFIG_FILE"):
-        return True
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
-    files = [Path(xdg) / "uv" / "uv.toml", Path("/etc/uv/uv.toml")]
-    files += [Path(d) / "uv" / "uv.toml" for d in dirs]
-    return any(p.is_file() for p in files)
+_pip = _pipconfig()
+UV_INDEX_SETTINGS = _pip.UV_INDEX_SETTINGS
+PIP_DEFAULT_INDEX = _pip.PIP_DEFAULT_INDEX
+pip_config_list = _pip.pip_config_list
+pip_settings = _pip.pip_settings
+uv_config_file = _pip.uv_config_file
 
 
 def uv_index(config: Mapping[str, str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:

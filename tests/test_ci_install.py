@@ -2,7 +2,9 @@
 uv cannot move.
 
 The translation must agree with reprodiag.retrain.envs.index_config, which does the same for
-rebuilt environments (the script cannot import it: it runs before anything is installed). The
+rebuilt environments (the script cannot import reprodiag: it runs before anything is installed;
+both read pip's configuration with reprodiag/retrain/pipconfig.py, which the script loads by its
+path, and translate it each in its own way: index_config also probes the indexes). The
 install runs for real: a fresh virtual environment, uv, and two versions of a wheel made here in a
 find-links folder; the pin file decides which one is installed.
 """

@@ -66,21 +66,19 @@ from reprodiag._atomic import atomic_write_text
 from reprodiag.errors import ReprodiagError
 from reprodiag.manifest.model import EnvironmentAxis, LockRef
 from reprodiag.probes.lock import normalize_name
+from reprodiag.retrain.pipconfig import (
+    PIP_DEFAULT_INDEX,
+    UV_INDEX_SETTINGS,
+    pip_config_list,
+    pip_settings,
+    uv_config_file,
+)
 
 ENV_FORMAT = "reprodiag.environment/v1"
 ENV_META = "reprodiag-env.json"
 CACHE_ENV = "REPRODIAG_ENV_CACHE"  # overrides the default cache folder
 PTH_NAME = "_reprodiag_envswap.pth"
 INDEX_PROBE_S = 5.0  # how long an http(s) index gets to answer before it is left out
-UV_INDEX_SETTINGS = (
-    "UV_INDEX_URL",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX",
-    "UV_EXTRA_INDEX_URL",
-    "UV_FIND_LINKS",
-    "UV_NO_INDEX",
-)
-PIP_DEFAULT_INDEX = "https://pypi.org/simple"
 # Never pinned from a lock: reprodiag is put into the environment by copy (module docstring).
 NOT_FROM_LOCK = frozenset({"reprodiag"})
 _ERROR_TAIL = 600
@@ -422,10 +420,10 @@ def index_config(
     """
     env = os.environ if environ is None else environ
     uv_settings = [name for name in UV_INDEX_SETTINGS if env.get(name)]
-    if uv_settings or _uv_config_file(env):
+    if uv_settings or uv_config_file(env):
         shown = ", ".join(uv_settings) or "a uv.toml"
         return IndexConfig(words=(f"uv's own settings ({shown})",))
-    config = _pip_settings(pip_config if pip_config is not None else _pip_config_list())
+    config = pip_settings(pip_config if pip_config is not None else pip_config_list(timeout=60))
     probe = probe or _probe_url
     args: list[str] = ["--index-strategy", "unsafe-best-match"]
     words: list[str] = []
@@ -476,47 +474,6 @@ def index_config(
             "or UV_INDEX_URL / UV_FIND_LINKS for uv)",
         )
     return IndexConfig(tuple(args), extra_env, tuple(words))
-
-
-def _uv_config_file(env: Mapping[str, str]) -> bool:
-    if env.get("UV_CONFIG_FILE"):
-        return True
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    system = [Path(d) / "uv" / "uv.toml" for d in env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")]
-    return any(
-        p.is_file() for p in (Path(xdg) / "uv" / "uv.toml", Path("/etc/uv/uv.toml"), *system)
-    )
-
-
-def _pip_config_list() -> dict[str, str]:
-    """`python -m pip config list` of this interpreter as key → value; {} without pip."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    config = {}
-    for line in out.stdout.splitlines() if out.returncode == 0 else []:
-        key, sep, value = line.partition("=")
-        if sep:
-            config[key.strip()] = value.strip().strip("'\"")
-    return config
-
-
-def _pip_settings(config: Mapping[str, str]) -> dict[str, str]:
-    """What `pip install` would use: PIP_* variables (':env:') over [install] over [global]."""
-    out: dict[str, str] = {}
-    for section in ("global", "install", ":env:"):
-        for key, value in config.items():
-            sec, _, name = key.rpartition(".")
-            if sec == section:
-                out[name] = value
-    return out
 
 
 def _probe_url(url: str) -> str | None:
