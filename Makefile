@@ -20,7 +20,7 @@ $(BIN)/python:
 # resolution it refuses), plain pip installs the same requirements: slower, but it always worked.
 EXTRAS := .[dev,torch,ray,mlflow,iceberg,dvc]
 TORCH_PIN := $(VENV)/torch-pin.txt
-$(STAMP): $(BIN)/python pyproject.toml .ci/uv_install.py
+$(STAMP): $(BIN)/python pyproject.toml .ci/uv_install.py reprodiag/retrain/pipconfig.py
 	$(BIN)/pip install --quiet "torch==2.13.0" "uv>=0.5"
 	$(BIN)/python -c "from importlib.metadata import version as v; print('torch==' + v('torch'))" \
 	  > $(TORCH_PIN)
