@@ -199,6 +199,14 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
             "torch_on_import": True,
         }
     _forget_on_import()  # torch is here: seeded now, and a pending hook is not needed
+    _apply_torch_seed(torch, seed, deterministic, warn_only)
+    # The CUDA seed cannot be read back without starting CUDA (torch.cuda.initial_seed does).
+    return {"torch": int(torch.initial_seed()), "cuda": seed, **torch_flags()}
+
+
+def _apply_torch_seed(torch: Any, seed: int, deterministic: bool, warn_only: bool) -> None:
+    """Seed torch and CUDA and set the determinism flags: now (torch imported) or when the run
+    imports it (_SeedingLoader)."""
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)  # lazy: applied when CUDA starts, safe on a CPU build
     if deterministic:
@@ -208,8 +216,6 @@ def _seed_torch(seed: int, deterministic: bool, warn_only: bool) -> dict[str, An
     else:
         set_deterministic_algorithms(torch, False)
         torch.backends.cudnn.deterministic = False
-    # The CUDA seed cannot be read back without starting CUDA (torch.cuda.initial_seed does).
-    return {"torch": int(torch.initial_seed()), "cuda": seed, **torch_flags()}
 
 
 # The latest deferred request (seed, deterministic, warn_only) and, once torch was imported and
@@ -271,14 +277,8 @@ class _SeedingLoader:
         _forget_on_import()
         if request is None:
             return
-        seed, deterministic, warn_only = request
         try:
-            module.manual_seed(seed)
-            module.cuda.manual_seed_all(seed)
-            set_deterministic_algorithms(module, deterministic, warn_only=warn_only)
-            module.backends.cudnn.deterministic = deterministic
-            if deterministic:
-                module.backends.cudnn.benchmark = False
+            _apply_torch_seed(module, *request)
         except Exception as exc:  # noqa: BLE001 - the import stands; the manifest says it failed
             _ON_IMPORT["error"] = f"{type(exc).__name__}: {exc}"
 
