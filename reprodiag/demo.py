@@ -322,7 +322,7 @@ def run_demo(
     progress: Callable[[str], None] = lambda _: None,
 ) -> DemoResult:
     """Run the whole demo under `out`: build the table, train Monday and Wednesday, diagnose with
-    retrains; progress lines go to `progress`. About 18 s on a quiet 2-core CPU."""
+    retrains; progress lines go to `progress`. About 12.5 s on a quiet 2-core CPU."""
     with cpu_threads(settings.threads):
         return _run_demo(out, settings, progress)
 

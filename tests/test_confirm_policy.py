@@ -280,7 +280,7 @@ def test_the_smoke_check_stays_a_band_seed_below_the_first_look() -> None:
 def test_an_ensemble_smoke_check_is_the_first_look_and_fails_only_as_a_whole() -> None:
     """A trainer with an ensemble form: the smoke check is the band's first look, trained as one
     ensemble; one diverged seed is a failed seed, all of them failed is a trainer that fails."""
-    incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, smoke_seeds=3)
+    incident = Incident(baseline=0.80, candidate=0.70, seed_replay=True, ensembles=True)
     inv = Investigation(incident)
     (first,) = inv.next_batch()
     assert (first.arm, first.count, first.smoke) == (CANDIDATE_BAND, 3, True)
@@ -294,7 +294,7 @@ def test_an_ensemble_smoke_check_is_the_first_look_and_fails_only_as_a_whole() -
     assert failed.conclusion.kind == "trainer failed" and failed.retrains == 3
     assert failed.stop_reason is not None and "smoke retrain failed" in failed.stop_reason
     # a budget smaller than the first look: the smoke check fits the budget
-    small = Incident(baseline=0.80, candidate=0.70, smoke_seeds=3, budget=2)
+    small = Incident(baseline=0.80, candidate=0.70, ensembles=True, budget=2)
     (only,) = Investigation(small).next_batch()
     assert (only.arm, only.count) == (CANDIDATE_BAND, 2)
 

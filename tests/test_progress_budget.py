@@ -226,7 +226,7 @@ def test_the_plan_line_names_the_smoke_check_it_will_run() -> None:
     solo = plan(0, seed_replay=True)
     assert solo.startswith("plan: the smoke check (1 retrain); the candidate band to n = 3; ")
     assert "the seed replay (1)" in solo and "which runs alone to time it" in solo
-    ensemble = plan(0, seed_replay=True, smoke_seeds=3)
+    ensemble = plan(0, seed_replay=True, ensembles=True)
     assert ensemble.startswith(
         "plan: the smoke check: the candidate band to n = 3 as one ensemble (3 seeds); "
         "the seed replay (1); "

@@ -73,7 +73,8 @@ def apply_findings(
     verdicts: dict[str, AxisVerdict] = {}
     stopped = findings.stop_reason or "the investigation stopped"
     error = _smoke_error(findings, arms)
-    if error is not None and error.startswith(NOT_THE_PIPELINE):
+    refused = error is not None and error.startswith(NOT_THE_PIPELINE)
+    if refused:
         stopped = (
             "the smoke retrain was refused (not the pipeline it stands for), so no budget went "
             "further"
@@ -100,9 +101,7 @@ def apply_findings(
         verdicts["randomness"] = randomness
     ranking = rank_axes(diagnosis.diff, prior=prior or DEFAULT_PRIOR, verdicts=verdicts)
     ordered = tuple(sorted(checks.values(), key=lambda c: (c.status != "done", c.order)))
-    kind: ConclusionKind = findings.conclusion.kind
-    if error is not None and error.startswith(NOT_THE_PIPELINE):
-        kind = "retrain refused"
+    kind: ConclusionKind = "retrain refused" if refused else findings.conclusion.kind
     conclusion = Conclusion(kind, _sentence(findings, arms))
     band = noise_band_record(
         findings.band.decision,

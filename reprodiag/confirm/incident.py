@@ -78,16 +78,13 @@ class Incident:
     baseline_arm: str | None = None
     identical_pipelines: bool = False
     stored_band: tuple[float, ...] = ()
-    # Candidate-band seeds the smoke check runs: 1; or, when the trainer trains seeds as one
-    # ensemble (about the cost of one fit), the seeds the first look still needs.
-    smoke_seeds: int = 1
+    # The trainer trains seeds as one ensemble (about the cost of one fit): see smoke_seeds.
+    ensembles: bool = False
 
     def __post_init__(self) -> None:
         for name in ("baseline", "candidate", "resolution"):
             if not math.isfinite(getattr(self, name)):
                 raise PolicyError(f"{name} must be finite, got {getattr(self, name)!r}")
-        if self.smoke_seeds < 1:
-            raise PolicyError(f"smoke_seeds must be at least 1, got {self.smoke_seeds}")
         if self.resolution < 0 or self.budget < 0 or not 0.0 < self.rho < 1.0:
             raise PolicyError("resolution and budget must be ≥ 0 and rho in (0, 1)")
         arms = list(self.swaps.values())
@@ -97,6 +94,12 @@ class Incident:
             raise PolicyError("identical pipelines have no axis to swap back")
         if self.baseline_arm is not None and self.baseline_arm not in arms:
             raise PolicyError(f"the baseline arm {self.baseline_arm!r} is not a swap arm")
+
+    @property
+    def smoke_seeds(self) -> int:
+        """Candidate-band seeds the smoke check runs: 1; with ensembles, the seeds the band's
+        first look still needs beyond the stored ones."""
+        return max(1, FIRST_ROUND - len(self.stored_band)) if self.ensembles else 1
 
     @property
     def gap(self) -> float:

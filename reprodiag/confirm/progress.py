@@ -287,6 +287,7 @@ class Progress:
 def investigation_plan(incident: Incident, stored: int, progress: Progress) -> str:
     """The plan of `compare --retrain` before its first retrain: the arms, the budget, the time."""
     steps = []
+    first = "the first retrain, which runs alone to time it"
     if stored >= FIRST_ROUND:  # the first look is in the store; see Evidence.smoke_arm
         steps.append(f"the candidate band's first look from the band store ({stored} stored)")
         steps.append(
@@ -295,6 +296,7 @@ def investigation_plan(incident: Incident, stored: int, progress: Progress) -> s
             else "the smoke check (1 more seed of the candidate band)"
         )
     elif incident.smoke_seeds > 1:
+        first = "the smoke check's ensemble, which runs first to time the rest"
         steps.append(
             f"the smoke check: the candidate band to n = {FIRST_ROUND} as one ensemble "
             f"({incident.smoke_seeds} seeds" + (f", {stored} stored)" if stored else ")")
@@ -312,9 +314,6 @@ def investigation_plan(incident: Incident, stored: int, progress: Progress) -> s
         f"the {arm} swap, {axis} put back ({FIRST_ROUND})" for axis, arm in incident.swaps.items()
     ]
     looks = ", ".join(str(n) for n in LOOKS[1:])
-    first = "the first retrain, which runs alone to time it"
-    if stored < FIRST_ROUND and incident.smoke_seeds > 1:
-        first = "the smoke check's ensemble, which runs first to time the rest"
     return (
         f"plan: {'; '.join(steps)}; then the open checks grow by looks (n = {looks}) while they "
         f"stay undecided; at most {count_words(incident.budget, 'retrain')} in all; "

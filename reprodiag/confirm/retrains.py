@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from reprodiag.confirm.arms import Arms, arm_spec, incident_for
 from reprodiag.confirm.findings import apply_findings
 from reprodiag.confirm.options import RetrainOptions
-from reprodiag.confirm.policy import CANDIDATE_BAND, FIRST_ROUND, Findings, Investigation
+from reprodiag.confirm.policy import CANDIDATE_BAND, Findings, Investigation
 from reprodiag.confirm.progress import Progress, investigation_plan, prior_from
 from reprodiag.diagnosis.model import Bar, Conclusion, Diagnosis, Gap
 from reprodiag.errors import InputError
@@ -76,8 +76,7 @@ def confirm(
     arms = Arms(baseline, candidate, diagnosis.gap.metric, options, planned)
     incident = incident_for(baseline, candidate, diagnosis, arms, values)
     if options.ensemble and has_ensemble_form(spec.trainer):  # the smoke check as one ensemble
-        first_look = max(1, FIRST_ROUND - len(incident.stored_band))
-        incident = dataclasses.replace(incident, smoke_seeds=first_look)
+        incident = dataclasses.replace(incident, ensembles=True)
     stored = arms.results.get(CANDIDATE_BAND, [])
     progress.recorded = tuple(r.seconds for r in stored if r.seconds is not None)
     investigation = Investigation(incident)
