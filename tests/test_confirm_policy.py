@@ -678,3 +678,20 @@ def test_a_swap_arm_that_is_the_baseline_pipeline_serves_as_its_band() -> None:
     assert f.pipelines is not None and f.pipelines.outcome == "differ"
     with pytest.raises(PolicyError):
         Incident(baseline=0.9, candidate=0.8, baseline_arm="intent_swap")  # not a swap arm
+
+
+def test_a_growing_arm_with_as_many_seeds_as_the_band_is_not_said_to_have_fewer() -> None:
+    """The request that grows a swap arm names the seed counts; with 3 against 3 it said "its
+    own arm has the fewer seeds" (read on my own scikit-learn incident's report)."""
+    means = {CANDIDATE_BAND: 0.0, "intent_swap": 0.6}
+    incident = Incident(baseline=1.0, candidate=0.0, swaps={"intent": "intent_swap"})
+    grows = []
+    for seed in range(40):
+        f = investigate(incident, _from_streams(_streams(means, seed=seed, sd=0.5)))
+        grows += [r.why for r in f.log if r.arm == "intent_swap" and "next look" in r.why]
+    counts = [re.search(r"\((\d+) against (\d+) in the candidate band\)", w) for w in grows]
+    equal = [w for w, m in zip(grows, counts, strict=True) if m and m[1] == m[2]]
+    fewer = [w for w, m in zip(grows, counts, strict=True) if m and int(m[1]) < int(m[2])]
+    assert equal, grows  # the case is reached
+    assert all("its own arm has no more seeds" in w for w in equal)
+    assert all("its own arm has the fewer seeds" in w for w in fewer)

@@ -92,8 +92,10 @@ def test_two_runs_without_torch_are_not_said_to_miss_torch_flags(tmp_path: Path)
     _run(tmp_path, "numpy", "tuesday")
     baseline = reprodiag.load_manifest(tmp_path / "monday.json")
     candidate = reprodiag.load_manifest(tmp_path / "tuesday.json")
-    reason = next(
-        r.reason for r in reprodiag.diagnose(baseline, candidate).ranking if r.axis == "randomness"
-    )
+    diagnosis = reprodiag.diagnose(baseline, candidate)
+    reason = next(r.reason for r in diagnosis.ranking if r.axis == "randomness")
     assert "no torch on either side: deterministic for a fixed seed" in reason
     assert "not recorded" not in reason and "cannot be replayed" not in reason
+    # the seed replay's expectation does not call torch's and CUDA's seeds "the rest, random"
+    replay = next(c for c in diagnosis.checks if c.key == "seed_replay")
+    assert "the rest stay random" not in replay.expected

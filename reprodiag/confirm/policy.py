@@ -337,8 +337,8 @@ class Investigation:
         if (n_arm <= n_band or n_band >= MAX_ARM) and n_arm < MAX_ARM:
             return self._grow(
                 arm,
-                f"{head}; its own arm has the fewer seeds ({n_arm} against "
-                f"{n_band} in the candidate band)",
+                f"{head}; its own arm has {'the fewer' if n_arm < n_band else 'no more'} seeds "
+                f"({n_arm} against {n_band} in the candidate band)",
             )
         return self._grow(
             CANDIDATE_BAND,

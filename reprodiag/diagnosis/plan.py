@@ -107,9 +107,11 @@ def _seed_replay(seeds: SeedFacts, gap: Gap) -> Check:
             f"the candidate already ran with the baseline's recorded seeds ({shown}): a "
             "replay would repeat it; the noise band measures what the unrecorded seeds add"
         )
+    # the generators that apply to the baseline's run (torch and CUDA do not without torch)
+    applicable = seeds.applicable("baseline")
     partial = (
         ""
-        if len(recorded) == 4
+        if set(applicable) <= set(recorded)
         else f" (only {', '.join(recorded)} recorded: the rest stay random)"
     )
     return _planned(
